@@ -1,0 +1,1 @@
+//! Payload scrubbing and prefix-preserving address anonymization.

@@ -1,0 +1,1 @@
+//! Trace formats, capture sources, the buffer ring and the rotating writer.

@@ -1,0 +1,1 @@
+//! The LANDER spool protocol and the batch dispatcher.

@@ -1,0 +1,17 @@
+//! One module per subcommand; each has `Args` (clap) and `run(args) -> anyhow::Result<()>`.
+
+pub mod anon;
+pub mod bench;
+pub mod capture;
+pub mod common;
+pub mod convert;
+pub mod demo;
+pub mod dispatch;
+pub mod gen;
+pub mod info;
+pub mod jobs;
+pub mod keygen;
+pub mod scrub;
+pub mod status;
+pub mod user;
+pub mod verify;
