@@ -1,0 +1,1 @@
+//! The capture engine: sources, the ring of buffers, the writers and rotation.

@@ -1,0 +1,1 @@
+//! Deterministic synthetic traffic for tests, benches and the demo.

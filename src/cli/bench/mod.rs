@@ -1,0 +1,37 @@
+//! `lander bench`: end-to-end benchmarks, each beside its peer tool in the same run.
+
+use clap::Subcommand;
+
+pub mod capture;
+pub mod dispatch;
+pub mod parse;
+pub mod scrub;
+
+/// Arguments of `lander bench`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    which: Which,
+}
+
+#[derive(Debug, Subcommand)]
+enum Which {
+    /// Parse a trace beside `tcpdump -r FILE -w /dev/null`.
+    Parse(parse::Args),
+    /// Replay into rotated, published files beside `tcpdump -r IN -w OUT` and `dd conv=fsync`.
+    Capture(capture::Args),
+    /// Scrub and anonymize beside `traceanon`.
+    Scrub(scrub::Args),
+    /// Dispatch many small files end to end on the local backend.
+    Dispatch(dispatch::Args),
+}
+
+/// Runs one benchmark.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    match args.which {
+        Which::Parse(a) => parse::run(a),
+        Which::Capture(a) => capture::run(a),
+        Which::Scrub(a) => scrub::run(a),
+        Which::Dispatch(a) => dispatch::run(a),
+    }
+}
