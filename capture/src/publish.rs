@@ -1,0 +1,377 @@
+//! Safe publication: a file appears under its final name only when it is complete.
+//!
+//! Write under a temporary name in the same directory (dot-prefixed, unique per host, process
+//! and counter), fsync when durability is asked for, rename into place, fsync the directory.
+//! Only operations that are atomic on NFS are relied on: rename within one directory, link,
+//! and `O_EXCL` create. After an error from link or rename the outcome is checked with `stat`
+//! (a retransmitted NFS request can report failure for an operation that did happen).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::manifest::hostname;
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Suffix of every temporary name.
+pub const TEMP_SUFFIX: &str = ".tmp";
+
+/// A file being written under a temporary name, published by [`PendingFile::commit`].
+///
+/// Dropping it without committing removes the temporary file.
+#[derive(Debug)]
+pub struct PendingFile {
+    /// The open temporary file.
+    pub file: File,
+    tmp: PathBuf,
+    dest: PathBuf,
+    done: bool,
+}
+
+impl PendingFile {
+    /// Creates a temporary file beside `dest` with `O_EXCL` (mode 0644).
+    pub fn create(dest: &Path) -> io::Result<PendingFile> {
+        PendingFile::create_with_mode(dest, 0o644)
+    }
+
+    /// As [`PendingFile::create`], with the given permission bits.
+    pub fn create_with_mode(dest: &Path, mode: u32) -> io::Result<PendingFile> {
+        let tmp = temp_path_for(dest)?;
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)
+            .map_err(|e| with_path(e, &tmp))?;
+        Ok(PendingFile {
+            file,
+            tmp,
+            dest: dest.to_owned(),
+            done: false,
+        })
+    }
+
+    /// The temporary path being written.
+    pub fn tmp_path(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// The final path the file will have.
+    pub fn dest_path(&self) -> &Path {
+        &self.dest
+    }
+
+    /// Publishes the file: fsync (if asked), rename over the final name, fsync the directory.
+    pub fn commit(mut self, fsync: bool) -> io::Result<PathBuf> {
+        self.file.flush()?;
+        if fsync {
+            self.file.sync_all().map_err(|e| with_path(e, &self.tmp))?;
+        }
+        rename_checked(&self.tmp, &self.dest)?;
+        self.done = true;
+        if fsync {
+            fsync_dir(parent_of(&self.dest))?;
+        }
+        Ok(self.dest.clone())
+    }
+
+    /// Gives up: removes the temporary file.
+    pub fn abort(mut self) -> io::Result<()> {
+        self.done = true;
+        remove_if_exists(&self.tmp)
+    }
+}
+
+impl Drop for PendingFile {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Writes `bytes` to `dest` through a temporary file and a rename.
+pub fn write_atomic(dest: &Path, bytes: &[u8], fsync: bool) -> io::Result<()> {
+    let mut pending = PendingFile::create(dest)?;
+    pending
+        .file
+        .write_all(bytes)
+        .map_err(|e| with_path(e, pending.tmp_path()))?;
+    pending.commit(fsync).map(drop)
+}
+
+/// Serializes `value` as pretty JSON and writes it atomically.
+pub fn write_json_atomic<T: serde::Serialize>(
+    dest: &Path,
+    value: &T,
+    fsync: bool,
+) -> io::Result<()> {
+    let mut bytes = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
+    bytes.push(b'\n');
+    write_atomic(dest, &bytes, fsync)
+}
+
+/// fsyncs a directory, so that renames and links in it are durable.
+pub fn fsync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| with_path(e, dir))
+}
+
+/// Whether a directory entry is not a finished file: dot files (our temporaries, editors'
+/// files) and the `.nfsXXXX` files NFS leaves for deleted open files.
+pub fn is_temp_name(name: &str) -> bool {
+    name.starts_with('.') || name.ends_with(TEMP_SUFFIX)
+}
+
+/// A temporary file left in a directory by a writer that did not finish.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Leftover {
+    /// Path of the temporary file.
+    pub path: PathBuf,
+    /// The final name it was meant to get.
+    pub final_name: String,
+    /// Host that wrote it.
+    pub host: String,
+    /// Process that wrote it.
+    pub pid: u32,
+}
+
+impl Leftover {
+    /// Whether the writer may still be running: same host and its process is alive.
+    /// A writer on another host is judged by age instead (see [`leftovers`]).
+    pub fn writer_alive(&self) -> bool {
+        self.host == hostname() && process_alive(self.pid)
+    }
+}
+
+/// Parses a temporary name `.<final>.<host>.<pid>.<n>.tmp`.
+pub fn parse_temp_name(name: &str) -> Option<(String, String, u32)> {
+    let inner = name.strip_prefix('.')?.strip_suffix(TEMP_SUFFIX)?;
+    let mut parts = inner.rsplitn(4, '.');
+    let _counter: u64 = parts.next()?.parse().ok()?;
+    let pid: u32 = parts.next()?.parse().ok()?;
+    let host = parts.next()?.to_string();
+    let final_name = parts.next()?.to_string();
+    (!final_name.is_empty()).then_some((final_name, host, pid))
+}
+
+/// Lists the temporary files in `dir` whose writers are gone: on this host, their process
+/// is dead; from other hosts, untouched for longer than `foreign_age`.
+pub fn leftovers(dir: &Path, foreign_age: std::time::Duration) -> io::Result<Vec<Leftover>> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir).map_err(|e| with_path(e, dir))? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some((final_name, host, pid)) = name.to_str().and_then(parse_temp_name) else {
+            continue;
+        };
+        let left = Leftover {
+            path: entry.path(),
+            final_name,
+            host,
+            pid,
+        };
+        if is_abandoned(&left, &entry, foreign_age) {
+            found.push(left);
+        }
+    }
+    found.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(found)
+}
+
+fn is_abandoned(left: &Leftover, entry: &fs::DirEntry, foreign_age: std::time::Duration) -> bool {
+    if left.host == hostname() {
+        return !process_alive(left.pid);
+    }
+    entry
+        .metadata()
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age > foreign_age)
+}
+
+/// Whether a process with this pid exists on this host.
+pub fn process_alive(pid: u32) -> bool {
+    Path::new("/proc").join(pid.to_string()).exists()
+}
+
+/// What [`link_or_copy`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkOutcome {
+    /// A new hard link was made.
+    Linked,
+    /// `dst` already was a link to the same inode: nothing to do.
+    AlreadyLinked,
+    /// `src` and `dst` are on different filesystems: copied through a temporary and renamed.
+    Copied,
+}
+
+/// Hard-links `src` to `dst`. An existing link to the same inode counts as done; across
+/// filesystems, copies through a temporary name and renames. An existing different file at
+/// `dst` is an error (`AlreadyExists`).
+pub fn link_or_copy(src: &Path, dst: &Path) -> io::Result<LinkOutcome> {
+    match fs::hard_link(src, dst) {
+        Ok(()) => Ok(LinkOutcome::Linked),
+        Err(e) if same_inode(src, dst) => {
+            let _ = e;
+            Ok(LinkOutcome::AlreadyLinked)
+        }
+        Err(e) if e.raw_os_error() == Some(libc::EXDEV) => copy_atomic(src, dst),
+        Err(e) => Err(io::Error::new(
+            e.kind(),
+            format!("link {} -> {}: {e}", src.display(), dst.display()),
+        )),
+    }
+}
+
+fn copy_atomic(src: &Path, dst: &Path) -> io::Result<LinkOutcome> {
+    let mut pending = PendingFile::create(dst)?;
+    let mut input = File::open(src).map_err(|e| with_path(e, src))?;
+    io::copy(&mut input, &mut pending.file)?;
+    pending.commit(false)?;
+    Ok(LinkOutcome::Copied)
+}
+
+/// Whether two paths name the same inode.
+pub fn same_inode(a: &Path, b: &Path) -> bool {
+    match (fs::metadata(a), fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}
+
+/// Renames `from` to `to`; after an error, checks with stat whether it happened anyway.
+pub fn rename_checked(from: &Path, to: &Path) -> io::Result<()> {
+    let before = fs::metadata(from).ok().map(|m| (m.dev(), m.ino()));
+    match fs::rename(from, to) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let after = fs::metadata(to).ok().map(|m| (m.dev(), m.ino()));
+            if before.is_some() && before == after && !from.exists() {
+                return Ok(());
+            }
+            Err(io::Error::new(
+                e.kind(),
+                format!("rename {} -> {}: {e}", from.display(), to.display()),
+            ))
+        }
+    }
+}
+
+/// Removes a file; a file already gone is not an error.
+pub fn remove_if_exists(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(with_path(e, path)),
+        _ => Ok(()),
+    }
+}
+
+fn temp_path_for(dest: &Path) -> io::Result<PathBuf> {
+    let name = dest.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{}: not a file name", dest.display()),
+        )
+    })?;
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let tmp = format!(
+        ".{name}.{}.{}.{n}{TEMP_SUFFIX}",
+        hostname(),
+        std::process::id()
+    );
+    Ok(parent_of(dest).join(tmp))
+}
+
+fn parent_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Adds the path to an I/O error's message, keeping its kind.
+pub fn with_path(err: io::Error, path: &Path) -> io::Error {
+    io::Error::new(err.kind(), format!("{}: {err}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_file_is_invisible_until_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("a.pcap");
+        let mut p = PendingFile::create(&dest).unwrap();
+        p.file.write_all(b"hello").unwrap();
+        assert!(!dest.exists());
+        let tmp_name = p
+            .tmp_path()
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(is_temp_name(&tmp_name));
+        assert_eq!(parse_temp_name(&tmp_name).unwrap().0, "a.pcap");
+        p.commit(true).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"hello");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn dropped_pending_file_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(PendingFile::create(&dir.path().join("b")).unwrap());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn temp_names_parse_with_dots_in_the_final_name() {
+        let (name, host, pid) = parse_temp_name(".x-1.pcap.json.host-a.123.7.tmp").unwrap();
+        assert_eq!(
+            (name.as_str(), host.as_str(), pid),
+            ("x-1.pcap.json", "host-a", 123)
+        );
+        assert!(parse_temp_name(".nfs000123").is_none());
+        assert!(parse_temp_name("x.pcap").is_none());
+    }
+
+    #[test]
+    fn leftovers_of_dead_local_writers_are_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let dead = format!(".f.pcap.{}.{}.0.tmp", hostname(), u32::MAX - 1);
+        let live = format!(".g.pcap.{}.{}.0.tmp", hostname(), std::process::id());
+        fs::write(dir.path().join(&dead), b"x").unwrap();
+        fs::write(dir.path().join(&live), b"x").unwrap();
+        let left = leftovers(dir.path(), std::time::Duration::from_secs(3600)).unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].final_name, "f.pcap");
+    }
+
+    #[test]
+    fn link_twice_is_done_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        fs::write(&a, b"data").unwrap();
+        assert_eq!(link_or_copy(&a, &b).unwrap(), LinkOutcome::Linked);
+        assert_eq!(link_or_copy(&a, &b).unwrap(), LinkOutcome::AlreadyLinked);
+        fs::write(dir.path().join("c"), b"other").unwrap();
+        let err = link_or_copy(&dir.path().join("c"), &b).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+    }
+
+    #[test]
+    fn write_atomic_replaces_whole_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.json");
+        write_json_atomic(&p, &serde_json::json!({"a": 1}), false).unwrap();
+        write_atomic(&p, b"new", true).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"new");
+    }
+}
