@@ -1,10 +1,51 @@
-//! `lander gen`.
+//! `lander gen`: deterministic synthetic traffic.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use lander_capture::synth::{self, Profile};
+use lander_capture::Format;
 
 /// Arguments of `lander gen`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Traffic profile: syn-flood, udp-amplification, mixed or edge.
+    pub profile: Profile,
+    /// How many packets to write.
+    #[arg(long, short = 'n', default_value_t = 10_000)]
+    pub packets: u64,
+    /// Output file (written under a temporary name, then renamed).
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// Output format; by default taken from the extension of --out (pcap if none fits).
+    #[arg(long, short)]
+    pub format: Option<Format>,
+    /// Seed of the random stream: the same seed gives the same packets.
+    #[arg(long, short, default_value_t = 1)]
+    pub seed: u64,
+}
 
 /// Runs `lander gen`.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("lander gen is not available in this build")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let format = args.format.unwrap_or_else(|| format_from_extension(&args.out));
+    let bytes = synth::write_trace(args.profile, args.seed, args.packets, &args.out, format)
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    eprintln!(
+        "wrote {} packets of {} ({} bytes, {}) to {}",
+        args.packets,
+        args.profile,
+        bytes,
+        format,
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// The format a file name's extension suggests (pcap when none does).
+pub fn format_from_extension(path: &std::path::Path) -> Format {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("pcapng") => Format::Pcapng,
+        Some("erf") => Format::Erf,
+        _ => Format::Pcap,
+    }
 }
