@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian packages LANDER-rs needs to build and test: libpcap's development files,
+# and the real tools the tests use as peers and oracles (tcpdump, tshark/editcap, traceanon,
+# tcpreplay, iproute2, a single-node Slurm with munge). As root it installs what is missing;
+# otherwise it prints the exact apt-get line and stops.
+set -euo pipefail
+
+packages=(
+  libpcap-dev pkg-config
+  tcpdump tshark libtrace-tools tcpreplay iproute2 procps
+  slurmctld slurmd slurm-client munge
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+line="apt-get install -y --no-install-recommends ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "LANDER-rs needs Debian packages that are not installed. As root, run:" >&2
+  echo "  apt-get update && $line" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+echo "installing: ${missing[*]}" >&2
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
