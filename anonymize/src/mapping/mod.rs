@@ -1,0 +1,304 @@
+//! Prefix-preserving address mappings: Crypto-PAn, cryptopANT and libtrace.
+//!
+//! All three share one shape. The bit at index `j` (0 = most significant) of the output is the
+//! input bit XOR a flip bit, and the flip bit is a function of the input's top `j` bits only:
+//! one AES-128 block per bit, built from those `j` bits and a pad. The blocks of one address do
+//! not depend on each other, so they are built first and encrypted in one `encrypt_blocks` call
+//! (AES-NI pipelines them). The mappings differ in how a block is built and which output bit is
+//! the flip bit; see [`cryptopan`] and [`cryptopant`].
+
+pub mod cryptopan;
+pub mod cryptopant;
+
+use aes::cipher::{generic_array::GenericArray, BlockEncrypt, KeyInit};
+use aes::{Aes128, Block};
+
+use crate::key::{Key, Mapping};
+use crate::prefix::PrefixList;
+
+/// How the AES input blocks are built and the flip bit read, per mapping.
+#[derive(Clone, Debug)]
+enum Construction {
+    /// Crypto-PAn and libtrace: the pad as a 128-bit big-endian number.
+    Pan(cryptopan::Pad),
+    /// cryptopANT.
+    Pant(cryptopant::Pad),
+}
+
+/// Options of a mapping beyond its key.
+#[derive(Clone, Debug, Default)]
+pub struct MapOptions {
+    /// High IPv4 bits passed unchanged.
+    pub pass4: u8,
+    /// High IPv6 bits passed unchanged.
+    pub pass6: u8,
+    /// Prefixes whose addresses are passed unchanged.
+    pub keep: PrefixList,
+}
+
+/// A bad mapping option.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MapError {
+    /// `pass4` over 32 or `pass6` over 128.
+    #[error("pass bits {bits} out of range for IPv{version} (at most {max})")]
+    PassBits {
+        /// 4 or 6.
+        version: u8,
+        /// The value given.
+        bits: u8,
+        /// The largest allowed.
+        max: u8,
+    },
+}
+
+/// An address mapping with its key schedule: the prototype each worker clones.
+#[derive(Clone)]
+pub struct Anonymizer {
+    mapping: Mapping,
+    cipher: Aes128,
+    construction: Construction,
+    pass4: u32,
+    pass6: u32,
+    keep: PrefixList,
+}
+
+impl std::fmt::Debug for Anonymizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Anonymizer")
+            .field("mapping", &self.mapping)
+            .field("pass4", &self.pass4)
+            .field("pass6", &self.pass6)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Up to 128 AES blocks, one per address bit.
+pub(crate) type Blocks = [Block; 128];
+
+impl Anonymizer {
+    /// Builds the mapping of `key` with `options`.
+    pub fn new(key: &Key, options: &MapOptions) -> Result<Anonymizer, MapError> {
+        check_pass(4, options.pass4, 32)?;
+        check_pass(6, options.pass6, 128)?;
+        let (cipher, construction) = match key {
+            Key::Pan { mapping, bytes } => {
+                let cipher = Aes128::new(GenericArray::from_slice(&bytes[..16]));
+                let encrypt_pad = *mapping == Mapping::CryptoPan;
+                let pad = cryptopan::Pad::new(&cipher, &bytes[16..], encrypt_pad);
+                (cipher, Construction::Pan(pad))
+            }
+            Key::Pant(k) => (
+                Aes128::new(GenericArray::from_slice(&k.key)),
+                Construction::Pant(cryptopant::Pad::new(&k.pad)),
+            ),
+        };
+        Ok(Anonymizer {
+            mapping: key.mapping(),
+            cipher,
+            construction,
+            pass4: options.pass4.into(),
+            pass6: options.pass6.into(),
+            keep: options.keep.clone(),
+        })
+    }
+
+    /// The mapping.
+    pub fn mapping(&self) -> Mapping {
+        self.mapping
+    }
+
+    /// Anonymizes an IPv4 address (as a big-endian number), without any cache.
+    pub fn anon_v4(&self, addr: u32) -> u32 {
+        if self.keep.contains_v4(addr) {
+            return addr;
+        }
+        addr ^ self.flips_v4(addr, self.first_bit_v4(addr))
+    }
+
+    /// Anonymizes an IPv6 address (as a big-endian number), without any cache.
+    pub fn anon_v6(&self, addr: u128) -> u128 {
+        if self.keep.contains_v6(addr) {
+            return addr;
+        }
+        addr ^ self.flips_v6(addr, self.pass6)
+    }
+
+    /// Inverts [`Anonymizer::anon_v4`].
+    ///
+    /// Each round fixes at least the highest wrong bit: the flip of bit `j` depends only on
+    /// the bits above it, so at most 33 rounds.
+    pub fn deanon_v4(&self, anon: u32) -> u32 {
+        let mut guess = anon;
+        for _ in 0..=32 {
+            let diff = self.anon_v4(guess) ^ anon;
+            if diff == 0 {
+                break;
+            }
+            guess ^= diff;
+        }
+        guess
+    }
+
+    /// Inverts [`Anonymizer::anon_v6`] (at most 129 rounds).
+    pub fn deanon_v6(&self, anon: u128) -> u128 {
+        let mut guess = anon;
+        for _ in 0..=128 {
+            let diff = self.anon_v6(guess) ^ anon;
+            if diff == 0 {
+                break;
+            }
+            guess ^= diff;
+        }
+        guess
+    }
+
+    /// Whether `addr` is on the don't-scramble list.
+    pub(crate) fn keeps_v4(&self, addr: u32) -> bool {
+        self.keep.contains_v4(addr)
+    }
+
+    /// Whether `addr` is on the don't-scramble list.
+    pub(crate) fn keeps_v6(&self, addr: u128) -> bool {
+        self.keep.contains_v6(addr)
+    }
+
+    /// Index of the first IPv4 bit that may flip (pass bits and cryptopANT's class bits).
+    pub(crate) fn first_bit_v4(&self, addr: u32) -> u32 {
+        match &self.construction {
+            Construction::Pan(_) => self.pass4,
+            Construction::Pant(_) => self.pass4.max(cryptopant::class_bits(addr)),
+        }
+    }
+
+    /// First IPv6 bit that may flip.
+    pub(crate) fn first_bit_v6(&self) -> u32 {
+        self.pass6
+    }
+
+    /// The flip mask of `addr` for bit indices `from..32` (0 = most significant).
+    pub(crate) fn flips_v4(&self, addr: u32, from: u32) -> u32 {
+        if from >= 32 {
+            return 0;
+        }
+        let mut blocks: Blocks = [Block::default(); 128];
+        let n = (32 - from) as usize;
+        for (block, j) in blocks[..n].iter_mut().zip(from..32) {
+            *block = match &self.construction {
+                Construction::Pan(pad) => pad.block_v4(addr, j),
+                Construction::Pant(pad) => pad.block_v4(addr, j),
+            };
+        }
+        self.cipher.encrypt_blocks(&mut blocks[..n]);
+        let mut flips = 0u32;
+        for (block, j) in blocks[..n].iter().zip(from..32) {
+            flips |= u32::from(self.flip_bit(block)) << (31 - j);
+        }
+        flips
+    }
+
+    /// The flip mask of `addr` for bit indices `from..128`.
+    pub(crate) fn flips_v6(&self, addr: u128, from: u32) -> u128 {
+        if from >= 128 {
+            return 0;
+        }
+        let mut blocks: Blocks = [Block::default(); 128];
+        let n = (128 - from) as usize;
+        for (block, j) in blocks[..n].iter_mut().zip(from..128) {
+            *block = match &self.construction {
+                Construction::Pan(pad) => pad.block_v6(addr, j),
+                Construction::Pant(pad) => pad.block_v6(addr, j),
+            };
+        }
+        self.cipher.encrypt_blocks(&mut blocks[..n]);
+        let mut flips = 0u128;
+        for (block, j) in blocks[..n].iter().zip(from..128) {
+            flips |= u128::from(self.flip_bit_v6(block)) << (127 - j);
+        }
+        flips
+    }
+
+    fn flip_bit(&self, out: &Block) -> u8 {
+        match self.construction {
+            Construction::Pan(_) => out[0] >> 7,
+            Construction::Pant(_) => out[0] & 1,
+        }
+    }
+
+    fn flip_bit_v6(&self, out: &Block) -> u8 {
+        match self.construction {
+            Construction::Pan(_) => out[0] >> 7,
+            Construction::Pant(_) => out[15] & 1,
+        }
+    }
+}
+
+fn check_pass(version: u8, bits: u8, max: u8) -> Result<(), MapError> {
+    if bits > max {
+        return Err(MapError::PassBits { version, bits, max });
+    }
+    Ok(())
+}
+
+/// A mask of the top `bits` bits of a 32-bit word (`bits` in 0..=32).
+pub(crate) fn top_mask32(bits: u32) -> u32 {
+    u32::MAX.checked_shl(32 - bits).unwrap_or(0)
+}
+
+/// A mask of the top `bits` bits of a 128-bit word (`bits` in 0..=128).
+pub(crate) fn top_mask128(bits: u32) -> u128 {
+    u128::MAX.checked_shl(128 - bits).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn anonymizer(mapping: Mapping) -> Anonymizer {
+        let key = Key::generate(mapping).unwrap();
+        Anonymizer::new(&key, &MapOptions::default()).unwrap()
+    }
+
+    #[test]
+    fn reverse_round_trips_every_mapping() {
+        for mapping in Mapping::ALL {
+            let a = anonymizer(mapping);
+            for addr in [0u32, 1, 0x0a00_0001, 0xc0a8_0101, 0xffff_ffff, 0xf000_0001] {
+                assert_eq!(a.deanon_v4(a.anon_v4(addr)), addr, "{mapping}");
+            }
+            for addr in [0u128, 1, 0x2001_0db8 << 96, u128::MAX] {
+                assert_eq!(a.deanon_v6(a.anon_v6(addr)), addr, "{mapping}");
+            }
+        }
+    }
+
+    #[test]
+    fn pass_bits_keep_the_high_bits() {
+        let key = Key::generate(Mapping::CryptoPant).unwrap();
+        let opts = MapOptions {
+            pass4: 24,
+            pass6: 64,
+            ..MapOptions::default()
+        };
+        let a = Anonymizer::new(&key, &opts).unwrap();
+        assert_eq!(a.anon_v4(0x0a01_0203) >> 8, 0x0a01_02);
+        let v6 = 0x2001_0db8_0001_0002_0003_0004_0005_0006u128;
+        assert_eq!(a.anon_v6(v6) >> 64, v6 >> 64);
+        let too_many = MapOptions {
+            pass4: 33,
+            ..MapOptions::default()
+        };
+        assert!(Anonymizer::new(&key, &too_many).is_err());
+    }
+
+    #[test]
+    fn masks() {
+        assert_eq!(top_mask32(0), 0);
+        assert_eq!(top_mask32(32), u32::MAX);
+        assert_eq!(top_mask32(8), 0xff00_0000);
+        assert_eq!(top_mask128(0), 0);
+        assert_eq!(top_mask128(128), u128::MAX);
+    }
+}
+
+#[cfg(test)]
+mod vectors;
