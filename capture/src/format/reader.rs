@@ -1,0 +1,635 @@
+//! [`TraceReader`]: owns a source (a memory map, owned bytes, or a bounded stream buffer) and
+//! drives the format's pure parser over it, lending one record at a time.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+
+use memmap2::Mmap;
+
+use super::{detect, erf, mmap, pcap, pcapng, FormatError, Parsed, ReadError, MAX_RECORD_LEN};
+use crate::record::{Format, LinkType, OwnedRecord, Record};
+
+/// Default size of a stream reader's buffer (it grows, up to one record, for larger records).
+pub const DEFAULT_STREAM_BUFFER: usize = 1 << 20;
+
+/// Snaplen reported for ERF, which has none.
+const ERF_SNAPLEN: u32 = 65_535;
+
+/// Reads the records of one trace.
+///
+/// `next` lends a [`Record`] that borrows the reader; copy it
+/// ([`Record::to_owned_record`]) where several must live at once. An error leaves the reader
+/// where it was: calling `next` again reports the same error.
+pub struct TraceReader {
+    path: String,
+    source: Source,
+    decoder: Decoder,
+    format: Format,
+    link_type: LinkType,
+    snaplen: u32,
+}
+
+impl std::fmt::Debug for TraceReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TraceReader")
+            .field("path", &self.path)
+            .field("format", &self.format)
+            .field("offset", &self.offset())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TraceReader {
+    /// Opens a trace file, detecting its format. Regular files are memory-mapped (see the
+    /// `mmap` module: only finished, published files may be read this way); pipes, FIFOs and
+    /// devices are read as streams.
+    pub fn open(path: &Path) -> Result<TraceReader, ReadError> {
+        Self::open_inner(path, None)
+    }
+
+    /// Opens a trace file of a known format (ERF has no magic to detect).
+    pub fn open_with_format(path: &Path, format: Format) -> Result<TraceReader, ReadError> {
+        Self::open_inner(path, Some(format))
+    }
+
+    /// Reads a trace from a pipe, stdin or socket through a bounded buffer.
+    pub fn from_stream(name: &str, reader: Box<dyn Read + Send>) -> Result<TraceReader, ReadError> {
+        Self::from_stream_with(name, reader, None, DEFAULT_STREAM_BUFFER)
+    }
+
+    /// Reads a stream of a known format (ERF has no magic to detect).
+    pub fn from_stream_with_format(
+        name: &str,
+        reader: Box<dyn Read + Send>,
+        format: Format,
+    ) -> Result<TraceReader, ReadError> {
+        Self::from_stream_with(name, reader, Some(format), DEFAULT_STREAM_BUFFER)
+    }
+
+    /// Reads a stream with a given format (or `None` to detect it) and buffer size.
+    pub fn from_stream_with(
+        name: &str,
+        reader: Box<dyn Read + Send>,
+        format: Option<Format>,
+        buffer: usize,
+    ) -> Result<TraceReader, ReadError> {
+        Self::build(name.to_string(), Source::stream(reader, buffer), format)
+    }
+
+    /// Reads a trace held in memory (tests, fuzzing, benches).
+    pub fn from_bytes(
+        name: &str,
+        bytes: Vec<u8>,
+        format: Option<Format>,
+    ) -> Result<TraceReader, ReadError> {
+        let source = Source::Slice {
+            bytes: Bytes::Owned(bytes),
+            pos: 0,
+        };
+        Self::build(name.to_string(), source, format)
+    }
+
+    fn open_inner(path: &Path, format: Option<Format>) -> Result<TraceReader, ReadError> {
+        let name = path.display().to_string();
+        let io_err = |source| ReadError::Io {
+            path: name.clone(),
+            offset: None,
+            source,
+        };
+        let file = File::open(path).map_err(io_err)?;
+        let meta = file.metadata().map_err(io_err)?;
+        if !meta.is_file() {
+            let source = Source::stream(Box::new(file), DEFAULT_STREAM_BUFFER);
+            return Self::build(name, source, format);
+        }
+        let bytes = if meta.len() == 0 {
+            Bytes::Owned(Vec::new())
+        } else {
+            Bytes::Mapped(mmap::map_readonly(&file).map_err(io_err)?)
+        };
+        Self::build(name, Source::Slice { bytes, pos: 0 }, format)
+    }
+
+    fn build(
+        path: String,
+        mut source: Source,
+        format: Option<Format>,
+    ) -> Result<TraceReader, ReadError> {
+        source.fill(pcap::HEADER_LEN).map_err(|e| ReadError::Io {
+            path: path.clone(),
+            offset: Some(0),
+            source: e,
+        })?;
+        let format = match format.or_else(|| detect(source.available())) {
+            Some(f) => f,
+            None => return Err(unknown_format(path, source.available())),
+        };
+        let mut reader = TraceReader {
+            path,
+            source,
+            decoder: Decoder::Erf,
+            format,
+            link_type: LinkType::ETHERNET,
+            snaplen: ERF_SNAPLEN,
+        };
+        match format {
+            Format::Pcap | Format::PcapNs => reader.start_pcap()?,
+            Format::Pcapng => reader.start_pcapng()?,
+            Format::Erf => reader.start_erf(),
+        }
+        Ok(reader)
+    }
+
+    fn start_pcap(&mut self) -> Result<(), ReadError> {
+        loop {
+            let input = self.source.available();
+            let avail = input.len();
+            match pcap::FileHeaderRepr::parse(input) {
+                Ok(Parsed::Done { item, .. }) => {
+                    self.format = item.format;
+                    self.link_type = item.link_type;
+                    self.snaplen = item.snaplen;
+                    self.decoder = Decoder::Pcap(item);
+                    self.source.consume(pcap::HEADER_LEN);
+                    return Ok(());
+                }
+                Ok(Parsed::Incomplete { more }) => self.refill_or_truncated(avail, more)?,
+                Err(e) => return Err(self.format_error(e)),
+            }
+        }
+    }
+
+    /// Reads the section header and blocks up to the first interface description.
+    fn start_pcapng(&mut self) -> Result<(), ReadError> {
+        let mut sections = pcapng::Sections::new();
+        while sections.interfaces().is_empty() {
+            let input = self.source.available();
+            let avail = input.len();
+            match sections.step(input) {
+                Ok(Parsed::Done { item: None, rest }) => {
+                    let consumed = avail - rest.len();
+                    self.source.consume(consumed);
+                }
+                Ok(Parsed::Done { item: Some(_), .. }) => break,
+                Ok(Parsed::Incomplete { more }) if sections.sections() == 0 => {
+                    self.refill_or_truncated(avail, more)?
+                }
+                Ok(Parsed::Incomplete { more }) => {
+                    if !self.refill(avail, more)? {
+                        break;
+                    }
+                }
+                Err(e) => return Err(self.format_error(e)),
+            }
+        }
+        if let Some(first) = sections.interfaces().first() {
+            self.link_type = first.link_type;
+            self.snaplen = first.snaplen;
+        }
+        self.decoder = Decoder::Pcapng(sections);
+        Ok(())
+    }
+
+    fn start_erf(&mut self) {
+        if let Ok(h) = erf::Header::new_checked(self.source.available()) {
+            self.link_type = erf::link_type_of(h.erf_type()).unwrap_or(LinkType::ETHERNET);
+        }
+    }
+
+    /// The next record; `Ok(None)` at a clean end (the input ends between records).
+    // Lending: the record borrows the reader, so this cannot be `Iterator::next`.
+    #[allow(clippy::should_implement_trait)]
+    #[inline]
+    pub fn next(&mut self) -> Result<Option<Record<'_>>, ReadError> {
+        let (meta, consumed) = loop {
+            let input = self.source.available();
+            let avail = input.len();
+            match self.decoder.step(input) {
+                Ok(Parsed::Done {
+                    item: Some(rec),
+                    rest,
+                }) => {
+                    let start = rec.data.as_ptr() as usize - input.as_ptr() as usize;
+                    break (Meta::of(&rec, start), avail - rest.len());
+                }
+                Ok(Parsed::Done { item: None, rest }) => self.source.consume(avail - rest.len()),
+                Ok(Parsed::Incomplete { more }) => {
+                    if !self.refill(avail, more)? {
+                        return match avail {
+                            0 => Ok(None),
+                            _ => Err(self.truncated(avail, more)),
+                        };
+                    }
+                }
+                Err(e) => return Err(self.format_error(e)),
+            }
+        };
+        let span = self.source.take(consumed);
+        Ok(Some(meta.record(span)))
+    }
+
+    /// The next record, copied.
+    pub fn next_owned(&mut self) -> Result<Option<OwnedRecord>, ReadError> {
+        Ok(self.next()?.map(|r| r.to_owned_record()))
+    }
+
+    /// The trace's format.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Link type of the first interface (pcapng), of the file (pcap), of the first record (ERF).
+    pub fn link_type(&self) -> LinkType {
+        self.link_type
+    }
+
+    /// The snapshot length (of the first interface for pcapng; 65535 for ERF).
+    pub fn snaplen(&self) -> u32 {
+        self.snaplen
+    }
+
+    /// Byte offset of the next record.
+    pub fn offset(&self) -> u64 {
+        self.source.offset()
+    }
+
+    /// The file or stream name.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The pcapng interfaces of the current section (empty for other formats).
+    pub fn interfaces(&self) -> &[pcapng::Interface] {
+        match &self.decoder {
+            Decoder::Pcapng(s) => s.interfaces(),
+            _ => &[],
+        }
+    }
+
+    /// Tries to have `avail + more` bytes available; false at the end of the input.
+    fn refill(&mut self, avail: usize, more: usize) -> Result<bool, ReadError> {
+        let total = avail + more;
+        if total > MAX_RECORD_LEN + pcapng::EPB_OVERHEAD {
+            return Err(ReadError::RecordTooLarge {
+                path: self.path.clone(),
+                offset: self.offset(),
+                what: "record",
+                len: total as u64,
+                limit: MAX_RECORD_LEN as u64,
+            });
+        }
+        self.source.fill(total).map_err(|source| ReadError::Io {
+            path: self.path.clone(),
+            offset: Some(self.source.offset() + avail as u64),
+            source,
+        })
+    }
+
+    fn refill_or_truncated(&mut self, avail: usize, more: usize) -> Result<(), ReadError> {
+        match self.refill(avail, more)? {
+            true => Ok(()),
+            false => Err(self.truncated(avail, more)),
+        }
+    }
+
+    fn truncated(&self, avail: usize, more: usize) -> ReadError {
+        ReadError::TruncatedAtEnd {
+            path: self.path.clone(),
+            offset: self.offset(),
+            needed: (avail + more) as u64,
+            available: self.source.available().len() as u64,
+        }
+    }
+
+    fn format_error(&self, e: FormatError) -> ReadError {
+        ReadError::from_format(&self.path, self.offset(), self.format, e)
+    }
+}
+
+fn unknown_format(path: String, head: &[u8]) -> ReadError {
+    let what = if head.is_empty() {
+        "empty input".to_string()
+    } else {
+        format!("first bytes {:02x?}", &head[..head.len().min(8)])
+    };
+    ReadError::UnknownFormat { path, what }
+}
+
+/// A record's fields, without the borrow of its bytes.
+#[derive(Clone, Copy)]
+struct Meta {
+    ts_ns: u64,
+    wire_len: u32,
+    link_type: LinkType,
+    interface: u32,
+    drops: u32,
+    start: usize,
+    len: usize,
+}
+
+impl Meta {
+    fn of(r: &Record<'_>, start: usize) -> Meta {
+        Meta {
+            ts_ns: r.ts_ns,
+            wire_len: r.wire_len,
+            link_type: r.link_type,
+            interface: r.interface,
+            drops: r.drops,
+            start,
+            len: r.data.len(),
+        }
+    }
+
+    fn record(self, span: &[u8]) -> Record<'_> {
+        Record {
+            ts_ns: self.ts_ns,
+            wire_len: self.wire_len,
+            link_type: self.link_type,
+            interface: self.interface,
+            drops: self.drops,
+            data: &span[self.start..self.start + self.len],
+        }
+    }
+}
+
+/// Per-format parsing state.
+enum Decoder {
+    Pcap(pcap::FileHeaderRepr),
+    Pcapng(pcapng::Sections),
+    Erf,
+}
+
+impl Decoder {
+    #[inline]
+    fn step<'a>(&mut self, input: &'a [u8]) -> Result<Parsed<'a, Option<Record<'a>>>, FormatError> {
+        match self {
+            Decoder::Pcap(h) => Ok(match pcap::parse_record(h, input)? {
+                Parsed::Done { item, rest } => Parsed::Done {
+                    item: Some(item),
+                    rest,
+                },
+                Parsed::Incomplete { more } => Parsed::Incomplete { more },
+            }),
+            Decoder::Pcapng(s) => s.step(input),
+            Decoder::Erf => Ok(match erf::parse_record(input)? {
+                Parsed::Done { item, rest } => Parsed::Done {
+                    item: item.to_record(),
+                    rest,
+                },
+                Parsed::Incomplete { more } => Parsed::Incomplete { more },
+            }),
+        }
+    }
+}
+
+enum Bytes {
+    Mapped(Mmap),
+    Owned(Vec<u8>),
+}
+
+impl Bytes {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Bytes::Mapped(m) => m,
+            Bytes::Owned(v) => v,
+        }
+    }
+}
+
+/// Where the bytes come from.
+enum Source {
+    /// The whole input is addressable.
+    Slice { bytes: Bytes, pos: usize },
+    /// A bounded window over a stream.
+    Stream(Stream),
+}
+
+struct Stream {
+    reader: Box<dyn Read + Send>,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Stream offset of `buf[0]`.
+    base: u64,
+    eof: bool,
+}
+
+impl Source {
+    fn stream(reader: Box<dyn Read + Send>, buffer: usize) -> Source {
+        Source::Stream(Stream {
+            reader,
+            buf: vec![0; buffer.max(64)],
+            start: 0,
+            end: 0,
+            base: 0,
+            eof: false,
+        })
+    }
+
+    #[inline]
+    fn available(&self) -> &[u8] {
+        match self {
+            Source::Slice { bytes, pos } => &bytes.as_slice()[*pos..],
+            Source::Stream(s) => &s.buf[s.start..s.end],
+        }
+    }
+
+    #[inline]
+    fn consume(&mut self, n: usize) {
+        match self {
+            Source::Slice { pos, .. } => *pos += n,
+            Source::Stream(s) => s.start += n,
+        }
+    }
+
+    /// Consumes `n` bytes and returns them.
+    #[inline]
+    fn take(&mut self, n: usize) -> &[u8] {
+        match self {
+            Source::Slice { bytes, pos } => {
+                let at = *pos;
+                *pos += n;
+                &bytes.as_slice()[at..at + n]
+            }
+            Source::Stream(s) => {
+                let at = s.start;
+                s.start += n;
+                &s.buf[at..at + n]
+            }
+        }
+    }
+
+    fn offset(&self) -> u64 {
+        match self {
+            Source::Slice { pos, .. } => *pos as u64,
+            Source::Stream(s) => s.base + s.start as u64,
+        }
+    }
+
+    /// Makes at least `total` bytes available if the input has them.
+    fn fill(&mut self, total: usize) -> io::Result<bool> {
+        match self {
+            Source::Slice { .. } => Ok(self.available().len() >= total),
+            Source::Stream(s) => s.fill(total),
+        }
+    }
+}
+
+impl Stream {
+    fn fill(&mut self, total: usize) -> io::Result<bool> {
+        while self.end - self.start < total {
+            if self.eof {
+                return Ok(false);
+            }
+            if self.buf.len() - self.start < total {
+                self.compact(total);
+            }
+            match self.reader.read(&mut self.buf[self.end..]) {
+                Ok(0) => self.eof = true,
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Moves the unread bytes to the front and grows the buffer to hold `total` bytes.
+    fn compact(&mut self, total: usize) {
+        self.buf.copy_within(self.start..self.end, 0);
+        self.base += self.start as u64;
+        self.end -= self.start;
+        self.start = 0;
+        if self.buf.len() < total {
+            self.buf.resize(total, 0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::TraceWriter;
+
+    /// Returns 1..=7 bytes per read, cycling.
+    struct Dribble {
+        bytes: Vec<u8>,
+        pos: usize,
+        step: usize,
+    }
+
+    impl Read for Dribble {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            self.step = self.step % 7 + 1;
+            let n = self.step.min(out.len()).min(self.bytes.len() - self.pos);
+            out[..n].copy_from_slice(&self.bytes[self.pos..self.pos + n]);
+            self.pos += n;
+            Ok(n)
+        }
+    }
+
+    fn trace(format: Format, n: usize) -> Vec<u8> {
+        let mut w = TraceWriter::new(Vec::new(), format, LinkType::ETHERNET, 65535).unwrap();
+        for i in 0..n {
+            let data = vec![i as u8; 14 + i % 50];
+            let r = Record {
+                ts_ns: 1_600_000_000_000_000_000 + i as u64 * 1000,
+                wire_len: data.len() as u32 + 3,
+                link_type: LinkType::ETHERNET,
+                interface: 0,
+                drops: 0,
+                data: &data,
+            };
+            w.write(&r).unwrap();
+        }
+        w.finish().unwrap()
+    }
+
+    fn drain(r: &mut TraceReader) -> Result<Vec<OwnedRecord>, ReadError> {
+        let mut out = Vec::new();
+        for _ in 0..100_000 {
+            match r.next_owned()? {
+                Some(rec) => out.push(rec),
+                None => return Ok(out),
+            }
+        }
+        panic!("reader made no end")
+    }
+
+    #[test]
+    fn stream_reader_matches_slice_reader() {
+        for format in Format::ALL {
+            let bytes = trace(format, 100);
+            let mut a = TraceReader::from_bytes("a", bytes.clone(), Some(format)).unwrap();
+            let dribble = Dribble {
+                bytes,
+                pos: 0,
+                step: 0,
+            };
+            let mut b =
+                TraceReader::from_stream_with("b", Box::new(dribble), Some(format), 64).unwrap();
+            let (ra, rb) = (drain(&mut a).unwrap(), drain(&mut b).unwrap());
+            assert_eq!(ra.len(), 100);
+            assert_eq!(ra, rb, "{format}");
+            assert_eq!(a.offset(), b.offset());
+        }
+    }
+
+    /// Offsets at which a cut leaves a whole file (block and record boundaries).
+    fn boundaries(format: Format, n: usize) -> Vec<usize> {
+        let enc = crate::format::RecordEncoder::new(format, LinkType::ETHERNET, 65535).unwrap();
+        let mut at = enc.file_header().len();
+        let mut v = match format {
+            Format::Pcapng => vec![pcapng::SECTION_HEADER_LEN, at],
+            Format::Erf => vec![0],
+            _ => vec![at],
+        };
+        for i in 0..n {
+            at += enc.record_len(14 + i % 50);
+            v.push(at);
+        }
+        v
+    }
+
+    #[test]
+    fn every_truncation_is_an_error_or_a_clean_end() {
+        for format in Format::ALL {
+            let bytes = trace(format, 3);
+            let whole = boundaries(format, 3);
+            for n in 0..bytes.len() {
+                let cut = bytes[..n].to_vec();
+                let outcome = TraceReader::from_bytes("cut", cut, Some(format))
+                    .and_then(|mut r| drain(&mut r));
+                match outcome {
+                    Ok(recs) => assert!(whole.contains(&n), "{format} {n}: {recs:?}"),
+                    Err(e) => {
+                        assert!(!whole.contains(&n), "{format} {n}: {e}");
+                        assert!(e.is_truncated_at_end(), "{format} {n}: {e}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn errors_name_file_offset_and_what() {
+        let mut bytes = trace(Format::Pcap, 2);
+        bytes[24 + 8..24 + 12].copy_from_slice(&u32::MAX.to_le_bytes());
+        let mut r = TraceReader::from_bytes("bad.pcap", bytes, None).unwrap();
+        let e = r.next().unwrap_err();
+        assert_eq!(e.offset(), Some(24));
+        assert!(
+            e.to_string().starts_with("bad.pcap: offset 24: caplen"),
+            "{e}"
+        );
+        let e = TraceReader::from_bytes("x", b"hello world, no trace".to_vec(), None).unwrap_err();
+        assert!(matches!(e, ReadError::UnknownFormat { .. }));
+    }
+
+    #[test]
+    fn empty_input_is_unknown_format() {
+        let e = TraceReader::from_bytes("empty", Vec::new(), None).unwrap_err();
+        assert!(e.to_string().contains("empty input"), "{e}");
+    }
+}
