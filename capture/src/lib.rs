@@ -12,6 +12,7 @@ pub mod format;
 pub mod manifest;
 pub mod publish;
 pub mod record;
+pub mod summary;
 pub mod synth;
 
 pub use record::{Format, LinkType, OwnedRecord, Record};
