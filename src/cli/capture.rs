@@ -1,10 +1,291 @@
-//! `lander capture`.
+//! `lander-capture` and `lander capture`: capture into rotated, published trace files.
 
-/// Arguments of `lander capture`.
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use lander_capture::engine::rotate::RotatePolicy;
+use lander_capture::engine::salvage::{salvage_dir, LeftoverPolicy, Outcome};
+use lander_capture::engine::source::erf_stream::ErfStreamSource;
+use lander_capture::engine::source::file::FileSource;
+use lander_capture::engine::source::live::{LiveConfig, LiveSource};
+use lander_capture::engine::writer::IoMode;
+use lander_capture::engine::{self, Control, EngineConfig, Summary};
+use lander_capture::Format;
+
+/// Arguments of `lander-capture` / `lander capture`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(group(clap::ArgGroup::new("source").required(true).args(["interface", "erf", "read"])))]
+pub struct Args {
+    /// Capture live from this network interface (libpcap).
+    #[arg(long, short = 'i')]
+    pub interface: Option<String>,
+    /// Read a DAG ERF record stream from a file, FIFO, or stdin (`-`).
+    #[arg(long)]
+    pub erf: Option<PathBuf>,
+    /// Replay a pcap, pcapng or ERF file.
+    #[arg(long, short = 'r')]
+    pub read: Option<PathBuf>,
+    /// With --read: replay at the recorded speed instead of as fast as possible.
+    #[arg(long, requires = "read")]
+    pub pace: bool,
+    /// BPF filter (live capture).
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// Bytes kept of each packet.
+    #[arg(long, short = 's', default_value_t = 262_144)]
+    pub snaplen: u32,
+    /// Put the interface in promiscuous mode.
+    #[arg(long)]
+    pub promisc: bool,
+    /// Kernel capture buffer size (live), e.g. 64MiB.
+    #[arg(long, value_parser = parse_size, default_value = "64MiB")]
+    pub buffer_size: u64,
+    /// Read timeout in milliseconds (live): packets never wait longer in a kernel block.
+    #[arg(long, default_value_t = 100)]
+    pub timeout_ms: u32,
+    /// Hand over every packet at once (libpcap immediate mode).
+    #[arg(long)]
+    pub immediate: bool,
+    /// Output format: pcap, pcap-ns, pcapng or erf.
+    #[arg(long, short = 'F', default_value = "pcap")]
+    pub format: Format,
+    /// Directory the trace files are published in (the spool's raw/<site>).
+    #[arg(long, short = 'o')]
+    pub out_dir: PathBuf,
+    /// Site name used in file names and manifests (default: the host name).
+    #[arg(long)]
+    pub site: Option<String>,
+    /// Rotate before a file would exceed this size, e.g. 64MiB.
+    #[arg(long, value_parser = parse_size)]
+    pub rotate_size: Option<u64>,
+    /// Rotate at multiples of this many seconds on the clock (300: at :00, :05, ...);
+    /// accepts 300, 300s, 5m, 1h.
+    #[arg(long, value_parser = parse_seconds)]
+    pub rotate_interval: Option<u64>,
+    /// Rotate after this many packets.
+    #[arg(long)]
+    pub rotate_packets: Option<u64>,
+    /// fsync every file and its directory when publishing.
+    #[arg(long)]
+    pub fsync: bool,
+    /// Write path: uring, sync, or auto (io_uring when the kernel allows it).
+    #[arg(long, default_value = "auto")]
+    pub io: IoMode,
+    /// Total size of the buffer ring, e.g. 64MiB.
+    #[arg(long, value_parser = parse_size, default_value = "64MiB")]
+    pub ring_size: u64,
+    /// Size of each ring buffer, e.g. 4MiB.
+    #[arg(long, value_parser = parse_size, default_value = "4MiB")]
+    pub ring_buffer: u64,
+    /// Remove leftover temporary files from a crash instead of salvaging them.
+    #[arg(long)]
+    pub discard_partial: bool,
+    /// The spool's state directory, for the run record the monitor reads.
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// Write the final summary as JSON to this file (`-` for stdout).
+    #[arg(long)]
+    pub stats_json: Option<PathBuf>,
+    /// Seconds between progress lines and run record updates.
+    #[arg(long, default_value_t = 5.0)]
+    pub stats_interval: f64,
+    /// Stop after this many packets.
+    #[arg(long, short = 'c')]
+    pub count: Option<u64>,
+}
 
-/// Runs `lander capture`.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("lander capture is not available in this build")
+/// Runs a capture: salvage leftovers, capture until the source ends or a signal, summarize.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let config = engine_config(&args)?;
+    std::fs::create_dir_all(&config.out_dir)
+        .with_context(|| format!("cannot create {}", config.out_dir.display()))?;
+    salvage(&args, &config)?;
+    let control = Control::default();
+    install_signals(&control)?;
+    let summary = capture(&args, &config, &control)?;
+    report(&args, &summary)?;
+    match &summary.error {
+        Some(e) => bail!("capture failed: {e}"),
+        None => Ok(()),
+    }
+}
+
+fn engine_config(args: &Args) -> anyhow::Result<EngineConfig> {
+    let site = args
+        .site
+        .clone()
+        .unwrap_or_else(lander_capture::manifest::hostname);
+    if site.is_empty() || site.contains(['/', '.']) || site.starts_with('-') {
+        bail!("--site {site:?}: use a name without '/' or '.'");
+    }
+    if args.ring_buffer < 64 << 10 || args.ring_size < 2 * args.ring_buffer {
+        bail!("--ring-buffer must be at least 64KiB and --ring-size at least two buffers");
+    }
+    if args.rotate_interval == Some(0) || args.rotate_packets == Some(0) {
+        bail!("rotation limits must be positive");
+    }
+    let mut config = EngineConfig::new(args.out_dir.clone(), site);
+    config.format = args.format;
+    config.snaplen = Some(args.snaplen);
+    config.rotate = RotatePolicy {
+        size: args.rotate_size,
+        interval_ns: args.rotate_interval.map(|s| s * 1_000_000_000),
+        packets: args.rotate_packets,
+    };
+    config.fsync = args.fsync;
+    config.io = args.io;
+    config.ring_bytes = args.ring_size as usize;
+    config.buffer_bytes = args.ring_buffer as usize;
+    config.state_dir = args.state_dir.clone();
+    config.stats_interval = Duration::from_secs_f64(args.stats_interval.max(0.1));
+    config.max_packets = args.count;
+    Ok(config)
+}
+
+fn salvage(args: &Args, config: &EngineConfig) -> anyhow::Result<()> {
+    let policy = if args.discard_partial {
+        LeftoverPolicy::Discard
+    } else {
+        LeftoverPolicy::Recover
+    };
+    for outcome in salvage_dir(&config.out_dir, policy, config.fsync)? {
+        if let Outcome::Recovered { path, packets } = outcome {
+            eprintln!("recovered {} ({packets} packets)", path.display());
+        }
+    }
+    Ok(())
+}
+
+fn capture(args: &Args, config: &EngineConfig, control: &Control) -> anyhow::Result<Summary> {
+    if let Some(path) = &args.read {
+        let mut source = FileSource::open(path)?;
+        if args.pace {
+            source = source.paced(control.stop.clone());
+        }
+        return Ok(engine::run(config, &mut source, control)?);
+    }
+    if let Some(path) = &args.erf {
+        let mut source = ErfStreamSource::open(path, control.stop.clone())?;
+        return Ok(engine::run(config, &mut source, control)?);
+    }
+    let interface = args.interface.clone().context("no source given")?;
+    let mut source = LiveSource::open(LiveConfig {
+        interface,
+        filter: args.filter.clone(),
+        snaplen: args.snaplen,
+        promisc: args.promisc,
+        buffer_size: Some(args.buffer_size.min(i32::MAX as u64) as u32),
+        timeout_ms: args.timeout_ms,
+        immediate: args.immediate,
+    })?;
+    Ok(engine::run(config, &mut source, control)?)
+}
+
+/// SIGINT and SIGTERM finish the current file and stop; SIGHUP rotates. A second SIGINT or
+/// SIGTERM while stopping exits at once (the temporary file is salvaged at the next start).
+fn install_signals(control: &Control) -> anyhow::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    use signal_hook::flag;
+    for sig in [SIGINT, SIGTERM] {
+        flag::register_conditional_shutdown(sig, 130, control.stop.clone())?;
+        flag::register(sig, control.stop.clone())?;
+    }
+    flag::register(SIGHUP, control.rotate.clone())?;
+    Ok(())
+}
+
+fn report(args: &Args, s: &Summary) -> anyhow::Result<()> {
+    let c = &s.counters;
+    let kernel = c.kernel_drops.map_or("-".to_string(), |k| k.to_string());
+    eprintln!(
+        "{} packets ({} bytes) from {} in {:.3} s: {:.0} packets/s, {:.1} Mbit/s; \
+         {} files, kernel drops {kernel}, ring drops {}, source drops {}; {} writer, peak RSS {} MiB",
+        c.packets,
+        c.bytes,
+        s.source,
+        s.elapsed_secs,
+        s.pps,
+        s.bps / 1e6,
+        s.files.len(),
+        c.ring_drops,
+        c.source_drops,
+        s.writer,
+        s.peak_rss >> 20
+    );
+    if let Some(path) = &args.stats_json {
+        let mut json = serde_json::to_vec_pretty(s)?;
+        json.push(b'\n');
+        if path.as_os_str() == "-" {
+            std::io::stdout().write_all(&json)?;
+        } else {
+            lander_capture::publish::write_atomic(path, &json, false)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Parses a byte size: `4096`, `64k`, `64KiB`, `64M`, `1GiB` (powers of two).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("bad size {s:?}"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        _ => {
+            return Err(format!(
+                "bad size unit in {s:?} (use k, M, G or KiB, MiB, GiB)"
+            ))
+        }
+    };
+    n.checked_shl(shift)
+        .filter(|v| v >> shift == n)
+        .ok_or_else(|| format!("size {s:?} is too large"))
+}
+
+/// Parses seconds: `300`, `300s`, `5m`, `1h`, `1d`.
+pub fn parse_seconds(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("bad duration {s:?}"))?;
+    let mult = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("bad duration unit in {s:?} (use s, m, h or d)")),
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("duration {s:?} is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("64k"), Ok(64 << 10));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert!(parse_size("12 parsecs").is_err());
+        assert!(parse_size("99999999999999999999T").is_err());
+    }
+
+    #[test]
+    fn seconds() {
+        assert_eq!(parse_seconds("300"), Ok(300));
+        assert_eq!(parse_seconds("5m"), Ok(300));
+        assert_eq!(parse_seconds("1h"), Ok(3600));
+        assert!(parse_seconds("5 fortnights").is_err());
+    }
 }

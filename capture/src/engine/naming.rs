@@ -1,0 +1,140 @@
+//! Trace file names: `<site>-<YYYYMMDD>-<HHMMSS>-<seq>.<ext>`, UTC.
+
+use std::path::Path;
+
+use crate::record::Format;
+
+/// Digits of the zero-padded sequence number, so names sort in capture order.
+const SEQ_WIDTH: usize = 6;
+
+/// The name of a trace file whose first packet (or rotation boundary) is at `ts_ns`.
+pub fn trace_name(site: &str, ts_ns: u64, seq: u64, format: Format) -> String {
+    let (date, time) = utc_date_time(ts_ns / 1_000_000_000);
+    format!(
+        "{site}-{date}-{time}-{seq:0width$}.{ext}",
+        width = SEQ_WIDTH,
+        ext = format.extension()
+    )
+}
+
+/// The site, time and sequence number of a trace file name, or `None` if it is not one.
+pub fn parse_trace_name(name: &str) -> Option<(&str, u64, u64)> {
+    let (stem, _ext) = name.rsplit_once('.')?;
+    let mut parts = stem.rsplitn(4, '-');
+    let seq = parts.next()?.parse().ok()?;
+    let time = parts.next()?;
+    let date = parts.next()?;
+    let site = parts.next()?;
+    let secs = parse_utc(date, time)?;
+    Some((site, secs, seq))
+}
+
+/// The next sequence number for `site` in `dir`: one past the largest already there, so a
+/// restarted capture never reuses a name.
+pub fn next_seq(dir: &Path, site: &str) -> std::io::Result<u64> {
+    let mut next = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let name = name.trim_start_matches('.');
+        if let Some((s, _, seq)) = parse_trace_name(name.split(".json").next().unwrap_or(name)) {
+            if s == site {
+                next = next.max(seq + 1);
+            }
+        }
+    }
+    Ok(next)
+}
+
+/// `YYYYMMDD` and `HHMMSS` of a Unix time in seconds, UTC.
+pub fn utc_date_time(secs: u64) -> (String, String) {
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days as i64);
+    let date = format!("{y:04}{m:02}{d:02}");
+    let time = format!("{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60);
+    (date, time)
+}
+
+/// Unix seconds of `YYYYMMDD`, `HHMMSS` (UTC).
+fn parse_utc(date: &str, time: &str) -> Option<u64> {
+    if date.len() != 8 || time.len() != 6 {
+        return None;
+    }
+    let num = |s: &str| s.parse::<u64>().ok();
+    let (y, m, d) = (num(&date[..4])?, num(&date[4..6])?, num(&date[6..])?);
+    let (hh, mm, ss) = (num(&time[..2])?, num(&time[2..4])?, num(&time[4..])?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    let days = u64::try_from(days_from_civil(y as i64, m, d)).ok()?;
+    Some(days * 86_400 + hh * 3600 + mm * 60 + ss)
+}
+
+/// Howard Hinnant's `civil_from_days`: days since 1970-01-01 to (year, month, day).
+fn civil_from_days(z: i64) -> (i64, u64, u64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097) as u64;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe as i64 + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Howard Hinnant's `days_from_civil`.
+fn days_from_civil(y: i64, m: u64, d: u64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400) as u64;
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe as i64 - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_use_utc_and_padded_seq() {
+        // 2024-02-29 23:59:59 UTC
+        let ts = 1_709_251_199 * 1_000_000_000 + 5;
+        assert_eq!(
+            trace_name("isi", ts, 7, Format::Pcapng),
+            "isi-20240229-235959-000007.pcapng"
+        );
+        assert_eq!(
+            trace_name("a-b", 0, 0, Format::PcapNs),
+            "a-b-19700101-000000-000000.pcap"
+        );
+    }
+
+    #[test]
+    fn parse_inverts_trace_name() {
+        for (ts, seq) in [(0u64, 0u64), (1_709_251_199, 12), (4_102_444_800, 999_999)] {
+            let name = trace_name("site-x", ts * 1_000_000_000, seq, Format::Erf);
+            assert_eq!(parse_trace_name(&name), Some(("site-x", ts, seq)), "{name}");
+        }
+        assert_eq!(parse_trace_name("x-2024-1.pcap"), None);
+        assert_eq!(parse_trace_name("x-20241301-000000-1.pcap"), None);
+    }
+
+    #[test]
+    fn next_seq_is_past_existing_files_of_the_site() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(next_seq(dir.path(), "s").unwrap(), 0);
+        for name in [
+            "s-20240101-000000-000004.pcap",
+            "s-20240101-000000-000009.pcap.json",
+            "t-20240101-000000-000050.pcap",
+        ] {
+            std::fs::write(dir.path().join(name), b"").unwrap();
+        }
+        assert_eq!(next_seq(dir.path(), "s").unwrap(), 10);
+    }
+}

@@ -1,0 +1,336 @@
+//! The source thread: copies each packet once, with its record header, into the current ring
+//! buffer, decides rotations, and hands full buffers to the writer.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::Sender;
+
+use super::naming::trace_name;
+use super::ring::{Buffer, FreeBuffers};
+use super::rotate::{CloseReason, RotatePolicy};
+use super::source::{KernelStats, Next, Source};
+use super::stats::Counters;
+use super::writer::{Event, FileClose, FileOpen};
+use super::{Control, EngineError};
+use crate::format::RecordEncoder;
+use crate::manifest::now_ns;
+use crate::record::{Format, Record};
+
+/// Packets between looks at the stop and rotate flags.
+const FLAG_CHECK_MASK: u64 = 1023;
+/// A live buffer is handed over once it holds packets this much older than the newest.
+const LIVE_FLUSH_NS: u64 = 1_000_000_000;
+/// How long a file source waits for a free buffer before checking on the writer again.
+const TAKE_WAIT: Duration = Duration::from_millis(100);
+
+/// What the source thread needs to know.
+#[derive(Debug, Clone)]
+pub struct ProducerConfig {
+    /// Output directory.
+    pub out_dir: PathBuf,
+    /// Site name for file names.
+    pub site: String,
+    /// Output format.
+    pub format: Format,
+    /// Bytes kept of each packet.
+    pub snaplen: u32,
+    /// Rotation rules.
+    pub rotate: RotatePolicy,
+    /// First sequence number.
+    pub first_seq: u64,
+    /// Stop after this many packets.
+    pub max_packets: Option<u64>,
+}
+
+struct OpenFile {
+    size: u64,
+    packets: u64,
+    boundary_ns: Option<u64>,
+    kernel_at_open: Option<KernelStats>,
+    ring_drops_at_open: u64,
+}
+
+/// The source thread's state.
+pub struct Producer {
+    config: ProducerConfig,
+    encoder: RecordEncoder,
+    header: Vec<u8>,
+    free: FreeBuffers,
+    events: Sender<Event>,
+    counters: Arc<Counters>,
+    control: Control,
+    live: bool,
+    buf: Option<Buffer>,
+    file: Option<OpenFile>,
+    seq: u64,
+    packets: u64,
+    ring_drops: u64,
+    kernel: Option<KernelStats>,
+    limit: u64,
+}
+
+impl Producer {
+    /// A producer writing `config.format` records for packets of a source with this link
+    /// type, live or not.
+    pub fn new(
+        config: ProducerConfig,
+        source: (crate::record::LinkType, bool),
+        free: FreeBuffers,
+        events: Sender<Event>,
+        counters: Arc<Counters>,
+        control: Control,
+    ) -> Result<Producer, EngineError> {
+        let (link_type, live) = source;
+        let encoder = RecordEncoder::new(config.format, link_type, config.snaplen)
+            .map_err(|e| EngineError::Config(format!("cannot write {}: {e}", config.format)))?;
+        let header = encoder.file_header();
+        Ok(Producer {
+            seq: config.first_seq,
+            limit: config.max_packets.unwrap_or(u64::MAX),
+            config,
+            encoder,
+            header,
+            free,
+            events,
+            counters,
+            control,
+            live,
+            buf: None,
+            file: None,
+            packets: 0,
+            ring_drops: 0,
+            kernel: None,
+        })
+    }
+
+    /// Runs until the source ends, a stop is asked for, or the writer fails.
+    pub fn run<S: Source + ?Sized>(mut self, source: &mut S) -> Result<(), EngineError> {
+        let result = self.pump(source);
+        self.refresh_kernel(source);
+        let closed = self.close_file(CloseReason::End);
+        result.and(closed)
+    }
+
+    fn pump<S: Source + ?Sized>(&mut self, source: &mut S) -> Result<(), EngineError> {
+        let mut seen: u64 = 0;
+        loop {
+            match source.next()? {
+                Next::Packet(rec) => {
+                    self.on_packet(&rec)?;
+                    seen += 1;
+                    if self.packets >= self.limit {
+                        return Ok(());
+                    }
+                    if seen & FLAG_CHECK_MASK == 0 && self.flags(source, seen)? {
+                        return Ok(());
+                    }
+                }
+                Next::Idle => {
+                    self.on_idle(source)?;
+                    if self.flags(source, seen)? {
+                        return Ok(());
+                    }
+                }
+                Next::End => return Ok(()),
+            }
+        }
+    }
+
+    /// Looks at the stop and rotate flags and the packet limit; true to stop.
+    fn flags<S: Source + ?Sized>(
+        &mut self,
+        source: &mut S,
+        seen: u64,
+    ) -> Result<bool, EngineError> {
+        if self.control.writer_failed.load(Relaxed) {
+            return Err(EngineError::WriterGone);
+        }
+        if seen & 0xffff == 0 {
+            self.refresh_kernel(source);
+        }
+        if self.control.rotate.swap(false, Relaxed) && self.file.is_some() {
+            self.refresh_kernel(source);
+            self.close_file(CloseReason::Requested)?;
+        }
+        Ok(self.control.stop.load(Relaxed))
+    }
+
+    #[inline]
+    fn on_packet(&mut self, rec: &Record<'_>) -> Result<(), EngineError> {
+        let caplen = rec.data.len().min(self.config.snaplen as usize);
+        let need = self.encoder.record_len(caplen);
+        if let Some(reason) = self.rotation_due(rec.ts_ns, need) {
+            self.close_file(reason)?;
+        }
+        if self.file.is_none() && !self.open_file(rec.ts_ns, need)? {
+            return Ok(());
+        }
+        if !self.make_room(need)? {
+            return Ok(());
+        }
+        let buf = self.buf.as_mut().expect("make_room leaves a buffer");
+        let n = self
+            .encoder
+            .encode_into(rec, buf.spare_mut())
+            .map_err(|e| EngineError::Encode(e.to_string()))?;
+        buf.advance(n);
+        buf.meta.add(rec.ts_ns, caplen, rec.wire_len, rec.drops);
+        let old = buf.meta.first_ts_ns.unwrap_or(rec.ts_ns);
+        self.packets += 1;
+        let file = self.file.as_mut().expect("a file is open");
+        file.size += n as u64;
+        file.packets += 1;
+        if self.config.rotate.full_of_packets(file.packets) {
+            self.close_file(CloseReason::Packets)?;
+        } else if self.live && rec.ts_ns.saturating_sub(old) > LIVE_FLUSH_NS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn rotation_due(&self, ts_ns: u64, need: usize) -> Option<CloseReason> {
+        let file = self.file.as_ref()?;
+        if file.boundary_ns.is_some_and(|b| ts_ns >= b) {
+            return Some(CloseReason::Interval);
+        }
+        (file.packets > 0 && self.config.rotate.over_size(file.size, need))
+            .then_some(CloseReason::Size)
+    }
+
+    /// No packet within the read timeout: close a file whose interval is over, hand over a
+    /// partly filled buffer, refresh the kernel counters.
+    fn on_idle<S: Source + ?Sized>(&mut self, source: &mut S) -> Result<(), EngineError> {
+        self.refresh_kernel(source);
+        let now = now_ns();
+        let over = self
+            .file
+            .as_ref()
+            .and_then(|f| f.boundary_ns)
+            .is_some_and(|b| now >= b);
+        if over {
+            return self.close_file(CloseReason::Interval);
+        }
+        self.flush()
+    }
+
+    /// Starts a file at a packet stamped `ts_ns`; false if a live source had no buffer for it.
+    fn open_file(&mut self, ts_ns: u64, need: usize) -> Result<bool, EngineError> {
+        if !self.make_room(self.header.len() + need)? {
+            return Ok(false);
+        }
+        let rotate = self.config.rotate;
+        let name_ts = rotate.interval_start(ts_ns).unwrap_or(ts_ns);
+        let name = trace_name(&self.config.site, name_ts, self.seq, self.config.format);
+        let open = FileOpen {
+            path: self.config.out_dir.join(&name),
+            seq: self.seq,
+        };
+        self.seq += 1;
+        self.send(Event::Open(open))?;
+        let buf = self.buf.as_mut().expect("make_room leaves a buffer");
+        buf.push(&self.header);
+        self.file = Some(OpenFile {
+            size: self.header.len() as u64,
+            packets: 0,
+            boundary_ns: rotate.next_boundary(ts_ns),
+            kernel_at_open: self.kernel,
+            ring_drops_at_open: self.ring_drops,
+        });
+        Ok(true)
+    }
+
+    /// Ends the open file (if any): hands over its last buffer and tells the writer.
+    fn close_file(&mut self, reason: CloseReason) -> Result<(), EngineError> {
+        let Some(file) = self.file.take() else {
+            return Ok(());
+        };
+        self.flush()?;
+        let delta = |now: Option<KernelStats>, f: fn(&KernelStats) -> u64| {
+            now.map(|n| f(&n) - file.kernel_at_open.map_or(0, |o| f(&o)))
+        };
+        let close = FileClose {
+            reason,
+            kernel_drops: delta(self.kernel, |k| k.dropped),
+            interface_drops: delta(self.kernel, |k| k.if_dropped),
+            ring_drops: self.ring_drops - file.ring_drops_at_open,
+        };
+        self.send(Event::Close(close))
+    }
+
+    /// Makes sure the current buffer has `need` bytes free; false if a live source found no
+    /// free buffer (the packet is then counted as a ring drop).
+    #[inline]
+    fn make_room(&mut self, need: usize) -> Result<bool, EngineError> {
+        if self.buf.as_ref().is_some_and(|b| b.remaining() >= need) {
+            return Ok(true);
+        }
+        self.flush()?;
+        let buf = if self.live {
+            self.free.try_take()
+        } else {
+            Some(self.take_waiting()?)
+        };
+        match buf {
+            Some(b) if b.capacity() < need => Err(EngineError::Config(format!(
+                "a record of {need} bytes does not fit in a ring buffer of {} bytes",
+                b.capacity()
+            ))),
+            Some(b) => {
+                self.buf = Some(b);
+                Ok(true)
+            }
+            None => {
+                self.ring_drops += 1;
+                self.counters.ring_drops.fetch_add(1, Relaxed);
+                Ok(false)
+            }
+        }
+    }
+
+    fn take_waiting(&mut self) -> Result<Buffer, EngineError> {
+        loop {
+            if let Some(b) = self.free.take_timeout(TAKE_WAIT) {
+                return Ok(b);
+            }
+            if self.control.writer_failed.load(Relaxed) {
+                return Err(EngineError::WriterGone);
+            }
+        }
+    }
+
+    /// Hands the current buffer to the writer if it holds anything.
+    fn flush(&mut self) -> Result<(), EngineError> {
+        match self.buf.take() {
+            Some(b) if !b.is_empty() => {
+                let c = &self.counters;
+                c.packets.fetch_add(b.meta.packets, Relaxed);
+                c.bytes.fetch_add(b.meta.bytes, Relaxed);
+                c.wire_bytes.fetch_add(b.meta.wire_bytes, Relaxed);
+                c.source_drops.fetch_add(b.meta.source_drops, Relaxed);
+                self.send(Event::Data(b))
+            }
+            Some(b) => {
+                self.buf = Some(b);
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn send(&self, event: Event) -> Result<(), EngineError> {
+        self.events.send(event).map_err(|_| EngineError::WriterGone)
+    }
+
+    fn refresh_kernel<S: Source + ?Sized>(&mut self, source: &mut S) {
+        if let Some(k) = source.kernel_stats() {
+            self.kernel = Some(k);
+            self.counters.kernel_drops.store(k.dropped, Relaxed);
+            self.counters.interface_drops.store(k.if_dropped, Relaxed);
+            self.counters.kernel_drops_known.store(true, Relaxed);
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! The ring of preallocated buffers between the source thread and the writer.
+//!
+//! Buffers circulate: the source takes a free one, copies whole encoded records into it, and
+//! sends it to the writer; the writer hands it back once its bytes are on the file. A record
+//! never straddles two buffers, so every buffer boundary is a record boundary (which is what
+//! lets a failed write be cut back to a whole trace).
+
+use crossbeam_channel::{Receiver, Sender};
+
+/// What one buffer holds, for the manifest of the file it belongs to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BufferMeta {
+    /// Records in the buffer.
+    pub packets: u64,
+    /// Captured bytes.
+    pub bytes: u64,
+    /// Bytes on the wire.
+    pub wire_bytes: u64,
+    /// Timestamp of the first record.
+    pub first_ts_ns: Option<u64>,
+    /// Timestamp of the last record.
+    pub last_ts_ns: Option<u64>,
+    /// Losses the source reported before these records (ERF `lctr`).
+    pub source_drops: u64,
+}
+
+impl BufferMeta {
+    /// Notes one record.
+    #[inline]
+    pub fn add(&mut self, ts_ns: u64, caplen: usize, wire_len: u32, drops: u32) {
+        self.packets += 1;
+        self.bytes += caplen as u64;
+        self.wire_bytes += u64::from(wire_len);
+        if self.first_ts_ns.is_none() {
+            self.first_ts_ns = Some(ts_ns);
+        }
+        self.last_ts_ns = Some(ts_ns);
+        self.source_drops += u64::from(drops);
+    }
+
+    /// Adds the counts of a later buffer.
+    pub fn merge(&mut self, later: &BufferMeta) {
+        self.packets += later.packets;
+        self.bytes += later.bytes;
+        self.wire_bytes += later.wire_bytes;
+        self.first_ts_ns = self.first_ts_ns.or(later.first_ts_ns);
+        self.last_ts_ns = later.last_ts_ns.or(self.last_ts_ns);
+        self.source_drops += later.source_drops;
+    }
+}
+
+/// One large buffer of encoded records.
+#[derive(Debug)]
+pub struct Buffer {
+    data: Box<[u8]>,
+    len: usize,
+    /// Counts of the records in the buffer.
+    pub meta: BufferMeta,
+}
+
+impl Buffer {
+    /// A buffer of `capacity` bytes, every page touched so the hot path takes no page fault.
+    pub fn new(capacity: usize) -> Buffer {
+        let mut data = vec![0u8; capacity].into_boxed_slice();
+        for page in data.chunks_mut(4096) {
+            page[0] = 1;
+        }
+        Buffer {
+            data,
+            len: 0,
+            meta: BufferMeta::default(),
+        }
+    }
+
+    /// Bytes still free.
+    #[inline]
+    pub fn remaining(&self) -> usize {
+        self.data.len() - self.len
+    }
+
+    /// Total size.
+    pub fn capacity(&self) -> usize {
+        self.data.len()
+    }
+
+    /// The free part, to encode into; follow with [`Buffer::advance`].
+    #[inline]
+    pub fn spare_mut(&mut self) -> &mut [u8] {
+        &mut self.data[self.len..]
+    }
+
+    /// Marks `n` more bytes as filled.
+    #[inline]
+    pub fn advance(&mut self, n: usize) {
+        debug_assert!(n <= self.remaining());
+        self.len += n;
+    }
+
+    /// Appends bytes that fit (file headers).
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.data[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    /// The filled part.
+    #[inline]
+    pub fn filled(&self) -> &[u8] {
+        &self.data[..self.len]
+    }
+
+    /// Bytes filled.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing is filled.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Empties the buffer for reuse.
+    pub fn clear(&mut self) {
+        self.len = 0;
+        self.meta = BufferMeta::default();
+    }
+}
+
+/// The return path of the ring: where written buffers go back to, and where the source takes
+/// free ones from.
+#[derive(Debug, Clone)]
+pub struct FreeBuffers {
+    tx: Sender<Buffer>,
+    rx: Receiver<Buffer>,
+}
+
+impl FreeBuffers {
+    /// `count` buffers of `size` bytes each, allocated now.
+    pub fn allocate(count: usize, size: usize) -> FreeBuffers {
+        let (tx, rx) = crossbeam_channel::bounded(count);
+        for _ in 0..count {
+            tx.send(Buffer::new(size))
+                .expect("the channel has room for every buffer");
+        }
+        FreeBuffers { tx, rx }
+    }
+
+    /// Hands a written buffer back.
+    pub fn put(&self, mut buf: Buffer) {
+        buf.clear();
+        // The channel holds every buffer there is, so it is never full; if every receiver is
+        // gone the buffer is simply freed.
+        let _ = self.tx.try_send(buf);
+    }
+
+    /// Takes a free buffer without waiting (live sources).
+    pub fn try_take(&self) -> Option<Buffer> {
+        self.rx.try_recv().ok()
+    }
+
+    /// Takes a free buffer, waiting for the writer to hand one back (file sources).
+    pub fn take(&self) -> Option<Buffer> {
+        self.rx.recv().ok()
+    }
+
+    /// Takes a free buffer, waiting at most `wait`.
+    pub fn take_timeout(&self, wait: std::time::Duration) -> Option<Buffer> {
+        self.rx.recv_timeout(wait).ok()
+    }
+
+    /// Buffers free right now.
+    pub fn available(&self) -> usize {
+        self.rx.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buffers_circulate_without_new_allocation() {
+        let free = FreeBuffers::allocate(2, 64);
+        let mut a = free.take().unwrap();
+        let b = free.take().unwrap();
+        assert!(free.try_take().is_none(), "only two buffers exist");
+        a.push(b"hdr");
+        a.spare_mut()[..2].copy_from_slice(b"xy");
+        a.advance(2);
+        assert_eq!(a.filled(), b"hdrxy");
+        assert_eq!(a.remaining(), 59);
+        free.put(a);
+        let again = free.try_take().unwrap();
+        assert!(again.is_empty(), "a returned buffer comes back empty");
+        free.put(again);
+        free.put(b);
+        assert_eq!(free.available(), 2);
+    }
+
+    #[test]
+    fn meta_merges_in_order() {
+        let mut m = BufferMeta::default();
+        m.add(10, 60, 60, 0);
+        let mut later = BufferMeta::default();
+        later.add(20, 54, 1500, 3);
+        m.merge(&later);
+        assert_eq!(m.packets, 2);
+        assert_eq!((m.first_ts_ns, m.last_ts_ns), (Some(10), Some(20)));
+        assert_eq!((m.bytes, m.wire_bytes, m.source_drops), (114, 1560, 3));
+    }
+}

@@ -1,0 +1,76 @@
+//! Where packets come from: a live interface (libpcap), an ERF record stream, a trace file.
+
+use crate::format::ReadError;
+use crate::record::{LinkType, Record};
+
+pub mod erf_stream;
+pub mod file;
+pub mod live;
+
+/// What a source has next.
+#[derive(Debug)]
+pub enum Next<'a> {
+    /// A packet, borrowed until the next call.
+    Packet(Record<'a>),
+    /// Nothing arrived within the read timeout (live sources; paced replay waiting).
+    Idle,
+    /// The source is exhausted.
+    End,
+}
+
+/// Drop counters a live source reports, cumulative since it was opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelStats {
+    /// Packets the kernel received for us.
+    pub received: u64,
+    /// Dropped by the kernel (no room in its buffer).
+    pub dropped: u64,
+    /// Dropped by the interface or driver.
+    pub if_dropped: u64,
+}
+
+/// A source of packets, read by the capture thread.
+pub trait Source {
+    /// The next packet, or why there is none.
+    fn next(&mut self) -> Result<Next<'_>, SourceError>;
+    /// Link type of the packets.
+    fn link_type(&self) -> LinkType;
+    /// Largest captured length the source delivers.
+    fn snaplen(&self) -> u32;
+    /// A live source never waits for buffers: with none free it drops (and counts) packets.
+    fn is_live(&self) -> bool;
+    /// Interface name, file name or stream name, for manifests and logs.
+    fn describe(&self) -> String;
+    /// Kernel drop counters, for sources that have them.
+    fn kernel_stats(&mut self) -> Option<KernelStats> {
+        None
+    }
+}
+
+/// A source failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// Reading a trace or record stream failed.
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// libpcap failed.
+    #[error("{interface}: {what}: {source}")]
+    Pcap {
+        /// Interface name.
+        interface: String,
+        /// What was being done.
+        what: &'static str,
+        /// libpcap's error.
+        #[source]
+        source: pcap::Error,
+    },
+    /// Opening the source failed.
+    #[error("{name}: {source}")]
+    Open {
+        /// File or stream name.
+        name: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}

@@ -1,0 +1,453 @@
+//! The writer thread: takes filled buffers from the ring, writes them (io_uring or plain
+//! writes), hashes them on the way, and publishes each finished file with its manifest.
+
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use crossbeam_channel::{Receiver, TryRecvError};
+
+use super::ring::{Buffer, BufferMeta, FreeBuffers};
+use super::rotate::CloseReason;
+use super::stats::Counters;
+use crate::manifest::{manifest_path, Manifest};
+use crate::publish::PendingFile;
+
+pub mod sync;
+pub mod uring;
+
+/// Which write path to use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IoMode {
+    /// io_uring, or fail.
+    Uring,
+    /// Plain `pwrite`.
+    Sync,
+    /// io_uring when the kernel allows it, else plain writes (said once in the log).
+    Auto,
+}
+
+impl FromStr for IoMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "uring" | "io_uring" | "io-uring" => Ok(IoMode::Uring),
+            "sync" => Ok(IoMode::Sync),
+            "auto" => Ok(IoMode::Auto),
+            other => Err(format!(
+                "unknown I/O mode {other:?} (expected uring, sync or auto)"
+            )),
+        }
+    }
+}
+
+/// A write that did not complete.
+#[derive(Debug)]
+pub struct Failure {
+    /// File offset of the buffer whose write failed.
+    pub offset: u64,
+    /// What the kernel said.
+    pub error: io::Error,
+}
+
+/// A way of getting buffers onto files. Every buffer handed to [`Backend::submit`] goes back
+/// to the free list once the kernel is done with it, whatever the outcome.
+pub trait Backend: Send {
+    /// `io_uring` or `sync`.
+    fn name(&self) -> &'static str;
+    /// Starts writing `buf` at `offset` of `fd`.
+    fn submit(&mut self, fd: RawFd, offset: u64, buf: Buffer);
+    /// Submits what is queued and finishes what has completed; with `wait`, waits for at
+    /// least one completion when writes are in flight.
+    fn progress(&mut self, wait: bool);
+    /// Writes not yet completed.
+    fn in_flight(&self) -> usize;
+    /// The failures seen since the last call.
+    fn take_failures(&mut self) -> Vec<Failure>;
+}
+
+/// Builds the backend for `mode`: io_uring with `depth` writes in flight, or plain writes.
+pub fn backend(mode: IoMode, depth: usize, free: FreeBuffers) -> io::Result<Box<dyn Backend>> {
+    match mode {
+        IoMode::Sync => Ok(Box::new(sync::SyncBackend::new(free))),
+        IoMode::Uring => Ok(Box::new(uring::UringBackend::new(depth, free)?)),
+        IoMode::Auto => match uring::UringBackend::new(depth, free.clone()) {
+            Ok(b) => Ok(Box::new(b)),
+            Err(e) => {
+                tracing::warn!("io_uring unavailable ({e}); using plain writes");
+                Ok(Box::new(sync::SyncBackend::new(free)))
+            }
+        },
+    }
+}
+
+/// What the source thread tells the writer, in order.
+#[derive(Debug)]
+pub enum Event {
+    /// A new file starts; its data follows.
+    Open(FileOpen),
+    /// Encoded records of the open file (the first buffer starts with the file header).
+    Data(Buffer),
+    /// The open file is complete.
+    Close(FileClose),
+}
+
+/// A file to start.
+#[derive(Debug)]
+pub struct FileOpen {
+    /// Final path.
+    pub path: PathBuf,
+    /// Sequence number in the run.
+    pub seq: u64,
+}
+
+/// Counters the source knows at the end of a file.
+#[derive(Debug, Clone, Copy)]
+pub struct FileClose {
+    /// Why the file ends.
+    pub reason: CloseReason,
+    /// Kernel drops during the file, when the source reports them.
+    pub kernel_drops: Option<u64>,
+    /// Interface drops during the file, when the source reports them.
+    pub interface_drops: Option<u64>,
+    /// Ring drops during the file.
+    pub ring_drops: u64,
+}
+
+/// A file the writer published.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Published {
+    /// Final path.
+    pub path: PathBuf,
+    /// Packets in it.
+    pub packets: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// Why it ends early, if it does.
+    pub partial: Option<String>,
+}
+
+/// A write error that ended the capture.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {what}: {source}")]
+pub struct WriterError {
+    /// The file concerned.
+    pub path: PathBuf,
+    /// What was being done.
+    pub what: String,
+    /// The underlying error.
+    #[source]
+    pub source: io::Error,
+}
+
+/// What the writer thread hands back when it ends.
+#[derive(Debug, Default)]
+pub struct WriterReport {
+    /// Files published, in order.
+    pub published: Vec<Published>,
+    /// The error that stopped it, if any.
+    pub error: Option<WriterError>,
+}
+
+/// How the writer publishes files.
+#[derive(Debug, Clone)]
+pub struct WriterConfig {
+    /// fsync each file (and its directory) before and after the rename.
+    pub fsync: bool,
+    /// Manifest fields common to every file (format, link type, snaplen, host, site, ...).
+    pub template: Manifest,
+}
+
+struct OpenFile {
+    pending: PendingFile,
+    seq: u64,
+    offset: u64,
+    hasher: blake3::Hasher,
+    metas: Vec<(u64, BufferMeta)>,
+    synced_to: u64,
+}
+
+/// The writer thread's state.
+pub struct Writer {
+    config: WriterConfig,
+    backend: Box<dyn Backend>,
+    free: FreeBuffers,
+    counters: Arc<Counters>,
+    file: Option<OpenFile>,
+    report: WriterReport,
+}
+
+/// Bytes between early writeback requests when fsync is on.
+const WRITEBACK_STEP: u64 = 16 << 20;
+
+impl Writer {
+    /// A writer over `backend`, returning buffers to `free`.
+    pub fn new(
+        config: WriterConfig,
+        backend: Box<dyn Backend>,
+        free: FreeBuffers,
+        counters: Arc<Counters>,
+    ) -> Writer {
+        Writer {
+            config,
+            backend,
+            free,
+            counters,
+            file: None,
+            report: WriterReport::default(),
+        }
+    }
+
+    /// Runs until the source hangs up or a write fails.
+    pub fn run(mut self, events: Receiver<Event>) -> WriterReport {
+        while let Some(event) = self.next_event(&events) {
+            if let Err(e) = self.handle(event) {
+                self.report.error = Some(e);
+                break;
+            }
+        }
+        if self.report.error.is_none() {
+            if let Some(f) = self.file.take() {
+                // The source ended without closing: publish what we have.
+                if let Err(e) = self.finish(f, None, "the source stopped without closing the file")
+                {
+                    self.report.error = Some(e);
+                }
+            }
+        }
+        self.drain();
+        self.report
+    }
+
+    fn next_event(&mut self, events: &Receiver<Event>) -> Option<Event> {
+        loop {
+            if self.backend.in_flight() == 0 {
+                return events.recv().ok();
+            }
+            match events.try_recv() {
+                Ok(e) => return Some(e),
+                Err(TryRecvError::Disconnected) => return None,
+                Err(TryRecvError::Empty) => self.backend.progress(true),
+            }
+        }
+    }
+
+    fn handle(&mut self, event: Event) -> Result<(), WriterError> {
+        match event {
+            Event::Open(open) => self.open(open),
+            Event::Data(buf) => self.data(buf),
+            Event::Close(close) => match self.file.take() {
+                Some(f) => self.close(f, close),
+                None => Ok(()),
+            },
+        }
+    }
+
+    fn open(&mut self, open: FileOpen) -> Result<(), WriterError> {
+        let pending = PendingFile::create(&open.path).map_err(|source| WriterError {
+            path: open.path.clone(),
+            what: "cannot create the temporary file".into(),
+            source,
+        })?;
+        let name = file_name(&open.path);
+        self.counters.set_current(Some(name));
+        self.file = Some(OpenFile {
+            pending,
+            seq: open.seq,
+            offset: 0,
+            hasher: blake3::Hasher::new(),
+            metas: Vec::new(),
+            synced_to: 0,
+        });
+        Ok(())
+    }
+
+    fn data(&mut self, buf: Buffer) -> Result<(), WriterError> {
+        let Some(f) = self.file.as_mut() else {
+            self.free.put(buf);
+            return Ok(());
+        };
+        f.hasher.update(buf.filled());
+        f.metas.push((f.offset, buf.meta));
+        let offset = f.offset;
+        f.offset += buf.len() as u64;
+        let fd = f.pending.file.as_raw_fd();
+        self.backend.submit(fd, offset, buf);
+        self.backend.progress(false);
+        if self.config.fsync {
+            self.start_writeback();
+        }
+        self.check_failures()
+    }
+
+    /// With fsync on, asks the kernel to start writing back what is behind us, so the fsync
+    /// at the end of the file has little left to do.
+    fn start_writeback(&mut self) {
+        let Some(f) = self.file.as_mut() else { return };
+        let behind = f.offset.saturating_sub(WRITEBACK_STEP * 2);
+        if behind >= f.synced_to + WRITEBACK_STEP {
+            let len = behind - f.synced_to;
+            start_range_writeback(f.pending.file.as_raw_fd(), f.synced_to, len);
+            f.synced_to = behind;
+        }
+    }
+
+    fn check_failures(&mut self) -> Result<(), WriterError> {
+        let failures = self.backend.take_failures();
+        if failures.is_empty() {
+            return Ok(());
+        }
+        self.drain();
+        let mut all = failures;
+        all.extend(self.backend.take_failures());
+        let first = all
+            .into_iter()
+            .min_by_key(|f| f.offset)
+            .expect("there is at least one failure");
+        let Some(f) = self.file.take() else {
+            return Ok(());
+        };
+        let path = f.pending.dest_path().to_owned();
+        let reason = format!("write error at byte {}: {}", first.offset, first.error);
+        self.finish(f, Some(first.offset), &reason)?;
+        Err(WriterError {
+            path,
+            what: "write failed; the part written before was published as partial".into(),
+            source: first.error,
+        })
+    }
+
+    fn drain(&mut self) {
+        while self.backend.in_flight() > 0 {
+            self.backend.progress(true);
+        }
+    }
+
+    fn close(&mut self, f: OpenFile, close: FileClose) -> Result<(), WriterError> {
+        self.drain();
+        self.file = Some(f);
+        self.check_failures()?;
+        let Some(f) = self.file.take() else {
+            return Ok(());
+        };
+        let mut manifest = self.manifest_for(&f, f.offset);
+        manifest.drops.kernel = close.kernel_drops;
+        manifest.drops.interface = close.interface_drops;
+        manifest.drops.ring = close.ring_drops;
+        manifest.blake3 = f.hasher.finalize().to_hex().to_string();
+        self.publish(f.pending, manifest)
+    }
+
+    /// Publishes what was written of a file that ends early: cut back to `good_len` (a buffer
+    /// boundary, so a record boundary) when a write failed, digest re-read from the file.
+    fn finish(
+        &mut self,
+        f: OpenFile,
+        good_len: Option<u64>,
+        reason: &str,
+    ) -> Result<(), WriterError> {
+        let len = good_len.unwrap_or(f.offset);
+        let path = f.pending.dest_path().to_owned();
+        let err = |what: &str, source| WriterError {
+            path: path.clone(),
+            what: what.into(),
+            source,
+        };
+        if len == 0 {
+            let _ = f.pending.abort();
+            return Ok(());
+        }
+        f.pending
+            .file
+            .set_len(len)
+            .map_err(|e| err("cannot cut the partial file", e))?;
+        let mut manifest = self.manifest_for(&f, len);
+        manifest.partial = Some(reason.to_string());
+        manifest.blake3 = hash_prefix(f.pending.tmp_path(), len)
+            .map_err(|e| err("cannot re-read the partial file", e))?;
+        tracing::warn!("{}: published as partial: {reason}", path.display());
+        self.publish(f.pending, manifest)
+    }
+
+    fn manifest_for(&self, f: &OpenFile, len: u64) -> Manifest {
+        let mut sum = BufferMeta::default();
+        for (_, m) in f.metas.iter().filter(|(off, _)| *off < len) {
+            sum.merge(m);
+        }
+        let mut m = self.config.template.clone();
+        m.file = file_name(f.pending.dest_path());
+        m.seq = Some(f.seq);
+        m.packets = sum.packets;
+        m.bytes = sum.bytes;
+        m.wire_bytes = sum.wire_bytes;
+        m.first_ts_ns = sum.first_ts_ns;
+        m.last_ts_ns = sum.last_ts_ns;
+        m.drops.source = sum.source_drops;
+        m.file_size = len;
+        m
+    }
+
+    /// Manifest first, then the trace file, so a consumer that sees the trace sees both.
+    fn publish(&mut self, pending: PendingFile, mut manifest: Manifest) -> Result<(), WriterError> {
+        let dest = pending.dest_path().to_owned();
+        let mpath = manifest_path(&dest);
+        let fsync = self.config.fsync;
+        if let Err(source) = manifest.publish(&mpath, fsync) {
+            let _ = pending.abort();
+            return Err(WriterError {
+                path: mpath,
+                what: "cannot publish the manifest".into(),
+                source,
+            });
+        }
+        if let Err(source) = pending.commit(fsync) {
+            let _ = std::fs::remove_file(&mpath);
+            return Err(WriterError {
+                path: dest,
+                what: "cannot publish the trace file".into(),
+                source,
+            });
+        }
+        tracing::debug!(
+            "published {} ({} packets)",
+            dest.display(),
+            manifest.packets
+        );
+        self.counters.files.fetch_add(1, Relaxed);
+        self.counters
+            .file_bytes
+            .fetch_add(manifest.file_size, Relaxed);
+        self.counters.set_current(None);
+        self.report.published.push(Published {
+            path: dest,
+            packets: manifest.packets,
+            size: manifest.file_size,
+            partial: manifest.partial,
+        });
+        Ok(())
+    }
+}
+
+fn file_name(path: &std::path::Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// BLAKE3 of the first `len` bytes of a file, hex.
+fn hash_prefix(path: &std::path::Path, len: u64) -> io::Result<String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let mut hasher = blake3::Hasher::new();
+    io::copy(&mut file.take(len), &mut hasher)?;
+    Ok(hasher.finalize().to_hex().to_string())
+}
+
+/// Starts writeback of a byte range without waiting for it.
+fn start_range_writeback(fd: RawFd, offset: u64, len: u64) {
+    sync::start_writeback(fd, offset, len);
+}
