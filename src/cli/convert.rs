@@ -1,10 +1,136 @@
-//! `lander convert`.
+//! `lander convert IN OUT`: rewrite a trace in another format (or snaplen).
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use lander_capture::format::{TraceReader, TraceWriter};
+use lander_capture::publish::PendingFile;
+use lander_capture::{Format, LinkType};
 
 /// Arguments of `lander convert`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Input trace (`-` for stdin).
+    pub input: PathBuf,
+    /// Output trace (`-` for stdout); written under a temporary name, then renamed.
+    pub output: PathBuf,
+    /// Output format: pcap, pcap-ns, pcapng or erf (default: from OUT's extension, else the
+    /// input's format).
+    #[arg(long, short)]
+    pub format: Option<Format>,
+    /// Cut records to this many bytes (default: the input's snaplen).
+    #[arg(long)]
+    pub snaplen: Option<u32>,
+    /// Input format, for ERF from a pipe (default: detected).
+    #[arg(long)]
+    pub input_format: Option<Format>,
+    /// fsync the output before publishing it.
+    #[arg(long)]
+    pub fsync: bool,
+}
 
 /// Runs `lander convert`.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("lander convert is not available in this build")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let mut reader = open_input(&args.input, args.input_format)?;
+    let format = args
+        .format
+        .or_else(|| format_of_extension(&args.output))
+        .unwrap_or(reader.format());
+    let snaplen = args.snaplen.unwrap_or_else(|| output_snaplen(&reader));
+    let link_type = reader.link_type();
+    let (packets, bytes) = if args.output.as_os_str() == "-" {
+        let stdout = io::stdout().lock();
+        convert(&mut reader, stdout, format, link_type, snaplen)?.1
+    } else {
+        write_published(&mut reader, &args.output, format, snaplen, args.fsync)?
+    };
+    tracing::info!(
+        "converted {packets} packets ({bytes} bytes, {format}) from {} to {}",
+        args.input.display(),
+        args.output.display()
+    );
+    Ok(())
+}
+
+/// Opens a trace file, or stdin for `-`.
+pub fn open_input(path: &Path, format: Option<Format>) -> anyhow::Result<TraceReader> {
+    let reader = if path.as_os_str() == "-" {
+        TraceReader::from_stream_with(
+            "<stdin>",
+            Box::new(io::stdin()),
+            format,
+            lander_capture::format::DEFAULT_STREAM_BUFFER,
+        )
+    } else {
+        match format {
+            Some(f) => TraceReader::open_with_format(path, f),
+            None => TraceReader::open(path),
+        }
+    };
+    Ok(reader?)
+}
+
+/// The format a file name's extension names, if any.
+pub fn format_of_extension(path: &Path) -> Option<Format> {
+    match path.extension()?.to_str()? {
+        "pcap" | "cap" => Some(Format::Pcap),
+        "pcapng" | "ntar" => Some(Format::Pcapng),
+        "erf" => Some(Format::Erf),
+        _ => None,
+    }
+}
+
+/// The input's snaplen, or 262144 where it has none (pcapng snaplen 0).
+fn output_snaplen(reader: &TraceReader) -> u32 {
+    match reader.snaplen() {
+        0 => 262_144,
+        n => n,
+    }
+}
+
+fn write_published(
+    reader: &mut TraceReader,
+    output: &Path,
+    format: Format,
+    snaplen: u32,
+    fsync: bool,
+) -> anyhow::Result<(u64, u64)> {
+    let mut pending = PendingFile::create(output)
+        .with_context(|| format!("creating a temporary file for {}", output.display()))?;
+    let link_type = reader.link_type();
+    let outcome = convert(reader, &mut pending.file, format, link_type, snaplen);
+    let (_, counts) = match outcome {
+        Ok(done) => done,
+        Err(e) => {
+            let _ = pending.abort();
+            return Err(e);
+        }
+    };
+    pending
+        .commit(fsync)
+        .with_context(|| format!("publishing {}", output.display()))?;
+    Ok(counts)
+}
+
+/// Copies every record of `reader` into a new trace on `sink`; returns the sink and the
+/// packet and byte counts.
+pub fn convert<W: Write>(
+    reader: &mut TraceReader,
+    sink: W,
+    format: Format,
+    link_type: LinkType,
+    snaplen: u32,
+) -> anyhow::Result<(W, (u64, u64))> {
+    let mut writer = TraceWriter::new(sink, format, link_type, snaplen)?;
+    while let Some(rec) = reader.next()? {
+        if let Err(e) = writer.write(&rec) {
+            let (path, offset) = (reader.path(), reader.offset());
+            return Err(
+                anyhow::Error::new(e).context(format!("{path}: record ending at offset {offset}"))
+            );
+        }
+    }
+    let counts = (writer.packets(), writer.bytes_written());
+    Ok((writer.finish()?, counts))
 }
