@@ -1,1 +1,22 @@
 //! The LANDER spool protocol and the batch dispatcher.
+//!
+//! Raw trace files flow through stages ([`scrub::ScrubStage`], [`user::UserStage`]), each run
+//! by an [`engine::Engine`] over a [`backend::Backend`]. Exactly-once rests on the filesystem:
+//! claims are atomic creates ([`claim`]), every job writes its own start marker and run record
+//! ([`wrapper`], [`record`]), and the history ([`ledger`]) is kept in SQLite on local disk.
+
+pub mod backend;
+pub mod claim;
+pub mod config;
+pub mod control;
+pub mod engine;
+pub mod fsutil;
+pub mod ledger;
+pub mod record;
+pub mod scrub;
+pub mod spool;
+pub mod stage;
+pub mod sys;
+pub mod user;
+pub mod window;
+pub mod wrapper;

@@ -1,0 +1,133 @@
+//! The local backend: each job is a child process group on this host, N at a time.
+//!
+//! The child is the job wrapper (`lander dispatch job-wrapper SPEC`), which writes the job's
+//! start marker and run record itself; so after a dispatcher restart, running jobs are found
+//! again from their markers (pid and pid start time) and finished ones from their records.
+
+use std::collections::HashMap;
+use std::fs::OpenOptions;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use super::{Backend, BackendError, JobState};
+use crate::record::JobSpec;
+use crate::sys;
+
+/// Runs jobs as child process groups.
+#[derive(Debug)]
+pub struct LocalBackend {
+    wrapper: Vec<String>,
+    slots: usize,
+    ended_tx: mpsc::Sender<String>,
+    ended_rx: mpsc::Receiver<String>,
+}
+
+impl LocalBackend {
+    /// A backend running `wrapper + [spec path]` for each job, `slots` at a time.
+    pub fn new(wrapper: Vec<String>, slots: usize) -> LocalBackend {
+        let (ended_tx, ended_rx) = mpsc::channel();
+        LocalBackend {
+            wrapper,
+            slots,
+            ended_tx,
+            ended_rx,
+        }
+    }
+
+    /// The backend id of a local process: `<host>:<pid>:<pid start time>`.
+    pub fn id_of(host: &str, pid: u32, start: u64) -> String {
+        format!("{host}:{pid}:{start}")
+    }
+
+    /// Whether the process named by a local backend id is alive on this host.
+    pub fn id_alive(id: &str) -> bool {
+        let mut parts = id.rsplitn(3, ':');
+        let (Some(start), Some(pid), Some(host)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return false;
+        };
+        let (Ok(start), Ok(pid)) = (start.parse(), pid.parse()) else {
+            return false;
+        };
+        host == sys::hostname() && sys::alive(pid, start)
+    }
+
+    fn command(&self, spec: &JobSpec, spec_path: &Path) -> std::io::Result<Command> {
+        let (program, args) = self.wrapper.split_first().ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty wrapper")
+        })?;
+        let stderr = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&spec.stderr)?;
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .arg(spec_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .process_group(0);
+        Ok(cmd)
+    }
+}
+
+impl Backend for LocalBackend {
+    fn name(&self) -> &'static str {
+        "local"
+    }
+
+    fn capacity(&self) -> Option<usize> {
+        Some(self.slots)
+    }
+
+    fn submit(&mut self, spec: &JobSpec, spec_path: &Path) -> Result<String, BackendError> {
+        let err = |source| BackendError::Submit {
+            job: spec.job_id.clone(),
+            source,
+        };
+        let mut child = self
+            .command(spec, spec_path)
+            .and_then(|mut c| c.spawn())
+            .map_err(err)?;
+        let pid = child.id();
+        let id = Self::id_of(sys::hostname(), pid, sys::start_time(pid).unwrap_or(0));
+        let (tx, done) = (self.ended_tx.clone(), id.clone());
+        std::thread::spawn(move || {
+            let _ = child.wait();
+            let _ = tx.send(done);
+        });
+        Ok(id)
+    }
+
+    fn poll(&mut self, ids: &[String]) -> Result<HashMap<String, JobState>, BackendError> {
+        let state = |id: &String| match Self::id_alive(id) {
+            true => JobState::Running,
+            false => JobState::Unknown,
+        };
+        Ok(ids.iter().map(|id| (id.clone(), state(id))).collect())
+    }
+
+    fn cancel(&mut self, id: &str) -> Result<(), BackendError> {
+        if !Self::id_alive(id) {
+            return Ok(());
+        }
+        let pid = id
+            .rsplitn(3, ':')
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        sys::kill_group(pid, libc::SIGTERM).map_err(|source| BackendError::Cancel {
+            id: id.to_owned(),
+            source,
+        })
+    }
+
+    fn wait(&mut self, timeout: Duration) {
+        if self.ended_rx.recv_timeout(timeout).is_ok() {
+            while self.ended_rx.try_recv().is_ok() {}
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! Claims: the file that says who works on an item, taken with an atomic create.
+//!
+//! A claim is created with link-based `O_EXCL` semantics (exactly one winner, also across
+//! hosts on NFS) and names the current job attempt. A claim whose job is lost or due for a
+//! retry is taken over generation by generation: the taker first creates a marker named after
+//! the old job (again exactly one winner), checks the claim still names that job, then
+//! replaces the claim. No locks, no flock.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::fsutil::{create_excl, remove_if_exists, write_json_atomic};
+use crate::record::read_json;
+
+/// The claim on one item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Claim {
+    /// The job attempt that owns the item now.
+    pub job_id: String,
+    /// Stage name.
+    pub stage: String,
+    /// The item.
+    pub item: String,
+    /// Attempt number of `job_id`.
+    pub attempt: u32,
+    /// Host of the dispatcher that made this claim generation.
+    pub host: String,
+    /// Pid of that dispatcher.
+    pub pid: u32,
+    /// Unix time this generation was made.
+    pub claimed_at: f64,
+    /// `active` (the job is queued or running), `waiting` (retry after `not_before`) or
+    /// `failed` (given up; `lander jobs retry` revives it).
+    pub state: ClaimState,
+    /// Earliest time of the next attempt, when waiting.
+    #[serde(default)]
+    pub not_before: f64,
+    /// Why the last attempt did not succeed.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// The state of a claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClaimState {
+    /// The job is queued or running.
+    Active,
+    /// Waiting for a retry.
+    Waiting,
+    /// Given up.
+    Failed,
+    /// The job succeeded; its results are being put in place.
+    Done,
+}
+
+impl Claim {
+    /// A fresh, active claim for attempt `attempt` of `job_id`.
+    pub fn new(stage: &str, item: &str, job_id: String, attempt: u32) -> Claim {
+        Claim {
+            job_id,
+            stage: stage.to_owned(),
+            item: item.to_owned(),
+            attempt,
+            host: crate::sys::hostname().to_owned(),
+            pid: std::process::id(),
+            claimed_at: crate::sys::now(),
+            state: ClaimState::Active,
+            not_before: 0.0,
+            reason: None,
+        }
+    }
+
+    /// Whether the claim's job may run.
+    pub fn is_active(&self) -> bool {
+        self.state == ClaimState::Active
+    }
+}
+
+/// Takes the claim at `path` if nobody holds it.
+pub fn try_claim(path: &Path, claim: &Claim) -> io::Result<bool> {
+    let bytes = serde_json::to_vec_pretty(claim).map_err(io::Error::other)?;
+    create_excl(path, &bytes)
+}
+
+/// Reads a claim; `None` if there is none.
+pub fn read(path: &Path) -> io::Result<Option<Claim>> {
+    read_json(path)
+}
+
+/// Replaces the claim held by this process (state changes of its own generation).
+pub fn rewrite(path: &Path, claim: &Claim, fsync: bool) -> io::Result<()> {
+    write_json_atomic(path, claim, fsync)
+}
+
+/// Moves the claim from `old` (as read) to `next`, if no other process changed it first.
+///
+/// Every change of a claim by whoever finds it (finishing, retrying, taking over a lost job)
+/// goes through here, so that of several dispatchers acting on the same view exactly one acts.
+pub fn takeover(path: &Path, old: &Claim, next: &Claim, fsync: bool) -> io::Result<bool> {
+    let marker = takeover_marker(path, old);
+    if !create_excl(&marker, b"")? {
+        return Ok(false);
+    }
+    let result = match read(path) {
+        Ok(Some(current)) if same_generation(&current, old) => {
+            rewrite(path, next, fsync).map(|()| true)
+        }
+        Ok(_) => Ok(false),
+        Err(e) => Err(e),
+    };
+    remove_if_exists(&marker)?;
+    result
+}
+
+fn same_generation(a: &Claim, b: &Claim) -> bool {
+    a.job_id == b.job_id && a.state == b.state && a.not_before == b.not_before
+}
+
+fn takeover_marker(path: &Path, old: &Claim) -> PathBuf {
+    let name = path
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let state = format!("{:?}", old.state).to_ascii_lowercase();
+    path.with_file_name(format!(".{name}.{}.{state}.takeover", old.job_id))
+}
+
+/// Gives the item up (its work is finished).
+pub fn release(path: &Path) -> io::Result<()> {
+    remove_if_exists(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claim(job: &str) -> Claim {
+        Claim::new("scrub", "s/f.pcap", job.to_owned(), 1)
+    }
+
+    #[test]
+    fn only_one_claim_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f.pcap");
+        assert!(try_claim(&p, &claim("a")).unwrap());
+        assert!(!try_claim(&p, &claim("b")).unwrap());
+        assert_eq!(read(&p).unwrap().unwrap().job_id, "a");
+    }
+
+    #[test]
+    fn takeover_of_one_generation_happens_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f.pcap");
+        let a = claim("a");
+        try_claim(&p, &a).unwrap();
+        assert!(takeover(&p, &a, &claim("b"), false).unwrap());
+        // A slow second taker of the same generation finds the claim moved on.
+        assert!(!takeover(&p, &a, &claim("c"), false).unwrap());
+        assert_eq!(read(&p).unwrap().unwrap().job_id, "b");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no marker left"
+        );
+    }
+
+    #[test]
+    fn state_change_of_the_same_job_is_a_new_generation() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f.pcap");
+        let a = claim("a");
+        try_claim(&p, &a).unwrap();
+        let waiting = Claim {
+            state: ClaimState::Waiting,
+            not_before: 5.0,
+            ..a.clone()
+        };
+        assert!(takeover(&p, &a, &waiting, false).unwrap());
+        // Someone still holding the old active view cannot act on it any more.
+        assert!(!takeover(&p, &a, &claim("x"), false).unwrap());
+        assert!(takeover(&p, &waiting, &claim("b"), false).unwrap());
+    }
+
+    #[test]
+    fn takeover_of_a_released_claim_does_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f.pcap");
+        let a = claim("a");
+        try_claim(&p, &a).unwrap();
+        release(&p).unwrap();
+        assert!(!takeover(&p, &a, &claim("b"), false).unwrap());
+        assert!(read(&p).unwrap().is_none());
+    }
+}

@@ -1,0 +1,663 @@
+//! The engine: one pass over a stage finds finished, lost and due work from the filesystem,
+//! acts on each exactly once (claims and claim takeovers), and submits new jobs within the
+//! backend's capacity and the stage's queue limit. `once` is one pass; `run` loops.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::backend::{Backend, BackendError, JobState};
+use crate::claim::{self, Claim, ClaimState};
+use crate::config::Action;
+use crate::fsutil::{self, remove_if_exists, write_json_atomic};
+use crate::ledger::{JobRow, Ledger, LedgerError};
+use crate::record::{read_json, JobSpec, Outcome, RunRecord, StartMarker};
+use crate::stage::{job_id, Accept, Stage};
+use crate::sys;
+
+/// An engine pass that could not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A file operation failed.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    /// The history database failed.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// The backend failed.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+/// Engine settings that are not the stage's.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Fsync claims, specs and records.
+    pub fsync: bool,
+    /// Most jobs submitted and not finished; over it the stage stops submitting and reports.
+    pub queue_limit: usize,
+    /// A job with no start marker after this long, unknown to the backend, is lost.
+    pub lost_grace: Duration,
+    /// TERM-to-KILL grace of jobs.
+    pub grace: Duration,
+    /// Least time between two rescans of the input directories while idle.
+    pub rescan: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            fsync: false,
+            queue_limit: 1000,
+            lost_grace: Duration::from_secs(30),
+            grace: Duration::from_secs(10),
+            rescan: Duration::from_secs(1),
+        }
+    }
+}
+
+/// What one pass saw and did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PassReport {
+    /// Attempts that succeeded and whose results were put in place.
+    pub succeeded: usize,
+    /// Attempts that failed (and will be retried or were given up).
+    pub failed_attempts: usize,
+    /// Attempts found lost (killed without a record, or never started).
+    pub lost: usize,
+    /// Items given up in this pass.
+    pub gave_up: usize,
+    /// Jobs submitted.
+    pub submitted: usize,
+    /// Jobs running.
+    pub running: usize,
+    /// Jobs submitted and not yet started.
+    pub pending: usize,
+    /// Items waiting for a retry.
+    pub waiting: usize,
+    /// Items given up earlier (claims marked failed).
+    pub failed_items: usize,
+    /// Items found and not yet claimed.
+    pub backlog: usize,
+    /// Whether the queue limit stopped submission.
+    pub over_limit: bool,
+    /// Whether the stage is paused or outside its time windows.
+    pub held: bool,
+    /// Time spent in the pass (bookkeeping, not waiting).
+    #[serde(skip)]
+    pub busy: Duration,
+}
+
+impl PassReport {
+    /// Jobs in flight.
+    pub fn active(&self) -> usize {
+        self.running + self.pending
+    }
+
+    /// Whether nothing is left to do now or later.
+    pub fn quiescent(&self) -> bool {
+        self.active() == 0 && self.waiting == 0 && self.backlog == 0 && self.submitted == 0
+    }
+}
+
+enum Job {
+    Finished(RunRecord),
+    Running,
+    Pending,
+    Lost(String),
+}
+
+/// Runs one stage over one backend.
+pub struct Engine<S: Stage> {
+    stage: S,
+    backend: Box<dyn Backend>,
+    ledger: Ledger,
+    opts: Options,
+    queue: VecDeque<String>,
+    last_scan: Option<Instant>,
+    backend_ids: HashMap<String, String>,
+    release: Vec<PathBuf>,
+    warned_limit: bool,
+}
+
+impl<S: Stage> std::fmt::Debug for Engine<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("stage", &self.stage.name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Stage> Engine<S> {
+    /// An engine for `stage`, creating its state directories.
+    pub fn new(
+        stage: S,
+        backend: Box<dyn Backend>,
+        ledger: Ledger,
+        opts: Options,
+    ) -> io::Result<Self> {
+        stage.dirs().create()?;
+        Ok(Engine {
+            stage,
+            backend,
+            ledger,
+            opts,
+            queue: VecDeque::new(),
+            last_scan: None,
+            backend_ids: HashMap::new(),
+            release: Vec::new(),
+            warned_limit: false,
+        })
+    }
+
+    /// The stage.
+    pub fn stage(&self) -> &S {
+        &self.stage
+    }
+
+    /// The history.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// Loops passes until `stop` is set.
+    pub fn run(&mut self, stop: &AtomicBool, idle: Duration) -> Result<(), EngineError> {
+        while !stop.load(Ordering::Relaxed) {
+            let report = self.pass()?;
+            let timeout = if report.active() > 0 {
+                Duration::from_millis(250)
+            } else {
+                idle
+            };
+            self.backend.wait(timeout);
+        }
+        Ok(())
+    }
+
+    /// Loops passes until nothing is left to do or `limit` passes; returns the summed report.
+    pub fn drain(&mut self, limit: usize) -> Result<PassReport, EngineError> {
+        let mut total = PassReport::default();
+        for _ in 0..limit {
+            let r = self.pass()?;
+            add(&mut total, &r);
+            if r.quiescent() || (r.held && r.active() == 0) {
+                break;
+            }
+            if r.active() > 0 && r.submitted == 0 && r.succeeded + r.failed_attempts == 0 {
+                self.backend.wait(Duration::from_millis(250));
+            } else if r.active() == 0 && r.waiting > 0 {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        Ok(total)
+    }
+
+    /// One pass: settle every claim, then submit new work.
+    pub fn pass(&mut self) -> Result<PassReport, EngineError> {
+        let t0 = Instant::now();
+        let now = sys::now();
+        let mut report = PassReport::default();
+        report.held = self.stage.dirs().paused.exists() || !self.stage.may_start(now as i64);
+        let claims = self.read_claims()?;
+        let states = self.poll(&claims)?;
+        self.ledger.begin()?;
+        let mut waiting = Vec::new();
+        let mut claimed = HashSet::with_capacity(claims.len());
+        for (item, path, c) in claims {
+            claimed.insert(item.clone());
+            match c.state {
+                ClaimState::Active => self.settle(&item, &path, c, &states, &mut report)?,
+                ClaimState::Done => self.finish(&item, &path, &c)?,
+                ClaimState::Waiting => waiting.push((item, path, c)),
+                ClaimState::Failed => self.settle_failed(&item, &path, &c, &mut report)?,
+            }
+        }
+        let mut free = self.free_slots(&report);
+        for (item, path, c) in waiting {
+            if report.held || c.not_before > now || free == 0 {
+                report.waiting += 1;
+                continue;
+            }
+            if self.next_attempt(&item, &path, &c, &mut report)? {
+                free -= 1;
+            }
+        }
+        if !report.held {
+            self.submit_new(&claimed, free, &mut report)?;
+        }
+        self.ledger.commit()?;
+        for path in self.release.drain(..) {
+            claim::release(&path)?;
+        }
+        report.busy = t0.elapsed();
+        Ok(report)
+    }
+
+    fn read_claims(&self) -> io::Result<Vec<(String, PathBuf, Claim)>> {
+        let dir = &self.stage.dirs().claims;
+        let mut out = Vec::new();
+        for item in list_items(dir)? {
+            let path = dir.join(&item);
+            // A claim that vanished between listing and reading was released: skip it.
+            if let Some(c) = claim::read(&path)? {
+                out.push((item, path, c));
+            }
+        }
+        Ok(out)
+    }
+
+    fn poll(
+        &mut self,
+        claims: &[(String, PathBuf, Claim)],
+    ) -> Result<HashMap<String, JobState>, BackendError> {
+        let ids: Vec<String> = claims
+            .iter()
+            .filter(|(_, _, c)| c.is_active())
+            .filter_map(|(_, _, c)| self.backend_ids.get(&c.job_id).cloned())
+            .collect();
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        self.backend.poll(&ids)
+    }
+
+    fn free_slots(&self, report: &PassReport) -> usize {
+        let active = report.active();
+        let by_queue = self.opts.queue_limit.saturating_sub(active);
+        match self.backend.capacity() {
+            Some(cap) => cap.saturating_sub(active).min(by_queue),
+            None => by_queue,
+        }
+    }
+
+    /// What became of the job of an active claim.
+    fn job_state(&self, c: &Claim, states: &HashMap<String, JobState>) -> io::Result<Job> {
+        let dirs = self.stage.dirs();
+        let record_path = dirs.record(&c.job_id);
+        if let Some(rec) = read_json(&record_path)? {
+            return Ok(Job::Finished(rec));
+        }
+        let backend_says = self
+            .backend_ids
+            .get(&c.job_id)
+            .and_then(|id| states.get(id))
+            .copied()
+            .unwrap_or(JobState::Unknown);
+        let marker: Option<StartMarker> = read_json(&dirs.marker(&c.job_id))?;
+        let alive = match &marker {
+            Some(m) if m.host == sys::hostname() => sys::alive(m.pid, m.pid_start),
+            Some(_) => backend_says != JobState::Unknown,
+            None if backend_says != JobState::Unknown => return Ok(Job::Pending),
+            None if sys::now() - c.claimed_at < self.opts.lost_grace.as_secs_f64() => {
+                return Ok(Job::Pending)
+            }
+            None => false,
+        };
+        if alive {
+            return Ok(Job::Running);
+        }
+        // It may have written its record just before it ended: look again.
+        if let Some(rec) = read_json(&record_path)? {
+            return Ok(Job::Finished(rec));
+        }
+        Ok(Job::Lost(match marker {
+            Some(_) => "lost: the job ended without a run record".into(),
+            None => "lost: the job never started".into(),
+        }))
+    }
+
+    fn settle(
+        &mut self,
+        item: &str,
+        path: &Path,
+        c: Claim,
+        states: &HashMap<String, JobState>,
+        report: &mut PassReport,
+    ) -> Result<(), EngineError> {
+        match self.job_state(&c, states)? {
+            Job::Running => report.running += 1,
+            Job::Pending => report.pending += 1,
+            Job::Finished(rec) => self.settle_record(item, path, c, rec, report)?,
+            Job::Lost(reason) => {
+                report.lost += 1;
+                self.failed_attempt(item, path, &c, None, &reason, Action::Retry, report)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn settle_record(
+        &mut self,
+        item: &str,
+        path: &Path,
+        c: Claim,
+        rec: RunRecord,
+        report: &mut PassReport,
+    ) -> Result<(), EngineError> {
+        let reason = match &rec.outcome {
+            Outcome::Success => match self.stage.check(item, &rec) {
+                Ok(()) => return self.succeed(item, path, c, &rec, report),
+                Err(reason) => reason,
+            },
+            other => other.to_string(),
+        };
+        let action = match &rec.outcome {
+            Outcome::Success => Action::Retry,
+            other => self.stage.action(other),
+        };
+        self.failed_attempt(item, path, &c, Some(&rec), &reason, action, report)
+    }
+
+    fn succeed(
+        &mut self,
+        item: &str,
+        path: &Path,
+        c: Claim,
+        rec: &RunRecord,
+        report: &mut PassReport,
+    ) -> Result<(), EngineError> {
+        let done = Claim {
+            state: ClaimState::Done,
+            ..c.clone()
+        };
+        if !claim::takeover(path, &c, &done, self.opts.fsync)? {
+            return Ok(());
+        }
+        report.succeeded += 1;
+        self.ledger.finished(rec, "succeeded", None)?;
+        self.finish(item, path, &done)
+    }
+
+    /// Puts a succeeded attempt's results in place and releases the claim after the commit.
+    fn finish(&mut self, item: &str, path: &Path, c: &Claim) -> Result<(), EngineError> {
+        let Some(rec) = read_json::<RunRecord>(&self.stage.dirs().record(&c.job_id))? else {
+            return Err(io::Error::other(format!(
+                "{}: done, but its run record is gone",
+                path.display()
+            ))
+            .into());
+        };
+        self.stage.complete(item, &rec)?;
+        self.forget_attempt(item, &c.job_id)?;
+        self.release.push(path.to_owned());
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn failed_attempt(
+        &mut self,
+        item: &str,
+        path: &Path,
+        c: &Claim,
+        rec: Option<&RunRecord>,
+        reason: &str,
+        action: Action,
+        report: &mut PassReport,
+    ) -> Result<(), EngineError> {
+        let policy = self.stage.policy();
+        let retry = action == Action::Retry && c.attempt <= policy.retries;
+        let next = match (action, retry) {
+            (Action::Ignore, _) => Claim {
+                state: ClaimState::Done,
+                ..c.clone()
+            },
+            (_, true) => {
+                let backoff =
+                    policy.backoff.as_secs_f64() * f64::from(1u32 << (c.attempt - 1).min(16));
+                Claim {
+                    state: ClaimState::Waiting,
+                    not_before: sys::now() + backoff,
+                    ..c.clone()
+                }
+            }
+            (_, false) => Claim {
+                state: ClaimState::Failed,
+                ..c.clone()
+            },
+        };
+        let next = Claim {
+            reason: Some(reason.to_owned()),
+            ..next
+        };
+        if !claim::takeover(path, c, &next, self.opts.fsync)? {
+            return Ok(());
+        }
+        report.failed_attempts += 1;
+        let state = match next.state {
+            ClaimState::Done => "ignored",
+            ClaimState::Waiting => "retry",
+            _ => "failed",
+        };
+        match rec {
+            Some(rec) => self.ledger.finished(rec, state, Some(reason))?,
+            None => {
+                let row = JobRow {
+                    reason: Some(reason.to_owned()),
+                    ..row_of(c, state)
+                };
+                self.ledger.set_state(&row)?;
+            }
+        }
+        match next.state {
+            ClaimState::Done => {
+                self.stage.ignore(item)?;
+                self.forget_attempt(item, &c.job_id)?;
+                self.release.push(path.to_owned());
+            }
+            ClaimState::Failed => {
+                tracing::warn!(stage = self.stage.name(), item, reason, "giving up");
+                report.gave_up += 1;
+                self.settle_failed(item, path, &next, report)?;
+            }
+            _ => tracing::info!(stage = self.stage.name(), item, reason, "will retry"),
+        }
+        Ok(())
+    }
+
+    fn settle_failed(
+        &mut self,
+        item: &str,
+        path: &Path,
+        c: &Claim,
+        report: &mut PassReport,
+    ) -> Result<(), EngineError> {
+        let reason = c.reason.as_deref().unwrap_or("failed");
+        if self.stage.give_up(item, reason)? {
+            report.failed_items += 1;
+        } else {
+            self.forget_attempt(item, &c.job_id)?;
+            self.release.push(path.to_owned());
+        }
+        Ok(())
+    }
+
+    /// Takes over a waiting claim for the next attempt and submits it.
+    fn next_attempt(
+        &mut self,
+        item: &str,
+        path: &Path,
+        c: &Claim,
+        report: &mut PassReport,
+    ) -> Result<bool, EngineError> {
+        let attempt = c.attempt + 1;
+        let next = Claim::new(
+            self.stage.name(),
+            item,
+            job_id(self.stage.name(), item, attempt),
+            attempt,
+        );
+        if !claim::takeover(path, c, &next, self.opts.fsync)? {
+            return Ok(false);
+        }
+        self.forget_attempt(item, &c.job_id)?;
+        self.start(item, path, &next, report)
+    }
+
+    fn submit_new(
+        &mut self,
+        claimed: &HashSet<String>,
+        mut free: usize,
+        report: &mut PassReport,
+    ) -> Result<(), EngineError> {
+        while free > 0 {
+            let Some(item) = self.next_candidate(claimed)? else {
+                break;
+            };
+            let attempt_job = job_id(self.stage.name(), &item, 1);
+            let c = Claim::new(self.stage.name(), &item, attempt_job, 1);
+            let path = self.stage.dirs().claim(&item);
+            if !claim::try_claim(&path, &c)? {
+                continue;
+            }
+            if self.start(&item, &path, &c, report)? {
+                free -= 1;
+            }
+        }
+        report.backlog = self.queue.len();
+        if report.backlog > 0 && report.active() + report.submitted >= self.opts.queue_limit {
+            report.over_limit = true;
+            if !self.warned_limit {
+                tracing::warn!(
+                    stage = self.stage.name(),
+                    limit = self.opts.queue_limit,
+                    backlog = report.backlog,
+                    "queue limit reached: not submitting more jobs"
+                );
+            }
+        }
+        self.warned_limit = report.over_limit;
+        Ok(())
+    }
+
+    fn next_candidate(&mut self, claimed: &HashSet<String>) -> io::Result<Option<String>> {
+        if self.queue.is_empty()
+            && self
+                .last_scan
+                .is_none_or(|t| t.elapsed() >= self.opts.rescan)
+        {
+            self.last_scan = Some(Instant::now());
+            let mut items = self.stage.scan()?;
+            items.retain(|i| !claimed.contains(i));
+            items.sort_unstable();
+            self.queue.extend(items);
+        }
+        Ok(self.queue.pop_front())
+    }
+
+    /// Readies a claimed item and submits its job; `false` if there was nothing to run.
+    fn start(
+        &mut self,
+        item: &str,
+        path: &Path,
+        c: &Claim,
+        report: &mut PassReport,
+    ) -> Result<bool, EngineError> {
+        if self.stage.accept(item)? == Accept::Drop {
+            self.release.push(path.to_owned());
+            return Ok(false);
+        }
+        let spec = self.spec(item, path, c)?;
+        let spec_path = self.stage.dirs().spec(&c.job_id);
+        write_json_atomic(&spec_path, &spec, self.opts.fsync)?;
+        let mut row = row_of(c, "submitted");
+        row.submitted = Some(sys::now());
+        row.host = Some(sys::hostname().to_owned());
+        match self.backend.submit(&spec, &spec_path) {
+            Ok(id) => {
+                row.backend_id = Some(id.clone());
+                self.backend_ids.insert(c.job_id.clone(), id);
+                self.ledger.submitted(&row)?;
+                report.submitted += 1;
+                report.pending += 1;
+                Ok(true)
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                self.ledger.submitted(&row)?;
+                self.failed_attempt(item, path, c, None, &reason, Action::Retry, report)?;
+                Ok(false)
+            }
+        }
+    }
+
+    fn spec(&self, item: &str, path: &Path, c: &Claim) -> io::Result<JobSpec> {
+        let dirs = self.stage.dirs();
+        let cmd = self.stage.command(item, &c.job_id, c.attempt)?;
+        let policy = self.stage.policy();
+        Ok(JobSpec {
+            job_id: c.job_id.clone(),
+            stage: self.stage.name().to_owned(),
+            item: item.to_owned(),
+            attempt: c.attempt,
+            argv: cmd.argv,
+            env: cmd.env,
+            stdout: dirs.stdout(&c.job_id),
+            stderr: dirs.stderr(&c.job_id),
+            start_marker: dirs.marker(&c.job_id),
+            record: dirs.record(&c.job_id),
+            claim: path.to_owned(),
+            timeout_secs: policy.timeout.as_secs_f64(),
+            grace_secs: self.opts.grace.as_secs_f64(),
+            counts_from: cmd.counts_from,
+            fsync: self.opts.fsync,
+        })
+    }
+
+    /// Removes an attempt's spec, start marker and scratch output (its record stays).
+    fn forget_attempt(&mut self, item: &str, job: &str) -> io::Result<()> {
+        let dirs = self.stage.dirs();
+        remove_if_exists(&dirs.spec(job))?;
+        remove_if_exists(&dirs.marker(job))?;
+        self.backend_ids.remove(job);
+        self.stage.discard_attempt(item, job)
+    }
+}
+
+fn add(total: &mut PassReport, r: &PassReport) {
+    total.succeeded += r.succeeded;
+    total.failed_attempts += r.failed_attempts;
+    total.lost += r.lost;
+    total.gave_up += r.gave_up;
+    total.submitted += r.submitted;
+    total.running = r.running;
+    total.pending = r.pending;
+    total.waiting = r.waiting;
+    total.failed_items = r.failed_items;
+    total.backlog = r.backlog;
+    total.over_limit |= r.over_limit;
+    total.held = r.held;
+    total.busy += r.busy;
+}
+
+fn row_of(c: &Claim, state: &str) -> JobRow {
+    JobRow::new(&c.job_id, &c.stage, &c.item, c.attempt, state)
+}
+
+/// Items with a claim under `dir`: plain files, and files one subdirectory down as `sub/name`.
+pub fn list_items(dir: &Path) -> io::Result<Vec<String>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(fsutil::with_path(e, dir)),
+    };
+    let mut items = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if fsutil::is_temp_name(&name) {
+            continue;
+        }
+        if !entry.file_type()?.is_dir() {
+            items.push(name);
+            continue;
+        }
+        for sub in fsutil::list_names(&entry.path())? {
+            items.push(format!("{name}/{sub}"));
+        }
+    }
+    Ok(items)
+}

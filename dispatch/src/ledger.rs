@@ -1,0 +1,291 @@
+//! The history of job attempts in an embedded SQLite database on local disk (never on NFS:
+//! SQLite's WAL needs a local filesystem). Writes of one dispatcher pass go in one transaction.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+use crate::record::RunRecord;
+
+/// A database error, naming the database file.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {source}")]
+pub struct LedgerError {
+    /// The database file.
+    pub path: PathBuf,
+    /// The underlying error.
+    #[source]
+    pub source: rusqlite::Error,
+}
+
+/// One job attempt as the history knows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobRow {
+    /// The job attempt.
+    pub job_id: String,
+    /// Stage name.
+    pub stage: String,
+    /// The item it works on.
+    pub item: String,
+    /// Attempt number.
+    pub attempt: u32,
+    /// `submitted`, `succeeded`, `retry`, `failed`, `ignored`, `lost`, `cancelled`.
+    pub state: String,
+    /// The backend's id.
+    pub backend_id: Option<String>,
+    /// Host it ran on.
+    pub host: Option<String>,
+    /// Unix times.
+    pub submitted: Option<f64>,
+    /// Start, from the run record.
+    pub started: Option<f64>,
+    /// End, from the run record.
+    pub ended: Option<f64>,
+    /// Exit status.
+    pub exit_code: Option<i32>,
+    /// Signal.
+    pub signal: Option<i32>,
+    /// Why it did not succeed.
+    pub reason: Option<String>,
+    /// Packets worked on.
+    pub packets: Option<u64>,
+    /// Bytes worked on.
+    pub bytes: Option<u64>,
+}
+
+/// The job history.
+#[derive(Debug)]
+pub struct Ledger {
+    conn: Connection,
+    path: PathBuf,
+    in_tx: bool,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id TEXT PRIMARY KEY,
+    stage TEXT NOT NULL,
+    item TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    backend_id TEXT,
+    host TEXT,
+    submitted REAL,
+    started REAL,
+    ended REAL,
+    exit_code INTEGER,
+    signal INTEGER,
+    reason TEXT,
+    packets INTEGER,
+    bytes INTEGER
+);
+CREATE INDEX IF NOT EXISTS jobs_item ON jobs(stage, item);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
+";
+
+const COLUMNS: &str = "job_id, stage, item, attempt, state, backend_id, host, submitted, started, \
+                       ended, exit_code, signal, reason, packets, bytes";
+
+impl Ledger {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<Ledger, LedgerError> {
+        let err = |source| LedgerError {
+            path: path.to_owned(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let conn = Connection::open(path).map_err(err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(err)?;
+        conn.execute_batch(SCHEMA).map_err(err)?;
+        Ok(Ledger {
+            conn,
+            path: path.to_owned(),
+            in_tx: false,
+        })
+    }
+
+    fn err(&self, source: rusqlite::Error) -> LedgerError {
+        LedgerError {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Starts a transaction that [`Ledger::commit`] ends (nested calls are no-ops).
+    pub fn begin(&mut self) -> Result<(), LedgerError> {
+        if !self.in_tx {
+            self.conn
+                .execute_batch("BEGIN IMMEDIATE")
+                .map_err(|e| self.err(e))?;
+            self.in_tx = true;
+        }
+        Ok(())
+    }
+
+    /// Commits the open transaction, if any.
+    pub fn commit(&mut self) -> Result<(), LedgerError> {
+        if self.in_tx {
+            self.conn.execute_batch("COMMIT").map_err(|e| self.err(e))?;
+            self.in_tx = false;
+        }
+        Ok(())
+    }
+
+    /// Notes a submitted attempt.
+    pub fn submitted(&mut self, row: &JobRow) -> Result<(), LedgerError> {
+        let sql =
+            "INSERT INTO jobs (job_id, stage, item, attempt, state, backend_id, host, submitted)
+                   VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                   ON CONFLICT(job_id) DO UPDATE SET backend_id = excluded.backend_id,
+                   host = excluded.host, submitted = excluded.submitted";
+        let p = params![
+            row.job_id,
+            row.stage,
+            row.item,
+            row.attempt,
+            row.state,
+            row.backend_id,
+            row.host,
+            row.submitted
+        ];
+        self.conn.execute(sql, p).map(drop).map_err(|e| self.err(e))
+    }
+
+    /// Notes the end of an attempt from its run record, with the state it led to.
+    pub fn finished(
+        &mut self,
+        rec: &RunRecord,
+        state: &str,
+        reason: Option<&str>,
+    ) -> Result<(), LedgerError> {
+        let sql = "INSERT INTO jobs (job_id, stage, item, attempt, state, host, started, ended,
+                       exit_code, signal, reason, packets, bytes)
+                   VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                   ON CONFLICT(job_id) DO UPDATE SET state = excluded.state, host = excluded.host,
+                   started = excluded.started, ended = excluded.ended, exit_code = excluded.exit_code,
+                   signal = excluded.signal, reason = excluded.reason, packets = excluded.packets,
+                   bytes = excluded.bytes";
+        let p = params![
+            rec.job_id,
+            rec.stage,
+            rec.item,
+            rec.attempt,
+            state,
+            rec.host,
+            rec.start,
+            rec.end,
+            rec.exit_code,
+            rec.signal,
+            reason,
+            rec.packets.map(|v| v as i64),
+            rec.bytes.map(|v| v as i64)
+        ];
+        self.conn.execute(sql, p).map(drop).map_err(|e| self.err(e))
+    }
+
+    /// Sets the state of an attempt that left no record (lost, cancelled before start).
+    pub fn set_state(&mut self, job: &JobRow) -> Result<(), LedgerError> {
+        let sql = "INSERT INTO jobs (job_id, stage, item, attempt, state, reason)
+                   VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                   ON CONFLICT(job_id) DO UPDATE SET state = excluded.state, reason = excluded.reason";
+        let p = params![
+            job.job_id,
+            job.stage,
+            job.item,
+            job.attempt,
+            job.state,
+            job.reason
+        ];
+        self.conn.execute(sql, p).map(drop).map_err(|e| self.err(e))
+    }
+
+    /// One attempt.
+    pub fn get(&self, job_id: &str) -> Result<Option<JobRow>, LedgerError> {
+        let sql = format!("SELECT {COLUMNS} FROM jobs WHERE job_id = ?1");
+        self.conn
+            .query_row(&sql, [job_id], row)
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Attempts, newest first, filtered by stage and state when given.
+    pub fn list(
+        &self,
+        stage: Option<&str>,
+        state: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<JobRow>, LedgerError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM jobs WHERE (?1 IS NULL OR stage = ?1) AND (?2 IS NULL OR state = ?2)
+             ORDER BY COALESCE(ended, started, submitted) DESC, job_id LIMIT ?3"
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![stage, state, limit as i64], row)
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Number of attempts by state.
+    pub fn counts(&self) -> Result<Vec<(String, u64)>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT state, COUNT(*) FROM jobs GROUP BY state ORDER BY state")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+}
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
+    Ok(JobRow {
+        job_id: r.get(0)?,
+        stage: r.get(1)?,
+        item: r.get(2)?,
+        attempt: r.get(3)?,
+        state: r.get(4)?,
+        backend_id: r.get(5)?,
+        host: r.get(6)?,
+        submitted: r.get(7)?,
+        started: r.get(8)?,
+        ended: r.get(9)?,
+        exit_code: r.get(10)?,
+        signal: r.get(11)?,
+        reason: r.get(12)?,
+        packets: r.get::<_, Option<i64>>(13)?.map(|v| v as u64),
+        bytes: r.get::<_, Option<i64>>(14)?.map(|v| v as u64),
+    })
+}
+
+impl JobRow {
+    /// A row with only the identity and state filled in.
+    pub fn new(job_id: &str, stage: &str, item: &str, attempt: u32, state: &str) -> JobRow {
+        JobRow {
+            job_id: job_id.to_owned(),
+            stage: stage.to_owned(),
+            item: item.to_owned(),
+            attempt,
+            state: state.to_owned(),
+            backend_id: None,
+            host: None,
+            submitted: None,
+            started: None,
+            ended: None,
+            exit_code: None,
+            signal: None,
+            reason: None,
+            packets: None,
+            bytes: None,
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! What a job is told (the job spec) and what it leaves behind (its start marker and its run
+//! record), all small JSON files written atomically.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Everything a job wrapper needs to run one attempt, written by the dispatcher before submit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobSpec {
+    /// Unique per attempt: `<stage>.<item>.<attempt>` with `/` replaced.
+    pub job_id: String,
+    /// Stage name (`scrub`, `user:<name>`).
+    pub stage: String,
+    /// What the job works on (`<site>/<file>` for scrub, `<file>` for users).
+    pub item: String,
+    /// Attempt number, from 1.
+    pub attempt: u32,
+    /// The program and its arguments.
+    pub argv: Vec<String>,
+    /// Environment added to the wrapper's own.
+    pub env: BTreeMap<String, String>,
+    /// Standard output of the job.
+    pub stdout: PathBuf,
+    /// Standard error of the job.
+    pub stderr: PathBuf,
+    /// Where the job's start marker goes.
+    pub start_marker: PathBuf,
+    /// Where the job's run record goes.
+    pub record: PathBuf,
+    /// The claim that must still name this job when it starts (else it steps aside).
+    pub claim: PathBuf,
+    /// Time limit in seconds (0: none).
+    pub timeout_secs: f64,
+    /// Time between TERM and KILL.
+    pub grace_secs: f64,
+    /// A manifest whose `packets` and `bytes` go into the run record.
+    pub counts_from: Option<PathBuf>,
+    /// Fsync the record.
+    pub fsync: bool,
+}
+
+/// How a job attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Exit status 0.
+    Success,
+    /// A non-zero exit status.
+    Exit(i32),
+    /// Killed by a signal it did not ask for (a crash).
+    Signal(i32),
+    /// Ended by its time limit.
+    Timeout,
+    /// Ended by `lander jobs cancel`.
+    Cancelled,
+    /// Could not be started at all.
+    SpawnFailed(String),
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Success => f.write_str("success"),
+            Outcome::Exit(c) => write!(f, "exit {c}"),
+            Outcome::Signal(s) => write!(f, "killed by signal {s}"),
+            Outcome::Timeout => f.write_str("timeout"),
+            Outcome::Cancelled => f.write_str("cancelled"),
+            Outcome::SpawnFailed(e) => write!(f, "could not start: {e}"),
+        }
+    }
+}
+
+/// Written by the job itself when it starts: where it runs, so it can be found again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StartMarker {
+    /// The job.
+    pub job_id: String,
+    /// Host the job runs on.
+    pub host: String,
+    /// Pid of the job wrapper (also its process group).
+    pub pid: u32,
+    /// Start time of that pid (clock ticks since boot), to tell a reused pid apart.
+    pub pid_start: u64,
+    /// Unix time of the start.
+    pub start: f64,
+}
+
+/// Written by the job itself when it ends, so its end is known even if no dispatcher watched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// The job.
+    pub job_id: String,
+    /// Stage name.
+    pub stage: String,
+    /// What it worked on.
+    pub item: String,
+    /// Attempt number.
+    pub attempt: u32,
+    /// Host it ran on.
+    pub host: String,
+    /// Pid of the job wrapper.
+    pub pid: u32,
+    /// Unix time of the start.
+    pub start: f64,
+    /// Unix time of the end.
+    pub end: f64,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Exit status, when it exited.
+    pub exit_code: Option<i32>,
+    /// Signal, when a signal ended it.
+    pub signal: Option<i32>,
+    /// Packets in the file worked on, from its manifest.
+    pub packets: Option<u64>,
+    /// Bytes in the file worked on, from its manifest.
+    pub bytes: Option<u64>,
+}
+
+/// Reads a JSON state file; `Ok(None)` if it does not exist.
+pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> std::io::Result<Option<T>> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{}: {e}", path.display()),
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(crate::fsutil::with_path(e, path)),
+    }
+}
+
+/// Packets and bytes of a trace, from its manifest (any JSON with those two fields).
+pub fn counts_from(manifest: &Path) -> (Option<u64>, Option<u64>) {
+    let Ok(Some(v)) = read_json::<serde_json::Value>(manifest) else {
+        return (None, None);
+    };
+    (
+        v.get("packets").and_then(|x| x.as_u64()),
+        v.get("bytes").and_then(|x| x.as_u64()),
+    )
+}

@@ -1,0 +1,104 @@
+//! The spool directory layout.
+//!
+//! ```text
+//! <spool>/raw/<site>/                      finished trace files and their manifests
+//! <spool>/archive/<site>/                  raw files kept after scrubbing (raw_after = "archive")
+//! <spool>/scrubbed/<site>/                 published scrubbed files and manifests
+//! <spool>/scrubbed/<site>/.work/<job>/     one scrub attempt's output, before checking
+//! <spool>/state/scrub/{claims/<site>,jobs,records,logs}/, state/scrub/paused
+//! <spool>/users/<user>/{incoming,in-process,done,failed,logs}/
+//! <spool>/users/<user>/state/{claims,jobs,records,finished}/, users/<user>/state/paused
+//! ```
+
+use std::path::{Path, PathBuf};
+
+/// Paths in the spool.
+#[derive(Debug, Clone)]
+pub struct Spool {
+    root: PathBuf,
+}
+
+impl Spool {
+    /// The spool at `root`.
+    pub fn new(root: &Path) -> Spool {
+        Spool {
+            root: root.to_owned(),
+        }
+    }
+
+    /// The spool root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Raw files of a site.
+    pub fn raw(&self, site: &str) -> PathBuf {
+        self.root.join("raw").join(site)
+    }
+
+    /// Archived raw files of a site.
+    pub fn archive(&self, site: &str) -> PathBuf {
+        self.root.join("archive").join(site)
+    }
+
+    /// Published scrubbed files of a site.
+    pub fn scrubbed(&self, site: &str) -> PathBuf {
+        self.root.join("scrubbed").join(site)
+    }
+
+    /// Scratch output of one scrub attempt.
+    pub fn work(&self, site: &str, job: &str) -> PathBuf {
+        self.scrubbed(site).join(".work").join(job)
+    }
+
+    /// State of the scrub stage.
+    pub fn scrub_state(&self) -> PathBuf {
+        self.root.join("state").join("scrub")
+    }
+
+    /// A user's directory.
+    pub fn user(&self, user: &str) -> PathBuf {
+        self.root.join("users").join(user)
+    }
+
+    /// A user's `incoming/`.
+    pub fn incoming(&self, user: &str) -> PathBuf {
+        self.user(user).join("incoming")
+    }
+
+    /// A user's `in-process/`.
+    pub fn in_process(&self, user: &str) -> PathBuf {
+        self.user(user).join("in-process")
+    }
+
+    /// A user's `done/`.
+    pub fn done(&self, user: &str) -> PathBuf {
+        self.user(user).join("done")
+    }
+
+    /// A user's `failed/`.
+    pub fn failed(&self, user: &str) -> PathBuf {
+        self.user(user).join("failed")
+    }
+
+    /// A user's job logs.
+    pub fn user_logs(&self, user: &str) -> PathBuf {
+        self.user(user).join("logs")
+    }
+
+    /// State of a user's stage.
+    pub fn user_state(&self, user: &str) -> PathBuf {
+        self.user(user).join("state")
+    }
+
+    /// Marker of a file a user's stage has finished with (done, ignored or failed), so that a
+    /// second link of it into `incoming/` is recognized as a duplicate.
+    pub fn finished_marker(&self, user: &str, name: &str) -> PathBuf {
+        self.user_state(user).join("finished").join(name)
+    }
+}
+
+/// Splits a scrub item `<site>/<file>`.
+pub fn split_item(item: &str) -> (&str, &str) {
+    item.split_once('/').unwrap_or(("", item))
+}

@@ -1,0 +1,147 @@
+//! What a stage is to the engine: where its state lives, what work it finds, how one job
+//! attempt is run, and what happens to the files when an attempt ends.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::config::Action;
+use crate::record::{Outcome, RunRecord};
+
+/// The state directories of one stage.
+#[derive(Debug, Clone)]
+pub struct StageDirs {
+    /// Claims, one file per item (items may hold one `/`: a subdirectory).
+    pub claims: PathBuf,
+    /// Job specs and start markers.
+    pub jobs: PathBuf,
+    /// Run records.
+    pub records: PathBuf,
+    /// Job standard output and error.
+    pub logs: PathBuf,
+    /// Present when the stage is paused.
+    pub paused: PathBuf,
+}
+
+impl StageDirs {
+    /// The state directories under `state` and logs in `logs`.
+    pub fn under(state: &Path, logs: PathBuf) -> StageDirs {
+        StageDirs {
+            claims: state.join("claims"),
+            jobs: state.join("jobs"),
+            records: state.join("records"),
+            logs,
+            paused: state.join("paused"),
+        }
+    }
+
+    /// Creates the directories.
+    pub fn create(&self) -> io::Result<()> {
+        for dir in [&self.claims, &self.jobs, &self.records, &self.logs] {
+            std::fs::create_dir_all(dir).map_err(|e| crate::fsutil::with_path(e, dir))?;
+        }
+        Ok(())
+    }
+
+    /// The claim file of `item`.
+    pub fn claim(&self, item: &str) -> PathBuf {
+        self.claims.join(item)
+    }
+
+    /// The spec file of a job.
+    pub fn spec(&self, job: &str) -> PathBuf {
+        self.jobs.join(format!("{job}.spec.json"))
+    }
+
+    /// The start marker of a job.
+    pub fn marker(&self, job: &str) -> PathBuf {
+        self.jobs.join(format!("{job}.start.json"))
+    }
+
+    /// The run record of a job.
+    pub fn record(&self, job: &str) -> PathBuf {
+        self.records.join(format!("{job}.json"))
+    }
+
+    /// Standard output of a job.
+    pub fn stdout(&self, job: &str) -> PathBuf {
+        self.logs.join(format!("{job}.out"))
+    }
+
+    /// Standard error of a job.
+    pub fn stderr(&self, job: &str) -> PathBuf {
+        self.logs.join(format!("{job}.err"))
+    }
+}
+
+/// What to do with a freshly claimed item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accept {
+    /// Run a job on it.
+    Run,
+    /// Nothing to do (it is gone, or a duplicate of finished work): release the claim.
+    Drop,
+}
+
+/// The command of one job attempt.
+#[derive(Debug, Clone, Default)]
+pub struct JobCommand {
+    /// Program and arguments.
+    pub argv: Vec<String>,
+    /// Environment added.
+    pub env: BTreeMap<String, String>,
+    /// Manifest whose counts go in the run record.
+    pub counts_from: Option<PathBuf>,
+}
+
+/// Retry and time limits of a stage.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Retries after the first attempt.
+    pub retries: u32,
+    /// First retry delay, doubled each time.
+    pub backoff: Duration,
+    /// Job time limit (zero: none).
+    pub timeout: Duration,
+}
+
+/// One stage of the pipeline.
+pub trait Stage {
+    /// The stage's name: `scrub` or `user/<name>`.
+    fn name(&self) -> &str;
+    /// Its state directories.
+    fn dirs(&self) -> &StageDirs;
+    /// Its retry and time limits.
+    fn policy(&self) -> Policy;
+    /// Items that may need work (a rescan of the input directories).
+    fn scan(&self) -> io::Result<Vec<String>>;
+    /// Whether new work may start at Unix time `now` (time windows).
+    fn may_start(&self, _now: i64) -> bool {
+        true
+    }
+    /// Checks a claimed item and readies it for a job.
+    fn accept(&self, item: &str) -> io::Result<Accept>;
+    /// The command of attempt `job` on `item`.
+    fn command(&self, item: &str, job: &str, attempt: u32) -> io::Result<JobCommand>;
+    /// The action for a failed attempt.
+    fn action(&self, outcome: &Outcome) -> Action;
+    /// Checks the results of a successful attempt without changing anything; `Err` is a reason
+    /// to treat the attempt as failed.
+    fn check(&self, item: &str, record: &RunRecord) -> Result<(), String>;
+    /// Puts the results of a successful attempt in place (idempotent: may run again after a crash).
+    fn complete(&self, item: &str, record: &RunRecord) -> io::Result<()>;
+    /// Treats the item as finished although its job failed (action `ignore`; idempotent).
+    fn ignore(&self, item: &str) -> io::Result<()>;
+    /// Gives the item up (idempotent); returns whether its claim stays, marked failed.
+    fn give_up(&self, item: &str, reason: &str) -> io::Result<bool>;
+    /// Removes what an attempt left that nobody will use (its scratch output).
+    fn discard_attempt(&self, _item: &str, _job: &str) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The job id of attempt `attempt` on `item` in `stage`.
+pub fn job_id(stage: &str, item: &str, attempt: u32) -> String {
+    format!("{stage}.{item}.{attempt}").replace('/', ".")
+}

@@ -1,0 +1,111 @@
+//! The few process-level system calls the dispatcher needs: signals to process groups, the
+//! parent-death signal, and identity of a process across pid reuse (`/proc/<pid>/stat`).
+#![allow(unsafe_code)]
+
+use std::io;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+/// Sends `signal` to every process in the group `pgid`. A group that is gone is not an error.
+pub fn kill_group(pgid: u32, signal: i32) -> io::Result<()> {
+    let Ok(pgid) = i32::try_from(pgid) else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "pgid out of range",
+        ));
+    };
+    if pgid <= 1 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "refusing to signal pgid <= 1",
+        ));
+    }
+    // SAFETY: kill(2) takes plain integers and has no memory effects; a negative pid addresses
+    // the process group, which we checked is neither 0 (our own group) nor 1 (init).
+    let rc = unsafe { libc::kill(-pgid, signal) };
+    if rc == 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::ESRCH) => Ok(()),
+        _ => Err(err),
+    }
+}
+
+/// Makes `cmd` start in a new process group and die with SIGKILL when its parent dies.
+pub fn detach_and_die_with_parent(cmd: &mut Command) {
+    cmd.process_group(0);
+    // SAFETY: the closure runs in the forked child before exec and only calls prctl(2) and
+    // getppid(2), both async-signal-safe; it allocates nothing and touches no shared state.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if libc::getppid() == 1 {
+                return Err(io::Error::new(io::ErrorKind::Other, "parent already gone"));
+            }
+            Ok(())
+        });
+    }
+}
+
+/// The start time of `pid` in clock ticks since boot, or `None` if there is no such process.
+///
+/// Together with the pid it names one process for good: a reused pid has another start time.
+pub fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: split after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_ascii_whitespace();
+    let state = fields.next()?;
+    if state == "Z" || state == "X" {
+        return None;
+    }
+    // After the name, `state` is field 3; starttime is field 22.
+    fields.nth(22 - 4)?.parse().ok()
+}
+
+/// Whether the process `pid` that started at `start` is still alive.
+pub fn alive(pid: u32, start: u64) -> bool {
+    start_time(pid) == Some(start)
+}
+
+/// This machine's host name (looked up once).
+pub fn hostname() -> &'static str {
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(lander_capture::manifest::hostname)
+}
+
+/// Seconds since the Unix epoch, as a float.
+pub fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_start_time_is_stable_and_alive() {
+        let me = std::process::id();
+        let t = start_time(me).expect("own stat");
+        assert_eq!(start_time(me), Some(t));
+        assert!(alive(me, t));
+        assert!(!alive(me, t + 1));
+    }
+
+    #[test]
+    fn missing_process_has_no_start_time() {
+        assert_eq!(start_time(u32::MAX - 1), None);
+    }
+
+    #[test]
+    fn refuses_to_signal_init_or_self_group() {
+        assert!(kill_group(0, libc::SIGTERM).is_err());
+        assert!(kill_group(1, libc::SIGTERM).is_err());
+    }
+}

@@ -1,0 +1,164 @@
+//! The job wrapper: runs one job attempt and writes its start marker and run record itself,
+//! so the dispatcher learns the outcome even if it was down while the job ran.
+//!
+//! The job runs in its own process group and dies with the wrapper (parent-death signal). A time
+//! limit or a cancel ends the whole group: TERM, then KILL after the grace period.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::claim::Claim;
+use crate::fsutil::write_json_atomic;
+use crate::record::{counts_from, read_json, JobSpec, Outcome, RunRecord, StartMarker};
+use crate::sys;
+
+/// What the wrapper did.
+#[derive(Debug)]
+pub enum Wrapped {
+    /// The job ran (or failed to start) and its record was written.
+    Ran(RunRecord),
+    /// The claim no longer names this job (it was taken over): nothing was run or written.
+    Superseded,
+}
+
+/// Runs the job described by `spec`. `cancel` is set from a signal handler (TERM, INT, HUP).
+pub fn run(spec: &JobSpec, cancel: &AtomicBool) -> io::Result<Wrapped> {
+    let start = sys::now();
+    let me = std::process::id();
+    let marker = StartMarker {
+        job_id: spec.job_id.clone(),
+        host: sys::hostname().to_owned(),
+        pid: me,
+        pid_start: sys::start_time(me).unwrap_or(0),
+        start,
+    };
+    write_json_atomic(&spec.start_marker, &marker, spec.fsync)?;
+    if !claim_names_job(spec)? {
+        crate::fsutil::remove_if_exists(&spec.start_marker)?;
+        return Ok(Wrapped::Superseded);
+    }
+    let (outcome, status) = execute(spec, cancel);
+    let (packets, bytes) = match (&outcome, &spec.counts_from) {
+        (Outcome::Success, Some(m)) => counts_from(m),
+        _ => (None, None),
+    };
+    let record = RunRecord {
+        job_id: spec.job_id.clone(),
+        stage: spec.stage.clone(),
+        item: spec.item.clone(),
+        attempt: spec.attempt,
+        host: marker.host,
+        pid: me,
+        start,
+        end: sys::now(),
+        outcome,
+        exit_code: status.and_then(|s| s.code()),
+        signal: status.and_then(|s| s.signal()),
+        packets,
+        bytes,
+    };
+    write_json_atomic(&spec.record, &record, spec.fsync)?;
+    Ok(Wrapped::Ran(record))
+}
+
+fn claim_names_job(spec: &JobSpec) -> io::Result<bool> {
+    let claim: Option<Claim> = read_json(&spec.claim)?;
+    Ok(claim.is_some_and(|c| c.job_id == spec.job_id && c.is_active()))
+}
+
+fn open_log(path: &std::path::Path) -> io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+fn execute(spec: &JobSpec, cancel: &AtomicBool) -> (Outcome, Option<ExitStatus>) {
+    let Some((program, args)) = spec.argv.split_first() else {
+        return (Outcome::SpawnFailed("empty argv".into()), None);
+    };
+    let mut cmd = Command::new(program);
+    cmd.args(args).envs(&spec.env).stdin(Stdio::null());
+    match (open_log(&spec.stdout), open_log(&spec.stderr)) {
+        (Ok(out), Ok(err)) => cmd.stdout(out).stderr(err),
+        (Err(e), _) | (_, Err(e)) => return (Outcome::SpawnFailed(format!("log file: {e}")), None),
+    };
+    sys::detach_and_die_with_parent(&mut cmd);
+    let child = match cmd.spawn() {
+        Ok(child) => child,
+        Err(e) => return (Outcome::SpawnFailed(format!("{program}: {e}")), None),
+    };
+    supervise(child, spec, cancel)
+}
+
+/// Waits for the child, ending its process group on timeout or cancel.
+fn supervise(
+    mut child: std::process::Child,
+    spec: &JobSpec,
+    cancel: &AtomicBool,
+) -> (Outcome, Option<ExitStatus>) {
+    let pgid = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    let deadline = (spec.timeout_secs > 0.0)
+        .then(|| Instant::now() + Duration::from_secs_f64(spec.timeout_secs));
+    let grace = Duration::from_secs_f64(spec.grace_secs.max(0.0));
+    loop {
+        let tick = Duration::from_millis(100);
+        let wait = deadline.map_or(tick, |d| {
+            d.saturating_duration_since(Instant::now()).min(tick)
+        });
+        match rx.recv_timeout(wait) {
+            Ok(status) => return classify(status.ok(), None),
+            Err(mpsc::RecvTimeoutError::Disconnected) => return classify(None, None),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        let ended_by = if cancel.load(Ordering::Relaxed) {
+            Outcome::Cancelled
+        } else if deadline.is_some_and(|d| Instant::now() >= d) {
+            Outcome::Timeout
+        } else {
+            continue;
+        };
+        let status = end_group(pgid, grace, &rx);
+        return classify(status, Some(ended_by));
+    }
+}
+
+/// TERM to the group, KILL after `grace`, and the child's status.
+fn end_group(
+    pgid: u32,
+    grace: Duration,
+    rx: &mpsc::Receiver<io::Result<ExitStatus>>,
+) -> Option<ExitStatus> {
+    let _ = sys::kill_group(pgid, libc::SIGTERM);
+    if let Ok(status) = rx.recv_timeout(grace) {
+        let _ = sys::kill_group(pgid, libc::SIGKILL);
+        return status.ok();
+    }
+    let _ = sys::kill_group(pgid, libc::SIGKILL);
+    rx.recv().ok().and_then(Result::ok)
+}
+
+fn classify(
+    status: Option<ExitStatus>,
+    ended_by: Option<Outcome>,
+) -> (Outcome, Option<ExitStatus>) {
+    if let Some(outcome) = ended_by {
+        return (outcome, status);
+    }
+    let outcome = match status {
+        None => Outcome::SpawnFailed("lost the child's status".into()),
+        Some(s) if s.success() => Outcome::Success,
+        Some(s) => match (s.code(), s.signal()) {
+            (Some(code), _) => Outcome::Exit(code),
+            (None, Some(sig)) => Outcome::Signal(sig),
+            (None, None) => Outcome::SpawnFailed("unknown exit status".into()),
+        },
+    };
+    (outcome, status)
+}
