@@ -10,6 +10,8 @@ pub mod cache;
 pub mod key;
 pub mod mapping;
 pub mod prefix;
+pub mod walker;
+pub mod wire;
 
 pub use cache::CachedAnonymizer;
 pub use key::{Key, KeyError, Mapping};

@@ -280,7 +280,7 @@ mod tests {
             ..MapOptions::default()
         };
         let a = Anonymizer::new(&key, &opts).unwrap();
-        assert_eq!(a.anon_v4(0x0a01_0203) >> 8, 0x0a01_02);
+        assert_eq!(a.anon_v4(0x0a01_0203) >> 8, 0x000a_0102);
         let v6 = 0x2001_0db8_0001_0002_0003_0004_0005_0006u128;
         assert_eq!(a.anon_v6(v6) >> 64, v6 >> 64);
         let too_many = MapOptions {

@@ -1,0 +1,84 @@
+//! The Internet checksum (RFC 1071) and its incremental update (RFC 1624).
+
+/// The one's-complement sum of `data` as big-endian 16-bit words (an odd last byte is the high
+/// byte of a word), not yet folded.
+pub fn sum(data: &[u8]) -> u64 {
+    let mut acc = 0u64;
+    let mut chunks = data.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        acc += (w >> 48) + ((w >> 32) & 0xffff) + ((w >> 16) & 0xffff) + (w & 0xffff);
+    }
+    let rest = chunks.remainder();
+    let mut pairs = rest.chunks_exact(2);
+    for p in &mut pairs {
+        acc += u64::from(u16::from_be_bytes([p[0], p[1]]));
+    }
+    if let [last] = pairs.remainder() {
+        acc += u64::from(*last) << 8;
+    }
+    acc
+}
+
+/// Folds a sum into 16 bits.
+pub fn fold(mut acc: u64) -> u16 {
+    while acc > 0xffff {
+        acc = (acc & 0xffff) + (acc >> 16);
+    }
+    acc as u16
+}
+
+/// The sum of `data` seen from a checksum that starts `rel` bytes before it: bytes at odd
+/// distances are the low halves of words, which swaps the folded sum.
+pub fn sum_at(data: &[u8], rel: usize) -> u16 {
+    let s = fold(sum(data));
+    if rel % 2 == 1 {
+        s.swap_bytes()
+    } else {
+        s
+    }
+}
+
+/// The checksum field for a folded sum of everything it covers (the field taken as zero).
+pub fn finish(total: u64) -> u16 {
+    !fold(total)
+}
+
+/// RFC 1624 eqn. 3: the new checksum after the covered data's sum moved by `delta`
+/// (`delta` accumulates `~old + new` of every changed word).
+pub fn update(old_checksum: u16, delta: u64) -> u16 {
+    !fold(u64::from(!old_checksum) + delta)
+}
+
+/// The `~old + new` term of one change, for [`update`].
+pub fn delta(old: u16, new: u16) -> u64 {
+    u64::from(!old) + u64::from(new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc1071_example() {
+        let data = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
+        assert_eq!(fold(sum(&data)), 0xddf2);
+        assert_eq!(
+            fold(sum(&data[..7])),
+            fold(sum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0x00]))
+        );
+    }
+
+    #[test]
+    fn incremental_matches_full_at_even_and_odd_offsets() {
+        let mut data: Vec<u8> = (0u8..40).map(|i| i.wrapping_mul(37)).collect();
+        let mut checksum = finish(sum(&data));
+        for (at, new) in [(10usize, &[1u8, 2, 3, 4][..]), (13, &[9, 8, 7][..])] {
+            let old = sum_at(&data[at..at + new.len()], at);
+            data[at..at + new.len()].copy_from_slice(new);
+            let d = delta(old, sum_at(new, at));
+            checksum = update(checksum, d);
+            assert_eq!(checksum, finish(sum(&data)));
+        }
+    }
+}
