@@ -360,3 +360,6 @@ fn write_record(dir: Option<&std::path::Path>, rec: &RunRecord) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,440 @@
+//! Engine tests over synthetic sources: rotation at each boundary, publication, both writers,
+//! ring drops, stop and rotate requests, failed writes, salvage.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use super::ring::{Buffer, FreeBuffers};
+use super::rotate::RotatePolicy;
+use super::salvage::{salvage_dir, LeftoverPolicy, Outcome};
+use super::source::{Next, Source, SourceError};
+use super::writer::{Backend, Failure, IoMode};
+use super::*;
+use crate::format::TraceReader;
+use crate::manifest::{manifest_path, Manifest};
+use crate::record::{LinkType, OwnedRecord};
+use crate::synth::{generate, Profile};
+
+/// Packets from memory; `live` ones report `Idle` after the last packet until `until` says
+/// to stop.
+struct VecSource {
+    recs: Vec<OwnedRecord>,
+    at: usize,
+    live: bool,
+    after: Box<dyn FnMut(usize) -> bool>,
+}
+
+impl VecSource {
+    fn file(recs: Vec<OwnedRecord>) -> VecSource {
+        VecSource {
+            recs,
+            at: 0,
+            live: false,
+            after: Box::new(|_| true),
+        }
+    }
+}
+
+impl Source for VecSource {
+    fn next(&mut self) -> Result<Next<'_>, SourceError> {
+        if !(self.after)(self.at) {
+            return Ok(Next::Idle);
+        }
+        if self.at == self.recs.len() {
+            return Ok(Next::End);
+        }
+        self.at += 1;
+        Ok(Next::Packet(self.recs[self.at - 1].as_record()))
+    }
+    fn link_type(&self) -> LinkType {
+        LinkType::ETHERNET
+    }
+    fn snaplen(&self) -> u32 {
+        65535
+    }
+    fn is_live(&self) -> bool {
+        self.live
+    }
+    fn describe(&self) -> String {
+        "memory".into()
+    }
+}
+
+fn synth(n: u64) -> Vec<OwnedRecord> {
+    generate(Profile::SynFlood, 7, n).collect()
+}
+
+fn small_config(dir: &Path, io: IoMode) -> EngineConfig {
+    let mut c = EngineConfig::new(dir.to_owned(), "t".into());
+    c.io = io;
+    c.format = Format::PcapNs;
+    c.ring_bytes = 256 << 10;
+    c.buffer_bytes = 64 << 10;
+    c
+}
+
+fn published(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_str().unwrap();
+            !n.ends_with(".json") && !n.starts_with('.')
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn read_all(path: &Path) -> Vec<OwnedRecord> {
+    let mut r = TraceReader::open(path).unwrap();
+    let mut out = Vec::new();
+    while let Some(rec) = r.next().unwrap() {
+        out.push(rec.to_owned_record());
+    }
+    out
+}
+
+/// Checks every published file against its manifest; returns the records of all, in order.
+fn check_published(dir: &Path) -> Vec<Vec<OwnedRecord>> {
+    published(dir)
+        .iter()
+        .map(|p| {
+            let m = Manifest::read(&manifest_path(p)).unwrap();
+            let bytes = std::fs::read(p).unwrap();
+            assert_eq!(m.blake3, blake3::hash(&bytes).to_hex().to_string(), "{p:?}");
+            assert_eq!(m.file_size, bytes.len() as u64);
+            let recs = read_all(p);
+            assert_eq!(m.packets, recs.len() as u64);
+            assert_eq!(m.first_ts_ns, recs.first().map(|r| r.ts_ns));
+            assert_eq!(m.last_ts_ns, recs.last().map(|r| r.ts_ns));
+            recs
+        })
+        .collect()
+}
+
+#[test]
+fn rotated_files_hold_every_packet_in_order_with_both_writers() {
+    let input = synth(5000);
+    let mut contents = Vec::new();
+    for io in [IoMode::Sync, IoMode::Uring] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = small_config(dir.path(), io);
+        c.rotate.size = Some(50_000);
+        let s = run(&c, &mut VecSource::file(input.clone()), &Control::default()).unwrap();
+        assert_eq!(s.error, None);
+        assert_eq!(s.counters.packets, 5000);
+        let files = check_published(dir.path());
+        assert!(files.len() > 5, "{} files", files.len());
+        for p in published(dir.path()) {
+            assert!(std::fs::metadata(&p).unwrap().len() <= 50_000);
+        }
+        assert!(files.concat() == input);
+        let bytes: Vec<Vec<u8>> = published(dir.path())
+            .iter()
+            .map(|p| std::fs::read(p).unwrap())
+            .collect();
+        contents.push(bytes);
+    }
+    assert!(
+        contents[0] == contents[1],
+        "io_uring and sync wrote the same bytes"
+    );
+}
+
+#[test]
+fn rotate_packets_closes_at_exactly_the_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = small_config(dir.path(), IoMode::Auto);
+    c.rotate.packets = Some(100);
+    run(&c, &mut VecSource::file(synth(1050)), &Control::default()).unwrap();
+    let files = check_published(dir.path());
+    let counts: Vec<usize> = files.iter().map(Vec::len).collect();
+    assert_eq!(counts, [vec![100; 10], vec![50]].concat());
+    let names: Vec<String> = published(dir.path())
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    for (i, n) in names.iter().enumerate() {
+        assert!(n.ends_with(&format!("-{i:06}.pcap")), "{n}");
+    }
+}
+
+#[test]
+fn rotate_interval_aligns_files_to_the_clock() {
+    let s = 1_000_000_000u64;
+    let base = 1_700_000_003 * s; // 3 s past a 10 s boundary
+    let recs: Vec<OwnedRecord> = synth(60)
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut r)| {
+            r.ts_ns = base + i as u64 * s / 2;
+            r
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = small_config(dir.path(), IoMode::Sync);
+    c.rotate.interval_ns = Some(10 * s);
+    run(&c, &mut VecSource::file(recs), &Control::default()).unwrap();
+    let files = check_published(dir.path());
+    // 3.0 .. 32.5 s: intervals [0,10) [10,20) [20,30) [30,40)
+    let counts: Vec<usize> = files.iter().map(Vec::len).collect();
+    assert_eq!(counts, [14, 20, 20, 6]);
+    for (f, p) in files.iter().zip(published(dir.path())) {
+        let start = f[0].ts_ns - f[0].ts_ns % (10 * s);
+        assert!(f
+            .iter()
+            .all(|r| r.ts_ns >= start && r.ts_ns < start + 10 * s));
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        let (_, secs, _) = naming::parse_trace_name(&name).unwrap();
+        assert_eq!(secs * s, start, "named after the boundary: {name}");
+    }
+}
+
+#[test]
+fn interval_timer_closes_a_file_when_no_packet_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = crate::manifest::now_ns();
+    let recs: Vec<OwnedRecord> = synth(3)
+        .into_iter()
+        .map(|mut r| {
+            r.ts_ns = now;
+            r
+        })
+        .collect();
+    let watch = dir.path().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut src = VecSource {
+        recs,
+        at: 0,
+        live: true,
+        // After the packets, stay idle until the file has been published by the timer.
+        after: Box::new(move |at| {
+            if at < 3 {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+            !published(&watch).is_empty() || Instant::now() > deadline
+        }),
+    };
+    let mut c = small_config(dir.path(), IoMode::Sync);
+    c.rotate.interval_ns = Some(1_000_000_000);
+    run(&c, &mut src, &Control::default()).unwrap();
+    let files = check_published(dir.path());
+    assert_eq!(
+        files.len(),
+        1,
+        "the timer closed the file before the source ended"
+    );
+    assert_eq!(files[0].len(), 3);
+}
+
+#[test]
+fn stop_and_rotate_requests_publish_the_current_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let control = Control::default();
+    let (stop, rotate) = (control.stop.clone(), control.rotate.clone());
+    let mut src = VecSource::file(synth(10_000));
+    src.after = Box::new(move |at| {
+        // Flags are looked at every 1024 packets: these land just before packets 2048 and 4096.
+        if at == 2047 {
+            rotate.store(true, Relaxed);
+        }
+        if at == 4095 {
+            stop.store(true, Relaxed);
+        }
+        true
+    });
+    let s = run(&small_config(dir.path(), IoMode::Uring), &mut src, &control).unwrap();
+    assert_eq!(s.error, None);
+    let files = check_published(dir.path());
+    let counts: Vec<usize> = files.iter().map(Vec::len).collect();
+    assert_eq!(counts, [2048, 2048]);
+}
+
+#[test]
+fn a_live_source_drops_instead_of_waiting_for_buffers() {
+    let free = FreeBuffers::allocate(2, 64 << 10);
+    let (tx, rx) = crossbeam_channel::bounded(64);
+    let counters = std::sync::Arc::new(stats::Counters::default());
+    let dir = tempfile::tempdir().unwrap();
+    let producer = Producer::new(
+        ProducerConfig {
+            out_dir: dir.path().to_owned(),
+            site: "t".into(),
+            format: Format::PcapNs,
+            snaplen: 65535,
+            rotate: RotatePolicy::default(),
+            first_seq: 0,
+            max_packets: None,
+        },
+        (LinkType::ETHERNET, true),
+        free,
+        tx,
+        counters.clone(),
+        Control::default(),
+    )
+    .unwrap();
+    let mut src = VecSource::file(synth(5000));
+    src.live = true;
+    // No writer takes the buffers: two fill up, the rest of the packets are ring drops.
+    producer.run(&mut src).unwrap();
+    let kept = counters.packets.load(Relaxed);
+    let dropped = counters.ring_drops.load(Relaxed);
+    assert!(kept > 0 && dropped > 0);
+    assert_eq!(kept + dropped, 5000);
+    drop(rx);
+}
+
+/// Fails every write at or past `fail_at`.
+struct FailingBackend {
+    free: FreeBuffers,
+    fail_at: u64,
+    failures: Vec<Failure>,
+    inner: writer::sync::SyncBackend,
+}
+
+impl Backend for FailingBackend {
+    fn name(&self) -> &'static str {
+        "failing"
+    }
+    fn submit(&mut self, fd: std::os::fd::RawFd, offset: u64, buf: Buffer) {
+        if offset + buf.len() as u64 > self.fail_at {
+            self.failures.push(Failure {
+                offset,
+                error: std::io::Error::from_raw_os_error(libc::ENOSPC),
+            });
+            return self.free.put(buf);
+        }
+        self.inner.submit(fd, offset, buf);
+    }
+    fn progress(&mut self, _wait: bool) {}
+    fn in_flight(&self) -> usize {
+        0
+    }
+    fn take_failures(&mut self) -> Vec<Failure> {
+        let mut f = std::mem::take(&mut self.failures);
+        f.extend(self.inner.take_failures());
+        f
+    }
+}
+
+#[test]
+fn a_failed_write_publishes_the_whole_records_before_it_as_partial() {
+    let dir = tempfile::tempdir().unwrap();
+    let free = FreeBuffers::allocate(4, 4096);
+    let backend = Box::new(FailingBackend {
+        free: free.clone(),
+        fail_at: 10_000,
+        failures: Vec::new(),
+        inner: writer::sync::SyncBackend::new(free.clone()),
+    });
+    let template = Manifest::new("", Format::PcapNs, LinkType::ETHERNET, 65535);
+    let w = writer::Writer::new(
+        writer::WriterConfig {
+            fsync: false,
+            template,
+        },
+        backend,
+        free.clone(),
+        Default::default(),
+    );
+    let (tx, rx) = crossbeam_channel::bounded(64);
+    let control = Control::default();
+    let producer = Producer::new(
+        ProducerConfig {
+            out_dir: dir.path().to_owned(),
+            site: "t".into(),
+            format: Format::PcapNs,
+            snaplen: 65535,
+            rotate: RotatePolicy::default(),
+            first_seq: 0,
+            max_packets: None,
+        },
+        (LinkType::ETHERNET, false),
+        free,
+        tx,
+        Default::default(),
+        control.clone(),
+    )
+    .unwrap();
+    let failed = control.writer_failed.clone();
+    let t = std::thread::spawn(move || {
+        let r = w.run(rx);
+        failed.store(true, Relaxed);
+        r
+    });
+    let input = synth(1000);
+    let produced = producer.run(&mut VecSource::file(input.clone()));
+    let report = t.join().unwrap();
+    assert!(produced.is_err(), "the source stops when the writer fails");
+    let err = report.error.expect("the failure is reported").to_string();
+    assert!(err.contains("No space left"), "{err}");
+    let files = published(dir.path());
+    assert_eq!(files.len(), 1);
+    let m = Manifest::read(&manifest_path(&files[0])).unwrap();
+    let size = std::fs::metadata(&files[0]).unwrap().len();
+    let reason = m.partial.unwrap();
+    assert!(
+        reason.contains(&format!("write error at byte {size}:")),
+        "{reason}"
+    );
+    assert!(size <= 10_000 && size > 4096);
+    let recs = check_published(dir.path()).concat();
+    assert!(!recs.is_empty() && recs.len() < 1000);
+    assert!(recs[..] == input[..recs.len()]);
+}
+
+#[test]
+fn salvage_keeps_whole_records_of_a_leftover_and_marks_it_recovered() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = synth(300);
+    run(
+        &small_config(dir.path(), IoMode::Sync),
+        &mut VecSource::file(input.clone()),
+        &Control::default(),
+    )
+    .unwrap();
+    let file = published(dir.path()).remove(0);
+    let name = file.file_name().unwrap().to_string_lossy().into_owned();
+    let bytes = std::fs::read(&file).unwrap();
+    std::fs::remove_file(&file).unwrap();
+    std::fs::remove_file(manifest_path(&file)).unwrap();
+    // A crash mid-record: a pid that cannot be alive, the last record cut short.
+    let host = crate::manifest::hostname();
+    let tmp = dir.path().join(format!(".{name}.{host}.4000000000.0.tmp"));
+    std::fs::write(&tmp, &bytes[..bytes.len() - 7]).unwrap();
+    let stale_manifest = dir
+        .path()
+        .join(format!(".{name}.json.{host}.4000000000.1.tmp"));
+    std::fs::write(&stale_manifest, b"{").unwrap();
+    let out = salvage_dir(dir.path(), LeftoverPolicy::Recover, false).unwrap();
+    assert!(out.contains(&Outcome::Recovered {
+        path: file.clone(),
+        packets: 299
+    }));
+    assert!(!tmp.exists() && !stale_manifest.exists());
+    let m = Manifest::read(&manifest_path(&file)).unwrap();
+    assert!(m.recovered);
+    assert_eq!(m.seq, Some(0));
+    assert!(check_published(dir.path()).concat() == input[..299]);
+    // a second pass finds nothing to do
+    assert!(salvage_dir(dir.path(), LeftoverPolicy::Recover, false)
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn discard_partial_removes_leftovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = crate::manifest::hostname();
+    let tmp = dir.path().join(format!(
+        ".t-20240101-000000-000000.pcap.{host}.4000000000.0.tmp"
+    ));
+    std::fs::write(&tmp, b"partial").unwrap();
+    let out = salvage_dir(dir.path(), LeftoverPolicy::Discard, false).unwrap();
+    assert_eq!(out.len(), 1);
+    assert!(!tmp.exists());
+    assert!(published(dir.path()).is_empty());
+}
