@@ -19,6 +19,8 @@ mod error;
 mod mmap;
 pub mod pcap;
 pub mod pcapng;
+#[cfg(test)]
+mod proptests;
 mod reader;
 mod writer;
 
