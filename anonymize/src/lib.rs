@@ -10,6 +10,7 @@ pub mod cache;
 pub mod key;
 pub mod mapping;
 pub mod prefix;
+pub mod scrub;
 pub mod walker;
 pub mod wire;
 

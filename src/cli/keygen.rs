@@ -1,10 +1,29 @@
-//! `lander keygen`.
+//! `lander keygen`: a fresh random key file, mode 0600.
+
+use std::path::PathBuf;
+
+use lander_anonymize::key::{Key, Mapping};
 
 /// Arguments of `lander keygen`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Mapping the key is for: cryptopan, cryptopant or libtrace.
+    #[arg(long, default_value = "cryptopan")]
+    pub mapping: Mapping,
+    /// The key file to create (never overwritten).
+    #[arg(long, short)]
+    pub out: PathBuf,
+}
 
 /// Runs `lander keygen`.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("lander keygen is not available in this build")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let key = Key::generate(args.mapping).map_err(|e| anyhow::anyhow!("random source: {e}"))?;
+    key.write_new(&args.out)?;
+    eprintln!(
+        "wrote {} key {} to {}",
+        args.mapping,
+        key.id(),
+        args.out.display()
+    );
+    Ok(())
 }

@@ -1,10 +1,203 @@
-//! `lander scrub`.
+//! `lander-scrub` / `lander scrub`: scrub payloads and anonymize addresses in trace files.
 
-/// Arguments of `lander scrub`.
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use lander_anonymize::key::{Key, Mapping};
+use lander_anonymize::mapping::{Anonymizer, MapOptions};
+use lander_anonymize::scrub::{self, Provenance, ScrubConfig, Summary};
+use lander_anonymize::walker::{MacPolicy, Policy};
+use lander_anonymize::PrefixList;
+use lander_capture::manifest::manifest_path;
+use lander_capture::publish::is_temp_name;
+use lander_capture::Format;
+
+/// The address mapping options shared by `scrub` and `anon ip`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MappingArgs {
+    /// Address mapping: cryptopan, cryptopant or libtrace.
+    #[arg(long, default_value = "cryptopan")]
+    pub mapping: Mapping,
+    /// Key file (see `lander keygen`); must not be readable by group or others.
+    #[arg(long)]
+    pub key: PathBuf,
+    /// High IPv4 bits passed unchanged.
+    #[arg(long, default_value_t = 0)]
+    pub pass4: u8,
+    /// High IPv6 bits passed unchanged.
+    #[arg(long, default_value_t = 0)]
+    pub pass6: u8,
+    /// Prefix passed unchanged (don't-scramble list); repeatable.
+    #[arg(long = "keep-prefix", value_name = "ADDR/LEN")]
+    pub keep_prefix: Vec<String>,
+}
+
+impl MappingArgs {
+    /// Reads the key and builds the mapping; returns it with its key.
+    pub fn build(&self) -> anyhow::Result<(Anonymizer, Key)> {
+        let key = Key::read(self.mapping, &self.key)?;
+        let mut keep = PrefixList::default();
+        for p in &self.keep_prefix {
+            keep.add(p)?;
+        }
+        let opts = MapOptions {
+            pass4: self.pass4,
+            pass6: self.pass6,
+            keep,
+        };
+        Ok((Anonymizer::new(&key, &opts)?, key))
+    }
+
+    fn settings(&self) -> BTreeMap<String, String> {
+        let mut s = BTreeMap::new();
+        s.insert("pass4".into(), self.pass4.to_string());
+        s.insert("pass6".into(), self.pass6.to_string());
+        if !self.keep_prefix.is_empty() {
+            s.insert("keep_prefixes".into(), self.keep_prefix.join(","));
+        }
+        s
+    }
+}
+
+/// MAC address policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MacArg {
+    /// Unchanged.
+    Keep,
+    /// Zeroed.
+    Zero,
+    /// XORed with a mask derived from the key (unicast stays unicast).
+    Scramble,
+}
+
+/// Arguments of `lander-scrub` and `lander scrub`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Input trace file (omit with --in-dir).
+    pub input: Option<PathBuf>,
+    /// Output trace file (omit with --out-dir).
+    pub output: Option<PathBuf>,
+    /// Scrub every trace file in this directory...
+    #[arg(long, requires = "out_dir")]
+    pub in_dir: Option<PathBuf>,
+    /// ...into this directory, under the same names.
+    #[arg(long, requires = "in_dir")]
+    pub out_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub mapping: MappingArgs,
+    /// Payload policy: drop (cut after the last transport header), keep:N or zero.
+    #[arg(long, default_value = "drop", value_parser = scrub::parse_payload)]
+    pub payload: lander_anonymize::walker::Payload,
+    /// Checksum policy: fix, zero or keep.
+    #[arg(long, default_value = "fix", value_parser = scrub::parse_checksums)]
+    pub checksums: lander_anonymize::walker::Checksums,
+    /// MAC addresses: keep, zero or scramble.
+    #[arg(long, value_enum, default_value_t = MacArg::Keep)]
+    pub mac: MacArg,
+    /// Drop packets whose headers cannot be parsed whole (default: cut them there).
+    #[arg(long)]
+    pub drop_unparsed: bool,
+    /// Worker threads (default: all cores).
+    #[arg(long, short = 'j')]
+    pub threads: Option<usize>,
+    /// Output format (default: the input's).
+    #[arg(long)]
+    pub format: Option<Format>,
+    /// Input format (needed for ERF, which has no magic number).
+    #[arg(long)]
+    pub input_format: Option<Format>,
+    /// fsync output files and manifests before publishing them.
+    #[arg(long)]
+    pub fsync: bool,
+    /// Scrub again even when the output and its manifest exist.
+    #[arg(long)]
+    pub force: bool,
+}
 
-/// Runs `lander scrub`.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("lander scrub is not available in this build")
+/// Runs `lander-scrub`.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let (anon, key) = args.mapping.build()?;
+    let config = config(&args, &key);
+    let provenance = Provenance {
+        key_id: key.id(),
+        settings: args.mapping.settings(),
+    };
+    for (input, output) in jobs(&args)? {
+        if !args.force && output.exists() && manifest_path(&output).exists() {
+            tracing::info!("{} is already scrubbed; skipping", output.display());
+            continue;
+        }
+        let (summary, _) = scrub::scrub_file(&input, &output, &anon, &config, &provenance)
+            .with_context(|| format!("scrubbing {}", input.display()))?;
+        report(&input, &output, &summary);
+    }
+    Ok(())
+}
+
+/// The walker and pipeline settings of `args`.
+pub fn config(args: &Args, key: &Key) -> ScrubConfig {
+    let mac = match args.mac {
+        MacArg::Keep => MacPolicy::Keep,
+        MacArg::Zero => MacPolicy::Zero,
+        MacArg::Scramble => {
+            let m = key.mac_mask();
+            MacPolicy::scramble([m[0], m[1], m[2], m[3], m[4], m[5]])
+        }
+    };
+    ScrubConfig {
+        policy: Policy {
+            payload: args.payload,
+            checksums: args.checksums,
+            mac,
+        },
+        drop_unparsed: args.drop_unparsed,
+        threads: args.threads.unwrap_or_else(default_threads),
+        format: args.format,
+        input_format: args.input_format,
+        fsync: args.fsync,
+    }
+}
+
+/// All available cores.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn jobs(args: &Args) -> anyhow::Result<Vec<(PathBuf, PathBuf)>> {
+    match (&args.input, &args.output, &args.in_dir, &args.out_dir) {
+        (Some(i), Some(o), None, None) => Ok(vec![(i.clone(), o.clone())]),
+        (None, None, Some(i), Some(o)) => dir_jobs(i, o),
+        _ => bail!("give IN OUT, or --in-dir and --out-dir"),
+    }
+}
+
+fn dir_jobs(in_dir: &Path, out_dir: &Path) -> anyhow::Result<Vec<(PathBuf, PathBuf)>> {
+    let mut jobs = Vec::new();
+    for entry in std::fs::read_dir(in_dir).with_context(|| in_dir.display().to_string())? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if is_temp_name(&name) || name.ends_with(".json") || !entry.file_type()?.is_file() {
+            continue;
+        }
+        jobs.push((entry.path(), out_dir.join(&name)));
+    }
+    jobs.sort();
+    Ok(jobs)
+}
+
+fn report(input: &Path, output: &Path, s: &Summary) {
+    eprintln!(
+        "{} -> {}: {} packets in, {} out, {} dropped; {} -> {} bytes",
+        input.display(),
+        output.display(),
+        s.packets_in,
+        s.packets_out,
+        s.dropped,
+        s.bytes_in,
+        s.bytes_out
+    );
+    for (reason, n) in &s.reasons {
+        eprintln!("  {reason}: {n}");
+    }
 }
