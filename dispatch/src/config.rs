@@ -177,6 +177,10 @@ pub struct Monitor {
     pub silent_after: Duration,
     /// Temporary files older than this in state directories are removed.
     pub temp_max_age: Duration,
+    /// A submitted job with no start marker after this long, unknown to the backend, is lost.
+    pub lost_grace: Duration,
+    /// Least time between rescans of input directories.
+    pub rescan: Duration,
 }
 
 /// Retention of old files (days; 0 keeps forever).
@@ -462,6 +466,8 @@ struct RawMonitor {
     start_timeout_secs: u64,
     silent_secs: u64,
     temp_max_age_secs: u64,
+    lost_grace_secs: f64,
+    rescan_secs: f64,
 }
 
 impl Default for RawMonitor {
@@ -471,6 +477,8 @@ impl Default for RawMonitor {
             start_timeout_secs: 600,
             silent_secs: 3600,
             temp_max_age_secs: 3600,
+            lost_grace_secs: 30.0,
+            rescan_secs: 1.0,
         }
     }
 }
@@ -544,6 +552,8 @@ impl RawConfig {
                 start_timeout: secs(self.monitor.start_timeout_secs),
                 silent_after: secs(self.monitor.silent_secs),
                 temp_max_age: secs(self.monitor.temp_max_age_secs),
+                lost_grace: Duration::from_secs_f64(self.monitor.lost_grace_secs.max(0.1)),
+                rescan: Duration::from_secs_f64(self.monitor.rescan_secs.max(0.0)),
             },
             retention: Retention {
                 scrubbed_days: self.retention.scrubbed_days,

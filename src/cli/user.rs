@@ -1,10 +1,54 @@
-//! `lander user`.
+//! `lander user`: a user's dispatcher over their `incoming/` (runs as the user).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Subcommand;
+use lander_dispatch::control;
+
+use super::dispatch::{load, print_report, stop_flag, wrapper_argv};
 
 /// Arguments of `lander user`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The configuration file.
+    #[arg(long, short, global = true)]
+    config: Option<PathBuf>,
+    /// The user (default: $USER).
+    #[arg(long, short, global = true)]
+    user: Option<String>,
+    /// Print the pass report as JSON (`once`).
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run as a daemon: pass after pass until TERM or INT.
+    Run,
+    /// One pass (safe from cron, also when passes overlap).
+    Once,
+}
 
 /// Runs `lander user`.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("lander user is not available in this build")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let config = load(args.config.as_deref())?;
+    let user = match args.user {
+        Some(u) => u,
+        None => std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .context("--user NAME is required ($USER is not set)")?,
+    };
+    let mut engine = control::user_engine(&config, &user, wrapper_argv()?)?;
+    match args.command {
+        Command::Run => {
+            let stop = stop_flag()?;
+            engine.run(&stop, Duration::from_secs(2))?;
+            Ok(())
+        }
+        Command::Once => print_report(&engine.pass()?, args.json),
+    }
 }
