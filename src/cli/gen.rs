@@ -27,7 +27,9 @@ pub struct Args {
 
 /// Runs `lander gen`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let format = args.format.unwrap_or_else(|| format_from_extension(&args.out));
+    let format = args
+        .format
+        .unwrap_or_else(|| format_from_extension(&args.out));
     let bytes = synth::write_trace(args.profile, args.seed, args.packets, &args.out, format)
         .with_context(|| format!("writing {}", args.out.display()))?;
     eprintln!(
