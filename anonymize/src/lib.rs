@@ -11,6 +11,7 @@ pub mod key;
 pub mod mapping;
 pub mod prefix;
 pub mod scrub;
+pub mod verify;
 pub mod walker;
 pub mod wire;
 
