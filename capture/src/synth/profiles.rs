@@ -175,7 +175,7 @@ impl State {
     }
 
     fn udp(&mut self, src: IpAddr, dst: IpAddr, payload: &[u8]) -> Vec<u8> {
-        let dport = [53, 123, 443, 5353][self.rng.below(4) as usize];
+        let dport = [5001, 7001, 9999, 33434][self.rng.below(4) as usize];
         build::udp(
             src,
             dst,
@@ -226,7 +226,7 @@ impl State {
         let (src, dst) = (self.v4_host(), self.v4_host());
         let (s6, d6) = (self.v6_host(), self.v6_host());
         let payload = self.payload(24);
-        let udp4 = build::udp(src.into(), dst.into(), 5000, 53, &payload);
+        let udp4 = build::udp(src.into(), dst.into(), 5000, 9999, &payload);
         let ip4 = build::ipv4(src, dst, proto::UDP, V4Opts::default(), &udp4);
         let tcp6 = self.tcp(s6.into(), d6.into(), &payload);
         let ip6 = build::ipv6(s6, d6, proto::TCP, 64, &tcp6);
@@ -235,7 +235,7 @@ impl State {
             1 => build::ethernet(MAC_A, MAC_B, &[200, 300], build::ETH_IPV6, &ip6),
             2 => {
                 let opts = [0x94, 0x04, 0, 0, 0x01, 0x07, 7, 4, 192, 0, 2, 9];
-                let udp = build::udp(src.into(), dst.into(), 5000, 53, &payload);
+                let udp = build::udp(src.into(), dst.into(), 5000, 9999, &payload);
                 let ip = build::ipv4(
                     src,
                     dst,
@@ -249,10 +249,10 @@ impl State {
                 build::ethernet(MAC_A, MAC_B, &[], build::ETH_IPV4, &ip)
             }
             3 => {
-                let udp = build::udp(s6.into(), d6.into(), 5000, 53, &payload);
+                let udp = build::udp(s6.into(), d6.into(), 5000, 9999, &payload);
                 let dst_opts = build::ipv6_ext(proto::UDP, &[1, 2, 0, 0]);
                 let mut routing_body = vec![0u8, 1, 0, 0, 0, 0];
-                routing_body.extend_from_slice(&self.v6_host().octets());
+                routing_body.extend_from_slice(&d6.octets());
                 let routing = build::ipv6_ext(proto::DSTOPTS, &routing_body);
                 let hbh = build::ipv6_ext(proto::ROUTING, &[1, 2, 0, 0]);
                 let chain = [hbh, routing, dst_opts, udp].concat();
