@@ -416,7 +416,7 @@ impl<R: Rewriter> Walk<'_, R> {
         for o in opts.iter() {
             self.rewrite_v4(at + ipv4::MIN_LEN + o);
         }
-        let declared = if quoted { end } else { at + total };
+        let declared = at + total.max(hl);
         let body_end = end.min(declared);
         if frag != 0 {
             return end_at(at + hl, body_end);
@@ -435,9 +435,9 @@ impl<R: Rewriter> Walk<'_, R> {
             ipv6::Bad::Malformed => stop(at, Reason::MalformedIpv6),
         })?;
         let mut next = p.next_header();
-        let declared = match (quoted, p.payload_len()) {
-            (true, _) | (false, 0) => end,
-            (false, len) => at + ipv6::HEADER_LEN + len,
+        let declared = match p.payload_len() {
+            0 => end,
+            len => at + ipv6::HEADER_LEN + len,
         };
         let end = end.min(declared);
         let addr_delta = self.rewrite_v6(at + ipv6::SRC_AT) + self.rewrite_v6(at + ipv6::DST_AT);
@@ -518,7 +518,7 @@ impl<R: Rewriter> Walk<'_, R> {
             proto::IPIP => self.ipv4(at, end, quoted),
             proto::IPV6 => self.ipv6(at, end, quoted),
             proto::GRE | proto::ETHERIP | proto::L2TP => Err(stop(at, Reason::UnknownTunnel)),
-            _ if quoted => end_at((at + icmp::HEADER_LEN).min(end), end),
+            _ if quoted => self.quoted_transport(protocol, at, end, declared, pseudo, addr_delta),
             proto::TCP => self.tcp(at, end, declared, pseudo, addr_delta),
             proto::UDP => self.udp(at, end, declared, pseudo, addr_delta),
             proto::ICMP if matches!(pseudo, Pseudo::V4 { .. }) => self.icmp4(at, end, declared),
@@ -526,6 +526,39 @@ impl<R: Rewriter> Walk<'_, R> {
                 self.icmp6(at, end, declared, pseudo, addr_delta)
             }
             _ => end_at(at, end),
+        }
+    }
+
+    /// The transport header of a packet quoted in an ICMP error: often only its first 8
+    /// bytes are there. Its checksum is kept right where the header is whole.
+    fn quoted_transport(
+        &mut self,
+        protocol: u8,
+        at: usize,
+        end: usize,
+        declared: usize,
+        pseudo: Pseudo,
+        d: u64,
+    ) -> Step {
+        let first8 = end_at((at + icmp::HEADER_LEN).min(end), end);
+        match protocol {
+            proto::TCP => match tcp::header_len(&self.buf[at..end]) {
+                Ok(_) => self.tcp(at, end, declared, pseudo, d),
+                Err(_) => first8,
+            },
+            proto::UDP if end - at >= udp::HEADER_LEN => self.udp(at, end, declared, pseudo, d),
+            proto::ICMP | proto::ICMPV6 if end - at >= icmp::HEADER_LEN => {
+                self.open_transport(
+                    at,
+                    declared,
+                    icmp::CHECKSUM_AT,
+                    pseudo_of_icmp(pseudo),
+                    d,
+                    false,
+                )?;
+                first8
+            }
+            _ => first8,
         }
     }
 
@@ -759,6 +792,14 @@ impl<R: Rewriter> Walk<'_, R> {
                     + u64::from(proto)
             }
         }
+    }
+}
+
+/// ICMP has no pseudo-header; ICMPv6 has one.
+fn pseudo_of_icmp(pseudo: Pseudo) -> Pseudo {
+    match pseudo {
+        Pseudo::V4 { .. } => Pseudo::None,
+        other => other,
     }
 }
 
