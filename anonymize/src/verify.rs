@@ -7,7 +7,9 @@
 //!   packet; addresses of one repeated byte (0.0.0.0, ::, broadcast) carry no information and
 //!   are not searched;
 //! - no 8-byte run of the raw payload (everything after the last header) may occur anywhere in
-//!   the scrubbed packet; runs of one repeated byte are not searched.
+//!   the scrubbed packet. Low-information runs are not searched: fewer than 3 distinct byte
+//!   values, or one value more than 4 times (padding next to a checksum byte would match by
+//!   chance).
 
 use std::collections::HashSet;
 
@@ -79,6 +81,14 @@ fn uniform(bytes: &[u8]) -> bool {
     bytes.iter().all(|&b| b == bytes[0])
 }
 
+/// Whether a payload run carries enough information to be searched for.
+fn informative(run: &[u8]) -> bool {
+    let mut counts = [0u8; 256];
+    run.iter().for_each(|&b| counts[usize::from(b)] += 1);
+    let distinct = counts.iter().filter(|&&c| c > 0).count();
+    distinct >= 3 && counts.iter().all(|&c| c <= 4)
+}
+
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
@@ -104,7 +114,7 @@ pub fn packet_leaks(link: u32, raw: &[u8], anon: &[u8]) -> Vec<String> {
         let windows: HashSet<&[u8]> = anon.windows(RUN).collect();
         if let Some(at) = payload
             .windows(RUN)
-            .position(|w| !uniform(w) && windows.contains(w))
+            .position(|w| informative(w) && windows.contains(w))
         {
             leaks.push(format!(
                 "payload run at byte {} of the raw packet",

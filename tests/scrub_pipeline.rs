@@ -1,0 +1,184 @@
+//! The file scrubber end to end: thread-count independence, leak verification, manifests,
+//! bad key files.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use lander_anonymize::scrub::{scrub_stream, ScrubConfig};
+use lander_anonymize::{Anonymizer, Key, MapOptions, Mapping};
+use lander_capture::format::TraceReader;
+use lander_capture::manifest::{manifest_path, Manifest};
+use lander_capture::synth::{write_trace, Profile};
+use lander_capture::Format;
+
+fn lander(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_lander"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn scrub_cmd() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_lander-scrub"))
+}
+
+fn keygen(dir: &Path, mapping: &str) -> PathBuf {
+    let key = dir.join(format!("{mapping}.key"));
+    let out = lander(&[
+        "keygen",
+        "--mapping",
+        mapping,
+        "--out",
+        key.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    key
+}
+
+#[test]
+fn one_and_many_threads_give_the_same_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("mixed.pcapng");
+    write_trace(Profile::Mixed, 3, 40_000, &raw, Format::Pcapng).unwrap();
+    let key = Key::generate(Mapping::CryptoPant).unwrap();
+    let anon = Anonymizer::new(&key, &MapOptions::default()).unwrap();
+    let outputs: Vec<Vec<u8>> = [1, 2, 5]
+        .iter()
+        .map(|&threads| {
+            let config = ScrubConfig {
+                threads,
+                ..ScrubConfig::default()
+            };
+            let mut out = Vec::new();
+            let reader = TraceReader::open(&raw).unwrap();
+            let s = scrub_stream(reader, &mut out, Path::new("mem"), &anon, &config).unwrap();
+            assert_eq!(s.packets_out, 40_000);
+            out
+        })
+        .collect();
+    assert!(outputs.windows(2).all(|w| w[0] == w[1]));
+}
+
+#[test]
+fn edge_traffic_scrubbed_then_verified_clean_for_every_mapping_and_format() {
+    let dir = tempfile::tempdir().unwrap();
+    for (mapping, format) in [
+        ("cryptopan", "pcap"),
+        ("cryptopant", "pcapng"),
+        ("libtrace", "pcap"),
+    ] {
+        let key = keygen(dir.path(), mapping);
+        let raw = dir.path().join(format!("edge-{mapping}.{format}"));
+        let out = dir.path().join(format!("edge-{mapping}-anon.{format}"));
+        let f: Format = format.parse().unwrap();
+        write_trace(Profile::Edge, 9, 4_200, &raw, f).unwrap();
+        let status = scrub_cmd()
+            .args([
+                "-q",
+                "--mapping",
+                mapping,
+                "--key",
+                key.to_str().unwrap(),
+                "--mac",
+                "scramble",
+            ])
+            .args(["--payload", "zero"])
+            .arg(&raw)
+            .arg(&out)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let v = lander(&["verify", raw.to_str().unwrap(), out.to_str().unwrap()]);
+        assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+        let m = Manifest::read(&manifest_path(&out)).unwrap();
+        let a = m.anonymization.unwrap();
+        assert_eq!(a.mapping, mapping);
+        assert_eq!(a.payload, "zero");
+        assert_eq!(a.key_id.len(), 32);
+        assert!(a.counts["unknown-tunnel"] > 0);
+        assert_eq!(m.packets, 4_200);
+        let bytes = std::fs::read(&out).unwrap();
+        assert_eq!(m.blake3, blake3::hash(&bytes).to_hex().to_string());
+        let key_text = std::fs::read_to_string(&key).unwrap();
+        let json = std::fs::read_to_string(manifest_path(&out)).unwrap();
+        assert!(!json.contains(key_text.trim()));
+    }
+}
+
+#[test]
+fn verify_reports_the_raw_trace_itself_as_leaking() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("mixed.pcap");
+    write_trace(Profile::Mixed, 1, 500, &raw, Format::Pcap).unwrap();
+    let v = lander(&["verify", raw.to_str().unwrap(), raw.to_str().unwrap()]);
+    assert_eq!(v.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&v.stdout).contains("packet 0"));
+}
+
+#[test]
+fn drop_unparsed_drops_and_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = keygen(dir.path(), "cryptopan");
+    let raw = dir.path().join("edge.pcap");
+    let out = dir.path().join("edge-anon.pcap");
+    write_trace(Profile::Edge, 2, 2_100, &raw, Format::Pcap).unwrap();
+    let status = scrub_cmd()
+        .args(["-q", "--drop-unparsed", "--key", key.to_str().unwrap()])
+        .arg(&raw)
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let m = Manifest::read(&manifest_path(&out)).unwrap();
+    let dropped: u64 = m.anonymization.unwrap().counts.values().sum();
+    assert!(dropped > 0);
+    assert_eq!(m.packets + dropped, 2_100);
+    let v = lander(&["verify", raw.to_str().unwrap(), out.to_str().unwrap()]);
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+}
+
+#[test]
+fn bad_key_files_are_refused_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("syn.pcap");
+    write_trace(Profile::SynFlood, 1, 10, &raw, Format::Pcap).unwrap();
+    let key = keygen(dir.path(), "cryptopan");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let short = dir.path().join("short.key");
+    std::fs::write(&short, "0123\n").unwrap();
+    std::fs::set_permissions(&short, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let pant = keygen(dir.path(), "cryptopant");
+    for (k, mapping, says) in [
+        (&key, "cryptopan", "group or others"),
+        (&short, "cryptopan", "64 hex digits"),
+        (&pant, "cryptopan", "64 hex digits"),
+        (&short, "cryptopant", "fields"),
+        (&dir.path().join("missing"), "libtrace", "No such file"),
+    ] {
+        let out = scrub_cmd()
+            .args(["--mapping", mapping, "--key", k.to_str().unwrap()])
+            .arg(&raw)
+            .arg(dir.path().join("out.pcap"))
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{mapping} {}: {err}", k.display());
+    }
+    assert!(!dir.path().join("out.pcap").exists());
+}
+
+#[test]
+fn keygen_writes_mode_0600_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = keygen(dir.path(), "libtrace");
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let again = lander(&["keygen", "--out", key.to_str().unwrap()]);
+    assert!(!again.status.success());
+}
