@@ -9,6 +9,9 @@ use super::{Next, Source, SourceError};
 use crate::format::TraceReader;
 use crate::record::LinkType;
 
+/// Bytes read from the file at a time.
+const READ_BUFFER: usize = 4 << 20;
+
 /// Longest sleep between checks for a stop while pacing.
 const PACE_SLICE: Duration = Duration::from_millis(50);
 
@@ -28,8 +31,16 @@ struct Pace {
 
 impl FileSource {
     /// Opens `path`, detecting its format, to replay as fast as possible.
+    ///
+    /// The file is read through a bounded buffer rather than mapped, so the capture's memory
+    /// stays the ring plus a few MiB whatever the size of the file.
     pub fn open(path: &Path) -> Result<FileSource, SourceError> {
-        let reader = TraceReader::open(path)?;
+        let name = path.display().to_string();
+        let file = std::fs::File::open(path).map_err(|source| SourceError::Open {
+            name: name.clone(),
+            source,
+        })?;
+        let reader = TraceReader::from_stream_with(&name, Box::new(file), None, READ_BUFFER)?;
         Ok(FileSource {
             reader,
             name: path.display().to_string(),
