@@ -165,8 +165,11 @@ impl TsResolution {
     }
 
     /// Converts a count of units into nanoseconds (saturating).
+    #[inline]
     pub fn to_ns(self, units: u64) -> u64 {
         let ns = match self {
+            TsResolution::Pow10(9) => return units,
+            TsResolution::Pow10(6) => return units.saturating_mul(1_000),
             TsResolution::Pow10(n) if n <= 9 => u128::from(units) * 10u128.pow(9 - u32::from(n)),
             TsResolution::Pow10(n) => 10u128
                 .checked_pow(u32::from(n) - 9)
@@ -511,8 +514,10 @@ impl Sections {
         data: &'a [u8],
     ) -> Result<Record<'a>, FormatError> {
         let iface = self.interface(interface)?;
-        let ns = iface.tsresol.to_ns(ts_units);
-        let ts_ns = ns.saturating_add_signed(iface.tsoffset.saturating_mul(1_000_000_000));
+        let mut ts_ns = iface.tsresol.to_ns(ts_units);
+        if iface.tsoffset != 0 {
+            ts_ns = ts_ns.saturating_add_signed(iface.tsoffset.saturating_mul(1_000_000_000));
+        }
         Ok(Record {
             ts_ns,
             wire_len,
