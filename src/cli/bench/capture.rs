@@ -170,7 +170,7 @@ fn best(
         std::fs::create_dir_all(out)?;
         let _ = Command::new("sync").status();
         let m = once()?;
-        if best.is_none_or(|b| m.seconds < b.seconds) {
+        if best.map_or(true, |b| m.seconds < b.seconds) {
             best = Some(m);
         }
     }
