@@ -12,8 +12,8 @@
 
 use crate::mapping::{top_mask128, top_mask32, Anonymizer};
 
-const EXACT4_BITS: u32 = 16;
-const PREFIX4_BITS: u32 = 16;
+const EXACT4_BITS: u32 = 12;
+const PREFIX4_BITS: u32 = 14;
 const EXACT6_BITS: u32 = 12;
 const PREFIX6_BITS: u32 = 12;
 

@@ -180,7 +180,7 @@ impl Anonymizer {
         if from >= 32 {
             return 0;
         }
-        let mut blocks: Blocks = [Block::default(); 128];
+        let mut blocks = [Block::default(); 32];
         let n = (32 - from) as usize;
         for (block, j) in blocks[..n].iter_mut().zip(from..32) {
             *block = match &self.construction {

@@ -1,10 +1,168 @@
-//! `lander bench scrub`.
+//! `lander bench scrub`: scrub and anonymize beside `traceanon` in the same run.
+//!
+//! For each profile: generate the trace, scrub it with `--payload drop`, both addresses,
+//! `--mapping cryptopan`, on one thread and on all threads, then run
+//! `traceanon -c KEY -s -d pcapfile:IN pcapfile:OUT` on the same file. Prints a table (or
+//! JSON with `--json`) of packets per second and the ratio to traceanon.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use lander_anonymize::scrub::{scrub_file, Provenance, ScrubConfig};
+use lander_anonymize::{Anonymizer, Key, MapOptions, Mapping};
+use lander_capture::synth::{write_trace, Profile};
+use lander_capture::Format;
+use serde::Serialize;
+
+/// 32 printable bytes, the `-c` string of traceanon and our raw key file alike.
+const KEY: &[u8; 32] = b"lander-rs-bench-scrub-key-32byte";
 
 /// Arguments of `lander bench scrub`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Packets per trace.
+    #[arg(long, short = 'n', default_value_t = 2_000_000)]
+    pub packets: u64,
+    /// Profiles to run.
+    #[arg(long, value_delimiter = ',', default_value = "syn-flood,mixed")]
+    pub profiles: Vec<Profile>,
+    /// Threads for the parallel run (default: all cores).
+    #[arg(long, short = 'j')]
+    pub threads: Option<usize>,
+    /// Directory for the traces (default: a temporary directory).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Skip traceanon.
+    #[arg(long)]
+    pub no_peer: bool,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One measured run.
+#[derive(Debug, Serialize)]
+pub struct Row {
+    /// Traffic profile.
+    pub profile: String,
+    /// What ran.
+    pub tool: String,
+    /// Threads used.
+    pub threads: usize,
+    /// Packets.
+    pub packets: u64,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+    /// Million packets per second.
+    pub mpps: f64,
+    /// Ratio to traceanon in the same run.
+    pub vs_traceanon: Option<f64>,
+}
 
 /// Runs `lander bench scrub`.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("lander bench scrub is not available in this build")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let base = args.dir.clone().unwrap_or_else(std::env::temp_dir);
+    let dir = &base.join(format!("lander-bench-scrub-{}", std::process::id()));
+    std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
+    let result = measure(&args, dir);
+    let _ = std::fs::remove_dir_all(dir);
+    print(&result?, args.json)
+}
+
+fn measure(args: &Args, dir: &Path) -> anyhow::Result<Vec<Row>> {
+    let key = Key::Pan {
+        mapping: Mapping::CryptoPan,
+        bytes: *KEY,
+    };
+    let anon = Anonymizer::new(&key, &MapOptions::default())?;
+    let all = args
+        .threads
+        .unwrap_or_else(super::super::scrub::default_threads);
+    let mut rows = Vec::new();
+    for profile in &args.profiles {
+        let raw = dir.join(format!("{}.pcap", profile.name()));
+        write_trace(*profile, 1, args.packets, &raw, Format::Pcap)
+            .with_context(|| format!("generating {}", raw.display()))?;
+        let mut runs = Vec::new();
+        for threads in dedup([1, all]) {
+            let out = dir.join(format!("{}-{threads}.pcap", profile.name()));
+            let seconds = ours(&raw, &out, &anon, threads)?;
+            runs.push(row(profile, "lander-scrub", threads, args.packets, seconds));
+        }
+        if !args.no_peer {
+            let out = dir.join(format!("{}-traceanon.pcap", profile.name()));
+            let seconds = traceanon(&raw, &out)?;
+            let peer = row(profile, "traceanon", 1, args.packets, seconds);
+            for r in &mut runs {
+                r.vs_traceanon = Some(r.mpps / peer.mpps);
+            }
+            runs.push(peer);
+        }
+        rows.extend(runs);
+    }
+    Ok(rows)
+}
+
+fn dedup(threads: [usize; 2]) -> Vec<usize> {
+    let mut v = threads.to_vec();
+    v.dedup();
+    v
+}
+
+fn row(profile: &Profile, tool: &str, threads: usize, packets: u64, seconds: f64) -> Row {
+    Row {
+        profile: profile.name().to_string(),
+        tool: tool.to_string(),
+        threads,
+        packets,
+        seconds,
+        mpps: packets as f64 / seconds / 1e6,
+        vs_traceanon: None,
+    }
+}
+
+fn ours(raw: &Path, out: &Path, anon: &Anonymizer, threads: usize) -> anyhow::Result<f64> {
+    let config = ScrubConfig {
+        threads,
+        ..ScrubConfig::default()
+    };
+    let start = Instant::now();
+    scrub_file(raw, out, anon, &config, &Provenance::default())?;
+    Ok(start.elapsed().as_secs_f64())
+}
+
+fn traceanon(raw: &Path, out: &Path) -> anyhow::Result<f64> {
+    let key = std::str::from_utf8(KEY)?;
+    let start = Instant::now();
+    let status = Command::new("traceanon")
+        .args(["-c", key, "-s", "-d"])
+        .arg(format!("pcapfile:{}", raw.display()))
+        .arg(format!("pcapfile:{}", out.display()))
+        .status()
+        .context("running traceanon (Debian package libtrace-tools)")?;
+    if !status.success() {
+        bail!("traceanon failed: {status}");
+    }
+    Ok(start.elapsed().as_secs_f64())
+}
+
+fn print(rows: &[Row], json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(rows)?);
+        return Ok(());
+    }
+    println!(
+        "{:<10} {:<13} {:>7} {:>10} {:>9} {:>8} {:>13}",
+        "profile", "tool", "threads", "packets", "seconds", "Mpps", "x traceanon"
+    );
+    for r in rows {
+        let ratio = r.vs_traceanon.map_or("-".into(), |x| format!("{x:.1}"));
+        println!(
+            "{:<10} {:<13} {:>7} {:>10} {:>9.3} {:>8.2} {:>13}",
+            r.profile, r.tool, r.threads, r.packets, r.seconds, r.mpps, ratio
+        );
+    }
+    Ok(())
 }

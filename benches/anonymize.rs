@@ -1,0 +1,61 @@
+//! Address mapping throughput: addresses per second per mapping, cold (uncached) and warm
+//! (per-worker cache), and the packet walker on a SYN flood.
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use lander_anonymize::walker::{walk, Policy};
+use lander_anonymize::{Anonymizer, CachedAnonymizer, Key, MapOptions, Mapping};
+use lander_capture::synth::{generate, Profile};
+
+const N: u64 = 4096;
+
+fn addresses() -> Vec<u32> {
+    (0..N as u32)
+        .map(|i| i.wrapping_mul(2_654_435_761))
+        .collect()
+}
+
+fn mappings(c: &mut Criterion) {
+    let mut g = c.benchmark_group("addresses");
+    g.throughput(Throughput::Elements(N));
+    let v4 = addresses();
+    for mapping in Mapping::ALL {
+        let key = Key::generate(mapping).unwrap();
+        let anon = Anonymizer::new(&key, &MapOptions::default()).unwrap();
+        g.bench_function(BenchmarkId::new("v4-cold", mapping), |b| {
+            b.iter(|| v4.iter().fold(0u32, |acc, &a| acc ^ anon.anon_v4(a)))
+        });
+        let mut cached = CachedAnonymizer::new(anon.clone());
+        g.bench_function(BenchmarkId::new("v4-warm", mapping), |b| {
+            b.iter(|| v4.iter().fold(0u32, |acc, &a| acc ^ cached.anon_v4(a)))
+        });
+        g.bench_function(BenchmarkId::new("v6-cold", mapping), |b| {
+            b.iter(|| {
+                v4.iter()
+                    .take(256)
+                    .fold(0u128, |acc, &a| acc ^ anon.anon_v6(u128::from(a) << 64 | 1))
+            })
+        });
+    }
+    g.finish();
+}
+
+fn walker(c: &mut Criterion) {
+    let packets: Vec<_> = generate(Profile::SynFlood, 1, N).collect();
+    let key = Key::generate(Mapping::CryptoPan).unwrap();
+    let mut cached = CachedAnonymizer::new(Anonymizer::new(&key, &MapOptions::default()).unwrap());
+    let mut g = c.benchmark_group("walker");
+    g.throughput(Throughput::Elements(N));
+    let policy = Policy::default();
+    g.bench_function("syn-flood", |b| {
+        let mut frames: Vec<Vec<u8>> = packets.iter().map(|p| p.data.clone()).collect();
+        b.iter(|| {
+            for (f, p) in frames.iter_mut().zip(&packets) {
+                f.copy_from_slice(&p.data);
+                walk(1, f, &policy, &mut cached);
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, mappings, walker);
+criterion_main!(benches);
