@@ -167,7 +167,7 @@ pub fn run<S: Source + ?Sized>(
     std::fs::create_dir_all(&config.out_dir)
         .map_err(io_err("cannot create the output directory"))?;
     let count = config.buffer_count();
-    let free = FreeBuffers::allocate(count, config.buffer_bytes)
+    let free = FreeBuffers::allocate(count, config.buffer_bytes, source.is_live())
         .map_err(io_err("cannot allocate the ring buffers"))?;
     let backend = writer::backend(config.io, count, free.clone())
         .map_err(io_err("cannot set up io_uring"))?;

@@ -1,5 +1,13 @@
 //! The source thread: copies each packet once, with its record header, into the current ring
 //! buffer, decides rotations, and hands full buffers to the writer.
+//!
+//! The BLAKE3 digest of each file is computed here, one buffer at a time as it is handed
+//! over, so the writer thread does nothing but write: the two threads then share the work
+//! about evenly.
+//!
+//! pcap carries one link type per file, so a packet whose link type the open file cannot
+//! hold (a pcapng input mixing interfaces of different types) closes the file, and a new
+//! one starts with the packet's link type.
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
@@ -17,7 +25,7 @@ use super::writer::{Event, FileClose, FileOpen};
 use super::{Control, EngineError};
 use crate::format::RecordEncoder;
 use crate::manifest::now_ns;
-use crate::record::{Format, Record};
+use crate::record::{Format, LinkType, Record};
 
 /// Packets between looks at the stop and rotate flags.
 const FLAG_CHECK_MASK: u64 = 1023;
@@ -46,6 +54,8 @@ pub struct ProducerConfig {
 }
 
 struct OpenFile {
+    hasher: blake3::Hasher,
+    name: String,
     size: u64,
     packets: u64,
     boundary_ns: Option<u64>,
@@ -57,6 +67,8 @@ struct OpenFile {
 pub struct Producer {
     config: ProducerConfig,
     encoder: RecordEncoder,
+    /// The encoder's link type, compared with every packet's.
+    link_type: LinkType,
     header: Vec<u8>,
     free: FreeBuffers,
     events: Sender<Event>,
@@ -88,6 +100,7 @@ impl Producer {
             .map_err(|e| EngineError::Config(format!("cannot write {}: {e}", config.format)))?;
         let header = encoder.file_header();
         Ok(Producer {
+            link_type,
             seq: config.first_seq,
             limit: config.max_packets.unwrap_or(u64::MAX),
             config,
@@ -162,6 +175,9 @@ impl Producer {
     fn on_packet(&mut self, rec: &Record<'_>) -> Result<(), EngineError> {
         let caplen = rec.data.len().min(self.config.snaplen as usize);
         let need = self.encoder.record_len(caplen);
+        if rec.link_type != self.link_type {
+            self.link_type_changes(rec)?;
+        }
         if let Some(reason) = self.rotation_due(rec.ts_ns, need) {
             self.close_file(reason)?;
         }
@@ -188,6 +204,32 @@ impl Producer {
         } else if self.live && rec.ts_ns.saturating_sub(old) > LIVE_FLUSH_NS {
             self.flush()?;
         }
+        Ok(())
+    }
+
+    /// A packet of another link type than the file's: closes the file and switches the
+    /// encoder, unless the file can hold the packet as it is (raw IP of either version).
+    #[cold]
+    fn link_type_changes(&mut self, rec: &Record<'_>) -> Result<(), EngineError> {
+        if raw_ip_fits(self.link_type, rec) {
+            return Ok(());
+        }
+        let encoder = RecordEncoder::new(self.config.format, rec.link_type, self.config.snaplen)
+            .map_err(|e| {
+                EngineError::Encode(format!("cannot write {}: {e}", self.config.format))
+            })?;
+        let closing = self.file.as_ref().map_or(String::new(), |f| {
+            format!("; closing {} and starting a new file", f.name)
+        });
+        tracing::info!(
+            "link type changes from {} to {}{closing} (a trace file holds one link type)",
+            self.link_type,
+            rec.link_type
+        );
+        self.close_file(CloseReason::LinkType)?;
+        self.header = encoder.file_header();
+        self.encoder = encoder;
+        self.link_type = rec.link_type;
         Ok(())
     }
 
@@ -228,12 +270,15 @@ impl Producer {
         let open = FileOpen {
             path: self.config.out_dir.join(&name),
             seq: self.seq,
+            link_type: self.link_type,
         };
         self.seq += 1;
         self.send(Event::Open(open))?;
         let buf = self.buf.as_mut().expect("make_room leaves a buffer");
         buf.push(&self.header);
         self.file = Some(OpenFile {
+            hasher: blake3::Hasher::new(),
+            name,
             size: self.header.len() as u64,
             packets: 0,
             boundary_ns: rotate.next_boundary(ts_ns),
@@ -245,10 +290,13 @@ impl Producer {
 
     /// Ends the open file (if any): hands over its last buffer and tells the writer.
     fn close_file(&mut self, reason: CloseReason) -> Result<(), EngineError> {
+        if self.file.is_none() {
+            return Ok(());
+        }
+        self.flush()?;
         let Some(file) = self.file.take() else {
             return Ok(());
         };
-        self.flush()?;
         let delta = |now: Option<KernelStats>, f: fn(&KernelStats) -> u64| {
             now.map(|n| f(&n) - file.kernel_at_open.map_or(0, |o| f(&o)))
         };
@@ -257,6 +305,7 @@ impl Producer {
             kernel_drops: delta(self.kernel, |k| k.dropped),
             interface_drops: delta(self.kernel, |k| k.if_dropped),
             ring_drops: self.ring_drops - file.ring_drops_at_open,
+            blake3: file.hasher.finalize(),
         };
         self.send(Event::Close(close))
     }
@@ -302,10 +351,14 @@ impl Producer {
         }
     }
 
-    /// Hands the current buffer to the writer if it holds anything.
+    /// Hands the current buffer to the writer if it holds anything, adding its bytes to the
+    /// open file's digest on the way (a buffer only ever holds bytes of the open file).
     fn flush(&mut self) -> Result<(), EngineError> {
         match self.buf.take() {
             Some(b) if !b.is_empty() => {
+                if let Some(f) = self.file.as_mut() {
+                    f.hasher.update(b.filled());
+                }
                 let c = &self.counters;
                 c.packets.fetch_add(b.meta.packets, Relaxed);
                 c.bytes.fetch_add(b.meta.bytes, Relaxed);
@@ -332,5 +385,20 @@ impl Producer {
             self.counters.interface_drops.store(k.if_dropped, Relaxed);
             self.counters.kernel_drops_known.store(true, Relaxed);
         }
+    }
+}
+
+/// Whether a raw IP file takes this record as it is: `RAW` takes both versions, `IPV4` and
+/// `IPV6` their own (the encoder's own rule).
+fn raw_ip_fits(file: LinkType, rec: &Record<'_>) -> bool {
+    let raw = [LinkType::RAW, LinkType::IPV4, LinkType::IPV6];
+    if !raw.contains(&file) || !raw.contains(&rec.link_type) {
+        return false;
+    }
+    let version = rec.data.first().map(|b| b >> 4);
+    match file {
+        LinkType::IPV4 => version == Some(4),
+        LinkType::IPV6 => version == Some(6),
+        _ => true,
     }
 }

@@ -5,7 +5,7 @@
 //! never straddles two buffers, so every buffer boundary is a record boundary (which is what
 //! lets a failed write be cut back to a whole trace).
 
-use crossbeam_channel::{Receiver, Sender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 /// What one buffer holds, for the manifest of the file it belongs to.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -62,11 +62,18 @@ impl Buffer {
     /// A buffer of `capacity` bytes: its own anonymous mapping, in huge pages where the
     /// kernel allows, every page touched so the hot path takes no page fault.
     pub fn new(capacity: usize) -> std::io::Result<Buffer> {
+        Buffer::with_prefault(capacity, true)
+    }
+
+    /// As [`Buffer::new`]; without `prefault` pages are touched when first filled.
+    pub fn with_prefault(capacity: usize, prefault: bool) -> std::io::Result<Buffer> {
         let mut data = memmap2::MmapMut::map_anon(capacity.max(1))?;
         // Only a hint: without huge pages the buffer works the same, with more page faults.
         let _ = data.advise(memmap2::Advice::HugePage);
-        for page in data.chunks_mut(4096) {
-            page[0] = 0;
+        if prefault {
+            for page in data.chunks_mut(4096) {
+                page[0] = 0;
+            }
         }
         Ok(Buffer {
             data,
@@ -132,49 +139,93 @@ impl Buffer {
 
 /// The return path of the ring: where written buffers go back to, and where the source takes
 /// free ones from.
+///
+/// Last in, first out: the buffer handed back most recently (still warm in the caches) is the
+/// next one filled, and buffers a fast writer never lets pile up are never touched at all.
 #[derive(Debug, Clone)]
 pub struct FreeBuffers {
-    tx: Sender<Buffer>,
-    rx: Receiver<Buffer>,
+    inner: Arc<FreeList>,
+}
+
+#[derive(Debug)]
+struct FreeList {
+    stack: Mutex<Vec<Buffer>>,
+    returned: Condvar,
 }
 
 impl FreeBuffers {
-    /// `count` buffers of `size` bytes each, allocated now.
-    pub fn allocate(count: usize, size: usize) -> std::io::Result<FreeBuffers> {
-        let (tx, rx) = crossbeam_channel::bounded(count);
+    /// `count` buffers of `size` bytes each, mapped now; with `prefault` every page is touched
+    /// now too (live sources, whose hot path must take no page fault).
+    pub fn allocate(count: usize, size: usize, prefault: bool) -> std::io::Result<FreeBuffers> {
+        let mut stack = Vec::with_capacity(count);
         for _ in 0..count {
-            tx.send(Buffer::new(size)?)
-                .expect("the channel has room for every buffer");
+            stack.push(Buffer::with_prefault(size, prefault)?);
         }
-        Ok(FreeBuffers { tx, rx })
+        Ok(FreeBuffers {
+            inner: Arc::new(FreeList {
+                stack: Mutex::new(stack),
+                returned: Condvar::new(),
+            }),
+        })
+    }
+
+    fn stack(&self) -> MutexGuard<'_, Vec<Buffer>> {
+        // A panic while the lock is held cannot leave the stack inconsistent (push and pop
+        // only), so a poisoned lock is used as it is.
+        self.inner
+            .stack
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Hands a written buffer back.
     pub fn put(&self, mut buf: Buffer) {
         buf.clear();
-        // The channel holds every buffer there is, so it is never full; if every receiver is
-        // gone the buffer is simply freed.
-        let _ = self.tx.try_send(buf);
+        self.stack().push(buf);
+        self.inner.returned.notify_one();
     }
 
     /// Takes a free buffer without waiting (live sources).
     pub fn try_take(&self) -> Option<Buffer> {
-        self.rx.try_recv().ok()
+        self.stack().pop()
     }
 
     /// Takes a free buffer, waiting for the writer to hand one back (file sources).
     pub fn take(&self) -> Option<Buffer> {
-        self.rx.recv().ok()
+        let mut stack = self.stack();
+        loop {
+            if let Some(b) = stack.pop() {
+                return Some(b);
+            }
+            stack = self
+                .inner
+                .returned
+                .wait(stack)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
     }
 
     /// Takes a free buffer, waiting at most `wait`.
     pub fn take_timeout(&self, wait: std::time::Duration) -> Option<Buffer> {
-        self.rx.recv_timeout(wait).ok()
+        let deadline = std::time::Instant::now() + wait;
+        let mut stack = self.stack();
+        loop {
+            if let Some(b) = stack.pop() {
+                return Some(b);
+            }
+            let left = deadline.checked_duration_since(std::time::Instant::now())?;
+            stack = self
+                .inner
+                .returned
+                .wait_timeout(stack, left)
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .0;
+        }
     }
 
     /// Buffers free right now.
     pub fn available(&self) -> usize {
-        self.rx.len()
+        self.stack().len()
     }
 }
 
@@ -184,7 +235,7 @@ mod tests {
 
     #[test]
     fn buffers_circulate_without_new_allocation() {
-        let free = FreeBuffers::allocate(2, 64).unwrap();
+        let free = FreeBuffers::allocate(2, 64, true).unwrap();
         let mut a = free.take().unwrap();
         let b = free.take().unwrap();
         assert!(free.try_take().is_none(), "only two buffers exist");

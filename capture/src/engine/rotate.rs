@@ -23,6 +23,8 @@ pub enum CloseReason {
     Packets,
     /// A rotation was asked for (SIGHUP).
     Requested,
+    /// A packet of a link type the file cannot hold arrived.
+    LinkType,
     /// The source ended or a stop was asked for.
     End,
 }

@@ -2,6 +2,9 @@
 //!
 //! Reads go through `poll` with a short timeout, so a stop request is noticed even when the
 //! writer at the other end of the FIFO is silent: the stream then ends as if at end of file.
+//! Once the stream has started, a `poll` that times out makes the source report
+//! [`Next::Idle`], as a live interface does, so interval rotation and rotation requests close
+//! files while the FIFO is silent.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -11,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 
 use super::{Next, Source, SourceError};
-use crate::format::TraceReader;
+use crate::format::{ReadError, TraceReader};
 use crate::record::{Format, LinkType};
 
 /// How long one `poll` waits before the stop flag is looked at again, in milliseconds.
@@ -32,25 +35,38 @@ impl ErfStreamSource {
         } else {
             path.display().to_string()
         };
+        let report_idle = Arc::new(AtomicBool::new(false));
+        let flags = (stop, report_idle.clone());
         let input: Box<dyn Read + Send> = if path == Path::new("-") {
-            Box::new(StopReader::new(io::stdin(), stop))
+            Box::new(StopReader::new(io::stdin(), flags))
         } else {
             let file = File::open(path).map_err(|source| SourceError::Open {
                 name: name.clone(),
                 source,
             })?;
-            Box::new(StopReader::new(file, stop))
+            Box::new(StopReader::new(file, flags))
         };
         let reader = TraceReader::from_stream_with_format(&name, input, Format::Erf)?;
+        report_idle.store(true, Relaxed);
+        // From here on a silent input reports idle instead of waiting.
         Ok(ErfStreamSource { reader, name })
     }
 }
 
+/// Whether a read error is the stream's silence (see [`StopReader`]), not a failure.
+fn is_silence(e: &ReadError) -> bool {
+    matches!(e, ReadError::Io { source, .. } if source.kind() == io::ErrorKind::TimedOut)
+}
+
 impl Source for ErfStreamSource {
     fn next(&mut self) -> Result<Next<'_>, SourceError> {
-        match self.reader.next()? {
-            Some(rec) => Ok(Next::Packet(rec)),
-            None => Ok(Next::End),
+        // The reader keeps what it has read of a record across the error and goes on from
+        // there at the next call.
+        match self.reader.next() {
+            Ok(Some(rec)) => Ok(Next::Packet(rec)),
+            Ok(None) => Ok(Next::End),
+            Err(e) if is_silence(&e) => Ok(Next::Idle),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -71,17 +87,24 @@ impl Source for ErfStreamSource {
     }
 }
 
-/// A reader that waits with `poll` and reports end of input once `stop` is set.
+/// A reader that waits with `poll` and reports end of input once `stop` is set; once
+/// `report_idle` is set, a wait that times out is an error of kind `TimedOut`.
 struct StopReader<R> {
     inner: R,
     fd: RawFd,
     stop: Arc<AtomicBool>,
+    report_idle: Arc<AtomicBool>,
 }
 
 impl<R: Read + AsRawFd> StopReader<R> {
-    fn new(inner: R, stop: Arc<AtomicBool>) -> StopReader<R> {
+    fn new(inner: R, (stop, report_idle): (Arc<AtomicBool>, Arc<AtomicBool>)) -> StopReader<R> {
         let fd = inner.as_raw_fd();
-        StopReader { inner, fd, stop }
+        StopReader {
+            inner,
+            fd,
+            stop,
+            report_idle,
+        }
     }
 }
 
@@ -93,6 +116,9 @@ impl<R: Read> Read for StopReader<R> {
             }
             if crate::engine::sys::poll_readable(self.fd, POLL_MS)? {
                 return self.inner.read(buf);
+            }
+            if self.report_idle.load(Relaxed) {
+                return Err(io::ErrorKind::TimedOut.into());
             }
         }
     }

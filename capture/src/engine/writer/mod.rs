@@ -1,11 +1,15 @@
-//! The writer thread: takes filled buffers from the ring, writes them (io_uring or plain
-//! writes), hashes them on the way, and publishes each finished file with its manifest.
+//! The writer thread: takes filled buffers from the ring and writes them (io_uring or plain
+//! writes); each finished file goes to the publisher thread with its manifest, so a file's
+//! fsync never holds up the writing of the next one.
+//!
+//! With fsync on, the writer asks the kernel to start writing each stretch of a file back as
+//! soon as it is written (`sync_file_range`), so the disk works while the file is still being
+//! filled and the fsync at publication has little left to do.
 
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, TryRecvError};
@@ -13,11 +17,15 @@ use crossbeam_channel::{Receiver, TryRecvError};
 use super::ring::{Buffer, BufferMeta, FreeBuffers};
 use super::rotate::CloseReason;
 use super::stats::Counters;
-use crate::manifest::{manifest_path, Manifest};
+use crate::manifest::Manifest;
 use crate::publish::PendingFile;
+use crate::record::LinkType;
 
+pub mod publisher;
 pub mod sync;
 pub mod uring;
+
+use publisher::{Finished, Publisher};
 
 /// Which write path to use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,6 +111,8 @@ pub struct FileOpen {
     pub path: PathBuf,
     /// Sequence number in the run.
     pub seq: u64,
+    /// Link type of the file's records.
+    pub link_type: LinkType,
 }
 
 /// Counters the source knows at the end of a file.
@@ -116,6 +126,8 @@ pub struct FileClose {
     pub interface_drops: Option<u64>,
     /// Ring drops during the file.
     pub ring_drops: u64,
+    /// BLAKE3 of every byte handed over for the file.
+    pub blake3: blake3::Hash,
 }
 
 /// A file the writer published.
@@ -165,8 +177,8 @@ pub struct WriterConfig {
 struct OpenFile {
     pending: PendingFile,
     seq: u64,
+    link_type: LinkType,
     offset: u64,
-    hasher: blake3::Hasher,
     metas: Vec<(u64, BufferMeta)>,
     synced_to: u64,
 }
@@ -178,11 +190,12 @@ pub struct Writer {
     free: FreeBuffers,
     counters: Arc<Counters>,
     file: Option<OpenFile>,
-    report: WriterReport,
+    publisher: Option<Publisher>,
+    error: Option<WriterError>,
 }
 
 /// Bytes between early writeback requests when fsync is on.
-const WRITEBACK_STEP: u64 = 16 << 20;
+const WRITEBACK_STEP: u64 = 4 << 20;
 
 impl Writer {
     /// A writer over `backend`, returning buffers to `free`.
@@ -193,34 +206,42 @@ impl Writer {
         counters: Arc<Counters>,
     ) -> Writer {
         Writer {
+            publisher: Some(Publisher::start(config.fsync, counters.clone())),
             config,
             backend,
             free,
             counters,
             file: None,
-            report: WriterReport::default(),
+            error: None,
         }
     }
 
-    /// Runs until the source hangs up or a write fails.
+    /// Runs until the source hangs up or a write or a publication fails.
     pub fn run(mut self, events: Receiver<Event>) -> WriterReport {
         while let Some(event) = self.next_event(&events) {
             if let Err(e) = self.handle(event) {
-                self.report.error = Some(e);
+                self.error = Some(e);
                 break;
             }
         }
-        if self.report.error.is_none() {
+        if self.error.is_none() {
             if let Some(f) = self.file.take() {
                 // The source ended without closing: publish what we have.
                 if let Err(e) = self.finish(f, None, "the source stopped without closing the file")
                 {
-                    self.report.error = Some(e);
+                    self.error = Some(e);
                 }
             }
         }
         self.drain();
-        self.report
+        let outcome = self.publisher.take().map(Publisher::finish);
+        let outcome = outcome.unwrap_or_default();
+        WriterReport {
+            published: outcome.published,
+            // A failed publication stops the writer with a placeholder error; the
+            // publisher's own error says what happened.
+            error: outcome.error.or(self.error),
+        }
     }
 
     fn next_event(&mut self, events: &Receiver<Event>) -> Option<Event> {
@@ -237,6 +258,13 @@ impl Writer {
     }
 
     fn handle(&mut self, event: Event) -> Result<(), WriterError> {
+        if self.publisher.as_ref().is_some_and(Publisher::failed) {
+            return Err(WriterError {
+                path: Default::default(),
+                what: "publication failed".into(),
+                source: io::Error::other("publication failed"),
+            });
+        }
         match event {
             Event::Open(open) => self.open(open),
             Event::Data(buf) => self.data(buf),
@@ -258,8 +286,8 @@ impl Writer {
         self.file = Some(OpenFile {
             pending,
             seq: open.seq,
+            link_type: open.link_type,
             offset: 0,
-            hasher: blake3::Hasher::new(),
             metas: Vec::new(),
             synced_to: 0,
         });
@@ -271,7 +299,6 @@ impl Writer {
             self.free.put(buf);
             return Ok(());
         };
-        f.hasher.update(buf.filled());
         f.metas.push((f.offset, buf.meta));
         let offset = f.offset;
         f.offset += buf.len() as u64;
@@ -284,15 +311,15 @@ impl Writer {
         self.check_failures()
     }
 
-    /// With fsync on, asks the kernel to start writing back what is behind us, so the fsync
-    /// at the end of the file has little left to do.
+    /// With fsync on, asks the kernel to start writing back what was just written, so the
+    /// disk works while the file fills and the fsync at the end has little left to do. (With
+    /// io_uring a write may still be in flight; its pages are then written at the fsync.)
     fn start_writeback(&mut self) {
         let Some(f) = self.file.as_mut() else { return };
-        let behind = f.offset.saturating_sub(WRITEBACK_STEP * 2);
-        if behind >= f.synced_to + WRITEBACK_STEP {
-            let len = behind - f.synced_to;
+        if f.offset >= f.synced_to + WRITEBACK_STEP {
+            let len = f.offset - f.synced_to;
             start_range_writeback(f.pending.file.as_raw_fd(), f.synced_to, len);
-            f.synced_to = behind;
+            f.synced_to = f.offset;
         }
     }
 
@@ -338,7 +365,7 @@ impl Writer {
         manifest.drops.kernel = close.kernel_drops;
         manifest.drops.interface = close.interface_drops;
         manifest.drops.ring = close.ring_drops;
-        manifest.blake3 = f.hasher.finalize().to_hex().to_string();
+        manifest.blake3 = close.blake3.to_hex().to_string();
         self.publish(f.pending, manifest)
     }
 
@@ -379,6 +406,8 @@ impl Writer {
             sum.merge(m);
         }
         let mut m = self.config.template.clone();
+        m.link_type = f.link_type.0;
+        m.link_type_name = f.link_type.name();
         m.file = file_name(f.pending.dest_path());
         m.seq = Some(f.seq);
         m.packets = sum.packets;
@@ -391,43 +420,14 @@ impl Writer {
         m
     }
 
-    /// Manifest first, then the trace file, so a consumer that sees the trace sees both.
-    fn publish(&mut self, pending: PendingFile, mut manifest: Manifest) -> Result<(), WriterError> {
-        let dest = pending.dest_path().to_owned();
-        let mpath = manifest_path(&dest);
-        let fsync = self.config.fsync;
-        if let Err(source) = manifest.publish(&mpath, fsync) {
-            let _ = pending.abort();
-            return Err(WriterError {
-                path: mpath,
-                what: "cannot publish the manifest".into(),
-                source,
-            });
-        }
-        if let Err(source) = pending.commit(fsync) {
-            let _ = std::fs::remove_file(&mpath);
-            return Err(WriterError {
-                path: dest,
-                what: "cannot publish the trace file".into(),
-                source,
-            });
-        }
-        tracing::debug!(
-            "published {} ({} packets)",
-            dest.display(),
-            manifest.packets
-        );
-        self.counters.files.fetch_add(1, Relaxed);
-        self.counters
-            .file_bytes
-            .fetch_add(manifest.file_size, Relaxed);
+    /// Hands the file to the publisher thread (manifest first, then the trace file, so a
+    /// consumer that sees the trace sees both).
+    fn publish(&mut self, pending: PendingFile, manifest: Manifest) -> Result<(), WriterError> {
         self.counters.set_current(None);
-        self.report.published.push(Published {
-            path: dest,
-            packets: manifest.packets,
-            size: manifest.file_size,
-            partial: manifest.partial,
-        });
+        // The publisher is only taken out when `run` ends, after the last file.
+        if let Some(p) = self.publisher.as_mut() {
+            p.publish(Finished { pending, manifest });
+        }
         Ok(())
     }
 }

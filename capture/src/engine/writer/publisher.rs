@@ -1,0 +1,205 @@
+//! The publisher thread: makes each finished file durable (when asked) and visible, in order,
+//! while the writer goes on with the next file.
+//!
+//! For one file, with fsync: the trace's data (most of which the writer already sent to the
+//! disk with early writeback), then the manifest written and fsynced under its temporary
+//! name, the manifest renamed, the trace renamed, and one fsync of the directory for both
+//! renames. A consumer that sees the trace therefore sees its manifest. Without fsync the
+//! same steps run without the fsyncs.
+//!
+//! After a failure nothing more is published: the files handed over later are removed (the
+//! capture is stopping anyway; the error says why).
+
+use std::io::{self, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::Sender;
+
+use super::{Published, WriterError};
+use crate::engine::stats::Counters;
+use crate::manifest::{manifest_path, now_ns, Manifest};
+use crate::publish::{fsync_dir, PendingFile};
+
+/// Files handed over and not yet published, at most (the writer waits beyond that).
+const QUEUE: usize = 4;
+
+/// A finished file and its manifest, ready to publish.
+#[derive(Debug)]
+pub struct Finished {
+    /// The complete temporary file.
+    pub pending: PendingFile,
+    /// Its manifest (the creation time is set on publication).
+    pub manifest: Manifest,
+}
+
+/// What publication produced.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Files published, in order.
+    pub published: Vec<Published>,
+    /// The first failure, after which nothing more was published.
+    pub error: Option<WriterError>,
+}
+
+/// Publishes finished files on its own thread (or inline, if no thread could be started).
+#[derive(Debug)]
+pub struct Publisher {
+    thread: Option<(Sender<Finished>, JoinHandle<Outcome>)>,
+    inline: Outcome,
+    fsync: bool,
+    counters: Arc<Counters>,
+    failed: Arc<AtomicBool>,
+}
+
+impl Publisher {
+    /// Starts the publisher thread.
+    pub fn start(fsync: bool, counters: Arc<Counters>) -> Publisher {
+        let failed = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = crossbeam_channel::bounded::<Finished>(QUEUE);
+        let (c, f) = (counters.clone(), failed.clone());
+        let thread = std::thread::Builder::new()
+            .name("lander-publish".into())
+            .spawn(move || {
+                let mut outcome = Outcome::default();
+                for job in rx {
+                    publish_one(job, fsync, &c, &mut outcome);
+                    if outcome.error.is_some() {
+                        f.store(true, Relaxed);
+                    }
+                }
+                outcome
+            });
+        let thread = match thread {
+            Ok(handle) => Some((tx, handle)),
+            Err(e) => {
+                tracing::warn!("cannot start the publisher thread ({e}); publishing inline");
+                None
+            }
+        };
+        Publisher {
+            thread,
+            inline: Outcome::default(),
+            fsync,
+            counters,
+            failed,
+        }
+    }
+
+    /// Hands a finished file over for publication.
+    pub fn publish(&mut self, job: Finished) {
+        let job = match &self.thread {
+            Some((tx, _)) => match tx.send(job) {
+                Ok(()) => return,
+                Err(returned) => returned.into_inner(),
+            },
+            None => job,
+        };
+        publish_one(job, self.fsync, &self.counters, &mut self.inline);
+        if self.inline.error.is_some() {
+            self.failed.store(true, Relaxed);
+        }
+    }
+
+    /// Whether a publication failed (the writer then stops).
+    pub fn failed(&self) -> bool {
+        self.failed.load(Relaxed)
+    }
+
+    /// Waits until everything handed over is published (or failed).
+    pub fn finish(mut self) -> Outcome {
+        let mut outcome = std::mem::take(&mut self.inline);
+        if let Some((tx, handle)) = self.thread.take() {
+            drop(tx);
+            let threaded = handle.join().unwrap_or_else(|_| Outcome {
+                published: Vec::new(),
+                error: Some(WriterError {
+                    path: Default::default(),
+                    what: "the publisher thread panicked".into(),
+                    source: io::Error::other("panic"),
+                }),
+            });
+            // Inline publication only happens when the thread is gone, so it comes after.
+            let mut all = threaded.published;
+            all.append(&mut outcome.published);
+            outcome.published = all;
+            outcome.error = threaded.error.or(outcome.error);
+        }
+        outcome
+    }
+}
+
+fn publish_one(job: Finished, fsync: bool, counters: &Counters, outcome: &mut Outcome) {
+    if outcome.error.is_some() {
+        let _ = job.pending.abort();
+        return;
+    }
+    let size = job.manifest.file_size;
+    let published = Published {
+        path: job.pending.dest_path().to_owned(),
+        packets: job.manifest.packets,
+        size,
+        partial: job.manifest.partial.clone(),
+    };
+    match publish_files(job.pending, job.manifest, fsync) {
+        Ok(()) => {
+            tracing::debug!(
+                "published {} ({} packets)",
+                published.path.display(),
+                published.packets
+            );
+            counters.files.fetch_add(1, Relaxed);
+            counters.file_bytes.fetch_add(size, Relaxed);
+            outcome.published.push(published);
+        }
+        Err(e) => outcome.error = Some(e),
+    }
+}
+
+/// Trace data, manifest, renames, one directory fsync.
+fn publish_files(
+    pending: PendingFile,
+    mut manifest: Manifest,
+    fsync: bool,
+) -> Result<(), WriterError> {
+    let dest = pending.dest_path().to_owned();
+    let err = |path: &Path, what: &str, source| WriterError {
+        path: path.to_owned(),
+        what: what.into(),
+        source,
+    };
+    if fsync {
+        pending
+            .file
+            .sync_all()
+            .map_err(|e| err(&dest, "cannot fsync the trace file", e))?;
+    }
+    let mpath = manifest_path(&dest);
+    manifest.created_ns = now_ns();
+    let written = write_manifest(&mpath, &manifest.to_json(), fsync);
+    if let Err(source) = written {
+        let _ = pending.abort();
+        return Err(err(&mpath, "cannot publish the manifest", source));
+    }
+    if let Err(source) = pending.commit(false) {
+        let _ = std::fs::remove_file(&mpath);
+        return Err(err(&dest, "cannot publish the trace file", source));
+    }
+    if fsync {
+        let dir = dest.parent().unwrap_or(Path::new("."));
+        fsync_dir(dir).map_err(|e| err(dir, "cannot fsync the directory", e))?;
+    }
+    Ok(())
+}
+
+/// Writes the manifest under a temporary name, fsyncs it if asked, renames it into place.
+fn write_manifest(path: &Path, json: &[u8], fsync: bool) -> io::Result<()> {
+    let mut pending = PendingFile::create(path)?;
+    pending.file.write_all(json)?;
+    if fsync {
+        pending.file.sync_all()?;
+    }
+    pending.commit(false).map(drop)
+}
