@@ -1,10 +1,6 @@
 //! The source thread: copies each packet once, with its record header, into the current ring
 //! buffer, decides rotations, and hands full buffers to the writer.
 //!
-//! The BLAKE3 digest of each file is computed here, one buffer at a time as it is handed
-//! over, so the writer thread does nothing but write: the two threads then share the work
-//! about evenly.
-//!
 //! pcap carries one link type per file, so a packet whose link type the open file cannot
 //! hold (a pcapng input mixing interfaces of different types) closes the file, and a new
 //! one starts with the packet's link type.
@@ -54,7 +50,6 @@ pub struct ProducerConfig {
 }
 
 struct OpenFile {
-    hasher: blake3::Hasher,
     name: String,
     size: u64,
     packets: u64,
@@ -277,7 +272,6 @@ impl Producer {
         let buf = self.buf.as_mut().expect("make_room leaves a buffer");
         buf.push(&self.header);
         self.file = Some(OpenFile {
-            hasher: blake3::Hasher::new(),
             name,
             size: self.header.len() as u64,
             packets: 0,
@@ -290,13 +284,10 @@ impl Producer {
 
     /// Ends the open file (if any): hands over its last buffer and tells the writer.
     fn close_file(&mut self, reason: CloseReason) -> Result<(), EngineError> {
-        if self.file.is_none() {
-            return Ok(());
-        }
-        self.flush()?;
         let Some(file) = self.file.take() else {
             return Ok(());
         };
+        self.flush()?;
         let delta = |now: Option<KernelStats>, f: fn(&KernelStats) -> u64| {
             now.map(|n| f(&n) - file.kernel_at_open.map_or(0, |o| f(&o)))
         };
@@ -305,7 +296,6 @@ impl Producer {
             kernel_drops: delta(self.kernel, |k| k.dropped),
             interface_drops: delta(self.kernel, |k| k.if_dropped),
             ring_drops: self.ring_drops - file.ring_drops_at_open,
-            blake3: file.hasher.finalize(),
         };
         self.send(Event::Close(close))
     }
@@ -351,14 +341,10 @@ impl Producer {
         }
     }
 
-    /// Hands the current buffer to the writer if it holds anything, adding its bytes to the
-    /// open file's digest on the way (a buffer only ever holds bytes of the open file).
+    /// Hands the current buffer to the writer if it holds anything.
     fn flush(&mut self) -> Result<(), EngineError> {
         match self.buf.take() {
             Some(b) if !b.is_empty() => {
-                if let Some(f) = self.file.as_mut() {
-                    f.hasher.update(b.filled());
-                }
                 let c = &self.counters;
                 c.packets.fetch_add(b.meta.packets, Relaxed);
                 c.bytes.fetch_add(b.meta.bytes, Relaxed);

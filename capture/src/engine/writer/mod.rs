@@ -1,6 +1,12 @@
-//! The writer thread: takes filled buffers from the ring and writes them (io_uring or plain
-//! writes); each finished file goes to the publisher thread with its manifest, so a file's
-//! fsync never holds up the writing of the next one.
+//! The writer thread: takes filled buffers from the ring, hashes them and writes them
+//! (io_uring or plain writes); each finished file goes to the publisher thread with its
+//! manifest, so a file's fsync never holds up the writing of the next one.
+//!
+//! The digest is taken here, not in the source thread: a buffer comes back to the source as
+//! soon as it is written and is the next one filled (the free list is last in, first out), so
+//! it is still in the shared cache when the writer reads it twice (hash, then the kernel's
+//! copy into the page cache). Measured on two cores, this splits the work about evenly
+//! between the two threads; hashing in the source thread made it the bottleneck.
 //!
 //! With fsync on, the writer asks the kernel to start writing each stretch of a file back as
 //! soon as it is written (`sync_file_range`), so the disk works while the file is still being
@@ -126,8 +132,6 @@ pub struct FileClose {
     pub interface_drops: Option<u64>,
     /// Ring drops during the file.
     pub ring_drops: u64,
-    /// BLAKE3 of every byte handed over for the file.
-    pub blake3: blake3::Hash,
 }
 
 /// A file the writer published.
@@ -179,6 +183,7 @@ struct OpenFile {
     seq: u64,
     link_type: LinkType,
     offset: u64,
+    hasher: blake3::Hasher,
     metas: Vec<(u64, BufferMeta)>,
     synced_to: u64,
 }
@@ -288,6 +293,7 @@ impl Writer {
             seq: open.seq,
             link_type: open.link_type,
             offset: 0,
+            hasher: blake3::Hasher::new(),
             metas: Vec::new(),
             synced_to: 0,
         });
@@ -299,6 +305,7 @@ impl Writer {
             self.free.put(buf);
             return Ok(());
         };
+        f.hasher.update(buf.filled());
         f.metas.push((f.offset, buf.meta));
         let offset = f.offset;
         f.offset += buf.len() as u64;
@@ -365,7 +372,7 @@ impl Writer {
         manifest.drops.kernel = close.kernel_drops;
         manifest.drops.interface = close.interface_drops;
         manifest.drops.ring = close.ring_drops;
-        manifest.blake3 = close.blake3.to_hex().to_string();
+        manifest.blake3 = f.hasher.finalize().to_hex().to_string();
         self.publish(f.pending, manifest)
     }
 
