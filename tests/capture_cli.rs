@@ -1,11 +1,16 @@
-//! `lander-capture` end to end: ERF from a FIFO, SIGTERM, SIGKILL and salvage, ENOSPC on a
-//! small tmpfs, both writers, every output read by tcpdump. Needs tcpdump (and root for the
-//! tmpfs mount).
+//! `lander-capture` end to end: ERF from a FIFO, SIGTERM, SIGHUP, interval rotation of a
+//! silent FIFO, paced replay, link type changes, SIGKILL and salvage, ENOSPC on a small
+//! tmpfs, both writers and the fallback when io_uring is blocked (seccomp), every output read
+//! by tcpdump. Needs tcpdump (and root for the tmpfs mount).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use lander_capture::format::{pcapng, TraceWriter};
+use lander_capture::synth::{generate, Profile};
+use lander_capture::{Format, LinkType, OwnedRecord};
 
 const CAPTURE: &str = env!("CARGO_BIN_EXE_lander-capture");
 const LANDER: &str = env!("CARGO_BIN_EXE_lander");
@@ -345,4 +350,243 @@ fn rotate_packets_from_the_cli() {
     assert!(o.status.success());
     let counts: Vec<usize> = traces(&out).iter().map(|p| tcpdump_count(p)).collect();
     assert_eq!(counts, [3000, 3000, 3000, 1000]);
+}
+
+/// `n` SYN-flood packets stamped `step_ns` apart from `start_ns`.
+fn stamped(n: u64, start_ns: u64, step_ns: u64) -> Vec<OwnedRecord> {
+    let mut recs: Vec<OwnedRecord> = generate(Profile::SynFlood, 3, n).collect();
+    for (i, r) in recs.iter_mut().enumerate() {
+        r.ts_ns = start_ns + i as u64 * step_ns;
+    }
+    recs
+}
+
+fn encode(recs: &[OwnedRecord], format: Format) -> Vec<u8> {
+    let mut w = TraceWriter::new(Vec::new(), format, LinkType::ETHERNET, 65535).unwrap();
+    for r in recs {
+        w.write(&r.as_record()).unwrap();
+    }
+    w.finish().unwrap()
+}
+
+fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+}
+
+/// Starts `lander-capture --erf FIFO` with `extra` arguments and a run record in `state`;
+/// returns the child and the open writing end of the FIFO.
+fn erf_capture(dir: &Path, out: &Path, extra: &[&str]) -> (Child, std::fs::File) {
+    let fifo = dir.join("erf.fifo");
+    mkfifo(&fifo);
+    let child = Command::new(CAPTURE)
+        .args(["--erf", fifo.to_str().unwrap(), "--site", "t", "--out-dir"])
+        .arg(out)
+        .args(["--state-dir", dir.join("state").to_str().unwrap()])
+        .args(["--stats-interval", "0.1"])
+        .args(extra)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let w = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    (child, w)
+}
+
+/// Polls until `done` holds, for at most 20 s.
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let end = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Packets the run record in `state` says were captured so far.
+fn recorded_packets(state: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(state.join("capture")) else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| std::fs::read(e.ok()?.path()).ok())
+        .filter_map(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .filter_map(|v| v["counters"]["packets"].as_u64())
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn erf_fifo_interval_rotation_closes_the_file_while_the_fifo_is_silent() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let (mut child, mut w) = erf_capture(dir.path(), &out, &["--rotate-interval", "1"]);
+    w.write_all(&encode(&stamped(200, now_ns(), 1000), Format::Erf))
+        .unwrap();
+    w.flush().unwrap();
+    // The FIFO stays open and silent: the interval timer alone must publish the file.
+    wait_for("the interval to close the file", || traces(&out).len() == 1);
+    assert!(child.try_wait().unwrap().is_none(), "still capturing");
+    assert_eq!(tcpdump_count(&traces(&out)[0]), 200);
+    signal(&child, libc::SIGTERM);
+    assert!(wait_exit(&mut child, Duration::from_secs(20)).success());
+    drop(w);
+    assert_eq!(traces(&out).len(), 1, "no empty file at the stop");
+}
+
+#[test]
+fn sighup_rotates_at_once_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let (mut child, mut w) = erf_capture(dir.path(), &out, &[]);
+    let recs = stamped(1500, now_ns(), 1000);
+    w.write_all(&encode(&recs[..1000], Format::Erf)).unwrap();
+    w.flush().unwrap();
+    let state = dir.path().join("state");
+    wait_for("the first 1000 packets", || {
+        recorded_packets(&state) == 1000
+    });
+    signal(&child, libc::SIGHUP);
+    wait_for("SIGHUP to publish a file", || traces(&out).len() == 1);
+    w.write_all(&encode(&recs[1000..], Format::Erf)).unwrap();
+    w.flush().unwrap();
+    wait_for("the last 500 packets", || recorded_packets(&state) == 1500);
+    signal(&child, libc::SIGTERM);
+    assert!(wait_exit(&mut child, Duration::from_secs(20)).success());
+    drop(w);
+    let counts: Vec<usize> = traces(&out).iter().map(|p| tcpdump_count(p)).collect();
+    assert_eq!(counts, [1000, 500]);
+}
+
+#[test]
+fn pace_replays_at_the_recorded_speed() {
+    let dir = tempfile::tempdir().unwrap();
+    // 101 packets over exactly one second of trace time.
+    let input = dir.path().join("paced.pcap");
+    let recs = stamped(101, 1_700_000_000_000_000_000, 10_000_000);
+    std::fs::write(&input, encode(&recs, Format::Pcap)).unwrap();
+    let out = dir.path().join("out");
+    let started = Instant::now();
+    let o = capture(&["--read", input.to_str().unwrap(), "--pace"], &out);
+    let took = started.elapsed();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        took >= Duration::from_millis(900),
+        "one second of trace replayed in {took:?}"
+    );
+    assert_eq!(total_packets(&out), 101);
+}
+
+#[test]
+fn pcapng_mixing_link_types_rotates_at_each_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("mixed.pcapng");
+    let recs = stamped(6, 1_700_000_000_000_000_000, 1000);
+    // Interface 0 is Ethernet, interface 1 raw IP: packets on 0, 0, 1, 1, 0, 0.
+    let mut bytes = vec![0; pcapng::SECTION_HEADER_LEN + 2 * pcapng::INTERFACE_LEN];
+    pcapng::emit_section_header(&mut bytes);
+    let idbs = &mut bytes[pcapng::SECTION_HEADER_LEN..];
+    pcapng::emit_interface(idbs, LinkType::ETHERNET, 65535);
+    pcapng::emit_interface(&mut idbs[pcapng::INTERFACE_LEN..], LinkType::RAW, 65535);
+    for (i, r) in recs.iter().enumerate() {
+        let (interface, data) = match i {
+            2 | 3 => (1, &r.data[14..]),
+            _ => (0, &r.data[..]),
+        };
+        let at = bytes.len();
+        bytes.resize(at + pcapng::epb_len(data.len()), 0);
+        let wire = data.len() as u32;
+        pcapng::emit_enhanced_packet(&mut bytes[at..], interface, r.ts_ns, wire, data);
+    }
+    std::fs::write(&input, bytes).unwrap();
+    let out = dir.path().join("out");
+    let o = capture(&["--read", input.to_str().unwrap()], &out);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("link type changes from EN10MB to RAW"),
+        "{err}"
+    );
+    let files = traces(&out);
+    let counts: Vec<usize> = files.iter().map(|p| tcpdump_count(p)).collect();
+    assert_eq!(counts, [2, 2, 2]);
+    let links: Vec<serde_json::Value> = files
+        .iter()
+        .map(|p| manifest(p)["link_type"].clone())
+        .collect();
+    assert_eq!(links, [1, 101, 1]);
+}
+
+/// Makes `io_uring_setup` fail with ENOSYS in the child, as container seccomp profiles do.
+#[allow(unsafe_code)]
+fn without_io_uring(cmd: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec; it only makes two system
+    // calls on data on its own stack (async-signal-safe), and allocates nothing.
+    unsafe { cmd.pre_exec(deny_io_uring_setup) }
+}
+
+#[allow(unsafe_code)]
+fn deny_io_uring_setup() -> std::io::Result<()> {
+    const LOAD_NR: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS; seccomp_data.nr is at offset 0
+    const JEQ: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+    const RET: u16 = 0x06; // BPF_RET | BPF_K
+    let op = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
+    let filter = [
+        op(LOAD_NR, 0, 0, 0),
+        op(JEQ, 0, 1, libc::SYS_io_uring_setup as u32),
+        op(RET, 0, 0, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32),
+        op(RET, 0, 0, libc::SECCOMP_RET_ALLOW),
+    ];
+    let prog = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: plain prctl calls; `prog` and `filter` live across them and the kernel copies
+    // the program.
+    let rc = unsafe {
+        if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+            -1
+        } else {
+            libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &prog)
+        }
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[test]
+fn without_io_uring_auto_falls_back_to_plain_writes_with_one_log_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = gen(dir.path(), 20_000, "pcap");
+    let out = dir.path().join("out");
+    let o = without_io_uring(Command::new(CAPTURE).args(["--read", input.to_str().unwrap()]))
+        .args(["--io", "auto", "--rotate-size", "256KiB", "--site", "t"])
+        .arg("--out-dir")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert_eq!(err.matches("io_uring unavailable").count(), 1, "{err}");
+    assert!(
+        err.contains("using plain writes") && err.contains("sync writer"),
+        "{err}"
+    );
+    assert!(traces(&out).len() > 3);
+    assert_eq!(total_packets(&out), 20_000);
+    // Asked for explicitly, io_uring that cannot be set up is an error, not a fallback.
+    let out = dir.path().join("out-uring");
+    let o = without_io_uring(Command::new(CAPTURE).args(["--read", input.to_str().unwrap()]))
+        .args(["--io", "uring", "--site", "t"])
+        .arg("--out-dir")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("cannot set up io_uring"), "{err}");
+    assert!(traces(&out).is_empty());
 }

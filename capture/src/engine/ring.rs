@@ -253,6 +253,32 @@ mod tests {
     }
 
     #[test]
+    fn the_buffer_returned_last_is_filled_next() {
+        let free = FreeBuffers::allocate(3, 4096, false).unwrap();
+        let a = free.take().unwrap();
+        let b = free.take().unwrap();
+        let (pa, pb) = (a.filled().as_ptr(), b.filled().as_ptr());
+        free.put(a);
+        free.put(b);
+        assert_eq!(free.take().unwrap().filled().as_ptr(), pb);
+        assert_eq!(free.take().unwrap().filled().as_ptr(), pa);
+    }
+
+    #[test]
+    fn take_waits_for_a_buffer_to_come_back() {
+        let free = FreeBuffers::allocate(1, 64, true).unwrap();
+        let only = free.take().unwrap();
+        assert!(free
+            .take_timeout(std::time::Duration::from_millis(10))
+            .is_none());
+        let back = free.clone();
+        let t = std::thread::spawn(move || back.take().unwrap());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        free.put(only);
+        t.join().unwrap();
+    }
+
+    #[test]
     fn meta_merges_in_order() {
         let mut m = BufferMeta::default();
         m.add(10, 60, 60, 0);

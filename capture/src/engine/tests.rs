@@ -22,6 +22,7 @@ struct VecSource {
     recs: Vec<OwnedRecord>,
     at: usize,
     live: bool,
+    link: LinkType,
     after: Box<dyn FnMut(usize) -> bool>,
 }
 
@@ -31,6 +32,7 @@ impl VecSource {
             recs,
             at: 0,
             live: false,
+            link: LinkType::ETHERNET,
             after: Box::new(|_| true),
         }
     }
@@ -48,7 +50,7 @@ impl Source for VecSource {
         Ok(Next::Packet(self.recs[self.at - 1].as_record()))
     }
     fn link_type(&self) -> LinkType {
-        LinkType::ETHERNET
+        self.link
     }
     fn snaplen(&self) -> u32 {
         65535
@@ -209,6 +211,7 @@ fn interval_timer_closes_a_file_when_no_packet_arrives() {
         recs,
         at: 0,
         live: true,
+        link: LinkType::ETHERNET,
         // After the packets, stay idle until the file has been published by the timer.
         after: Box::new(move |at| {
             if at < 3 {
@@ -437,4 +440,54 @@ fn discard_partial_removes_leftovers() {
     assert_eq!(out.len(), 1);
     assert!(!tmp.exists());
     assert!(published(dir.path()).is_empty());
+}
+
+#[test]
+fn a_link_type_change_starts_a_new_file_with_that_link_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut input = synth(10);
+    // Ethernet x3, then raw IPv4 (the Ethernet header cut off) x4, then Ethernet x3.
+    for rec in &mut input[3..7] {
+        rec.link_type = LinkType::RAW;
+        rec.data.drain(..14);
+        rec.wire_len -= 14;
+    }
+    let s = run(
+        &small_config(dir.path(), IoMode::Sync),
+        &mut VecSource::file(input.clone()),
+        &Control::default(),
+    )
+    .unwrap();
+    assert_eq!(s.error, None);
+    let files = published(dir.path());
+    let links: Vec<u32> = files
+        .iter()
+        .map(|p| Manifest::read(&manifest_path(p)).unwrap().link_type)
+        .collect();
+    assert_eq!(links, [1, 101, 1]);
+    let recs = check_published(dir.path());
+    let counts: Vec<usize> = recs.iter().map(Vec::len).collect();
+    assert_eq!(counts, [3, 4, 3]);
+    assert!(recs.concat() == input, "every packet, in order, unchanged");
+}
+
+#[test]
+fn raw_ip_records_of_either_version_stay_in_a_raw_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut input = synth(4);
+    for rec in &mut input {
+        rec.link_type = LinkType::RAW;
+        rec.data.drain(..14);
+    }
+    input[2].link_type = LinkType::IPV4;
+    let mut src = VecSource::file(input);
+    src.link = LinkType::RAW;
+    run(
+        &small_config(dir.path(), IoMode::Sync),
+        &mut src,
+        &Control::default(),
+    )
+    .unwrap();
+    let counts: Vec<usize> = check_published(dir.path()).iter().map(Vec::len).collect();
+    assert_eq!(counts, [4], "an IPV4 record fits a RAW file");
 }
