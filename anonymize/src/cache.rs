@@ -4,50 +4,56 @@
 //! cache is keyed by everything that changes the output: the mapping, key and options are fixed
 //! per instance, and the entries are keyed by the address or its prefix.
 //!
-//! Three levels per family, all direct-mapped (a newer entry replaces an older one):
-//! - exact addresses;
-//! - prefixes (/24 and /16 for IPv4, /64 and /32 for IPv6) holding the flip bits that depend
-//!   only on the prefix (bit `j` depends on the top `j` bits, so a /p entry gives bits `0..=p`),
-//!   which leaves only the low bits to encrypt on a miss.
+//! The flip of bit `j` depends only on the top `j` bits, so a prefix's flips are shared by
+//! every address under it, and only the bits below a cached prefix are encrypted on a miss.
+//! Levels, all sized to stay in L1/L2:
+//! - exact addresses, two-way set associative (hot hosts, a flood's victim);
+//! - IPv4: a table indexed by the top 16 bits holding their 16 flip bits, so a miss encrypts
+//!   bits 16..32, exactly two AES-NI batches of eight blocks;
+//! - IPv6: /64, /48 and /32 direct-mapped tables, consulted longest first, so a new host
+//!   under a known /64 encrypts 64 blocks and a new /64 under a known /48 encrypts 80.
+//!
+//! Every slot always holds a valid entry: the tables start filled with the entries of the
+//! all-zero address and prefixes, computed once, so no lookup tests a valid flag.
 
-use crate::mapping::{top_mask128, top_mask32, Anonymizer};
+use crate::mapping::{top_mask128, Anonymizer, Scratch};
 
-const EXACT4_BITS: u32 = 12;
-const PREFIX4_BITS: u32 = 14;
-const EXACT6_BITS: u32 = 12;
-const PREFIX6_BITS: u32 = 12;
+const HOT4_BITS: u32 = 12;
+const HOT6_BITS: u32 = 10;
+const PREFIX6_BITS: u32 = 10;
+/// IPv6 prefix lengths cached, longest first.
+const PREFIX6_LENS: [u32; 3] = [64, 48, 32];
 
-/// A direct-mapped table of `2^bits` slots.
-#[derive(Clone)]
-struct Slots<K, V> {
-    slots: Vec<Option<(K, V)>>,
-    shift: u32,
+fn hash32(key: u32, bits: u32) -> usize {
+    (key.wrapping_mul(0x9E37_79B1) >> (32 - bits)) as usize
 }
 
-impl<K: Copy + Eq + Into<u128>, V: Copy> Slots<K, V> {
-    fn new(bits: u32) -> Self {
-        Slots {
-            slots: vec![None; 1 << bits],
-            shift: 64 - bits,
-        }
-    }
+fn hash128(key: u128, bits: u32) -> usize {
+    let folded = (key as u64) ^ ((key >> 64) as u64).rotate_left(29);
+    (folded.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize
+}
 
-    fn index(&self, key: K) -> usize {
-        let k: u128 = key.into();
-        let folded = (k as u64) ^ ((k >> 64) as u64).rotate_left(17);
-        (folded.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
-    }
+/// One set of a two-way table: the most recently inserted entry first.
+#[derive(Clone, Copy)]
+struct Set<K, V> {
+    keys: [K; 2],
+    values: [V; 2],
+}
 
+impl<K: Copy + Eq, V: Copy> Set<K, V> {
     fn get(&self, key: K) -> Option<V> {
-        match self.slots[self.index(key)] {
-            Some((k, v)) if k == key => Some(v),
-            _ => None,
+        if self.keys[0] == key {
+            Some(self.values[0])
+        } else if self.keys[1] == key {
+            Some(self.values[1])
+        } else {
+            None
         }
     }
 
     fn put(&mut self, key: K, value: V) {
-        let i = self.index(key);
-        self.slots[i] = Some((key, value));
+        self.keys = [key, self.keys[0]];
+        self.values = [value, self.values[0]];
     }
 }
 
@@ -66,12 +72,15 @@ pub struct CacheStats {
 #[derive(Clone)]
 pub struct CachedAnonymizer {
     anon: Anonymizer,
-    exact4: Slots<u32, u32>,
-    p24: Slots<u32, u32>,
-    p16: Vec<u32>,
-    exact6: Slots<u128, u128>,
-    p64: Slots<u64, u128>,
-    p32: Slots<u32, u128>,
+    scratch: Scratch,
+    hot4: Vec<Set<u32, u32>>,
+    /// Flip bits 0..16 of each /16, in the high half.
+    p16: Vec<u16>,
+    /// Which `p16` entries are filled, one bit each.
+    p16_filled: Vec<u64>,
+    hot6: Vec<Set<u128, u128>>,
+    /// Per prefix length of [`PREFIX6_LENS`]: (prefix, flips of its bits).
+    p6: [Vec<(u128, u128)>; 3],
     stats: CacheStats,
 }
 
@@ -84,20 +93,27 @@ impl std::fmt::Debug for CachedAnonymizer {
     }
 }
 
-/// Marks a /16 slot as filled: flips of a /16 use only the top 17 bits.
-const P16_FILLED: u32 = 1;
-
 impl CachedAnonymizer {
     /// An empty cache in front of `anon`.
     pub fn new(anon: Anonymizer) -> CachedAnonymizer {
+        let zero4 = Set {
+            keys: [0; 2],
+            values: [anon.anon_v4(0); 2],
+        };
+        let zero6 = Set {
+            keys: [0; 2],
+            values: [anon.anon_v6(0); 2],
+        };
+        let flips0 = anon.flips_v6(0, anon.first_bit_v6());
+        let p6 = PREFIX6_LENS.map(|len| vec![(0, flips0 & top_mask128(len)); 1 << PREFIX6_BITS]);
         CachedAnonymizer {
             anon,
-            exact4: Slots::new(EXACT4_BITS),
-            p24: Slots::new(PREFIX4_BITS),
+            scratch: Scratch::new(),
+            hot4: vec![zero4; 1 << HOT4_BITS],
             p16: vec![0; 1 << 16],
-            exact6: Slots::new(EXACT6_BITS),
-            p64: Slots::new(PREFIX6_BITS),
-            p32: Slots::new(PREFIX6_BITS),
+            p16_filled: vec![0; (1 << 16) / 64],
+            hot6: vec![zero6; 1 << HOT6_BITS],
+            p6,
             stats: CacheStats::default(),
         }
     }
@@ -113,76 +129,97 @@ impl CachedAnonymizer {
     }
 
     /// Anonymizes an IPv4 address.
+    #[inline]
     pub fn anon_v4(&mut self, addr: u32) -> u32 {
-        if let Some(out) = self.exact4.get(addr) {
+        let set = &mut self.hot4[hash32(addr, HOT4_BITS)];
+        if let Some(out) = set.get(addr) {
             self.stats.exact_hits += 1;
             return out;
         }
+        self.miss_v4(addr)
+    }
+
+    #[inline(never)]
+    fn miss_v4(&mut self, addr: u32) -> u32 {
         let out = if self.anon.keeps_v4(addr) {
             addr
         } else {
             addr ^ self.flips_v4(addr)
         };
-        self.exact4.put(addr, out);
+        self.hot4[hash32(addr, HOT4_BITS)].put(addr, out);
         out
     }
 
     fn flips_v4(&mut self, addr: u32) -> u32 {
         let first = self.anon.first_bit_v4(addr);
-        let m24 = top_mask32(25);
-        if let Some(known) = self.p24.get(addr >> 8) {
+        let hi = (addr >> 16) as usize;
+        let (word, bit) = (hi / 64, 1u64 << (hi % 64));
+        if self.p16_filled[word] & bit != 0 {
             self.stats.prefix_hits += 1;
-            return known | self.anon.flips_v4(addr, first.max(25));
+            let known = u32::from(self.p16[hi]) << 16;
+            return known
+                | self
+                    .anon
+                    .flips_v4_in(addr, first.max(16), &mut self.scratch);
         }
-        let slot = (addr >> 16) as usize;
-        let p16 = self.p16[slot];
-        let flips = if p16 & P16_FILLED != 0 {
-            self.stats.prefix_hits += 1;
-            let known = p16 & top_mask32(17);
-            known | self.anon.flips_v4(addr, first.max(17))
-        } else {
-            self.stats.misses += 1;
-            let flips = self.anon.flips_v4(addr, first);
-            self.p16[slot] = (flips & top_mask32(17)) | P16_FILLED;
-            flips
-        };
-        self.p24.put(addr >> 8, flips & m24);
+        self.stats.misses += 1;
+        let flips = self.anon.flips_v4_in(addr, first, &mut self.scratch);
+        self.p16[hi] = (flips >> 16) as u16;
+        self.p16_filled[word] |= bit;
         flips
     }
 
     /// Anonymizes an IPv6 address.
+    #[inline]
     pub fn anon_v6(&mut self, addr: u128) -> u128 {
-        if let Some(out) = self.exact6.get(addr) {
+        let set = &mut self.hot6[hash128(addr, HOT6_BITS)];
+        if let Some(out) = set.get(addr) {
             self.stats.exact_hits += 1;
             return out;
         }
+        self.miss_v6(addr)
+    }
+
+    #[inline(never)]
+    fn miss_v6(&mut self, addr: u128) -> u128 {
         let out = if self.anon.keeps_v6(addr) {
             addr
         } else {
             addr ^ self.flips_v6(addr)
         };
-        self.exact6.put(addr, out);
+        self.hot6[hash128(addr, HOT6_BITS)].put(addr, out);
         out
     }
 
     fn flips_v6(&mut self, addr: u128) -> u128 {
         let first = self.anon.first_bit_v6();
-        let p64 = (addr >> 64) as u64;
-        let p32 = (addr >> 96) as u32;
-        if let Some(known) = self.p64.get(p64) {
-            self.stats.prefix_hits += 1;
-            return known | self.anon.flips_v6(addr, first.max(65));
+        let mut known = None;
+        for (level, len) in PREFIX6_LENS.into_iter().enumerate() {
+            let prefix = addr & top_mask128(len);
+            let (p, flips) = self.p6[level][hash128(prefix, PREFIX6_BITS)];
+            if p == prefix {
+                known = Some((level, len, flips));
+                break;
+            }
         }
-        let flips = if let Some(known) = self.p32.get(p32) {
-            self.stats.prefix_hits += 1;
-            known | self.anon.flips_v6(addr, first.max(33))
-        } else {
-            self.stats.misses += 1;
-            let flips = self.anon.flips_v6(addr, first);
-            self.p32.put(p32, flips & top_mask128(33));
-            flips
+        let flips = match known {
+            Some((_, len, flips)) => {
+                self.stats.prefix_hits += 1;
+                flips
+                    | self
+                        .anon
+                        .flips_v6_in(addr, first.max(len), &mut self.scratch)
+            }
+            None => {
+                self.stats.misses += 1;
+                self.anon.flips_v6_in(addr, first, &mut self.scratch)
+            }
         };
-        self.p64.put(p64, flips & top_mask128(65));
+        let filled = known.map_or(PREFIX6_LENS.len(), |(level, _, _)| level);
+        for (level, len) in PREFIX6_LENS.into_iter().enumerate().take(filled) {
+            let prefix = addr & top_mask128(len);
+            self.p6[level][hash128(prefix, PREFIX6_BITS)] = (prefix, flips & top_mask128(len));
+        }
         flips
     }
 }

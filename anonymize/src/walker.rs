@@ -173,17 +173,53 @@ pub struct Outcome {
 }
 
 /// Walks `frame` of link type `link`, rewriting it in place under `policy`.
+///
+/// A loop over many frames keeps one [`Walker`] instead, which saves setting up its state
+/// per frame.
 pub fn walk<R: Rewriter>(link: u32, frame: &mut [u8], policy: &Policy, rw: &mut R) -> Outcome {
-    let mut w = Walk {
-        buf: frame,
-        policy,
-        rw,
-        scopes: [Scope::default(); MAX_SCOPES],
-        n_scopes: 0,
-        depth: 0,
-    };
-    let step = w.link(link);
-    w.finish(step)
+    Walker::new().walk(link, frame, policy, rw)
+}
+
+/// The walker's per-frame state, kept across frames.
+#[derive(Clone, Debug)]
+pub struct Walker {
+    scopes: [Scope; MAX_SCOPES],
+}
+
+impl Default for Walker {
+    fn default() -> Self {
+        Walker::new()
+    }
+}
+
+impl Walker {
+    /// A walker.
+    pub fn new() -> Walker {
+        Walker {
+            scopes: [Scope::default(); MAX_SCOPES],
+        }
+    }
+
+    /// Walks `frame` of link type `link`, rewriting it in place under `policy`.
+    #[inline]
+    pub fn walk<R: Rewriter>(
+        &mut self,
+        link: u32,
+        frame: &mut [u8],
+        policy: &Policy,
+        rw: &mut R,
+    ) -> Outcome {
+        let mut w = Walk {
+            buf: frame,
+            policy,
+            rw,
+            scopes: &mut self.scopes,
+            n_scopes: 0,
+            depth: 0,
+        };
+        let step = w.link(link);
+        w.finish(step)
+    }
 }
 
 const MAX_SCOPES: usize = 8;
@@ -280,7 +316,7 @@ struct Walk<'a, R> {
     buf: &'a mut [u8],
     policy: &'a Policy,
     rw: &'a mut R,
-    scopes: [Scope; MAX_SCOPES],
+    scopes: &'a mut [Scope; MAX_SCOPES],
     n_scopes: usize,
     depth: u8,
 }
@@ -402,20 +438,16 @@ impl<R: Rewriter> Walk<'_, R> {
         if !quoted && total < hl {
             return Err(stop(at, Reason::MalformedIpv4));
         }
-        let mut opts = Offsets::new();
-        if ipv4::option_addresses(p.options(), |o| opts.push(o)).is_none() || opts.overflow {
-            return Err(stop(at, Reason::MalformedIpv4Options));
-        }
         self.open(Scope {
             start: at,
             end: at + hl,
             checksum_at: at + ipv4::CHECKSUM_AT,
             ..Scope::default()
         })?;
-        let addr_delta = self.rewrite_v4(at + ipv4::SRC_AT) + self.rewrite_v4(at + ipv4::DST_AT);
-        for o in opts.iter() {
-            self.rewrite_v4(at + ipv4::MIN_LEN + o);
+        if hl > ipv4::MIN_LEN {
+            self.ipv4_options(at, hl)?;
         }
+        let addr_delta = self.rewrite_v4(at + ipv4::SRC_AT) + self.rewrite_v4(at + ipv4::DST_AT);
         let declared = at + total.max(hl);
         let body_end = end.min(declared);
         if frag != 0 {
@@ -426,6 +458,20 @@ impl<R: Rewriter> Walk<'_, R> {
             proto: protocol,
         };
         self.transport(at + hl, body_end, declared, pseudo, addr_delta, quoted)
+    }
+
+    /// Rewrites the addresses in the options of the IPv4 header at `at` (length `hl`).
+    #[inline(never)]
+    fn ipv4_options(&mut self, at: usize, hl: usize) -> Result<(), Stop> {
+        let mut opts = Offsets::new();
+        let options = &self.buf[at + ipv4::MIN_LEN..at + hl];
+        if ipv4::option_addresses(options, |o| opts.push(o)).is_none() || opts.overflow {
+            return Err(stop(at, Reason::MalformedIpv4Options));
+        }
+        for o in opts.iter() {
+            self.rewrite_v4(at + ipv4::MIN_LEN + o);
+        }
+        Ok(())
     }
 
     fn ipv6(&mut self, at: usize, end: usize, quoted: bool) -> Step {
@@ -650,31 +696,37 @@ impl<R: Rewriter> Walk<'_, R> {
     }
 
     /// Rewrites the IPv4 address at `at`; returns the checksum delta of the change.
+    #[inline]
     fn rewrite_v4(&mut self, at: usize) -> u64 {
         let old: [u8; 4] = self.buf[at..at + 4].try_into().unwrap_or_default();
         let new = self.rw.v4(old);
-        self.write(at, &new);
-        delta(fold(sum(&old)), fold(sum(&new)))
+        self.write(at, &new)
     }
 
     /// Rewrites the IPv6 address at `at`; returns the checksum delta of the change.
     fn rewrite_v6(&mut self, at: usize) -> u64 {
         let old: [u8; 16] = self.buf[at..at + 16].try_into().unwrap_or_default();
         let new = self.rw.v6(old);
-        self.write(at, &new);
-        delta(fold(sum(&old)), fold(sum(&new)))
+        self.write(at, &new)
     }
 
-    /// Writes `new` at `at`, adding the change to every open scope that covers it.
-    fn write(&mut self, at: usize, new: &[u8]) {
-        let old = &self.buf[at..at + new.len()];
+    /// Writes the even-length `new` at `at`, adding the change to every open scope that
+    /// covers it. Returns the change as seen from an even offset (for pseudo-headers).
+    #[inline]
+    fn write(&mut self, at: usize, new: &[u8]) -> u64 {
+        let field = &mut self.buf[at..at + new.len()];
+        let d = checksum::words_delta(field, new);
         for s in &mut self.scopes[..self.n_scopes] {
             if at >= s.start && at < s.end {
-                let rel = at - s.start;
-                s.delta += delta(sum_at(old, rel), sum_at(new, rel));
+                s.delta += if (at - s.start) % 2 == 1 {
+                    u64::from(fold(d).swap_bytes())
+                } else {
+                    d
+                };
             }
         }
-        self.buf[at..at + new.len()].copy_from_slice(new);
+        field.copy_from_slice(new);
+        d
     }
 
     fn open(&mut self, scope: Scope) -> Result<(), Stop> {

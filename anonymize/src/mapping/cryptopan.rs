@@ -23,9 +23,24 @@ impl Pad {
         Pad(u128::from_be_bytes(block.into()))
     }
 
-    /// The AES input for bit `j` of an IPv4 address.
-    pub(crate) fn block_v4(&self, addr: u32, j: u32) -> Block {
-        self.block_v6(u128::from(addr) << 96, j)
+    /// The AES inputs for bits `from..32` of an IPv4 address, into `blocks[0..]`. Only the
+    /// block's first word depends on the address: the other 12 bytes are the pad's.
+    pub(crate) fn blocks_v4(&self, addr: u32, from: u32, blocks: &mut [Block]) {
+        let template = self.0.to_be_bytes();
+        let pad = (self.0 >> 96) as u32;
+        for (block, j) in blocks.iter_mut().zip(from..32) {
+            let keep = super::top_mask32(j);
+            let mut bytes = template;
+            bytes[..4].copy_from_slice(&((addr & keep) | (pad & !keep)).to_be_bytes());
+            *block = Block::from(bytes);
+        }
+    }
+
+    /// The AES inputs for bits `from..128` of an IPv6 address, into `blocks[0..]`.
+    pub(crate) fn blocks_v6(&self, addr: u128, from: u32, blocks: &mut [Block]) {
+        for (block, j) in blocks.iter_mut().zip(from..128) {
+            *block = self.block_v6(addr, j);
+        }
     }
 
     /// The AES input for bit `j` of an IPv6 address.

@@ -46,6 +46,20 @@ impl Pad {
         block
     }
 
+    /// The AES inputs for bits `from..32` of an IPv4 address, into `blocks[0..]`.
+    pub(crate) fn blocks_v4(&self, addr: u32, from: u32, blocks: &mut [Block]) {
+        for (block, j) in blocks.iter_mut().zip(from..32) {
+            *block = self.block_v4(addr, j);
+        }
+    }
+
+    /// The AES inputs for bits `from..128` of an IPv6 address, into `blocks[0..]`.
+    pub(crate) fn blocks_v6(&self, addr: u128, from: u32, blocks: &mut [Block]) {
+        for (block, j) in blocks.iter_mut().zip(from..128) {
+            *block = self.block_v6(addr, j);
+        }
+    }
+
     /// The AES input for global bit `g` of an IPv6 address.
     pub(crate) fn block_v6(&self, addr: u128, g: u32) -> Block {
         let w = (g / 32) as usize;

@@ -73,7 +73,7 @@ impl std::fmt::Debug for Anonymizer {
 }
 
 /// Up to 128 AES blocks, one per address bit.
-pub(crate) type Blocks = [Block; 128];
+type Blocks = [Block; 128];
 
 impl Anonymizer {
     /// Builds the mapping of `key` with `options`.
@@ -177,58 +177,91 @@ impl Anonymizer {
 
     /// The flip mask of `addr` for bit indices `from..32` (0 = most significant).
     pub(crate) fn flips_v4(&self, addr: u32, from: u32) -> u32 {
+        self.flips_v4_in(addr, from, &mut Scratch::new())
+    }
+
+    /// [`Anonymizer::flips_v4`] with the caller's scratch blocks (no per-call initialization).
+    pub(crate) fn flips_v4_in(&self, addr: u32, from: u32, scratch: &mut Scratch) -> u32 {
         if from >= 32 {
             return 0;
         }
-        let mut blocks = [Block::default(); 32];
         let n = (32 - from) as usize;
-        for (block, j) in blocks[..n].iter_mut().zip(from..32) {
-            *block = match &self.construction {
-                Construction::Pan(pad) => pad.block_v4(addr, j),
-                Construction::Pant(pad) => pad.block_v4(addr, j),
-            };
+        let blocks = &mut scratch.0[..n.next_multiple_of(PAR_BLOCKS)];
+        match &self.construction {
+            Construction::Pan(pad) => pad.blocks_v4(addr, from, blocks),
+            Construction::Pant(pad) => pad.blocks_v4(addr, from, blocks),
         }
-        self.cipher.encrypt_blocks(&mut blocks[..n]);
+        self.cipher.encrypt_blocks(blocks);
+        let byte = self.flip_byte_v4();
+        let shift = self.flip_shift();
         let mut flips = 0u32;
         for (block, j) in blocks[..n].iter().zip(from..32) {
-            flips |= u32::from(self.flip_bit(block)) << (31 - j);
+            flips |= u32::from((block[byte] >> shift) & 1) << (31 - j);
         }
         flips
     }
 
     /// The flip mask of `addr` for bit indices `from..128`.
     pub(crate) fn flips_v6(&self, addr: u128, from: u32) -> u128 {
+        self.flips_v6_in(addr, from, &mut Scratch::new())
+    }
+
+    /// [`Anonymizer::flips_v6`] with the caller's scratch blocks.
+    pub(crate) fn flips_v6_in(&self, addr: u128, from: u32, scratch: &mut Scratch) -> u128 {
         if from >= 128 {
             return 0;
         }
-        let mut blocks: Blocks = [Block::default(); 128];
         let n = (128 - from) as usize;
-        for (block, j) in blocks[..n].iter_mut().zip(from..128) {
-            *block = match &self.construction {
-                Construction::Pan(pad) => pad.block_v6(addr, j),
-                Construction::Pant(pad) => pad.block_v6(addr, j),
-            };
+        let blocks = &mut scratch.0[..n.next_multiple_of(PAR_BLOCKS)];
+        match &self.construction {
+            Construction::Pan(pad) => pad.blocks_v6(addr, from, blocks),
+            Construction::Pant(pad) => pad.blocks_v6(addr, from, blocks),
         }
-        self.cipher.encrypt_blocks(&mut blocks[..n]);
+        self.cipher.encrypt_blocks(blocks);
+        let byte = self.flip_byte_v6();
+        let shift = self.flip_shift();
         let mut flips = 0u128;
         for (block, j) in blocks[..n].iter().zip(from..128) {
-            flips |= u128::from(self.flip_bit_v6(block)) << (127 - j);
+            flips |= u128::from((block[byte] >> shift) & 1) << (127 - j);
         }
         flips
     }
 
-    fn flip_bit(&self, out: &Block) -> u8 {
+    /// The output byte holding the flip bit of an IPv4 block.
+    fn flip_byte_v4(&self) -> usize {
+        0
+    }
+
+    /// The output byte holding the flip bit of an IPv6 block.
+    fn flip_byte_v6(&self) -> usize {
         match self.construction {
-            Construction::Pan(_) => out[0] >> 7,
-            Construction::Pant(_) => out[0] & 1,
+            Construction::Pan(_) => 0,
+            Construction::Pant(_) => 15,
         }
     }
 
-    fn flip_bit_v6(&self, out: &Block) -> u8 {
+    /// Where the flip bit sits in its byte: the most significant bit for Crypto-PAn, the
+    /// least for cryptopANT.
+    fn flip_shift(&self) -> u32 {
         match self.construction {
-            Construction::Pan(_) => out[0] >> 7,
-            Construction::Pant(_) => out[15] & 1,
+            Construction::Pan(_) => 7,
+            Construction::Pant(_) => 0,
         }
+    }
+}
+
+/// Blocks AES-NI encrypts in parallel (the `aes` crate's `ParBlocksSize`): a batch is
+/// rounded up to a multiple, since a remainder is encrypted one block after another.
+const PAR_BLOCKS: usize = 8;
+
+/// Scratch AES blocks for one address, reused across calls. Blocks past those an address
+/// needs hold stale inputs; they are encrypted to fill the last parallel batch and ignored.
+#[derive(Clone)]
+pub(crate) struct Scratch(Blocks);
+
+impl Scratch {
+    pub(crate) fn new() -> Scratch {
+        Scratch([Block::default(); 128])
     }
 }
 

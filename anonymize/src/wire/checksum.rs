@@ -55,6 +55,20 @@ pub fn delta(old: u16, new: u16) -> u64 {
     u64::from(!old) + u64::from(new)
 }
 
+/// The sum of the `~old + new` terms of replacing `old` by `new`, word by word, as seen
+/// from an even offset (a checksum starting an odd number of bytes before sees the folded
+/// value byte-swapped). Both have the same even length.
+#[inline]
+pub fn words_delta(old: &[u8], new: &[u8]) -> u64 {
+    old.chunks_exact(2)
+        .zip(new.chunks_exact(2))
+        .map(|(o, n)| {
+            u64::from(!u16::from_be_bytes([o[0], o[1]]))
+                + u64::from(u16::from_be_bytes([n[0], n[1]]))
+        })
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,5 +94,23 @@ mod tests {
             checksum = update(checksum, d);
             assert_eq!(checksum, finish(sum(&data)));
         }
+    }
+
+    #[test]
+    fn words_delta_equals_folded_delta() {
+        let old = [0x12u8, 0x34, 0xff, 0xff, 0, 0, 0xab, 0xcd];
+        let new = [0xffu8, 0xff, 0x00, 0x01, 0x80, 0, 0xab, 0xcd];
+        let mut data = old.to_vec();
+        let checksum = finish(sum(&data));
+        data.copy_from_slice(&new);
+        assert_eq!(
+            update(checksum, words_delta(&old, &new)),
+            finish(sum(&data))
+        );
+        let folded = |d: u64| u64::from(fold(d)) % 0xffff;
+        assert_eq!(
+            folded(words_delta(&old, &new)),
+            folded(delta(fold(sum(&old)), fold(sum(&new))))
+        );
     }
 }
