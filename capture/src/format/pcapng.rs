@@ -103,7 +103,7 @@ impl<T: AsRef<[u8]>> Block<T> {
             return Err(FormatError::malformed("block shorter than 12 bytes"));
         }
         let total = self.total_len() as usize;
-        if total < field::FRAME_LEN || total % 4 != 0 || total > b.len() {
+        if total < field::FRAME_LEN || !total.is_multiple_of(4) || total > b.len() {
             return Err(FormatError::malformed(format_args!(
                 "block total length {total} (of {} bytes)",
                 b.len()
@@ -264,7 +264,7 @@ pub fn parse_block(
         endian.ok_or_else(|| FormatError::malformed("block before the first section header"))?
     };
     let total = endian.u32(input, field::BLOCK_LEN) as usize;
-    if total < field::FRAME_LEN || total % 4 != 0 {
+    if total < field::FRAME_LEN || !total.is_multiple_of(4) {
         return Err(FormatError::malformed(format_args!(
             "block total length {total}"
         )));
