@@ -101,8 +101,11 @@ pub fn rewrite(path: &Path, claim: &Claim, fsync: bool) -> io::Result<()> {
 /// goes through here, so that of several dispatchers acting on the same view exactly one acts.
 pub fn takeover(path: &Path, old: &Claim, next: &Claim, fsync: bool) -> io::Result<bool> {
     let marker = takeover_marker(path, old);
-    if !create_excl(&marker, b"")? {
-        return Ok(false);
+    let owner = format!("{}:{}", crate::sys::hostname(), std::process::id());
+    if !create_excl(&marker, owner.as_bytes())? {
+        if !remove_stale_marker(&marker)? || !create_excl(&marker, owner.as_bytes())? {
+            return Ok(false);
+        }
     }
     let result = match read(path) {
         Ok(Some(current)) if same_generation(&current, old) => {
@@ -113,6 +116,29 @@ pub fn takeover(path: &Path, old: &Claim, next: &Claim, fsync: bool) -> io::Resu
     };
     remove_if_exists(&marker)?;
     result
+}
+
+/// Removes a takeover marker left by a process that died between making and removing it
+/// (same host: its pid is gone; another host: older than a minute). Returns whether it did.
+fn remove_stale_marker(marker: &Path) -> io::Result<bool> {
+    let Ok(owner) = std::fs::read_to_string(marker) else {
+        return Ok(false);
+    };
+    let (host, pid) = owner.rsplit_once(':').unwrap_or(("", ""));
+    let stale = if host == crate::sys::hostname() {
+        pid.parse()
+            .is_ok_and(|pid| !lander_capture::publish::process_alive(pid))
+    } else {
+        std::fs::metadata(marker)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age.as_secs() > 60)
+    };
+    if stale {
+        remove_if_exists(marker)?;
+    }
+    Ok(stale)
 }
 
 fn same_generation(a: &Claim, b: &Claim) -> bool {
@@ -181,6 +207,17 @@ mod tests {
         // Someone still holding the old active view cannot act on it any more.
         assert!(!takeover(&p, &a, &claim("x"), false).unwrap());
         assert!(takeover(&p, &waiting, &claim("b"), false).unwrap());
+    }
+
+    #[test]
+    fn marker_of_a_dead_taker_does_not_block_forever() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f.pcap");
+        let a = claim("a");
+        try_claim(&p, &a).unwrap();
+        let host = crate::sys::hostname();
+        std::fs::write(takeover_marker(&p, &a), format!("{host}:{}", u32::MAX - 1)).unwrap();
+        assert!(takeover(&p, &a, &claim("b"), false).unwrap());
     }
 
     #[test]

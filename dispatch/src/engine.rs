@@ -164,8 +164,25 @@ impl<S: Stage> Engine<S> {
         &self.ledger
     }
 
+    /// Removes temporary files in the state directories whose writers are gone (dead on this
+    /// host, or older than `foreign_age` from another host).
+    pub fn sweep(&self, foreign_age: Duration) -> io::Result<usize> {
+        let dirs = self.stage.dirs();
+        let mut removed = 0;
+        let mut all = vec![dirs.jobs.clone(), dirs.records.clone(), dirs.claims.clone()];
+        all.extend(subdirs(&dirs.claims)?);
+        for dir in all {
+            for left in lander_capture::publish::leftovers(&dir, foreign_age).unwrap_or_default() {
+                remove_if_exists(&left.path)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// Loops passes until `stop` is set.
     pub fn run(&mut self, stop: &AtomicBool, idle: Duration) -> Result<(), EngineError> {
+        self.sweep(Duration::from_secs(3600))?;
         while !stop.load(Ordering::Relaxed) {
             let report = self.pass()?;
             let timeout = if report.active() > 0 {
@@ -211,7 +228,7 @@ impl<S: Stage> Engine<S> {
             claimed.insert(item.clone());
             match c.state {
                 ClaimState::Active => self.settle(&item, &path, c, &states, &mut report)?,
-                ClaimState::Done => self.finish(&item, &path, &c)?,
+                ClaimState::Done => self.refinish(&item, &path, &c)?,
                 ClaimState::Waiting => waiting.push((item, path, c)),
                 ClaimState::Failed => self.settle_failed(&item, &path, &c, &mut report)?,
             }
@@ -372,6 +389,24 @@ impl<S: Stage> Engine<S> {
         self.finish(item, path, &done)
     }
 
+    /// Finishes an item whose dispatcher stopped between marking it done and releasing it.
+    fn refinish(&mut self, item: &str, path: &Path, c: &Claim) -> Result<(), EngineError> {
+        match read_json::<RunRecord>(&self.stage.dirs().record(&c.job_id))? {
+            Some(rec) if rec.outcome == Outcome::Success => {
+                self.ledger.finished(&rec, "succeeded", None)?
+            }
+            Some(rec) => self.ledger.finished(&rec, "ignored", c.reason.as_deref())?,
+            None => {}
+        }
+        if c.reason.is_some() {
+            self.stage.ignore(item)?;
+            self.forget_attempt(item, &c.job_id)?;
+            self.release.push(path.to_owned());
+            return Ok(());
+        }
+        self.finish(item, path, c)
+    }
+
     /// Puts a succeeded attempt's results in place and releases the claim after the commit.
     fn finish(&mut self, item: &str, path: &Path, c: &Claim) -> Result<(), EngineError> {
         let Some(rec) = read_json::<RunRecord>(&self.stage.dirs().record(&c.job_id))? else {
@@ -453,7 +488,10 @@ impl<S: Stage> Engine<S> {
                 report.gave_up += 1;
                 self.settle_failed(item, path, &next, report)?;
             }
-            _ => tracing::info!(stage = self.stage.name(), item, reason, "will retry"),
+            _ => {
+                report.waiting += 1;
+                tracing::info!(stage = self.stage.name(), item, reason, "will retry");
+            }
         }
         Ok(())
     }
@@ -503,8 +541,9 @@ impl<S: Stage> Engine<S> {
         mut free: usize,
         report: &mut PassReport,
     ) -> Result<(), EngineError> {
+        let mut scanned = false;
         while free > 0 {
-            let Some(item) = self.next_candidate(claimed)? else {
+            let Some(item) = self.next_candidate(claimed, &mut scanned)? else {
                 break;
             };
             let attempt_job = job_id(self.stage.name(), &item, 1);
@@ -518,7 +557,7 @@ impl<S: Stage> Engine<S> {
             }
         }
         report.backlog = self.queue.len();
-        if report.backlog > 0 && report.active() + report.submitted >= self.opts.queue_limit {
+        if report.backlog > 0 && report.active() >= self.opts.queue_limit {
             report.over_limit = true;
             if !self.warned_limit {
                 tracing::warn!(
@@ -533,12 +572,17 @@ impl<S: Stage> Engine<S> {
         Ok(())
     }
 
-    fn next_candidate(&mut self, claimed: &HashSet<String>) -> io::Result<Option<String>> {
-        if self.queue.is_empty()
-            && self
-                .last_scan
-                .is_none_or(|t| t.elapsed() >= self.opts.rescan)
-        {
+    /// The next item to try; the input directories are rescanned at most once per pass.
+    fn next_candidate(
+        &mut self,
+        claimed: &HashSet<String>,
+        scanned: &mut bool,
+    ) -> io::Result<Option<String>> {
+        let due = self
+            .last_scan
+            .is_none_or(|t| t.elapsed() >= self.opts.rescan);
+        if self.queue.is_empty() && due && !*scanned {
+            *scanned = true;
             self.last_scan = Some(Instant::now());
             let mut items = self.stage.scan()?;
             items.retain(|i| !claimed.contains(i));
@@ -635,6 +679,17 @@ fn add(total: &mut PassReport, r: &PassReport) {
 
 fn row_of(c: &Claim, state: &str) -> JobRow {
     JobRow::new(&c.job_id, &c.stage, &c.item, c.attempt, state)
+}
+
+fn subdirs(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            out.push(entry.path());
+        }
+    }
+    Ok(out)
 }
 
 /// Items with a claim under `dir`: plain files, and files one subdirectory down as `sub/name`.

@@ -22,7 +22,8 @@ use crate::sys;
 pub enum Wrapped {
     /// The job ran (or failed to start) and its record was written.
     Ran(RunRecord),
-    /// The claim no longer names this job (it was taken over): nothing was run or written.
+    /// Another copy of this job runs, or the claim no longer names it (it was taken over):
+    /// nothing was run or written.
     Superseded,
 }
 
@@ -37,7 +38,11 @@ pub fn run(spec: &JobSpec, cancel: &AtomicBool) -> io::Result<Wrapped> {
         pid_start: sys::start_time(me).unwrap_or(0),
         start,
     };
-    write_json_atomic(&spec.start_marker, &marker, spec.fsync)?;
+    // The start marker is created exclusively: a second copy of the same job steps aside.
+    let bytes = serde_json::to_vec_pretty(&marker).map_err(io::Error::other)?;
+    if !crate::fsutil::create_excl(&spec.start_marker, &bytes)? {
+        return Ok(Wrapped::Superseded);
+    }
     if !claim_names_job(spec)? {
         crate::fsutil::remove_if_exists(&spec.start_marker)?;
         return Ok(Wrapped::Superseded);

@@ -142,7 +142,8 @@ fn job_wrapper(spec_path: &Path) -> anyhow::Result<()> {
 /// over the input's manifest if it has one.
 fn copy_job(input: &Path, output: &Path) -> anyhow::Result<()> {
     let data = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
-    let mut manifest = Manifest::read(&manifest_path(input)).unwrap_or_default();
+    let mut manifest =
+        Manifest::read(&manifest_path(input)).unwrap_or_else(|_| loose_counts(input));
     manifest.file = output
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -158,4 +159,14 @@ fn copy_job(input: &Path, output: &Path) -> anyhow::Result<()> {
     std::io::Write::write_all(&mut pending.file, &data)?;
     pending.commit(false)?;
     Ok(())
+}
+
+/// A manifest with only the packet and byte counts of a manifest that is not a full one.
+fn loose_counts(input: &Path) -> Manifest {
+    let (packets, bytes) = lander_dispatch::record::counts_from(&manifest_path(input));
+    Manifest {
+        packets: packets.unwrap_or(0),
+        bytes: bytes.unwrap_or(0),
+        ..Manifest::default()
+    }
 }

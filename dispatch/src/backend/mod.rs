@@ -54,7 +54,7 @@ pub enum BackendError {
 }
 
 /// A batch system.
-pub trait Backend {
+pub trait Backend: Send {
     /// Short name (`local`, `slurm`).
     fn name(&self) -> &'static str;
 

@@ -1,0 +1,270 @@
+//! The scrub stage under the four failure modes: a job that never runs, a job killed mid-run,
+//! a job run twice in a row, two dispatchers (and two copies of one job) at once.
+
+mod dispatch_support;
+
+use std::time::Duration;
+
+use dispatch_support::*;
+use lander_dispatch::record::Outcome;
+
+#[test]
+fn files_are_scrubbed_published_and_fanned_out_once() {
+    let spool = Spool::new(Setup::default());
+    let names = spool.add_raw(0..7);
+    let mut engine = spool.scrub_engine();
+    drain(&mut engine);
+    spool.assert_scrubbed_exactly_once(&names);
+    // Packets and bytes come from the output manifest into the run record and history.
+    let rows = spool
+        .ledger()
+        .list(Some("scrub"), Some("succeeded"), 100)
+        .unwrap();
+    assert!(
+        rows.iter()
+            .any(|r| r.packets == Some(3) && r.bytes == Some(30)),
+        "{rows:?}"
+    );
+}
+
+#[test]
+fn a_job_that_never_runs_is_reported_lost_and_finally_failed() {
+    let spool = Spool::new(Setup {
+        lost_grace: 0.2,
+        ..Setup::default()
+    });
+    let names = spool.add_raw(0..1);
+    // A backend whose jobs never start: the wrapper is replaced by a program that does nothing.
+    let mut engine = spool.scrub_engine_with(vec!["/bin/true".into()]);
+    let first = engine.pass().unwrap();
+    assert_eq!(first.submitted, 1);
+    let r = pass_until(&mut engine, "the job to be given up", |r| {
+        r.failed_items == 1
+    });
+    assert_eq!(r.active(), 0);
+    let rows = spool.ledger().list(Some("scrub"), None, 100).unwrap();
+    assert_eq!(rows.len(), 4, "first attempt and three retries: {rows:?}");
+    assert!(
+        rows.iter()
+            .all(|r| r.reason.as_deref() == Some("lost: the job never started")),
+        "{rows:?}"
+    );
+    // The raw file is untouched and nothing was published.
+    assert!(spool.raw_dir().join(&names[0]).exists());
+    assert!(list(&spool.scrubbed_dir()).iter().all(|n| n == ".work"));
+    // Job control brings it back; with a working backend it then completes.
+    let job = &rows[0].job_id;
+    lander_dispatch::control::retry(&spool.config, job).unwrap();
+    let mut engine = spool.scrub_engine();
+    drain(&mut engine);
+    spool.assert_scrubbed_exactly_once(&names);
+}
+
+#[test]
+fn a_job_killed_mid_run_leaves_nothing_partial_and_is_redone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let flag = tmp.path().join("hang-once");
+    let hang = script(
+        tmp.path(),
+        "scrub.sh",
+        &format!(
+            "out=\"$2\"\nif [ ! -e {flag:?} ]; then touch {flag:?}; echo partial > \"$out\"; sleep 60; fi\nexec {LANDER} dispatch copy-job \"$1\" \"$2\""
+        ),
+    );
+    let spool = Spool::new(Setup {
+        scrub_command: vec![hang],
+        lost_grace: 0.5,
+        ..Setup::default()
+    });
+    let names = spool.add_raw(0..1);
+    let mut engine = spool.scrub_engine();
+    engine.pass().unwrap();
+    let pid = running_job_pid(&spool.scrub_state());
+    // Wait for the partial output, then kill the job wrapper (the job dies with it).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !flag.exists() {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    kill(pid, "KILL");
+    assert!(
+        list(&spool.scrubbed_dir())
+            .iter()
+            .all(|n| n.starts_with('.')),
+        "nothing partial is published"
+    );
+    let r = pass_until(&mut engine, "the lost job", |r| r.lost == 1);
+    assert_eq!(r.lost, 1);
+    drain(&mut engine);
+    spool.assert_scrubbed_exactly_once(&names);
+    let rows = spool.ledger().list(Some("scrub"), None, 10).unwrap();
+    assert!(
+        rows.iter().any(|r| r.state == "retry"
+            && r.reason.as_deref() == Some("lost: the job ended without a run record")),
+        "{rows:?}"
+    );
+}
+
+#[test]
+fn a_job_run_twice_in_a_row_changes_nothing_the_second_time() {
+    let spool = Spool::new(Setup::default());
+    let names = spool.add_raw(0..3);
+    let mut engine = spool.scrub_engine();
+    // Keep a copy of one job's spec to run it again by hand later.
+    engine.pass().unwrap();
+    let spec = list_tree(&spool.scrub_state().join("jobs"))
+        .into_iter()
+        .find(|p| p.to_string_lossy().ends_with(".spec.json"))
+        .unwrap();
+    let saved = spool.dir.path().join("saved.spec.json");
+    std::fs::copy(&spec, &saved).unwrap();
+    drain(&mut engine);
+    spool.assert_scrubbed_exactly_once(&names);
+    let inode = ino(&spool.scrubbed_dir().join(&names[0]));
+
+    // The same job again: it steps aside (its claim is gone), writing nothing.
+    let status = std::process::Command::new(LANDER)
+        .args(["dispatch", "job-wrapper"])
+        .arg(&saved)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // Another pass: nothing to do.
+    let r = engine.pass().unwrap();
+    assert_eq!((r.submitted, r.succeeded), (0, 0));
+    // The same raw file published again is scrubbed again but changes nothing published.
+    spool.add_raw(0..1);
+    drain(&mut engine);
+    spool.assert_scrubbed_exactly_once(&names[..].to_vec());
+    assert_eq!(ino(&spool.scrubbed_dir().join(&names[0])), inode);
+}
+
+#[test]
+fn two_dispatchers_at_once_scrub_each_file_once() {
+    let spool = Spool::new(Setup {
+        slots: 3,
+        ..Setup::default()
+    });
+    let names = spool.add_raw(0..40);
+    let mut a = spool.scrub_engine();
+    let mut b = spool.scrub_engine();
+    std::thread::scope(|s| {
+        s.spawn(|| drain(&mut a));
+        s.spawn(|| drain(&mut b));
+    });
+    // A last pass picks up anything one finished while the other was still looking.
+    drain(&mut spool.scrub_engine());
+    spool.assert_scrubbed_exactly_once(&names);
+    let records = spool.records(&spool.scrub_state());
+    assert_eq!(records.len(), names.len(), "each file's job ran once");
+}
+
+#[test]
+fn two_copies_of_one_job_at_once_run_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let slow = script(
+        tmp.path(),
+        "slow.sh",
+        &format!("sleep 0.5\nexec {LANDER} dispatch copy-job \"$1\" \"$2\""),
+    );
+    let spool = Spool::new(Setup {
+        scrub_command: vec![slow],
+        ..Setup::default()
+    });
+    let names = spool.add_raw(0..1);
+    let mut engine = spool.scrub_engine();
+    engine.pass().unwrap();
+    let spec = list_tree(&spool.scrub_state().join("jobs"))
+        .into_iter()
+        .find(|p| p.to_string_lossy().ends_with(".spec.json"))
+        .unwrap();
+    running_job_pid(&spool.scrub_state());
+    // A second copy of the running job steps aside at once.
+    let t = std::time::Instant::now();
+    let status = std::process::Command::new(LANDER)
+        .args(["dispatch", "job-wrapper"])
+        .arg(&spec)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(
+        t.elapsed() < Duration::from_millis(450),
+        "the copy did not run the job"
+    );
+    drain(&mut engine);
+    spool.assert_scrubbed_exactly_once(&names);
+    assert_eq!(spool.records(&spool.scrub_state()).len(), 1);
+}
+
+#[test]
+fn a_bad_output_digest_is_not_published_and_is_retried() {
+    let tmp = tempfile::tempdir().unwrap();
+    let flag = tmp.path().join("corrupt-once");
+    let corrupt = script(
+        tmp.path(),
+        "corrupt.sh",
+        &format!("{LANDER} dispatch copy-job \"$1\" \"$2\" || exit 1\nif [ ! -e {flag:?} ]; then touch {flag:?}; echo garbage >> \"$2\"; fi"),
+    );
+    let spool = Spool::new(Setup {
+        scrub_command: vec![corrupt],
+        ..Setup::default()
+    });
+    let names = spool.add_raw(0..1);
+    let mut engine = spool.scrub_engine();
+    drain(&mut engine);
+    spool.assert_scrubbed_exactly_once(&names);
+    let rows = spool.ledger().list(Some("scrub"), None, 10).unwrap();
+    assert!(
+        rows.iter().any(
+            |r| r.state == "retry" && r.reason.as_deref().is_some_and(|x| x.contains("BLAKE3"))
+        ),
+        "{rows:?}"
+    );
+    let ok = spool
+        .records(&spool.scrub_state())
+        .iter()
+        .filter(|r| r.outcome == Outcome::Success)
+        .count();
+    assert_eq!(
+        ok, 2,
+        "the job itself succeeded twice; only the second output was published"
+    );
+}
+
+#[test]
+fn queue_limit_stops_submission_and_is_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let slow = script(
+        tmp.path(),
+        "slow.sh",
+        &format!("sleep 0.3\nexec {LANDER} dispatch copy-job \"$1\" \"$2\""),
+    );
+    let spool = Spool::new(Setup {
+        scrub_command: vec![slow],
+        queue_limit: 1,
+        ..Setup::default()
+    });
+    let names = spool.add_raw(0..3);
+    let mut engine = spool.scrub_engine();
+    let r = engine.pass().unwrap();
+    assert_eq!(r.submitted, 1);
+    assert!(r.over_limit, "{r:?}");
+    assert_eq!(r.backlog, 2);
+    drain(&mut engine);
+    spool.assert_scrubbed_exactly_once(&names);
+}
+
+#[test]
+fn a_paused_stage_starts_nothing_until_resumed() {
+    let spool = Spool::new(Setup::default());
+    let names = spool.add_raw(0..2);
+    lander_dispatch::control::pause(&spool.config, "scrub").unwrap();
+    let mut engine = spool.scrub_engine();
+    let r = engine.pass().unwrap();
+    assert!(r.held);
+    assert_eq!(r.submitted, 0);
+    lander_dispatch::control::resume(&spool.config, "scrub").unwrap();
+    drain(&mut engine);
+    spool.assert_scrubbed_exactly_once(&names);
+}
