@@ -120,7 +120,7 @@ pub fn takeover(path: &Path, old: &Claim, next: &Claim, fsync: bool) -> io::Resu
 
 /// Removes a takeover marker left by a process that died between making and removing it
 /// (same host: its pid is gone; another host: older than a minute). Returns whether it did.
-fn remove_stale_marker(marker: &Path) -> io::Result<bool> {
+pub fn remove_stale_marker(marker: &Path) -> io::Result<bool> {
     let Ok(owner) = std::fs::read_to_string(marker) else {
         return Ok(false);
     };

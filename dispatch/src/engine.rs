@@ -172,6 +172,11 @@ impl<S: Stage> Engine<S> {
         let mut all = vec![dirs.jobs.clone(), dirs.records.clone(), dirs.claims.clone()];
         all.extend(subdirs(&dirs.claims)?);
         for dir in all {
+            for name in fsutil::list_all(&dir)? {
+                if name.ends_with(".takeover") && claim::remove_stale_marker(&dir.join(&name))? {
+                    removed += 1;
+                }
+            }
             for left in lander_capture::publish::leftovers(&dir, foreign_age).unwrap_or_default() {
                 remove_if_exists(&left.path)?;
                 removed += 1;
@@ -184,7 +189,20 @@ impl<S: Stage> Engine<S> {
     pub fn run(&mut self, stop: &AtomicBool, idle: Duration) -> Result<(), EngineError> {
         self.sweep(Duration::from_secs(3600))?;
         while !stop.load(Ordering::Relaxed) {
-            let report = self.pass()?;
+            let report = match self.pass() {
+                Ok(report) => report,
+                Err(e) => {
+                    // A daemon outlives passing trouble (a busy database, a slow NFS server);
+                    // what the failed pass did not commit is found again on the next one.
+                    tracing::error!(stage = self.stage.name(), "pass failed: {e}");
+                    self.release.clear();
+                    self.ledger.rollback();
+                    PassReport {
+                        running: 1,
+                        ..PassReport::default()
+                    }
+                }
+            };
             let timeout = if report.active() > 0 {
                 Duration::from_millis(250)
             } else {

@@ -39,6 +39,17 @@ pub fn move_once(src: &Path, dst: &Path) -> io::Result<()> {
     }
 }
 
+/// Names of all entries of `dir`, temporaries included; a missing directory has none.
+pub fn list_all(dir: &Path) -> io::Result<Vec<String>> {
+    match fs::read_dir(dir) {
+        Ok(rd) => rd
+            .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(with_path(e, dir)),
+    }
+}
+
 /// Names of the regular entries of `dir` that are not temporaries, unsorted. A missing
 /// directory has no entries.
 pub fn list_names(dir: &Path) -> io::Result<Vec<String>> {

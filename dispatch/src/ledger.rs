@@ -139,6 +139,14 @@ impl Ledger {
         Ok(())
     }
 
+    /// Abandons the open transaction, if any.
+    pub fn rollback(&mut self) {
+        if self.in_tx {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            self.in_tx = false;
+        }
+    }
+
     /// Notes a submitted attempt.
     pub fn submitted(&mut self, row: &JobRow) -> Result<(), LedgerError> {
         let sql =
