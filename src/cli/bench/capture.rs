@@ -1,8 +1,13 @@
 //! `lander bench capture`: `lander-capture --read` into rotated 64 MiB published files, with
 //! the io_uring and the plain writer, beside `tcpdump -r IN -w OUT` on the same file; then the
 //! durable variant (`--fsync`) beside `dd bs=1M conv=fsync` of the same bytes. Every tool runs
-//! as a child process, timed from spawn to exit, best of `--runs`; output is removed and
-//! `sync` run before each.
+//! as a child process, timed from spawn to exit, best of `--runs`; the runs are interleaved
+//! (each round runs every tool once) so that load from elsewhere hits all tools alike; output
+//! is removed and `sync` run before each. The load average is reported with the figures.
+//!
+//! The fsync comparison is not like for like, and says so: dd writes the input as one file
+//! and fsyncs it once, lander-capture writes rotated files and publishes each durably (fsync
+//! of the file and of its manifest, renames, fsync of the directory).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -70,59 +75,137 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.dir.is_none() {
         let _ = std::fs::remove_dir_all(&dir);
     }
-    let rows = outcome?;
+    let report = outcome?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", table(&rows));
+        print!("{}", table(&report));
     }
     Ok(())
 }
 
-fn measure(args: &Args, dir: &Path) -> anyhow::Result<Vec<Row>> {
+/// Everything one bench run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Load average (1, 5, 15 min) before the first run.
+    pub load_before: [f64; 3],
+    /// Load average after the last run.
+    pub load_after: [f64; 3],
+    /// Bytes of the input trace.
+    pub input_bytes: u64,
+    /// Rotation size of our output files.
+    pub rotate_size: String,
+    /// Files each lander-capture run publishes (dd writes one).
+    pub files_per_run: u64,
+    /// The measured lines.
+    pub rows: Vec<Row>,
+}
+
+/// What each tool does; every round runs each once, in this order, so a burst of load from
+/// elsewhere hits all of them alike.
+fn tools() -> Vec<Tool> {
+    let t = |group: &'static str, name: &str, kind: Kind| Tool {
+        group,
+        name: name.to_string(),
+        kind,
+    };
+    vec![
+        t("page-cache", "tcpdump -r IN -w OUT", Kind::Tcpdump),
+        t(
+            "page-cache",
+            "lander-capture --io uring",
+            Kind::Lander(false, "uring"),
+        ),
+        t(
+            "page-cache",
+            "lander-capture --io sync",
+            Kind::Lander(false, "sync"),
+        ),
+        t("fsync", "dd bs=1M conv=fsync", Kind::Dd),
+        t(
+            "fsync",
+            "lander-capture --fsync --io uring",
+            Kind::Lander(true, "uring"),
+        ),
+        t(
+            "fsync",
+            "lander-capture --fsync --io sync",
+            Kind::Lander(true, "sync"),
+        ),
+    ]
+}
+
+fn measure(args: &Args, dir: &Path) -> anyhow::Result<Report> {
+    let load_before = load_average();
     let input = dir.join("syn-flood.pcap");
     synth::write_trace(Profile::SynFlood, 1, args.packets, &input, Format::Pcap)
         .with_context(|| format!("generating {}", input.display()))?;
     let size = std::fs::metadata(&input)?.len();
     let out = dir.join("out");
-    let tool = |name: &str, fsync: bool, io: &str| Tool {
-        name: name.to_string(),
-        fsync,
-        io: io.to_string(),
-    };
-    let mut rows = Vec::new();
-    let tcpdump = best(args.runs, &out, || run_tcpdump(&input, &out))?;
-    rows.push(row(
-        "page-cache",
-        "tcpdump -r IN -w OUT",
-        args.packets,
-        size,
-        tcpdump,
-    ));
-    for t in [
-        tool("lander-capture --io uring", false, "uring"),
-        tool("lander-capture --io sync", false, "sync"),
-    ] {
-        let m = best(args.runs, &out, || run_lander(args, &input, &out, &t))?;
-        rows.push(row("page-cache", &t.name, args.packets, size, m));
+    let tools = tools();
+    let mut best: Vec<Option<Measured>> = vec![None; tools.len()];
+    for _ in 0..args.runs.max(1) {
+        for (t, b) in tools.iter().zip(best.iter_mut()) {
+            let mut m = once(&out, || run_tool(args, &input, &out, t))?;
+            if let Some(b) = b {
+                // tcpdump's figure is the children's peak so far, exact only in the first
+                // round (it runs first); lander-capture reports its own: keep the largest.
+                m.rss = match t.kind {
+                    Kind::Tcpdump => b.rss,
+                    _ => m.rss.max(b.rss),
+                };
+            }
+            if b.is_none_or(|b| m.seconds < b.seconds) {
+                *b = Some(m);
+            } else if let Some(b) = b {
+                b.rss = m.rss;
+            }
+        }
     }
-    let dd = best(args.runs, &out, || run_dd(&input, &out))?;
-    rows.push(row("fsync", "dd bs=1M conv=fsync", args.packets, size, dd));
-    for t in [
-        tool("lander-capture --fsync --io uring", true, "uring"),
-        tool("lander-capture --fsync --io sync", true, "sync"),
-    ] {
-        let m = best(args.runs, &out, || run_lander(args, &input, &out, &t))?;
-        rows.push(row("fsync", &t.name, args.packets, size, m));
-    }
+    let mut rows: Vec<Row> = tools
+        .iter()
+        .zip(best)
+        .map(|(t, m)| row(t.group, &t.name, args.packets, size, m.expect("measured")))
+        .collect();
     set_ratios(&mut rows);
-    Ok(rows)
+    let rotate = crate::cli::capture::parse_size(&args.rotate_size).unwrap_or(u64::MAX);
+    Ok(Report {
+        load_before,
+        load_after: load_average(),
+        input_bytes: size,
+        rotate_size: args.rotate_size.clone(),
+        files_per_run: size.div_ceil(rotate.max(1)),
+        rows,
+    })
+}
+
+fn run_tool(args: &Args, input: &Path, out: &Path, t: &Tool) -> anyhow::Result<Measured> {
+    match t.kind {
+        Kind::Tcpdump => run_tcpdump(input, out),
+        Kind::Dd => run_dd(input, out),
+        Kind::Lander(..) => run_lander(args, input, out, t),
+    }
+}
+
+/// The 1, 5 and 15 minute load averages (zeros where unknown).
+fn load_average() -> [f64; 3] {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let mut v = text.split_whitespace().map(|f| f.parse().unwrap_or(0.0));
+    [(); 3].map(|_| v.next().unwrap_or(0.0))
 }
 
 struct Tool {
+    group: &'static str,
     name: String,
-    fsync: bool,
-    io: String,
+    kind: Kind,
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Tcpdump,
+    Dd,
+    /// fsync, I/O mode.
+    Lander(bool, &'static str),
 }
 
 #[derive(Clone, Copy)]
@@ -158,23 +241,12 @@ fn set_ratios(rows: &mut [Row]) {
     }
 }
 
-/// Best (fastest) of `runs`, each after clearing `out` and flushing dirty pages.
-fn best(
-    runs: u32,
-    out: &Path,
-    mut once: impl FnMut() -> anyhow::Result<Measured>,
-) -> anyhow::Result<Measured> {
-    let mut best: Option<Measured> = None;
-    for _ in 0..runs.max(1) {
-        let _ = std::fs::remove_dir_all(out);
-        std::fs::create_dir_all(out)?;
-        let _ = Command::new("sync").status();
-        let m = once()?;
-        if best.map_or(true, |b| m.seconds < b.seconds) {
-            best = Some(m);
-        }
-    }
-    Ok(best.expect("at least one run"))
+/// One run after clearing `out` and flushing dirty pages.
+fn once(out: &Path, run: impl FnOnce() -> anyhow::Result<Measured>) -> anyhow::Result<Measured> {
+    let _ = std::fs::remove_dir_all(out);
+    std::fs::create_dir_all(out)?;
+    let _ = Command::new("sync").status();
+    run()
 }
 
 fn timed(mut cmd: Command, what: &str) -> anyhow::Result<(f64, std::process::Output)> {
@@ -226,11 +298,14 @@ fn run_lander(args: &Args, input: &Path, out: &Path, t: &Tool) -> anyhow::Result
         .arg("--out-dir")
         .arg(out)
         .args(["--site", "bench", "--rotate-size", &args.rotate_size])
-        .args(["--ring-size", &args.ring_size, "--io", &t.io])
+        .args(["--ring-size", &args.ring_size])
         .arg("--stats-json")
         .arg(&stats);
-    if t.fsync {
-        cmd.arg("--fsync");
+    if let Kind::Lander(fsync, io) = t.kind {
+        cmd.args(["--io", io]);
+        if fsync {
+            cmd.arg("--fsync");
+        }
     }
     let (seconds, _) = timed(cmd, &t.name)?;
     let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(&stats)?)?;
@@ -258,12 +333,18 @@ fn sibling(name: &str) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-fn table(rows: &[Row]) -> String {
+fn table(report: &Report) -> String {
+    let load = |l: [f64; 3]| format!("{:.2} {:.2} {:.2}", l[0], l[1], l[2]);
     let mut s = format!(
+        "load average before {}, after {}\n",
+        load(report.load_before),
+        load(report.load_after)
+    );
+    s.push_str(&format!(
         "{:<10} {:<36} {:>9} {:>8} {:>9} {:>7} {:>9}\n",
         "group", "tool", "seconds", "Mpps", "MB/s", "ratio", "RSS MiB"
-    );
-    for r in rows {
+    ));
+    for r in &report.rows {
         s.push_str(&format!(
             "{:<10} {:<36} {:>9.3} {:>8.2} {:>9.0} {:>6.2}x {:>9.1}\n",
             r.group, r.tool, r.seconds, r.mpps, r.mb_per_s, r.ratio, r.peak_rss_mib
@@ -273,5 +354,12 @@ fn table(rows: &[Row]) -> String {
         "ratio: page-cache rows over tcpdump's packets/s (bar >= 3x); fsync rows over dd's \
          bandwidth (bar >= 0.85x)\n",
     );
+    s.push_str(&format!(
+        "fsync rows: dd writes the {} input bytes as one file and fsyncs it once; \
+         lander-capture writes {} files of at most {}, each published with an fsync of the \
+         file and of its manifest, two renames and an fsync of the directory\n",
+        report.input_bytes, report.files_per_run, report.rotate_size
+    ));
+    s.push_str("seconds: best of the runs, from spawn to exit, runs interleaved tool by tool\n");
     s
 }
