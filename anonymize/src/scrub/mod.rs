@@ -1,6 +1,7 @@
 //! The file scrubber: a bounded parallel pipeline (see [`pipeline`]) with an in-place path
 //! for pcap files (see [`pcap`]), then the manifest and atomic publication.
 
+mod digest;
 mod pcap;
 mod pipeline;
 
@@ -187,20 +188,12 @@ pub fn scrub_read<R: Read + Send + 'static, W: Write>(
             offset: Some(0),
             source,
         })?;
-    let mut hasher = blake3::Hasher::new();
-    hasher.update(&head);
-    if let Some(header) = pcap_header(&head, config) {
+    if let Some(pcap) = pcap_header(&head, config) {
+        let header = pcap.0;
         let format = config.format.unwrap_or(header.format);
         let encoder = encoder(format, header.link_type, header.snaplen, out_path)?;
-        let source = pcap::PcapSource::new(
-            name,
-            header,
-            Box::new(input),
-            hasher,
-            format,
-            encoder.snaplen(),
-        );
-        let (summary, hasher) = pipeline::run(
+        let source = pcap::PcapSource::new(name, pcap, Box::new(input), format, encoder.snaplen());
+        let (summary, digest) = pipeline::run(
             Source::Pcap(Box::new(source)),
             out,
             out_path,
@@ -210,11 +203,13 @@ pub fn scrub_read<R: Read + Send + 'static, W: Write>(
         )?;
         return Ok(ReadSummary {
             summary,
-            source_blake3: digest(hasher),
+            source_blake3: digest.map(|h| h.to_hex().to_string()).unwrap_or_default(),
             input: (header.format, header.link_type, header.snaplen),
             format,
         });
     }
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&head);
     let hasher = Arc::new(Mutex::new(hasher));
     let hashing = HashingRead {
         inner: io::Cursor::new(head).chain(input),
@@ -248,13 +243,14 @@ fn digest(hasher: Option<blake3::Hasher>) -> String {
 
 /// The pcap file header at the start of `head`, when the in-place path applies: the input is
 /// pcap (as named or detected) and so is the output.
-fn pcap_header(head: &[u8], config: &ScrubConfig) -> Option<FileHeaderRepr> {
+fn pcap_header(head: &[u8], config: &ScrubConfig) -> Option<(FileHeaderRepr, [u8; HEADER_LEN])> {
     let Ok(Parsed::Done { item, .. }) = FileHeaderRepr::parse(head) else {
         return None;
     };
     let pcap = |f: Format| matches!(f, Format::Pcap | Format::PcapNs);
     let input_ok = config.input_format.is_none_or(pcap);
-    (input_ok && pcap(config.format.unwrap_or(item.format))).then_some(item)
+    let bytes = head.try_into().ok()?;
+    (input_ok && pcap(config.format.unwrap_or(item.format))).then_some((item, bytes))
 }
 
 /// A reader that hashes what passes through it (the record path: the reader owns it).
@@ -294,12 +290,8 @@ pub fn scrub_file(
     let file = File::open(input).map_err(io_at(input))?;
     let name = input.display().to_string();
     let mut pending = PendingFile::create(output).map_err(io_at(output))?;
-    let read = {
-        let mut out = io::BufWriter::with_capacity(1 << 20, &mut pending.file);
-        let read = scrub_read(&name, file, &mut out, output, anon, config)?;
-        out.flush().map_err(io_at(output))?;
-        read
-    };
+    // the pipeline writes whole chunks: no buffer in between
+    let read = scrub_read(&name, file, &mut pending.file, output, anon, config)?;
     let (_, link, snaplen) = read.input;
     let (summary, format) = (read.summary, read.format);
     let source_blake3 = Some(read.source_blake3);
@@ -408,3 +400,6 @@ pub fn parse_checksums(s: &str) -> Result<Checksums, String> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests;

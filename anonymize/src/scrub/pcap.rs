@@ -16,17 +16,21 @@ use lander_capture::format::pcap::{self, FileHeaderRepr};
 use lander_capture::format::{ReadError, WriteError};
 use lander_capture::Format;
 
-use super::pipeline::{Chunk, Worker};
+use super::digest;
+use super::pipeline::{Chunk, Fresh, Worker};
 use super::ScrubError;
 
-/// Bytes read per chunk.
-pub const BLOCK: usize = 1 << 20;
+/// Bytes read per chunk: two hash leaves, and reads stay aligned to them (the first read
+/// stops short by the file header).
+pub const BLOCK: usize = 2 * digest::LEAF;
 
 /// How records of the input are laid out and how the output's are written.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct PcapLayout {
     /// The input's file header.
     header: FileHeaderRepr,
+    /// Its bytes.
+    head: [u8; pcap::HEADER_LEN],
     /// Pcap (µs) or PcapNs.
     out_format: Format,
     /// Records are cut to this many bytes (the output's snaplen).
@@ -38,73 +42,96 @@ pub(super) struct PcapSource {
     pub(super) layout: PcapLayout,
     input: Box<dyn Read + Send>,
     name: String,
-    hasher: blake3::Hasher,
 }
 
 impl PcapSource {
     /// The source of `input`, whose file header `header` has been read (and fed to `hasher`).
     pub(super) fn new(
         name: &str,
-        header: FileHeaderRepr,
+        (header, head): (FileHeaderRepr, [u8; pcap::HEADER_LEN]),
         input: Box<dyn Read + Send>,
-        hasher: blake3::Hasher,
         out_format: Format,
         snaplen: u32,
     ) -> PcapSource {
         PcapSource {
             layout: PcapLayout {
                 header,
+                head,
                 out_format,
                 snaplen: snaplen as usize,
             },
             input,
             name: name.to_string(),
-            hasher,
         }
     }
 
-    /// Fills chunks with whole records until the input ends; returns the input's hasher.
+    /// Fills chunks with whole records until the input ends. Returns the input's hash when
+    /// no chunk carries it (a file of only a header).
     pub(super) fn read_blocks(
         mut self,
         free: &Receiver<Chunk>,
         work: Sender<Chunk>,
-    ) -> Result<blake3::Hasher, ScrubError> {
+    ) -> Result<Option<blake3::Hash>, ScrubError> {
+        let head_len = pcap::HEADER_LEN;
         let mut carry: Vec<u8> = Vec::new();
-        let mut offset = pcap::HEADER_LEN as u64; // of carry[0] in the file
+        let mut ready = Vec::new(); // leaves hashed here, for the next chunk
+        let mut offset = head_len as u64; // of carry[0] in the file
+        let mut read_at = head_len as u64;
         let mut seq = 0;
         let Ok(mut chunk) = free.recv() else {
-            return Ok(self.hasher);
+            return Ok(None);
         };
         loop {
             let start = carry.len();
-            if chunk.data.len() < start + BLOCK {
-                chunk.data.resize(start + BLOCK, 0);
+            let want = if read_at == head_len as u64 {
+                BLOCK - head_len
+            } else {
+                BLOCK
+            };
+            if chunk.data.len() < start + want {
+                chunk.data.resize(start + want, 0);
             }
             chunk.data[..start].copy_from_slice(&carry);
-            let read = self.fill(&mut chunk.data[start..start + BLOCK], offset + start as u64)?;
+            let read = self.fill(&mut chunk.data[start..start + want], read_at)?;
+            let eof = read < want;
+            if read == 0 && read_at == head_len as u64 {
+                return Ok(Some(digest::single(&self.layout.head, &[])));
+            }
+            let fresh = Fresh {
+                at: start,
+                len: read,
+                offset: read_at,
+                whole_input: eof && read_at == head_len as u64,
+            };
+            read_at += read as u64;
             let avail = start + read;
             let whole = self.whole_records(&chunk.data[..avail], offset)?;
             carry.clear();
             carry.extend_from_slice(&chunk.data[whole..avail]);
-            let eof = read < BLOCK;
-            if whole > 0 {
-                chunk.seq = seq;
-                chunk.filled = whole;
-                seq += 1;
-                offset += whole as u64;
-                if work.send(chunk).is_err() || eof {
+            if whole == 0 {
+                // a record longer than a block: hash the bytes here
+                self.layout.leaves(fresh, &chunk.data, &mut ready);
+                if eof {
                     break;
                 }
-                let Ok(next) = free.recv() else { break };
-                chunk = next;
-            } else if eof {
+                continue;
+            }
+            chunk.seq = seq;
+            chunk.filled = whole;
+            chunk.fresh = (read > 0).then_some(fresh);
+            chunk.leaves.append(&mut ready);
+            seq += 1;
+            offset += whole as u64;
+            if work.send(chunk).is_err() || eof {
                 break;
             }
+            let Ok(next) = free.recv() else { break };
+            chunk = next;
         }
         if !carry.is_empty() {
             return Err(self.truncated(offset, &carry));
         }
-        Ok(self.hasher)
+        Ok(None)
     }
 
     /// Reads until `buf` is full or the input ends; returns the bytes read.
@@ -125,7 +152,6 @@ impl PcapSource {
                 }
             }
         }
-        self.hasher.update(&buf[..n]);
         Ok(n)
     }
 
@@ -181,8 +207,32 @@ const CAPLEN_AT: usize = 8;
 const ORIG_LEN_AT: usize = 12;
 
 impl PcapLayout {
-    /// Scrubs the whole records of `chunk.data[..chunk.filled]` in place.
+    /// Hashes the input bytes `fresh` of `data`: the leaves' chaining values into `out`.
+    fn leaves(&self, fresh: Fresh, data: &[u8], out: &mut Vec<blake3::hazmat::ChainingValue>) {
+        let bytes = &data[fresh.at..fresh.at + fresh.len];
+        let head_len = pcap::HEADER_LEN as u64;
+        let (head, offset) = match fresh.offset == head_len {
+            true => (&self.head[..], 0),
+            false => (&[][..], fresh.offset),
+        };
+        digest::leaves(head, offset, bytes, out);
+    }
+
+    /// Hashes the chunk's fresh input, before anything in it is rewritten.
+    fn hash_input(&self, chunk: &mut Chunk) {
+        let Some(fresh) = chunk.fresh else { return };
+        if fresh.whole_input {
+            let bytes = &chunk.data[fresh.at..fresh.at + fresh.len];
+            chunk.single = Some(digest::single(&self.head, bytes));
+        } else {
+            self.leaves(fresh, &chunk.data, &mut chunk.leaves);
+        }
+    }
+
+    /// Scrubs the whole records of `chunk.data[..chunk.filled]` in place (after hashing the
+    /// input bytes the chunk brought).
     pub(super) fn process(&self, w: &mut Worker<'_>, chunk: &mut Chunk) {
+        self.hash_input(chunk);
         let buf = &mut chunk.data[..chunk.filled];
         let tally = &mut chunk.tally;
         let (endian, link) = (self.header.endian, self.header.link_type.0);

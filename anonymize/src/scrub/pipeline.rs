@@ -16,11 +16,13 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use blake3::hazmat::ChainingValue;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use lander_capture::format::{RecordEncoder, TraceReader, WriteError};
 use lander_capture::{LinkType, Record};
 use rayon::prelude::*;
 
+use super::digest::InputTree;
 use super::pcap::{PcapLayout, PcapSource};
 use super::{io_at, ScrubConfig, ScrubError, Summary};
 use crate::cache::CachedAnonymizer;
@@ -114,6 +116,22 @@ pub(super) struct Chunk {
     pub(super) in_place: Option<usize>,
     pub(super) tally: Tally,
     pub(super) error: Option<WriteError>,
+    /// Pcap path: the input bytes read into this chunk, to hash.
+    pub(super) fresh: Option<Fresh>,
+    /// Chaining values of input leaves, in input order.
+    pub(super) leaves: Vec<ChainingValue>,
+    /// The input's hash, when the input is a single leaf.
+    pub(super) single: Option<blake3::Hash>,
+}
+
+/// Input bytes first read into a chunk: `data[at..at + len]`, at input offset `offset`.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Fresh {
+    pub(super) at: usize,
+    pub(super) len: usize,
+    pub(super) offset: u64,
+    /// The whole input is in this chunk.
+    pub(super) whole_input: bool,
 }
 
 impl Chunk {
@@ -124,6 +142,9 @@ impl Chunk {
         self.in_place = None;
         self.tally = Tally::default();
         self.error = None;
+        self.fresh = None;
+        self.leaves.clear();
+        self.single = None;
     }
 
     fn full(&self) -> bool {
@@ -205,7 +226,7 @@ impl Worker<'_> {
 }
 
 /// Runs the pipeline from `source` into `out`; returns the counts, and the BLAKE3 of the
-/// input when the source hashed it.
+/// input when the workers hashed it (the pcap path).
 pub(super) fn run<W: Write>(
     source: Source,
     out: &mut W,
@@ -213,7 +234,7 @@ pub(super) fn run<W: Write>(
     encoder: RecordEncoder,
     anon: &Anonymizer,
     config: &ScrubConfig,
-) -> Result<(Summary, Option<blake3::Hasher>), ScrubError> {
+) -> Result<(Summary, Option<blake3::Hash>), ScrubError> {
     let threads = config.threads.max(1);
     let n_chunks = 2 * threads + 2;
     let (free_tx, free_rx) = bounded::<Chunk>(n_chunks);
@@ -234,12 +255,12 @@ pub(super) fn run<W: Write>(
         Source::Pcap(p) => Some(p.layout),
         Source::Records(_) => None,
     };
-    let hasher = std::thread::scope(|s| {
+    let single = std::thread::scope(|s| {
         let pcap = layout.as_ref();
         let reading = std::thread::Builder::new()
             .name("scrub-read".into())
             .spawn_scoped(s, move || match source {
-                Source::Pcap(p) => p.read_blocks(&free_rx, work_tx).map(Some),
+                Source::Pcap(p) => p.read_blocks(&free_rx, work_tx),
                 Source::Records(r) => read_records(r, &free_rx, work_tx).map(|()| None),
             })
             .map_err(|e| io_at(out_path)(e))?;
@@ -257,7 +278,12 @@ pub(super) fn run<W: Write>(
         written?;
         read
     })?;
-    Ok((writer.finish(), hasher))
+    let (summary, mut tree) = writer.finish();
+    if let Some(root) = single {
+        tree.set_single(root);
+    }
+    let digest = layout.and_then(|_| tree.finish());
+    Ok((summary, digest))
 }
 
 fn read_records(
@@ -326,6 +352,7 @@ struct OrderedWriter<'w, W: Write> {
     next: u64,
     reasons: [u64; REASONS],
     total: Summary,
+    input: InputTree,
 }
 
 impl<'w, W: Write> OrderedWriter<'w, W> {
@@ -338,6 +365,7 @@ impl<'w, W: Write> OrderedWriter<'w, W> {
             next: 0,
             reasons: [0; REASONS],
             total: Summary::default(),
+            input: InputTree::default(),
         };
         w.emit(&encoder.file_header())?;
         Ok(w)
@@ -370,6 +398,10 @@ impl<'w, W: Write> OrderedWriter<'w, W> {
                 source,
             });
         }
+        c.leaves.iter().for_each(|cv| self.input.push(*cv));
+        if let Some(root) = c.single {
+            self.input.set_single(root);
+        }
         self.out.write_all(c.output()).map_err(io_at(&self.path))?;
         self.hasher.update(c.output());
         self.total.file_size += c.output().len() as u64;
@@ -392,13 +424,13 @@ impl<'w, W: Write> OrderedWriter<'w, W> {
         Ok(())
     }
 
-    fn finish(mut self) -> Summary {
+    fn finish(mut self) -> (Summary, InputTree) {
         self.total.blake3 = self.hasher.finalize().to_hex().to_string();
         for (r, &n) in Reason::ALL.iter().zip(&self.reasons) {
             if n > 0 {
                 self.total.reasons.insert(r.name().to_string(), n);
             }
         }
-        self.total
+        (self.total, self.input)
     }
 }

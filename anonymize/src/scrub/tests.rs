@@ -1,0 +1,147 @@
+//! The in-place pcap path against the record path, and the input digest.
+
+use std::path::Path;
+
+use lander_capture::format::{ReadError, TraceReader, TraceWriter};
+use lander_capture::synth::{generate, Profile};
+use lander_capture::{Format, LinkType};
+
+use super::*;
+use crate::{Key, MapOptions, Mapping};
+
+fn trace(profile: Profile, packets: u64, format: Format) -> Vec<u8> {
+    let mut w = TraceWriter::new(Vec::new(), format, LinkType::ETHERNET, 65_535).unwrap();
+    for rec in generate(profile, 5, packets) {
+        w.write(&rec.as_record()).unwrap();
+    }
+    w.finish().unwrap()
+}
+
+/// The same file with every header field in big-endian order.
+fn big_endian(le: &[u8]) -> Vec<u8> {
+    let mut be = le.to_vec();
+    let swap = |b: &mut [u8], at: usize, n: usize| b[at..at + n].reverse();
+    swap(&mut be, 0, 4);
+    swap(&mut be, 4, 2);
+    swap(&mut be, 6, 2);
+    for at in [8, 12, 16, 20] {
+        swap(&mut be, at, 4);
+    }
+    let mut pos = 24;
+    while pos < be.len() {
+        let caplen = u32::from_le_bytes(le[pos + 8..pos + 12].try_into().unwrap()) as usize;
+        for f in 0..4 {
+            swap(&mut be, pos + 4 * f, 4);
+        }
+        pos += 16 + caplen;
+    }
+    be
+}
+
+fn anonymizer() -> Anonymizer {
+    let key = Key::generate(Mapping::CryptoPan).unwrap();
+    Anonymizer::new(&key, &MapOptions::default()).unwrap()
+}
+
+fn in_place(input: &[u8], anon: &Anonymizer, config: &ScrubConfig) -> (Vec<u8>, ReadSummary) {
+    let mut out = Vec::new();
+    let cursor = std::io::Cursor::new(input.to_vec());
+    let s = scrub_read("in", cursor, &mut out, Path::new("out"), anon, config).unwrap();
+    (out, s)
+}
+
+fn by_record(input: &[u8], anon: &Anonymizer, config: &ScrubConfig) -> (Vec<u8>, Summary) {
+    let mut out = Vec::new();
+    let reader = TraceReader::from_bytes("in", input.to_vec(), None).unwrap();
+    let s = scrub_stream(reader, &mut out, Path::new("out"), anon, config).unwrap();
+    (out, s)
+}
+
+#[test]
+fn in_place_pcap_path_gives_the_record_paths_bytes() {
+    let anon = anonymizer();
+    for (profile, packets) in [
+        (Profile::Mixed, 9_000),
+        (Profile::Edge, 2_100),
+        (Profile::SynFlood, 20_000),
+    ] {
+        let le = trace(profile, packets, Format::Pcap);
+        for input in [le.clone(), big_endian(&le)] {
+            for format in [None, Some(Format::PcapNs)] {
+                for threads in [1, 3] {
+                    let config = ScrubConfig {
+                        threads,
+                        format,
+                        drop_unparsed: profile == Profile::Edge,
+                        ..ScrubConfig::default()
+                    };
+                    let (fast, s) = in_place(&input, &anon, &config);
+                    let (slow, summary) = by_record(&input, &anon, &config);
+                    assert!(fast == slow, "{profile:?} {format:?} {threads}");
+                    assert_eq!(s.summary, summary);
+                    assert_eq!(s.source_blake3, blake3::hash(&input).to_hex().to_string());
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn input_digest_is_right_across_block_and_leaf_boundaries() {
+    let anon = anonymizer();
+    let config = ScrubConfig::default();
+    let full = trace(Profile::Mixed, 12_000, Format::Pcap);
+    assert!(full.len() > 3 * PCAP_BLOCK);
+    // cut after whole records near the boundaries
+    let mut ends = vec![24];
+    let mut pos = 24;
+    while pos < full.len() {
+        pos += 16 + u32::from_le_bytes(full[pos + 8..pos + 12].try_into().unwrap()) as usize;
+        ends.push(pos);
+    }
+    let near = |x: usize| ends.iter().copied().filter(move |&e| e.abs_diff(x) < 1_600);
+    let mut cuts: Vec<usize> = [1, 2, 3, 4, 5, 6]
+        .iter()
+        .flat_map(|k| near(k * digest::LEAF))
+        .chain([24, ends[1], full.len()])
+        .collect();
+    cuts.sort();
+    cuts.dedup();
+    for cut in cuts {
+        let (_, s) = in_place(&full[..cut], &anon, &config);
+        assert_eq!(
+            s.source_blake3,
+            blake3::hash(&full[..cut]).to_hex().to_string(),
+            "{cut}"
+        );
+    }
+}
+
+#[test]
+fn truncated_and_oversized_records_name_their_offset() {
+    let anon = anonymizer();
+    let config = ScrubConfig::default();
+    let full = trace(Profile::SynFlood, 100, Format::Pcap);
+    let mut out = Vec::new();
+    let cut = std::io::Cursor::new(full[..full.len() - 5].to_vec());
+    let err = scrub_read("in", cut, &mut out, Path::new("o"), &anon, &config).unwrap_err();
+    let ScrubError::Read(ReadError::TruncatedAtEnd { offset, .. }) = err else {
+        panic!("{err}");
+    };
+    assert_eq!(offset as usize, full.len() - 76);
+    let mut big = full.clone();
+    big[24 + 76 + 8..24 + 76 + 12].copy_from_slice(&u32::MAX.to_le_bytes());
+    let err = scrub_read(
+        "in",
+        std::io::Cursor::new(big),
+        &mut out,
+        Path::new("o"),
+        &anon,
+        &config,
+    )
+    .unwrap_err();
+    let ScrubError::Read(ReadError::RecordTooLarge { offset, .. }) = err else {
+        panic!("{err}");
+    };
+    assert_eq!(offset, 24 + 76);
+}
