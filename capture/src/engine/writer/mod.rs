@@ -8,9 +8,10 @@
 //! copy into the page cache). Measured on two cores, this splits the work about evenly
 //! between the two threads; hashing in the source thread made it the bottleneck.
 //!
-//! With fsync on, the writer asks the kernel to start writing each stretch of a file back as
-//! soon as it is written (`sync_file_range`), so the disk works while the file is still being
-//! filled and the fsync at publication has little left to do.
+//! With fsync on, the writer asks for each stretch of a file to be written back as soon as it
+//! is written (`sync_file_range`, issued by the publisher thread so the writer never waits on
+//! the device), so the disk works while the file is still being filled and the fsync at
+//! publication has little left to do.
 
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
@@ -325,7 +326,10 @@ impl Writer {
         let Some(f) = self.file.as_mut() else { return };
         if f.offset >= f.synced_to + WRITEBACK_STEP {
             let len = f.offset - f.synced_to;
-            start_range_writeback(f.pending.file.as_raw_fd(), f.synced_to, len);
+            // Served by the publisher thread: the request may wait for the device.
+            if let Some(p) = self.publisher.as_mut() {
+                p.writeback(f.pending.file.as_raw_fd(), f.synced_to, len);
+            }
             f.synced_to = f.offset;
         }
     }
@@ -452,9 +456,4 @@ fn hash_prefix(path: &std::path::Path, len: u64) -> io::Result<String> {
     let mut hasher = blake3::Hasher::new();
     io::copy(&mut file.take(len), &mut hasher)?;
     Ok(hasher.finalize().to_hex().to_string())
-}
-
-/// Starts writeback of a byte range without waiting for it.
-fn start_range_writeback(fd: RawFd, offset: u64, len: u64) {
-    sync::start_writeback(fd, offset, len);
 }

@@ -9,8 +9,16 @@
 //!
 //! After a failure nothing more is published: the files handed over later are removed (the
 //! capture is stopping anyway; the error says why).
+//!
+//! The same thread also starts the early writeback the writer asks for (`sync_file_range`
+//! blocks while the device queue is full, and the writer must not wait on the disk). Requests
+//! and files travel through one channel in order, so a file's writeback requests are served
+//! while its descriptor is still open: it is closed only after its publication, which comes
+//! later in the channel. (If the writer drops a file after an error, a request still queued
+//! can meet a closed or reused descriptor; starting writeback is harmless either way.)
 
 use std::io::{self, Write};
+use std::os::fd::RawFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
@@ -23,8 +31,18 @@ use crate::engine::stats::Counters;
 use crate::manifest::{manifest_path, now_ns, Manifest};
 use crate::publish::{fsync_dir, PendingFile};
 
-/// Files handed over and not yet published, at most (the writer waits beyond that).
-const QUEUE: usize = 4;
+/// Requests (files and writeback ranges) not yet served, at most (the writer waits beyond
+/// that: the disk is then the bottleneck).
+const QUEUE: usize = 64;
+
+/// What the publisher thread is asked to do, in order.
+#[derive(Debug)]
+enum Job {
+    /// Start writing back a range of an open file.
+    Writeback { fd: RawFd, offset: u64, len: u64 },
+    /// Publish a finished file.
+    Publish(Finished),
+}
 
 /// A finished file and its manifest, ready to publish.
 #[derive(Debug)]
@@ -47,7 +65,7 @@ pub struct Outcome {
 /// Publishes finished files on its own thread (or inline, if no thread could be started).
 #[derive(Debug)]
 pub struct Publisher {
-    thread: Option<(Sender<Finished>, JoinHandle<Outcome>)>,
+    thread: Option<(Sender<Job>, JoinHandle<Outcome>)>,
     inline: Outcome,
     fsync: bool,
     counters: Arc<Counters>,
@@ -58,14 +76,19 @@ impl Publisher {
     /// Starts the publisher thread.
     pub fn start(fsync: bool, counters: Arc<Counters>) -> Publisher {
         let failed = Arc::new(AtomicBool::new(false));
-        let (tx, rx) = crossbeam_channel::bounded::<Finished>(QUEUE);
+        let (tx, rx) = crossbeam_channel::bounded::<Job>(QUEUE);
         let (c, f) = (counters.clone(), failed.clone());
         let thread = std::thread::Builder::new()
             .name("lander-publish".into())
             .spawn(move || {
                 let mut outcome = Outcome::default();
                 for job in rx {
-                    publish_one(job, fsync, &c, &mut outcome);
+                    match job {
+                        Job::Writeback { fd, offset, len } => {
+                            super::sync::start_writeback(fd, offset, len);
+                        }
+                        Job::Publish(job) => publish_one(job, fsync, &c, &mut outcome),
+                    }
                     if outcome.error.is_some() {
                         f.store(true, Relaxed);
                     }
@@ -88,12 +111,27 @@ impl Publisher {
         }
     }
 
+    /// Asks for writeback of a range of an open file to start; `fd` stays open until the
+    /// file is handed over with [`Publisher::publish`].
+    pub fn writeback(&mut self, fd: RawFd, offset: u64, len: u64) {
+        let job = Job::Writeback { fd, offset, len };
+        if let Some((tx, _)) = &self.thread {
+            if tx.send(job).is_ok() {
+                return;
+            }
+        }
+        super::sync::start_writeback(fd, offset, len);
+    }
+
     /// Hands a finished file over for publication.
     pub fn publish(&mut self, job: Finished) {
         let job = match &self.thread {
-            Some((tx, _)) => match tx.send(job) {
+            Some((tx, _)) => match tx.send(Job::Publish(job)) {
                 Ok(()) => return,
-                Err(returned) => returned.into_inner(),
+                Err(returned) => match returned.into_inner() {
+                    Job::Publish(job) => job,
+                    Job::Writeback { .. } => return,
+                },
             },
             None => job,
         };
