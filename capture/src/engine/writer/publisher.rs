@@ -41,7 +41,7 @@ enum Job {
     /// Start writing back a range of an open file.
     Writeback { fd: RawFd, offset: u64, len: u64 },
     /// Publish a finished file.
-    Publish(Finished),
+    Publish(Box<Finished>),
 }
 
 /// A finished file and its manifest, ready to publish.
@@ -87,7 +87,7 @@ impl Publisher {
                         Job::Writeback { fd, offset, len } => {
                             super::sync::start_writeback(fd, offset, len);
                         }
-                        Job::Publish(job) => publish_one(job, fsync, &c, &mut outcome),
+                        Job::Publish(job) => publish_one(*job, fsync, &c, &mut outcome),
                     }
                     if outcome.error.is_some() {
                         f.store(true, Relaxed);
@@ -126,10 +126,10 @@ impl Publisher {
     /// Hands a finished file over for publication.
     pub fn publish(&mut self, job: Finished) {
         let job = match &self.thread {
-            Some((tx, _)) => match tx.send(Job::Publish(job)) {
+            Some((tx, _)) => match tx.send(Job::Publish(Box::new(job))) {
                 Ok(()) => return,
                 Err(returned) => match returned.into_inner() {
-                    Job::Publish(job) => job,
+                    Job::Publish(job) => *job,
                     Job::Writeback { .. } => return,
                 },
             },
