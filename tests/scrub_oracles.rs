@@ -103,7 +103,7 @@ fn bad_checksums(path: &Path) -> (usize, usize) {
         "icmpv6.checksum.status",
     ]));
     let text = String::from_utf8_lossy(&out.stdout);
-    let statuses = text.split(|c: char| c == '\t' || c == '\n' || c == ',');
+    let statuses = text.split(['\t', '\n', ',']);
     let (mut bad, mut good) = (0, 0);
     for s in statuses {
         match s.trim() {

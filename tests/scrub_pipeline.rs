@@ -182,3 +182,87 @@ fn keygen_writes_mode_0600_and_never_overwrites() {
     let again = lander(&["keygen", "--out", key.to_str().unwrap()]);
     assert!(!again.status.success());
 }
+
+/// A key from a seeded generator with an IPv4 fixed point, and that point: the flip of bit
+/// `len` depends only on the top `len` bits, so the search descends only into prefixes
+/// whose flip is 0.
+fn key_with_fixed_point() -> (Key, u32) {
+    fn search(anon: &Anonymizer, prefix: u32, len: u32) -> Option<u32> {
+        if len == 32 {
+            return Some(prefix);
+        }
+        let bit = 31 - len;
+        if (anon.anon_v4(prefix) ^ prefix) >> bit & 1 == 1 {
+            return None;
+        }
+        search(anon, prefix, len + 1).or_else(|| search(anon, prefix | 1 << bit, len + 1))
+    }
+    let mut state = 0xfeed_beef_u64;
+    loop {
+        let mut bytes = [0u8; 32];
+        for b in bytes.chunks_mut(8) {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            b.copy_from_slice(&(state ^ state >> 29).to_le_bytes());
+        }
+        let key = Key::Pan {
+            mapping: Mapping::CryptoPan,
+            bytes,
+        };
+        let anon = Anonymizer::new(&key, &MapOptions::default()).unwrap();
+        if let Some(addr) = search(&anon, 0, 0) {
+            return (key, addr);
+        }
+    }
+}
+
+#[test]
+fn verify_with_the_key_tells_fixed_points_of_the_mapping_from_leaks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, point) = key_with_fixed_point();
+    let key_path = dir.path().join("fixed.key");
+    key.write_new(&key_path).unwrap();
+    let raw = dir.path().join("syn.pcap");
+    let records: Vec<_> = lander_capture::synth::generate(Profile::SynFlood, 4, 50).collect();
+    let file = std::fs::File::create(&raw).unwrap();
+    let mut w = lander_capture::format::TraceWriter::new(
+        file,
+        Format::Pcap,
+        lander_capture::LinkType::ETHERNET,
+        65_535,
+    )
+    .unwrap();
+    for (i, rec) in records.iter().enumerate() {
+        let mut rec = rec.clone();
+        if i == 7 {
+            rec.data[26..30].copy_from_slice(&point.to_be_bytes());
+        }
+        w.write(&rec.as_record()).unwrap();
+    }
+    w.finish().unwrap();
+    let out = dir.path().join("syn-anon.pcap");
+    let status = scrub_cmd()
+        .args(["-q", "--key", key_path.to_str().unwrap()])
+        .arg(&raw)
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (r, o) = (raw.to_str().unwrap(), out.to_str().unwrap());
+    let without = lander(&["verify", r, o]);
+    assert_eq!(without.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&without.stdout);
+    assert!(
+        text.contains("packet 7") && text.contains("fixed point"),
+        "{text}"
+    );
+    let with = lander(&["verify", r, o, "--key", key_path.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&with.stdout);
+    assert!(with.status.success(), "{text}");
+    assert!(text.contains("1 fixed points"), "{text}");
+    let other = keygen(dir.path(), "cryptopan");
+    let wrong = lander(&["verify", r, o, "--key", other.to_str().unwrap()]);
+    assert!(!wrong.status.success());
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("key id"));
+}
