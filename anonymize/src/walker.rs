@@ -265,7 +265,10 @@ enum Pseudo {
         proto: u8,
     },
     V6 {
-        ip: usize,
+        /// Offset of the source address.
+        src: usize,
+        /// Offset of the final destination address.
+        dst: usize,
         proto: u8,
     },
 }
@@ -486,7 +489,10 @@ impl<R: Rewriter> Walk<'_, R> {
             len => at + ipv6::HEADER_LEN + len,
         };
         let end = end.min(declared);
-        let addr_delta = self.rewrite_v6(at + ipv6::SRC_AT) + self.rewrite_v6(at + ipv6::DST_AT);
+        let src_delta = self.rewrite_v6(at + ipv6::SRC_AT);
+        // the pseudo-header takes the final destination: the last hop of a routing header
+        // with segments left, else the header's destination
+        let mut dst = (at + ipv6::DST_AT, self.rewrite_v6(at + ipv6::DST_AT));
         let mut pos = at + ipv6::HEADER_LEN;
         for _ in 0..MAX_EXT {
             match next {
@@ -500,7 +506,9 @@ impl<R: Rewriter> Walk<'_, R> {
                             return end_at(pos + ext.len, end);
                         }
                     }
-                    self.ext_addresses(next, pos, ext.len)?;
+                    if let Some(last_hop) = self.ext_addresses(next, pos, ext.len)? {
+                        dst = last_hop;
+                    }
                     pos += ext.len;
                     next = ext.next;
                 }
@@ -510,9 +518,11 @@ impl<R: Rewriter> Walk<'_, R> {
                 }
                 _ => {
                     let pseudo = Pseudo::V6 {
-                        ip: at,
+                        src: at + ipv6::SRC_AT,
+                        dst: dst.0,
                         proto: next,
                     };
+                    let addr_delta = src_delta + dst.1;
                     return self.transport(pos, end, declared, pseudo, addr_delta, quoted);
                 }
             }
@@ -521,7 +531,14 @@ impl<R: Rewriter> Walk<'_, R> {
     }
 
     /// Rewrites the addresses inside an extension header (home address option, routing).
-    fn ext_addresses(&mut self, kind: u8, pos: usize, len: usize) -> Result<(), Stop> {
+    /// Returns the offset of a routing header's final destination, with the checksum delta
+    /// of its rewrite, when segments are left.
+    fn ext_addresses(
+        &mut self,
+        kind: u8,
+        pos: usize,
+        len: usize,
+    ) -> Result<Option<(usize, u64)>, Stop> {
         let hdr = &self.buf[pos..pos + len];
         let mut found = Offsets::new();
         let parsed = match kind {
@@ -537,10 +554,18 @@ impl<R: Rewriter> Walk<'_, R> {
             Err(reason) => Err(stop(pos, reason)),
             Ok(()) if found.overflow => Err(stop(pos, Reason::MalformedIpv6Ext)),
             Ok(()) => {
+                let last_hop = match kind {
+                    proto::ROUTING => ipv6::routing_final(&self.buf[pos..pos + len]),
+                    _ => None,
+                };
+                let mut found_last = None;
                 for o in found.iter() {
-                    self.rewrite_v6(pos + o);
+                    let d = self.rewrite_v6(pos + o);
+                    if Some(o) == last_hop {
+                        found_last = Some((pos + o, d));
+                    }
                 }
-                Ok(())
+                Ok(found_last)
             }
         }
     }
@@ -837,8 +862,9 @@ impl<R: Rewriter> Walk<'_, R> {
             Pseudo::V4 { ip, proto } => {
                 sum(&self.buf[ip + ipv4::SRC_AT..ip + ipv4::DST_AT + 4]) + u64::from(proto) + len
             }
-            Pseudo::V6 { ip, proto } => {
-                sum(&self.buf[ip + ipv6::SRC_AT..ip + ipv6::DST_AT + 16])
+            Pseudo::V6 { src, dst, proto } => {
+                sum(&self.buf[src..src + 16])
+                    + sum(&self.buf[dst..dst + 16])
                     + (len >> 16)
                     + (len & 0xffff)
                     + u64::from(proto)

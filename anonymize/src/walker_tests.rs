@@ -254,3 +254,66 @@ proptest::proptest! {
         proptest::prop_assert!(out.caplen <= data.len());
     }
 }
+
+/// An IPv6/UDP packet (raw IPv6 link) whose routing header `routing` (type, segments left,
+/// then the type's fixed bytes and its addresses) sends it on to `last`, with the UDP
+/// checksum computed over `last` as RFC 8200 8.1 says.
+fn routed_udp(routing: &[u8], next_hop: std::net::Ipv6Addr, last: std::net::Ipv6Addr) -> Vec<u8> {
+    use lander_capture::synth::build;
+    let src: std::net::Ipv6Addr = "2001:db8:1::1".parse().unwrap();
+    let udp = build::udp(src.into(), last.into(), 5000, 9999, b"routed payload bytes");
+    let rh = build::ipv6_ext(proto::UDP, routing);
+    build::ipv6(src, next_hop, proto::ROUTING, 64, &[rh, udp].concat())
+}
+
+/// Whether the UDP checksum of `packet` (raw IPv6 with one routing header) holds with
+/// `last_at` as the pseudo-header's destination.
+fn routed_udp_checksum_ok(packet: &[u8], last_at: usize) -> bool {
+    let rh_len = (usize::from(packet[41]) + 1) * 8;
+    let udp = &packet[40 + rh_len..];
+    let pseudo = checksum::sum(&packet[8..24])
+        + checksum::sum(&packet[last_at..last_at + 16])
+        + udp.len() as u64
+        + u64::from(proto::UDP);
+    ones_complement_ok(udp, pseudo)
+}
+
+#[test]
+fn ipv6_routing_header_final_destination_is_the_pseudo_header_destination() {
+    let hop: std::net::Ipv6Addr = "2001:db8:2::2".parse().unwrap();
+    let last: std::net::Ipv6Addr = "2001:db8:3::3".parse().unwrap();
+    // type 0, one segment left, the final destination last
+    let mut type0 = vec![0u8, 1, 0, 0, 0, 0];
+    type0.extend_from_slice(&last.octets());
+    // segment routing: Segment List[0] is the final destination, [1] the next hop
+    let mut srh = vec![4u8, 1, 1, 0, 0, 0];
+    srh.extend_from_slice(&last.octets());
+    srh.extend_from_slice(&hop.octets());
+    for (routing, last_at) in [(type0, 48), (srh, 48)] {
+        let raw = routed_udp(&routing, hop, last);
+        assert!(routed_udp_checksum_ok(&raw, last_at));
+        let payload_at = raw.len() - 20;
+        for payload in [Payload::Keep(usize::MAX), Payload::Drop] {
+            let mut anon = anonymizer();
+            let mut packet = raw.clone();
+            let policy = Policy {
+                payload,
+                ..Policy::default()
+            };
+            let out = walk(link::IPV6, &mut packet, &policy, &mut anon);
+            assert_eq!(out.reason, None);
+            assert_eq!(out.payload_at, payload_at);
+            for a in [hop, last] {
+                assert!(
+                    !contains(&packet[..out.caplen], &a.octets()),
+                    "{a} left raw"
+                );
+            }
+            let expected = anon.anon_v6(u128::from(last)).to_be_bytes();
+            assert_eq!(&packet[last_at..last_at + 16], &expected);
+            // a cut payload is put back to check the incrementally updated checksum
+            packet[out.caplen..].copy_from_slice(&raw[out.caplen..]);
+            assert!(routed_udp_checksum_ok(&packet, last_at), "{payload:?}");
+        }
+    }
+}

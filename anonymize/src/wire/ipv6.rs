@@ -115,6 +115,23 @@ pub fn routing_addresses(hdr: &[u8], mut each: impl FnMut(usize)) -> Option<()> 
     Some(())
 }
 
+/// Offset of the final destination in a routing header `hdr` with segments left (RFC 8200
+/// 8.1: the upper-layer pseudo-header takes it): the last address of a type 0 header, the
+/// home address of type 2, Segment List\[0\] of a segment routing header (RFC 8754: the list
+/// is in reverse order). `None` when no segments are left or the type is none of these.
+pub fn routing_final(hdr: &[u8]) -> Option<usize> {
+    let segments_left = *hdr.get(3)?;
+    let count = (hdr.len().checked_sub(8)?) / 16;
+    if segments_left == 0 || count == 0 {
+        return None;
+    }
+    match hdr[2] {
+        0 => Some(8 + 16 * (count - 1)),
+        2 | 4 => Some(8),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,6 +166,11 @@ mod tests {
         let mut found = vec![];
         routing_addresses(&rh, |a| found.push(a)).unwrap();
         assert_eq!(found, vec![8, 24]);
+        assert_eq!(routing_final(&rh), Some(24));
+        rh[2] = 4;
+        assert_eq!(routing_final(&rh), Some(8));
+        rh[3] = 0;
+        assert_eq!(routing_final(&rh), None);
         rh[2] = 3;
         assert!(routing_addresses(&rh, |_| {}).is_none());
     }
