@@ -2,8 +2,10 @@
 //!
 //! For each profile: generate the trace, scrub it with `--payload drop`, both addresses,
 //! `--mapping cryptopan`, on one thread and on all threads, then run
-//! `traceanon -c KEY -s -d pcapfile:IN pcapfile:OUT` on the same file. Prints a table (or
-//! JSON with `--json`) of packets per second and the ratio to traceanon.
+//! `traceanon -c KEY -s -d pcapfile:IN pcapfile:OUT` on the same file, each `--repeat` times
+//! (best run kept, one after the other so they share the machine's state). Prints a table
+//! (or JSON with `--json`) of packets per second, the ratio to traceanon, our peak resident
+//! memory and the load average the runs started under (the machine may be shared).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -40,6 +42,9 @@ pub struct Args {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Runs of each measurement; the fastest counts.
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
 }
 
 /// One measured run.
@@ -59,6 +64,10 @@ pub struct Row {
     pub mpps: f64,
     /// Ratio to traceanon in the same run.
     pub vs_traceanon: Option<f64>,
+    /// Peak resident memory of the run (MiB), ours only: it runs in this process.
+    pub peak_rss_mib: Option<f64>,
+    /// One-minute load average when the runs started.
+    pub load_avg: f64,
 }
 
 /// Runs `lander bench scrub`.
@@ -88,13 +97,25 @@ fn measure(args: &Args, dir: &Path) -> anyhow::Result<Vec<Row>> {
         let mut runs = Vec::new();
         for threads in dedup([1, all]) {
             let out = dir.join(format!("{}-{threads}.pcap", profile.name()));
-            let seconds = ours(&raw, &out, &anon, threads)?;
-            runs.push(row(profile, "lander-scrub", threads, args.packets, seconds));
+            let load = load_avg();
+            let mut best = (f64::MAX, 0.0);
+            for _ in 0..args.repeat.max(1) {
+                reset_peak_rss();
+                let seconds = ours(&raw, &out, &anon, threads)?;
+                best = (best.0.min(seconds), peak_rss_mib().max(best.1));
+            }
+            let mut r = row(profile, "lander-scrub", threads, args.packets, best.0, load);
+            r.peak_rss_mib = Some(best.1);
+            runs.push(r);
         }
         if !args.no_peer {
             let out = dir.join(format!("{}-traceanon.pcap", profile.name()));
-            let seconds = traceanon(&raw, &out)?;
-            let peer = row(profile, "traceanon", 1, args.packets, seconds);
+            let load = load_avg();
+            let mut seconds = f64::MAX;
+            for _ in 0..args.repeat.max(1) {
+                seconds = seconds.min(traceanon(&raw, &out)?);
+            }
+            let peer = row(profile, "traceanon", 1, args.packets, seconds, load);
             for r in &mut runs {
                 r.vs_traceanon = Some(r.mpps / peer.mpps);
             }
@@ -111,7 +132,14 @@ fn dedup(threads: [usize; 2]) -> Vec<usize> {
     v
 }
 
-fn row(profile: &Profile, tool: &str, threads: usize, packets: u64, seconds: f64) -> Row {
+fn row(
+    profile: &Profile,
+    tool: &str,
+    threads: usize,
+    packets: u64,
+    seconds: f64,
+    load_avg: f64,
+) -> Row {
     Row {
         profile: profile.name().to_string(),
         tool: tool.to_string(),
@@ -120,7 +148,32 @@ fn row(profile: &Profile, tool: &str, threads: usize, packets: u64, seconds: f64
         seconds,
         mpps: packets as f64 / seconds / 1e6,
         vs_traceanon: None,
+        peak_rss_mib: None,
+        load_avg,
     }
+}
+
+/// The one-minute load average (0 where /proc is not there).
+fn load_avg() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|t| t.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Resets this process's peak resident set size (Linux `clear_refs` value 5).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// This process's peak resident set size since the last reset, in MiB.
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 fn ours(raw: &Path, out: &Path, anon: &Anonymizer, threads: usize) -> anyhow::Result<f64> {
@@ -154,14 +207,23 @@ fn print(rows: &[Row], json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "{:<10} {:<13} {:>7} {:>10} {:>9} {:>8} {:>13}",
-        "profile", "tool", "threads", "packets", "seconds", "Mpps", "x traceanon"
+        "{:<10} {:<13} {:>7} {:>10} {:>9} {:>8} {:>13} {:>9} {:>6}",
+        "profile",
+        "tool",
+        "threads",
+        "packets",
+        "seconds",
+        "Mpps",
+        "x traceanon",
+        "peak MiB",
+        "load"
     );
     for r in rows {
         let ratio = r.vs_traceanon.map_or("-".into(), |x| format!("{x:.1}"));
+        let rss = r.peak_rss_mib.map_or("-".into(), |x| format!("{x:.0}"));
         println!(
-            "{:<10} {:<13} {:>7} {:>10} {:>9.3} {:>8.2} {:>13}",
-            r.profile, r.tool, r.threads, r.packets, r.seconds, r.mpps, ratio
+            "{:<10} {:<13} {:>7} {:>10} {:>9.3} {:>8.2} {:>13} {:>9} {:>6.2}",
+            r.profile, r.tool, r.threads, r.packets, r.seconds, r.mpps, ratio, rss, r.load_avg
         );
     }
     Ok(())
