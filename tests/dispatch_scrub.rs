@@ -268,3 +268,37 @@ fn a_paused_stage_starts_nothing_until_resumed() {
     drain(&mut engine);
     spool.assert_scrubbed_exactly_once(&names);
 }
+
+#[test]
+fn the_monitor_reports_work_no_dispatcher_picked_up_and_jobs_never_started() {
+    let spool = Spool::new(Setup {
+        lost_grace: 60.0,
+        ..Setup::default()
+    });
+    spool.add_raw(0..2);
+    std::thread::sleep(Duration::from_millis(50));
+    let st = lander_dispatch::monitor::status(&spool.config).unwrap();
+    assert_eq!(st.stages[0].waiting_files, 2);
+    assert!(
+        st.problems
+            .iter()
+            .any(|p| p.starts_with("scrub: 2 files waiting")),
+        "{:?}",
+        st.problems
+    );
+    // Jobs submitted to a backend that never starts them show up as not started.
+    let mut engine = spool.scrub_engine_with(vec!["/bin/true".into()]);
+    engine.pass().unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    let st = lander_dispatch::monitor::status(&spool.config).unwrap();
+    assert_eq!(st.stages[0].not_started, 2, "{st:?}");
+    assert!(
+        st.problems
+            .iter()
+            .any(|p| p.contains("2 jobs submitted but not started")),
+        "{:?}",
+        st.problems
+    );
+    let html = lander_dispatch::monitor::html(&st);
+    assert!(html.contains("not started"));
+}

@@ -102,10 +102,10 @@ pub fn rewrite(path: &Path, claim: &Claim, fsync: bool) -> io::Result<()> {
 pub fn takeover(path: &Path, old: &Claim, next: &Claim, fsync: bool) -> io::Result<bool> {
     let marker = takeover_marker(path, old);
     let owner = format!("{}:{}", crate::sys::hostname(), std::process::id());
-    if !create_excl(&marker, owner.as_bytes())? {
-        if !remove_stale_marker(&marker)? || !create_excl(&marker, owner.as_bytes())? {
-            return Ok(false);
-        }
+    if !create_excl(&marker, owner.as_bytes())?
+        && (!remove_stale_marker(&marker)? || !create_excl(&marker, owner.as_bytes())?)
+    {
+        return Ok(false);
     }
     let result = match read(path) {
         Ok(Some(current)) if same_generation(&current, old) => {

@@ -235,8 +235,11 @@ impl<S: Stage> Engine<S> {
     pub fn pass(&mut self) -> Result<PassReport, EngineError> {
         let t0 = Instant::now();
         let now = sys::now();
-        let mut report = PassReport::default();
-        report.held = self.stage.dirs().paused.exists() || !self.stage.may_start(now as i64);
+        let held = self.stage.dirs().paused.exists() || !self.stage.may_start(now as i64);
+        let mut report = PassReport {
+            held,
+            ..PassReport::default()
+        };
         let claims = self.read_claims()?;
         let states = self.poll(&claims)?;
         self.ledger.begin()?;

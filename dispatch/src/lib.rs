@@ -12,6 +12,7 @@ pub mod control;
 pub mod engine;
 pub mod fsutil;
 pub mod ledger;
+pub mod monitor;
 pub mod record;
 pub mod scrub;
 pub mod spool;

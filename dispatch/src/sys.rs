@@ -44,7 +44,7 @@ pub fn detach_and_die_with_parent(cmd: &mut Command) {
                 return Err(io::Error::last_os_error());
             }
             if libc::getppid() == 1 {
-                return Err(io::Error::new(io::ErrorKind::Other, "parent already gone"));
+                return Err(io::Error::other("parent already gone"));
             }
             Ok(())
         });

@@ -109,6 +109,7 @@ impl UserStage {
 }
 
 impl Stage for UserStage {
+    #[allow(clippy::misnamed_getters)] // the stage's name, not the user's
     fn name(&self) -> &str {
         &self.stage_name
     }

@@ -1,10 +1,68 @@
-//! `lander status`.
+//! `lander status`: the monitor's view of every stage, as text, JSON or a static HTML page.
+
+use std::path::PathBuf;
+
+use lander_dispatch::monitor;
+
+use super::dispatch::load;
 
 /// Arguments of `lander status`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The configuration file.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Machine-readable output.
+    #[arg(long)]
+    json: bool,
+    /// Also write a static HTML status page here.
+    #[arg(long)]
+    html: Option<PathBuf>,
+    /// Exit with status 2 when there are problems (for cron and monitoring).
+    #[arg(long)]
+    check: bool,
+}
 
 /// Runs `lander status`.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("lander status is not available in this build")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let config = load(args.config.as_deref())?;
+    let st = monitor::status(&config)?;
+    if let Some(path) = &args.html {
+        lander_capture::publish::write_atomic(path, monitor::html(&st).as_bytes(), false)?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&st)?);
+    } else {
+        println!(
+            "{:<16} {:>6} {:>8} {:>10} {:>7} {:>11} {:>8} {:>7}",
+            "STAGE",
+            "PAUSED",
+            "WAITING",
+            "OLDEST(s)",
+            "ACTIVE",
+            "NOT-STARTED",
+            "RETRYING",
+            "FAILED"
+        );
+        for s in &st.stages {
+            println!(
+                "{:<16} {:>6} {:>8} {:>10.0} {:>7} {:>11} {:>8} {:>7}",
+                s.stage,
+                s.paused,
+                s.waiting_files,
+                s.oldest_waiting_secs,
+                s.active,
+                s.not_started,
+                s.retrying,
+                s.failed
+            );
+        }
+        for p in &st.problems {
+            println!("PROBLEM: {p}");
+        }
+    }
+    if args.check && !st.problems.is_empty() {
+        return Err(super::common::ExitCode(2, format!("{} problems", st.problems.len())).into());
+    }
+    Ok(())
 }

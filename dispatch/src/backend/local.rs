@@ -115,7 +115,7 @@ impl Backend for LocalBackend {
             return Ok(());
         }
         let pid = id
-            .rsplitn(3, ':')
+            .rsplit(':')
             .nth(1)
             .and_then(|p| p.parse().ok())
             .unwrap_or(0);

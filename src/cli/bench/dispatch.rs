@@ -38,7 +38,21 @@ struct Figures {
     scrub_bookkeeping_secs: f64,
     users_bookkeeping_secs: f64,
     bookkeeping_ms_per_file: f64,
+    dispatcher_cpu_ms_per_file: f64,
     wall_ms_per_file: f64,
+}
+
+/// CPU time (user + system) of this process so far, from `/proc/self/stat` (100 ticks/s).
+fn own_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let ticks: u64 = rest
+        .split_ascii_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|f| f.parse::<u64>().ok())
+        .sum();
+    Duration::from_millis(ticks * 10)
 }
 
 /// Runs `lander bench dispatch`.
@@ -50,6 +64,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let config = bench_config(&tmp, slots)?;
     make_raw(&config.spool.join("raw/bench"), args.files)?;
     let t0 = Instant::now();
+    let cpu0 = own_cpu();
     let scrub = {
         let mut engine = control::scrub_engine(&config, wrapper_argv()?, PathBuf::new())?;
         engine.drain(usize::MAX)?
@@ -60,6 +75,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         users += engine.drain(usize::MAX)?.busy;
     }
     let wall = t0.elapsed();
+    let cpu = own_cpu().saturating_sub(cpu0);
     check(&config, args.files, &scrub)?;
     let n = args.files.max(1) as f64;
     let fig = Figures {
@@ -69,15 +85,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         scrub_bookkeeping_secs: scrub.busy.as_secs_f64(),
         users_bookkeeping_secs: users.as_secs_f64(),
         bookkeeping_ms_per_file: (scrub.busy + users).as_secs_f64() * 1e3 / n,
+        dispatcher_cpu_ms_per_file: cpu.as_secs_f64() * 1e3 / n,
         wall_ms_per_file: wall.as_secs_f64() * 1e3 / n,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&fig)?);
     } else {
         println!(
-            "files {}  slots {}  wall {:.2} s ({:.2} ms/file)  bookkeeping: scrub {:.2} s + users {:.2} s = {:.3} ms/file",
+            "files {}  slots {}  wall {:.2} s ({:.2} ms/file)  bookkeeping: scrub {:.2} s + users {:.2} s = {:.3} ms/file  dispatcher CPU {:.3} ms/file",
             fig.files, fig.slots, fig.wall_secs, fig.wall_ms_per_file, fig.scrub_bookkeeping_secs,
-            fig.users_bookkeeping_secs, fig.bookkeeping_ms_per_file
+            fig.users_bookkeeping_secs, fig.bookkeeping_ms_per_file, fig.dispatcher_cpu_ms_per_file
         );
     }
     if args.dir.is_none() {
