@@ -302,3 +302,50 @@ fn the_monitor_reports_work_no_dispatcher_picked_up_and_jobs_never_started() {
     let html = lander_dispatch::monitor::html(&st);
     assert!(html.contains("not started"));
 }
+
+#[test]
+fn the_real_lander_scrub_runs_as_the_scrub_job() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = tmp.path().join("key");
+    let ok = std::process::Command::new(LANDER)
+        .args(["keygen", "--out"])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "lander keygen");
+    let spool = Spool::new(Setup {
+        scrub_command: vec![env!("CARGO_BIN_EXE_lander-scrub").into()],
+        scrub_args: String::new(),
+        extra_scrub: format!("key_file = {key:?}\npayload = \"zero\""),
+        ..Setup::default()
+    });
+    std::fs::create_dir_all(spool.raw_dir()).unwrap();
+    let name = Spool::name(0);
+    let staged = tmp.path().join(&name);
+    let ok = std::process::Command::new(LANDER)
+        .args(["gen", "syn-flood", "--packets", "200", "--out"])
+        .arg(&staged)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "lander gen");
+    std::fs::rename(&staged, spool.raw_dir().join(&name)).unwrap();
+    let mut engine = spool.scrub_engine();
+    drain(&mut engine);
+    let rows = spool.ledger().list(Some("scrub"), None, 10).unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].state, "succeeded", "{rows:?}");
+    assert_eq!(rows[0].packets, Some(200));
+    let published = spool.scrubbed_dir().join(&name);
+    let manifest = lander_capture::manifest::Manifest::read(
+        &lander_capture::manifest::manifest_path(&published),
+    )
+    .unwrap();
+    assert!(manifest.anonymization.is_some());
+    for user in USERS {
+        assert_eq!(
+            ino(&spool.user_dir(user, "incoming").join(&name)),
+            ino(&published)
+        );
+    }
+    assert!(list(&spool.raw_dir()).is_empty());
+}

@@ -33,6 +33,7 @@ pub struct Setup {
     pub slots: usize,
     pub lost_grace: f64,
     pub queue_limit: usize,
+    pub scrub_args: String,
 }
 
 impl Default for Setup {
@@ -45,6 +46,7 @@ impl Default for Setup {
             slots: 2,
             lost_grace: 1.0,
             queue_limit: 100,
+            scrub_args: "args = [\"{in}\", \"{out}\"]".into(),
         }
     }
 }
@@ -60,13 +62,14 @@ impl Spool {
         let root = dir.path();
         let mut text = format!(
             "spool = {:?}\nstate_db = {:?}\nsites = [\"{SITE}\"]\nfsync = false\n\n\
-             [scrub]\ncommand = {}\nargs = [\"{{in}}\", \"{{out}}\"]\nbackoff_secs = 0\nretries = 3\n{}\n\n\
+             [scrub]\ncommand = {}\n{}\nbackoff_secs = 0\nretries = 3\n{}\n\n\
              [backend]\nslots = {}\ngrace_secs = 1\n\n\
              [queue]\nlimit = {}\n\n\
              [monitor]\nlost_grace_secs = {}\nrescan_secs = 0\nstale_secs = 0\nstart_timeout_secs = 1\n",
             root.join("spool"),
             root.join("db/dispatch.sqlite"),
             toml_list(&setup.scrub_command),
+            setup.scrub_args,
             setup.extra_scrub,
             setup.slots,
             setup.queue_limit,
