@@ -136,7 +136,7 @@ fn a_job_run_twice_in_a_row_changes_nothing_the_second_time() {
     // The same raw file published again is scrubbed again but changes nothing published.
     spool.add_raw(0..1);
     drain(&mut engine);
-    spool.assert_scrubbed_exactly_once(&names[..].to_vec());
+    spool.assert_scrubbed_exactly_once(&names);
     assert_eq!(ino(&spool.scrubbed_dir().join(&names[0])), inode);
 }
 
