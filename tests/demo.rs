@@ -64,7 +64,8 @@ fn demo_moves_every_packet_through_every_stage() {
         );
         for entry in std::fs::read_dir(spool.join("scrubbed").join(site)).unwrap() {
             let scrubbed = entry.unwrap().path();
-            if scrubbed.extension().is_some_and(|e| e == "json") {
+            let name = scrubbed.file_name().unwrap().to_string_lossy();
+            if name.starts_with('.') || name.ends_with(".json") {
                 continue;
             }
             let raw = spool
@@ -79,8 +80,9 @@ fn demo_moves_every_packet_through_every_stage() {
                 .unwrap();
             assert!(
                 verify.status.success(),
-                "{}",
-                String::from_utf8_lossy(&verify.stdout)
+                "{}{}",
+                String::from_utf8_lossy(&verify.stdout),
+                String::from_utf8_lossy(&verify.stderr)
             );
         }
     }
