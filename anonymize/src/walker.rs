@@ -848,10 +848,9 @@ impl<R: Rewriter> Walk<'_, R> {
 
     fn full_checksum(&mut self, s: &Scope) -> u16 {
         let at = s.checksum_at;
-        let old = [self.buf[at], self.buf[at + 1]];
-        self.buf[at..at + 2].fill(0);
-        let total = sum(&self.buf[s.start..s.end]) + self.pseudo_sum(s);
-        self.buf[at..at + 2].copy_from_slice(&old);
+        let field = u16::from_be_bytes([self.buf[at], self.buf[at + 1]]);
+        // the sum with the field as zero: take the field's value out again
+        let total = sum(&self.buf[s.start..s.end]) + u64::from(!field) + self.pseudo_sum(s);
         checksum::finish(total)
     }
 

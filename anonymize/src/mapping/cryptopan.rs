@@ -26,27 +26,24 @@ impl Pad {
     /// The AES inputs for bits `from..32` of an IPv4 address, into `blocks[0..]`. Only the
     /// block's first word depends on the address: the other 12 bytes are the pad's.
     pub(crate) fn blocks_v4(&self, addr: u32, from: u32, blocks: &mut [Block]) {
-        let template = self.0.to_be_bytes();
-        let pad = (self.0 >> 96) as u32;
-        for (block, j) in blocks.iter_mut().zip(from..32) {
-            let keep = super::top_mask32(j);
-            let mut bytes = template;
-            bytes[..4].copy_from_slice(&((addr & keep) | (pad & !keep)).to_be_bytes());
-            *block = Block::from(bytes);
+        let tail = (self.0 as u64).to_be_bytes();
+        let pad_hi = (self.0 >> 64) as u64;
+        let addr = u64::from(addr) << 32;
+        let mut keep = u64::from(super::top_mask32(from)) << 32;
+        for block in blocks.iter_mut().take((32 - from) as usize) {
+            let head = (addr & keep) | (pad_hi & !keep);
+            block[..8].copy_from_slice(&head.to_be_bytes());
+            block[8..].copy_from_slice(&tail);
+            keep = (keep >> 1) | 1 << 63;
         }
     }
 
     /// The AES inputs for bits `from..128` of an IPv6 address, into `blocks[0..]`.
     pub(crate) fn blocks_v6(&self, addr: u128, from: u32, blocks: &mut [Block]) {
-        for (block, j) in blocks.iter_mut().zip(from..128) {
-            *block = self.block_v6(addr, j);
+        let mut keep = super::top_mask128(from);
+        for block in blocks.iter_mut().take((128 - from) as usize) {
+            *block = Block::from(((addr & keep) | (self.0 & !keep)).to_be_bytes());
+            keep = (keep >> 1) | 1 << 127;
         }
-    }
-
-    /// The AES input for bit `j` of an IPv6 address.
-    pub(crate) fn block_v6(&self, addr: u128, j: u32) -> Block {
-        let keep = super::top_mask128(j);
-        let input = (addr & keep) | (self.0 & !keep);
-        Block::from(input.to_be_bytes())
     }
 }

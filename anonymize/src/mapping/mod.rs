@@ -192,13 +192,16 @@ impl Anonymizer {
             Construction::Pant(pad) => pad.blocks_v4(addr, from, blocks),
         }
         self.cipher.encrypt_blocks(blocks);
-        let byte = self.flip_byte_v4();
-        let shift = self.flip_shift();
-        let mut flips = 0u32;
-        for (block, j) in blocks[..n].iter().zip(from..32) {
-            flips |= u32::from((block[byte] >> shift) & 1) << (31 - j);
+        // the block of bit `from` first: shifting left puts bit 31 at the bottom
+        let fold = |bit: fn(&Block) -> u8| {
+            blocks[..n]
+                .iter()
+                .fold(0u32, |acc, b| (acc << 1) | u32::from(bit(b)))
+        };
+        match self.construction {
+            Construction::Pan(_) => fold(|b| b[0] >> 7),
+            Construction::Pant(_) => fold(|b| b[0] & 1),
         }
-        flips
     }
 
     /// The flip mask of `addr` for bit indices `from..128`.
@@ -218,34 +221,14 @@ impl Anonymizer {
             Construction::Pant(pad) => pad.blocks_v6(addr, from, blocks),
         }
         self.cipher.encrypt_blocks(blocks);
-        let byte = self.flip_byte_v6();
-        let shift = self.flip_shift();
-        let mut flips = 0u128;
-        for (block, j) in blocks[..n].iter().zip(from..128) {
-            flips |= u128::from((block[byte] >> shift) & 1) << (127 - j);
-        }
-        flips
-    }
-
-    /// The output byte holding the flip bit of an IPv4 block.
-    fn flip_byte_v4(&self) -> usize {
-        0
-    }
-
-    /// The output byte holding the flip bit of an IPv6 block.
-    fn flip_byte_v6(&self) -> usize {
+        let fold = |bit: fn(&Block) -> u8| {
+            blocks[..n]
+                .iter()
+                .fold(0u128, |acc, b| (acc << 1) | u128::from(bit(b)))
+        };
         match self.construction {
-            Construction::Pan(_) => 0,
-            Construction::Pant(_) => 15,
-        }
-    }
-
-    /// Where the flip bit sits in its byte: the most significant bit for Crypto-PAn, the
-    /// least for cryptopANT.
-    fn flip_shift(&self) -> u32 {
-        match self.construction {
-            Construction::Pan(_) => 7,
-            Construction::Pant(_) => 0,
+            Construction::Pan(_) => fold(|b| b[0] >> 7),
+            Construction::Pant(_) => fold(|b| b[15] & 1),
         }
     }
 }
