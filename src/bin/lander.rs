@@ -46,6 +46,10 @@ enum Command {
     Jobs(cli::jobs::Args),
     /// Status page and monitor from the run records.
     Status(cli::status::Args),
+    /// Remove old files by the configured retention (age and size).
+    Clean(cli::clean::Args),
+    /// Per-user disk use against the configured quotas.
+    Quota(cli::quota::Args),
     /// The whole pipeline in a temporary spool, with no configuration.
     Demo(cli::demo::Args),
     /// End-to-end benchmarks beside the peer tools.
@@ -68,6 +72,8 @@ fn main() {
         Command::User(a) => cli::user::run(a),
         Command::Jobs(a) => cli::jobs::run(a),
         Command::Status(a) => cli::status::run(a),
+        Command::Clean(a) => cli::clean::run(a),
+        Command::Quota(a) => cli::quota::run(a),
         Command::Demo(a) => cli::demo::run(a),
         Command::Bench(a) => cli::bench::run(a),
     };

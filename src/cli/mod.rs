@@ -3,6 +3,7 @@
 pub mod anon;
 pub mod bench;
 pub mod capture;
+pub mod clean;
 pub mod common;
 pub mod convert;
 pub mod demo;
@@ -10,6 +11,7 @@ pub mod dispatch;
 pub mod gen;
 pub mod info;
 pub mod jobs;
+pub mod quota;
 pub mod keygen;
 pub mod scrub;
 pub mod status;
