@@ -739,9 +739,15 @@ impl<R: Rewriter> Walk<'_, R> {
     /// covers it. Returns the change as seen from an even offset (for pseudo-headers).
     #[inline]
     fn write(&mut self, at: usize, new: &[u8]) -> u64 {
+        self.write_in(self.n_scopes, at, new)
+    }
+
+    /// [`Walk::write`] accounting the change in the first `scopes` scopes only.
+    #[inline]
+    fn write_in(&mut self, scopes: usize, at: usize, new: &[u8]) -> u64 {
         let field = &mut self.buf[at..at + new.len()];
         let d = checksum::words_delta(field, new);
-        for s in &mut self.scopes[..self.n_scopes] {
+        for s in &mut self.scopes[..scopes] {
             if at >= s.start && at < s.end {
                 s.delta += if (at - s.start) % 2 == 1 {
                     u64::from(fold(d).swap_bytes())
@@ -842,7 +848,8 @@ impl<R: Rewriter> Walk<'_, R> {
             } else {
                 value
             };
-            self.write(s.checksum_at, &value.to_be_bytes());
+            // only the scopes around this one (opened before it) are still to be summed
+            self.write_in(i, s.checksum_at, &value.to_be_bytes());
         }
     }
 
