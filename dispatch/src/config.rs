@@ -160,10 +160,54 @@ pub struct User {
 /// Which batch backend runs the jobs.
 #[derive(Debug, Clone)]
 pub struct Backend {
+    /// The batch system.
+    pub kind: BackendKind,
+    /// Slurm settings (used when `kind` is Slurm).
+    pub slurm: Slurm,
     /// Jobs run at once by the local backend.
     pub slots: usize,
     /// Time between TERM and KILL when a job is ended.
     pub grace: Duration,
+}
+
+/// The batch systems jobs can run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    /// Child process groups on the dispatcher's host.
+    Local,
+    /// Slurm batch jobs.
+    Slurm,
+}
+
+/// Slurm settings (`[backend.slurm]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slurm {
+    /// Partition (`--partition`); the cluster's default when `None`.
+    pub partition: Option<String>,
+    /// Time limit (`--time`, Slurm's syntax); when `None`, the job's own limit plus its grace
+    /// period and a minute.
+    pub time_limit: Option<String>,
+    /// More `sbatch` arguments, one word each.
+    pub extra_args: Vec<String>,
+    /// The `sbatch` program.
+    pub sbatch: String,
+    /// The `squeue` program.
+    pub squeue: String,
+    /// The `scancel` program.
+    pub scancel: String,
+}
+
+impl Default for Slurm {
+    fn default() -> Self {
+        Slurm {
+            partition: None,
+            time_limit: None,
+            extra_args: Vec::new(),
+            sbatch: "sbatch".into(),
+            squeue: "squeue".into(),
+            scancel: "scancel".into(),
+        }
+    }
 }
 
 /// Monitor thresholds.
@@ -434,6 +478,50 @@ struct RawBackend {
     kind: String,
     slots: usize,
     grace_secs: u64,
+    slurm: RawSlurm,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawSlurm {
+    partition: Option<String>,
+    time_limit: Option<String>,
+    extra_args: Vec<String>,
+    sbatch: Option<String>,
+    squeue: Option<String>,
+    scancel: Option<String>,
+}
+
+impl RawSlurm {
+    fn validate(self, v: &Validator<'_>) -> Result<Slurm, ConfigError> {
+        let table = "backend.slurm";
+        let fields = [
+            ("partition", &self.partition),
+            ("time_limit", &self.time_limit),
+            ("sbatch", &self.sbatch),
+            ("squeue", &self.squeue),
+            ("scancel", &self.scancel),
+        ];
+        for (key, value) in fields {
+            if value.as_deref().is_some_and(|s| s.trim().is_empty()) {
+                return Err(v.invalid(table, key, "must not be empty"));
+            }
+        }
+        // A first word that is not an option would be taken by sbatch as the script.
+        if let Some(a) = self.extra_args.first().filter(|a| !a.starts_with('-')) {
+            let msg = format!("{a:?} is not an option (argv words, like [\"--qos=low\"])");
+            return Err(v.invalid(table, "extra_args", msg));
+        }
+        let d = Slurm::default();
+        Ok(Slurm {
+            partition: self.partition,
+            time_limit: self.time_limit,
+            extra_args: self.extra_args,
+            sbatch: self.sbatch.unwrap_or(d.sbatch),
+            squeue: self.squeue.unwrap_or(d.squeue),
+            scancel: self.scancel.unwrap_or(d.scancel),
+        })
+    }
 }
 
 impl Default for RawBackend {
@@ -443,6 +531,7 @@ impl Default for RawBackend {
             kind: "local".into(),
             slots,
             grace_secs: 10,
+            slurm: RawSlurm::default(),
         }
     }
 }
@@ -511,10 +600,15 @@ impl RawConfig {
                 return Err(v.invalid("", "sites", format!("bad site name {site:?}")));
             }
         }
-        if self.backend.kind != "local" {
-            let msg = format!("unknown backend {:?} (available: local)", self.backend.kind);
-            return Err(v.invalid("backend", "kind", msg));
-        }
+        let kind = match self.backend.kind.as_str() {
+            "local" => BackendKind::Local,
+            "slurm" => BackendKind::Slurm,
+            other => {
+                let msg = format!("unknown backend {other:?} (available: local, slurm)");
+                return Err(v.invalid("backend", "kind", msg));
+            }
+        };
+        let slurm = self.backend.slurm.validate(v)?;
         if self.backend.slots == 0 {
             return Err(v.invalid("backend", "slots", "must be at least 1"));
         }
@@ -543,6 +637,8 @@ impl RawConfig {
             scrub,
             users,
             backend: Backend {
+                kind,
+                slurm,
                 slots: self.backend.slots,
                 grace: secs(self.backend.grace_secs),
             },
@@ -747,6 +843,49 @@ slots = 3
         let text = GOOD.replace("22:00-06:00", "22:00-30:00");
         let err = parse(&text).unwrap_err().to_string();
         assert!(err.contains("users.alice.windows"), "{err}");
+    }
+
+    #[test]
+    fn slurm_backend_parses_with_defaults() {
+        let c = parse(&GOOD.replace("slots = 3", "kind = \"slurm\"")).unwrap();
+        assert_eq!(c.backend.kind, BackendKind::Slurm);
+        assert_eq!(c.backend.slurm, Slurm::default());
+        let text = GOOD.replace("slots = 3", "kind = \"slurm\"")
+            + "\n[backend.slurm]\npartition = \"lander\"\ntime_limit = \"2:00:00\"\n\
+               extra_args = [\"--qos=low\"]\nsbatch = \"/opt/slurm/bin/sbatch\"\n";
+        let s = parse(&text).unwrap().backend.slurm;
+        assert_eq!(s.partition.as_deref(), Some("lander"));
+        assert_eq!(s.time_limit.as_deref(), Some("2:00:00"));
+        assert_eq!(s.extra_args, ["--qos=low"]);
+        assert_eq!(s.sbatch, "/opt/slurm/bin/sbatch");
+        assert_eq!(s.squeue, "squeue");
+    }
+
+    #[test]
+    fn slurm_errors_name_field_and_line() {
+        let text = GOOD.replace("slots = 3", "kind = \"pbs\"");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("backend.kind") && err.contains("slurm"),
+            "{err}"
+        );
+        let text = GOOD.to_owned() + "\n[backend.slurm]\nextra_args = [\"qos=low\"]\n";
+        let err = parse(&text).unwrap_err();
+        let ConfigError::Invalid {
+            line, ref field, ..
+        } = err
+        else {
+            panic!("{err}")
+        };
+        assert_eq!(field, "backend.slurm.extra_args");
+        assert!(text
+            .lines()
+            .nth(line - 1)
+            .unwrap()
+            .starts_with("extra_args"));
+        let text = GOOD.to_owned() + "\n[backend.slurm]\nsqueu = \"x\"\n";
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("squeu"), "{err}");
     }
 
     #[test]

@@ -5,9 +5,9 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::backend::LocalBackend;
+use crate::backend::{Backend, LocalBackend, SlurmBackend};
 use crate::claim::{self, Claim, ClaimState};
-use crate::config::Config;
+use crate::config::{BackendKind, Config};
 use crate::engine::{Engine, EngineError, Options};
 use crate::fsutil;
 use crate::ledger::{JobRow, Ledger, LedgerError};
@@ -46,13 +46,21 @@ pub fn options(config: &Config) -> Options {
     }
 }
 
+/// The backend a configuration asks for, running jobs through `wrapper`.
+pub fn backend(config: &Config, wrapper: Vec<String>) -> Box<dyn Backend> {
+    match config.backend.kind {
+        BackendKind::Local => Box::new(LocalBackend::new(wrapper, config.backend.slots)),
+        BackendKind::Slurm => Box::new(SlurmBackend::new(wrapper, config.backend.slurm.clone())),
+    }
+}
+
 /// The scrub engine: jobs run through `wrapper` (argv; the spec path is appended).
 pub fn scrub_engine(
     config: &Config,
     wrapper: Vec<String>,
     default_scrub: PathBuf,
 ) -> Result<Engine<ScrubStage>, EngineError> {
-    let backend = Box::new(LocalBackend::new(wrapper, config.backend.slots));
+    let backend = backend(config, wrapper);
     let ledger = Ledger::open(&config.state_db)?;
     let stage = ScrubStage::new(config.clone(), default_scrub)?;
     Ok(Engine::new(stage, backend, ledger, options(config))?)
@@ -64,7 +72,7 @@ pub fn user_engine(
     user: &str,
     wrapper: Vec<String>,
 ) -> Result<Engine<UserStage>, EngineError> {
-    let backend = Box::new(LocalBackend::new(wrapper, config.backend.slots));
+    let backend = backend(config, wrapper);
     let ledger = Ledger::open(&config.user_db(user))?;
     let stage = UserStage::new(config, user)?;
     Ok(Engine::new(stage, backend, ledger, options(config))?)

@@ -13,8 +13,10 @@ use std::time::Duration;
 use crate::record::JobSpec;
 
 pub mod local;
+pub mod slurm;
 
 pub use local::LocalBackend;
+pub use slurm::SlurmBackend;
 
 /// A backend's view of one job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
