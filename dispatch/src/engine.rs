@@ -291,16 +291,23 @@ impl<S: Stage> Engine<S> {
     fn poll(
         &mut self,
         claims: &[(String, PathBuf, Claim)],
-    ) -> Result<HashMap<String, JobState>, BackendError> {
-        let ids: Vec<String> = claims
-            .iter()
-            .filter(|(_, _, c)| c.is_active())
-            .filter_map(|(_, _, c)| self.backend_ids.get(&c.job_id).cloned())
-            .collect();
+    ) -> Result<HashMap<String, JobState>, EngineError> {
+        let active = claims.iter().filter(|(_, _, c)| c.is_active());
+        let mut ids = Vec::new();
+        for (_, _, c) in active {
+            // Jobs submitted by an earlier run of this dispatcher (`once`, a restart) are
+            // known by the id their submission left in the history.
+            if !self.backend_ids.contains_key(&c.job_id) {
+                if let Some(id) = self.ledger.get(&c.job_id)?.and_then(|r| r.backend_id) {
+                    self.backend_ids.insert(c.job_id.clone(), id);
+                }
+            }
+            ids.extend(self.backend_ids.get(&c.job_id).cloned());
+        }
         if ids.is_empty() {
             return Ok(HashMap::new());
         }
-        self.backend.poll(&ids)
+        Ok(self.backend.poll(&ids)?)
     }
 
     fn free_slots(&self, report: &PassReport) -> usize {

@@ -118,6 +118,11 @@ fn supervise(
             d.saturating_duration_since(Instant::now()).min(tick)
         });
         match rx.recv_timeout(wait) {
+            // A cancel that reached the whole job at once (Slurm's `scancel` signals every
+            // process) may end the child before this loop sees the flag: still a cancel.
+            Ok(status) if cancel.load(Ordering::Relaxed) => {
+                return classify(status.ok(), Some(Outcome::Cancelled))
+            }
             Ok(status) => return classify(status.ok(), None),
             Err(mpsc::RecvTimeoutError::Disconnected) => return classify(None, None),
             Err(mpsc::RecvTimeoutError::Timeout) => {}
