@@ -7,6 +7,8 @@
 //! (AES-NI pipelines them). The mappings differ in how a block is built and which output bit is
 //! the flip bit; see [`cryptopan`] and [`cryptopant`].
 
+#[cfg(target_arch = "x86_64")]
+mod aesni;
 pub mod cryptopan;
 pub mod cryptopant;
 
@@ -56,6 +58,9 @@ pub enum MapError {
 pub struct Anonymizer {
     mapping: Mapping,
     cipher: Aes128,
+    /// The same key for eight-block batches, where the CPU has AES-NI.
+    #[cfg(target_arch = "x86_64")]
+    ni: Option<aesni::AesNi>,
     construction: Construction,
     pass4: u32,
     pass6: u32,
@@ -80,21 +85,21 @@ impl Anonymizer {
     pub fn new(key: &Key, options: &MapOptions) -> Result<Anonymizer, MapError> {
         check_pass(4, options.pass4, 32)?;
         check_pass(6, options.pass6, 128)?;
-        let (cipher, construction) = match key {
+        let (aes_key, construction) = match key {
             Key::Pan { mapping, bytes } => {
                 let cipher = Aes128::new(GenericArray::from_slice(&bytes[..16]));
                 let encrypt_pad = *mapping == Mapping::CryptoPan;
                 let pad = cryptopan::Pad::new(&cipher, &bytes[16..], encrypt_pad);
-                (cipher, Construction::Pan(pad))
+                let aes_key: [u8; 16] = std::array::from_fn(|i| bytes[i]);
+                (aes_key, Construction::Pan(pad))
             }
-            Key::Pant(k) => (
-                Aes128::new(GenericArray::from_slice(&k.key)),
-                Construction::Pant(cryptopant::Pad::new(&k.pad)),
-            ),
+            Key::Pant(k) => (k.key, Construction::Pant(cryptopant::Pad::new(&k.pad))),
         };
         Ok(Anonymizer {
             mapping: key.mapping(),
-            cipher,
+            cipher: Aes128::new(GenericArray::from_slice(&aes_key)),
+            #[cfg(target_arch = "x86_64")]
+            ni: aesni::AesNi::new(&aes_key),
             construction,
             pass4: options.pass4.into(),
             pass6: options.pass6.into(),
@@ -152,6 +157,15 @@ impl Anonymizer {
         guess
     }
 
+    /// Encrypts `blocks` (a multiple of eight) in place.
+    fn encrypt(&self, blocks: &mut [Block]) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(ni) = &self.ni {
+            return ni.encrypt(blocks);
+        }
+        self.cipher.encrypt_blocks(blocks);
+    }
+
     /// Whether `addr` is on the don't-scramble list.
     pub(crate) fn keeps_v4(&self, addr: u32) -> bool {
         self.keep.contains_v4(addr)
@@ -191,7 +205,7 @@ impl Anonymizer {
             Construction::Pan(pad) => pad.blocks_v4(addr, from, blocks),
             Construction::Pant(pad) => pad.blocks_v4(addr, from, blocks),
         }
-        self.cipher.encrypt_blocks(blocks);
+        self.encrypt(blocks);
         // the block of bit `from` first: shifting left puts bit 31 at the bottom
         let fold = |bit: fn(&Block) -> u8| {
             blocks[..n]
@@ -220,7 +234,7 @@ impl Anonymizer {
             Construction::Pan(pad) => pad.blocks_v6(addr, from, blocks),
             Construction::Pant(pad) => pad.blocks_v6(addr, from, blocks),
         }
-        self.cipher.encrypt_blocks(blocks);
+        self.encrypt(blocks);
         let fold = |bit: fn(&Block) -> u8| {
             blocks[..n]
                 .iter()
