@@ -122,7 +122,7 @@ impl Bytes {
         self
     }
     fn pad4(&mut self) -> &mut Self {
-        while self.v.len() % 4 != 0 {
+        while !self.v.len().is_multiple_of(4) {
             self.v.push(0);
         }
         self
@@ -243,7 +243,7 @@ fn erf_record(erf_type: u8, ts_ns: u64, lctr: u16, ext: &[[u8; 8]], payload: &[u
     for e in ext {
         v.extend_from_slice(e);
     }
-    v.extend(std::iter::repeat(0).take(pad));
+    v.extend(std::iter::repeat_n(0, pad));
     v.extend_from_slice(payload);
     v.resize(rlen, 0);
     v
