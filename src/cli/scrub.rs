@@ -113,6 +113,10 @@ pub struct Args {
     /// Scrub again even when the output and its manifest exist.
     #[arg(long)]
     pub force: bool,
+    /// Hash the input too (checked against the raw manifest's digest when there is one;
+    /// without this flag the manifest's digest is recorded as the source's).
+    #[arg(long)]
+    pub hash_source: bool,
 }
 
 /// Runs `lander-scrub`.
@@ -156,6 +160,7 @@ pub fn config(args: &Args, key: &Key) -> ScrubConfig {
         format: args.format,
         input_format: args.input_format,
         fsync: args.fsync,
+        hash_source: args.hash_source,
     }
 }
 

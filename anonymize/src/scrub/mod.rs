@@ -42,6 +42,9 @@ pub struct ScrubConfig {
     pub input_format: Option<Format>,
     /// fsync the output and its manifest before publishing.
     pub fsync: bool,
+    /// Hash the input (BLAKE3, in parallel by the workers). [`scrub_file`] otherwise records
+    /// the digest the raw file's manifest gives; with both, they must agree.
+    pub hash_source: bool,
 }
 
 impl Default for ScrubConfig {
@@ -53,6 +56,7 @@ impl Default for ScrubConfig {
             format: None,
             input_format: None,
             fsync: false,
+            hash_source: false,
         }
     }
 }
@@ -80,6 +84,16 @@ pub enum ScrubError {
         /// The underlying error.
         #[source]
         source: io::Error,
+    },
+    /// The input is not the file its manifest describes.
+    #[error("{path}: BLAKE3 {computed} differs from {recorded} in its manifest")]
+    SourceDigest {
+        /// The input.
+        path: PathBuf,
+        /// What the input hashes to.
+        computed: String,
+        /// What its manifest says.
+        recorded: String,
     },
     /// A worker thread panicked.
     #[error("a scrub worker panicked")]
@@ -160,8 +174,8 @@ fn encoder(
 pub struct ReadSummary {
     /// The counts.
     pub summary: Summary,
-    /// BLAKE3 of the input.
-    pub source_blake3: String,
+    /// BLAKE3 of the input, when [`ScrubConfig::hash_source`] asked for it.
+    pub source_blake3: Option<String>,
     /// Format, link type and snaplen of the input.
     pub input: (Format, LinkType, u32),
     /// Format of the output.
@@ -192,7 +206,9 @@ pub fn scrub_read<R: Read + Send + 'static, W: Write>(
         let header = pcap.0;
         let format = config.format.unwrap_or(header.format);
         let encoder = encoder(format, header.link_type, header.snaplen, out_path)?;
-        let source = pcap::PcapSource::new(name, pcap, Box::new(input), format, encoder.snaplen());
+        let mut source =
+            pcap::PcapSource::new(name, pcap, Box::new(input), format, encoder.snaplen());
+        source.hash = config.hash_source;
         let (summary, digest) = pipeline::run(
             Source::Pcap(Box::new(source)),
             out,
@@ -203,7 +219,7 @@ pub fn scrub_read<R: Read + Send + 'static, W: Write>(
         )?;
         return Ok(ReadSummary {
             summary,
-            source_blake3: digest.map(|h| h.to_hex().to_string()).unwrap_or_default(),
+            source_blake3: digest.map(|h| h.to_hex().to_string()),
             input: (header.format, header.link_type, header.snaplen),
             format,
         });
@@ -211,12 +227,15 @@ pub fn scrub_read<R: Read + Send + 'static, W: Write>(
     let mut hasher = blake3::Hasher::new();
     hasher.update(&head);
     let hasher = Arc::new(Mutex::new(hasher));
-    let hashing = HashingRead {
-        inner: io::Cursor::new(head).chain(input),
-        hasher: Arc::clone(&hasher),
+    let stream = io::Cursor::new(head).chain(input);
+    let stream: Box<dyn Read + Send> = match config.hash_source {
+        true => Box::new(HashingRead {
+            inner: stream,
+            hasher: Arc::clone(&hasher),
+        }),
+        false => Box::new(stream),
     };
-    let reader =
-        TraceReader::from_stream_with(name, Box::new(hashing), config.input_format, READ_BUFFER)?;
+    let reader = TraceReader::from_stream_with(name, stream, config.input_format, READ_BUFFER)?;
     let input = (reader.format(), reader.link_type(), reader.snaplen());
     let format = config.format.unwrap_or(input.0);
     let encoder = encoder(format, input.1, input.2, out_path)?;
@@ -228,17 +247,19 @@ pub fn scrub_read<R: Read + Send + 'static, W: Write>(
         anon,
         config,
     )?;
-    let hasher = hasher.lock().map(|h| h.clone()).ok();
+    let source_blake3 = match config.hash_source {
+        true => hasher
+            .lock()
+            .ok()
+            .map(|h| h.finalize().to_hex().to_string()),
+        false => None,
+    };
     Ok(ReadSummary {
         summary,
-        source_blake3: digest(hasher),
+        source_blake3,
         input,
         format,
     })
-}
-
-fn digest(hasher: Option<blake3::Hasher>) -> String {
-    hasher.map_or_else(String::new, |h| h.finalize().to_hex().to_string())
 }
 
 /// The pcap file header at the start of `head`, when the in-place path applies: the input is
@@ -289,13 +310,27 @@ pub fn scrub_file(
 ) -> Result<(Summary, Manifest), ScrubError> {
     let file = File::open(input).map_err(io_at(input))?;
     let name = input.display().to_string();
+    let raw = Manifest::read(&manifest_path(input)).ok();
+    let recorded = raw
+        .as_ref()
+        .map(|m| m.blake3.clone())
+        .filter(|d| !d.is_empty());
     let mut pending = PendingFile::create(output).map_err(io_at(output))?;
     // the pipeline writes whole chunks: no buffer in between
     let read = scrub_read(&name, file, &mut pending.file, output, anon, config)?;
     let (_, link, snaplen) = read.input;
     let (summary, format) = (read.summary, read.format);
-    let source_blake3 = Some(read.source_blake3);
-    let mut manifest = build_manifest(input, output, format, link, snaplen, &summary);
+    let source_blake3 = match (read.source_blake3, recorded) {
+        (Some(computed), Some(recorded)) if computed != recorded => {
+            return Err(ScrubError::SourceDigest {
+                path: input.to_owned(),
+                computed,
+                recorded,
+            })
+        }
+        (computed, recorded) => computed.or(recorded),
+    };
+    let mut manifest = build_manifest(raw, output, format, link, snaplen, &summary);
     manifest.anonymization = Some(Anonymization {
         mapping: anon.mapping().name().to_string(),
         payload: payload_name(config.policy.payload),
@@ -317,7 +352,7 @@ pub fn scrub_file(
 }
 
 fn build_manifest(
-    input: &Path,
+    raw: Option<Manifest>,
     output: &Path,
     format: Format,
     link: LinkType,
@@ -326,7 +361,7 @@ fn build_manifest(
 ) -> Manifest {
     let file = output.file_name().map(|n| n.to_string_lossy().into_owned());
     let mut m = Manifest::new(&file.unwrap_or_default(), format, link, snaplen);
-    if let Ok(raw) = Manifest::read(&manifest_path(input)) {
+    if let Some(raw) = raw {
         m.site = raw.site;
         m.interface = raw.interface;
         m.seq = raw.seq;

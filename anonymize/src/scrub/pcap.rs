@@ -42,6 +42,8 @@ pub(super) struct PcapSource {
     pub(super) layout: PcapLayout,
     input: Box<dyn Read + Send>,
     name: String,
+    /// Hash the input (the workers do, leaf by leaf).
+    pub(super) hash: bool,
 }
 
 impl PcapSource {
@@ -62,6 +64,7 @@ impl PcapSource {
             },
             input,
             name: name.to_string(),
+            hash: true,
         }
     }
 
@@ -95,7 +98,7 @@ impl PcapSource {
             let read = self.fill(&mut chunk.data[start..start + want], read_at)?;
             let eof = read < want;
             if read == 0 && read_at == head_len as u64 {
-                return Ok(Some(digest::single(&self.layout.head, &[])));
+                return Ok(self.hash.then(|| digest::single(&self.layout.head, &[])));
             }
             let fresh = Fresh {
                 at: start,
@@ -110,7 +113,9 @@ impl PcapSource {
             carry.extend_from_slice(&chunk.data[whole..avail]);
             if whole == 0 {
                 // a record longer than a block: hash the bytes here
-                self.layout.leaves(fresh, &chunk.data, &mut ready);
+                if self.hash {
+                    self.layout.leaves(fresh, &chunk.data, &mut ready);
+                }
                 if eof {
                     break;
                 }
@@ -118,7 +123,7 @@ impl PcapSource {
             }
             chunk.seq = seq;
             chunk.filled = whole;
-            chunk.fresh = (read > 0).then_some(fresh);
+            chunk.fresh = (self.hash && read > 0).then_some(fresh);
             chunk.leaves.append(&mut ready);
             seq += 1;
             offset += whole as u64;

@@ -72,6 +72,7 @@ fn in_place_pcap_path_gives_the_record_paths_bytes() {
                     let config = ScrubConfig {
                         threads,
                         format,
+                        hash_source: true,
                         drop_unparsed: profile == Profile::Edge,
                         ..ScrubConfig::default()
                     };
@@ -79,7 +80,8 @@ fn in_place_pcap_path_gives_the_record_paths_bytes() {
                     let (slow, summary) = by_record(&input, &anon, &config);
                     assert!(fast == slow, "{profile:?} {format:?} {threads}");
                     assert_eq!(s.summary, summary);
-                    assert_eq!(s.source_blake3, blake3::hash(&input).to_hex().to_string());
+                    let digest = blake3::hash(&input).to_hex().to_string();
+                    assert_eq!(s.source_blake3, Some(digest));
                 }
             }
         }
@@ -89,7 +91,10 @@ fn in_place_pcap_path_gives_the_record_paths_bytes() {
 #[test]
 fn input_digest_is_right_across_block_and_leaf_boundaries() {
     let anon = anonymizer();
-    let config = ScrubConfig::default();
+    let config = ScrubConfig {
+        hash_source: true,
+        ..ScrubConfig::default()
+    };
     let full = trace(Profile::Mixed, 12_000, Format::Pcap);
     assert!(full.len() > 3 * PCAP_BLOCK);
     // cut after whole records near the boundaries
@@ -109,11 +114,8 @@ fn input_digest_is_right_across_block_and_leaf_boundaries() {
     cuts.dedup();
     for cut in cuts {
         let (_, s) = in_place(&full[..cut], &anon, &config);
-        assert_eq!(
-            s.source_blake3,
-            blake3::hash(&full[..cut]).to_hex().to_string(),
-            "{cut}"
-        );
+        let digest = blake3::hash(&full[..cut]).to_hex().to_string();
+        assert_eq!(s.source_blake3, Some(digest), "{cut}");
     }
 }
 
@@ -144,4 +146,32 @@ fn truncated_and_oversized_records_name_their_offset() {
         panic!("{err}");
     };
     assert_eq!(offset, 24 + 76);
+}
+
+#[test]
+fn source_digest_comes_from_the_raw_manifest_and_must_match_a_computed_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw.pcap");
+    let bytes = trace(Profile::SynFlood, 500, Format::Pcap);
+    std::fs::write(&raw, &bytes).unwrap();
+    let anon = anonymizer();
+    let out = dir.path().join("out.pcap");
+    let no_manifest = ScrubConfig::default();
+    let (_, m) = scrub_file(&raw, &out, &anon, &no_manifest, &Provenance::default()).unwrap();
+    assert_eq!(m.anonymization.unwrap().source_blake3, None);
+
+    let mut recorded = Manifest::new("raw.pcap", Format::Pcap, LinkType::ETHERNET, 65_535);
+    recorded.blake3 = blake3::hash(b"another file").to_hex().to_string();
+    recorded.publish(&manifest_path(&raw), false).unwrap();
+    let (_, m) = scrub_file(&raw, &out, &anon, &no_manifest, &Provenance::default()).unwrap();
+    assert_eq!(
+        m.anonymization.unwrap().source_blake3,
+        Some(recorded.blake3)
+    );
+    let hashing = ScrubConfig {
+        hash_source: true,
+        ..ScrubConfig::default()
+    };
+    let err = scrub_file(&raw, &out, &anon, &hashing, &Provenance::default()).unwrap_err();
+    assert!(matches!(err, ScrubError::SourceDigest { .. }), "{err}");
 }
