@@ -1,5 +1,6 @@
 //! The history of job attempts in an embedded SQLite database on local disk (never on NFS:
-//! SQLite's WAL needs a local filesystem). Writes of one dispatcher pass go in one transaction.
+//! SQLite's WAL needs a local filesystem). Writes of one dispatcher pass are collected and
+//! applied in one short transaction at its end.
 
 use std::path::{Path, PathBuf};
 
@@ -60,6 +61,7 @@ pub struct Ledger {
     conn: Connection,
     path: PathBuf,
     in_tx: bool,
+    pending: Vec<Write>,
 }
 
 const SCHEMA: &str = "
@@ -84,32 +86,63 @@ CREATE INDEX IF NOT EXISTS jobs_item ON jobs(stage, item);
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
 ";
 
+/// How long a statement waits for another dispatcher's lock on the database.
+pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
 const COLUMNS: &str = "job_id, stage, item, attempt, state, backend_id, host, submitted, started, \
                        ended, exit_code, signal, reason, packets, bytes";
 
 impl Ledger {
     /// Opens (creating if needed) the database at `path`.
+    ///
+    /// Several dispatchers may start at once on one database: every statement waits up to
+    /// [`BUSY_TIMEOUT`] for a lock, and opening (journal mode, schema) is retried while
+    /// SQLite reports the database busy or locked, for as long again.
     pub fn open(path: &Path) -> Result<Ledger, LedgerError> {
-        let err = |source| LedgerError {
-            path: path.to_owned(),
-            source,
-        };
         if let Some(dir) = path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
-        let conn = Connection::open(path).map_err(err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(30))
-            .map_err(err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(err)?;
-        conn.execute_batch(SCHEMA).map_err(err)?;
-        Ok(Ledger {
-            conn,
-            path: path.to_owned(),
-            in_tx: false,
-        })
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            match Self::try_open(path) {
+                Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(source) => {
+                    return Err(LedgerError {
+                        path: path.to_owned(),
+                        source,
+                    })
+                }
+                Ok(conn) => {
+                    return Ok(Ledger {
+                        conn,
+                        path: path.to_owned(),
+                        in_tx: false,
+                        pending: Vec::new(),
+                    })
+                }
+            }
+        }
+    }
+
+    fn try_open(path: &Path) -> rusqlite::Result<Connection> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+        }
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(conn)
     }
 
     fn err(&self, source: rusqlite::Error) -> LedgerError {
@@ -119,52 +152,51 @@ impl Ledger {
         }
     }
 
-    /// Starts a transaction that [`Ledger::commit`] ends (nested calls are no-ops).
+    /// Starts collecting writes; [`Ledger::commit`] applies them all in one short transaction
+    /// (so the write lock is held for the commit only, not for a whole dispatcher pass).
     pub fn begin(&mut self) -> Result<(), LedgerError> {
-        if !self.in_tx {
-            self.conn
-                .execute_batch("BEGIN IMMEDIATE")
-                .map_err(|e| self.err(e))?;
-            self.in_tx = true;
-        }
+        self.in_tx = true;
         Ok(())
     }
 
-    /// Commits the open transaction, if any.
+    /// Applies the writes collected since [`Ledger::begin`] in one transaction.
     pub fn commit(&mut self) -> Result<(), LedgerError> {
-        if self.in_tx {
-            self.conn.execute_batch("COMMIT").map_err(|e| self.err(e))?;
-            self.in_tx = false;
+        self.in_tx = false;
+        if self.pending.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        let writes = std::mem::take(&mut self.pending);
+        let path = self.path.clone();
+        let err = |source| LedgerError { path, source };
+        (|| {
+            let tx = self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            for w in &writes {
+                apply(&tx, w)?;
+            }
+            tx.commit()
+        })()
+        .map_err(err)
     }
 
-    /// Abandons the open transaction, if any.
+    /// Drops the writes collected since [`Ledger::begin`].
     pub fn rollback(&mut self) {
+        self.pending.clear();
+        self.in_tx = false;
+    }
+
+    fn write(&mut self, w: Write) -> Result<(), LedgerError> {
         if self.in_tx {
-            let _ = self.conn.execute_batch("ROLLBACK");
-            self.in_tx = false;
+            self.pending.push(w);
+            return Ok(());
         }
+        apply(&self.conn, &w).map_err(|e| self.err(e))
     }
 
     /// Notes a submitted attempt.
     pub fn submitted(&mut self, row: &JobRow) -> Result<(), LedgerError> {
-        let sql =
-            "INSERT INTO jobs (job_id, stage, item, attempt, state, backend_id, host, submitted)
-                   VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                   ON CONFLICT(job_id) DO UPDATE SET backend_id = excluded.backend_id,
-                   host = excluded.host, submitted = excluded.submitted";
-        let p = params![
-            row.job_id,
-            row.stage,
-            row.item,
-            row.attempt,
-            row.state,
-            row.backend_id,
-            row.host,
-            row.submitted
-        ];
-        self.conn.execute(sql, p).map(drop).map_err(|e| self.err(e))
+        self.write(Write::Submitted(row.clone()))
     }
 
     /// Notes the end of an attempt from its run record, with the state it led to.
@@ -174,45 +206,16 @@ impl Ledger {
         state: &str,
         reason: Option<&str>,
     ) -> Result<(), LedgerError> {
-        let sql = "INSERT INTO jobs (job_id, stage, item, attempt, state, host, started, ended,
-                       exit_code, signal, reason, packets, bytes)
-                   VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
-                   ON CONFLICT(job_id) DO UPDATE SET state = excluded.state, host = excluded.host,
-                   started = excluded.started, ended = excluded.ended, exit_code = excluded.exit_code,
-                   signal = excluded.signal, reason = excluded.reason, packets = excluded.packets,
-                   bytes = excluded.bytes";
-        let p = params![
-            rec.job_id,
-            rec.stage,
-            rec.item,
-            rec.attempt,
-            state,
-            rec.host,
-            rec.start,
-            rec.end,
-            rec.exit_code,
-            rec.signal,
-            reason,
-            rec.packets.map(|v| v as i64),
-            rec.bytes.map(|v| v as i64)
-        ];
-        self.conn.execute(sql, p).map(drop).map_err(|e| self.err(e))
+        self.write(Write::Finished(
+            rec.clone(),
+            state.to_owned(),
+            reason.map(str::to_owned),
+        ))
     }
 
     /// Sets the state of an attempt that left no record (lost, cancelled before start).
     pub fn set_state(&mut self, job: &JobRow) -> Result<(), LedgerError> {
-        let sql = "INSERT INTO jobs (job_id, stage, item, attempt, state, reason)
-                   VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                   ON CONFLICT(job_id) DO UPDATE SET state = excluded.state, reason = excluded.reason";
-        let p = params![
-            job.job_id,
-            job.stage,
-            job.item,
-            job.attempt,
-            job.state,
-            job.reason
-        ];
-        self.conn.execute(sql, p).map(drop).map_err(|e| self.err(e))
+        self.write(Write::State(job.clone()))
     }
 
     /// One attempt.
@@ -252,6 +255,76 @@ impl Ledger {
             .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+}
+
+/// One write of the history, kept until the pass commits.
+#[derive(Debug)]
+enum Write {
+    Submitted(JobRow),
+    Finished(RunRecord, String, Option<String>),
+    State(JobRow),
+}
+
+fn apply(conn: &Connection, w: &Write) -> rusqlite::Result<()> {
+    match w {
+        Write::Submitted(row) => {
+            let sql = "INSERT INTO jobs (job_id, stage, item, attempt, state, backend_id, host,
+                       submitted) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                       ON CONFLICT(job_id) DO UPDATE SET backend_id = excluded.backend_id,
+                       host = excluded.host, submitted = excluded.submitted";
+            let p = params![
+                row.job_id,
+                row.stage,
+                row.item,
+                row.attempt,
+                row.state,
+                row.backend_id,
+                row.host,
+                row.submitted
+            ];
+            conn.prepare_cached(sql)?.execute(p).map(drop)
+        }
+        Write::Finished(rec, state, reason) => {
+            let sql = "INSERT INTO jobs (job_id, stage, item, attempt, state, host, started,
+                       ended, exit_code, signal, reason, packets, bytes)
+                       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                       ON CONFLICT(job_id) DO UPDATE SET state = excluded.state,
+                       host = excluded.host, started = excluded.started, ended = excluded.ended,
+                       exit_code = excluded.exit_code, signal = excluded.signal,
+                       reason = excluded.reason, packets = excluded.packets, bytes = excluded.bytes";
+            let p = params![
+                rec.job_id,
+                rec.stage,
+                rec.item,
+                rec.attempt,
+                state,
+                rec.host,
+                rec.start,
+                rec.end,
+                rec.exit_code,
+                rec.signal,
+                reason,
+                rec.packets.map(|v| v as i64),
+                rec.bytes.map(|v| v as i64)
+            ];
+            conn.prepare_cached(sql)?.execute(p).map(drop)
+        }
+        Write::State(job) => {
+            let sql = "INSERT INTO jobs (job_id, stage, item, attempt, state, reason)
+                       VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                       ON CONFLICT(job_id) DO UPDATE SET state = excluded.state,
+                       reason = excluded.reason";
+            let p = params![
+                job.job_id,
+                job.stage,
+                job.item,
+                job.attempt,
+                job.state,
+                job.reason
+            ];
+            conn.prepare_cached(sql)?.execute(p).map(drop)
+        }
     }
 }
 
@@ -295,5 +368,32 @@ impl JobRow {
             packets: None,
             bytes: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn many_dispatchers_opening_a_new_database_at_once_all_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db/dispatch.sqlite");
+        let barrier = std::sync::Barrier::new(8);
+        std::thread::scope(|s| {
+            for i in 0..8 {
+                let (path, barrier) = (&path, &barrier);
+                s.spawn(move || {
+                    barrier.wait();
+                    let mut ledger = Ledger::open(path).expect("open while others open");
+                    ledger.begin().unwrap();
+                    let row = JobRow::new(&format!("j{i}"), "scrub", "s/f", 1, "submitted");
+                    ledger.submitted(&row).unwrap();
+                    ledger.commit().unwrap();
+                });
+            }
+        });
+        let ledger = Ledger::open(&path).unwrap();
+        assert_eq!(ledger.counts().unwrap(), vec![("submitted".to_owned(), 8)]);
     }
 }
