@@ -43,8 +43,10 @@ impl SlurmBackend {
             format!("--job-name={}", job_name(&spec.stage, &spec.item)).into(),
             "--dependency=singleton".into(),
             "--no-requeue".into(),
+            // The job's own output reaches its logs through the wrapper; the wrapper's and
+            // Slurm's messages (a cancel, a time limit) go to its standard error log.
             "--open-mode=append".into(),
-            flag_path("--output=", spec.stdout.as_os_str()),
+            "--output=/dev/null".into(),
             flag_path("--error=", spec.stderr.as_os_str()),
         ];
         if let Some(p) = &self.settings.partition {
