@@ -118,12 +118,11 @@ fn supervise(
             d.saturating_duration_since(Instant::now()).min(tick)
         });
         match rx.recv_timeout(wait) {
-            // A cancel that reached the whole job at once (Slurm's `scancel` signals every
-            // process) may end the child before this loop sees the flag: still a cancel.
-            Ok(status) if cancel.load(Ordering::Relaxed) => {
-                return classify(status.ok(), Some(Outcome::Cancelled))
+            Ok(status) => {
+                let signalled = status.as_ref().is_ok_and(|s| s.signal().is_some());
+                let ended_by = cancelled_with(signalled, cancel).then_some(Outcome::Cancelled);
+                return classify(status.ok(), ended_by);
             }
-            Ok(status) => return classify(status.ok(), None),
             Err(mpsc::RecvTimeoutError::Disconnected) => return classify(None, None),
             Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
@@ -137,6 +136,17 @@ fn supervise(
         let status = end_group(pgid, grace, &rx);
         return classify(status, Some(ended_by));
     }
+}
+
+/// Whether the job was cancelled. A cancel that signals every process of the job at once
+/// (Slurm's `scancel`) may kill the child before the wrapper's own signal arrives, so a child
+/// killed by a signal gives the wrapper's flag a moment to be set.
+fn cancelled_with(child_signalled: bool, cancel: &AtomicBool) -> bool {
+    let deadline = Instant::now() + Duration::from_millis(300);
+    while child_signalled && !cancel.load(Ordering::Relaxed) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    cancel.load(Ordering::Relaxed)
 }
 
 /// TERM to the group, KILL after `grace`, and the child's status.
