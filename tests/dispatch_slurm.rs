@@ -422,6 +422,10 @@ fn start_munge() -> Option<u32> {
 
 /// A spool whose scrub job is `scrub` (argv) with arguments `{in} {out}`, dispatched on Slurm.
 fn slurm_spool(c: &Cluster, scrub: &[String], extra_scrub: &str, state_db: &str) -> Spool {
+    spool_with_backend(&c.backend_toml(), scrub, extra_scrub, state_db)
+}
+
+fn spool_with_backend(backend: &str, scrub: &[String], extra_scrub: &str, state_db: &str) -> Spool {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let mut text = format!(
@@ -431,7 +435,7 @@ fn slurm_spool(c: &Cluster, scrub: &[String], extra_scrub: &str, state_db: &str)
         root.join("spool"),
         root.join(state_db),
         toml_list(scrub),
-        c.backend_toml(),
+        backend,
     );
     for user in USERS {
         text += &format!(
@@ -652,19 +656,34 @@ fn a_job_still_queued_is_pending_and_not_lost_across_dispatcher_runs() {
         config: Config::load(&spool.config_path()).unwrap(),
         ..spool
     };
-    let names = spool.add_raw(400..401);
-    assert_eq!(engine(&spool).pass().unwrap().submitted, 1);
-    let row = &spool.ledger().list(Some("scrub"), None, 10).unwrap()[0];
-    let id = row.backend_id.clone().unwrap();
+    let names = spool.add_raw(400..402);
+    assert_eq!(engine(&spool).pass().unwrap().submitted, 2);
+    let rows = spool.ledger().list(Some("scrub"), None, 10).unwrap();
+    let row_of = |name: &str| rows.iter().find(|r| r.item == item(name)).unwrap();
+    let (held, cancelled) = (row_of(&names[0]), row_of(&names[1]));
+    let id = held.backend_id.clone().unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    // A fresh engine knows the held job's id from the history and asks Slurm.
+    // A fresh engine knows the held jobs' ids from the history and asks Slurm.
     let r = engine(&spool).pass().unwrap();
-    assert_eq!((r.pending, r.lost), (1, 0), "{r:?}");
+    assert_eq!((r.pending, r.lost), (2, 0), "{r:?}");
     assert_eq!(c.squeue_state(&id), "PENDING");
+    // Job control cancels a queued Slurm job in Slurm too.
+    let said = control::cancel(&spool.config, &cancelled.job_id).unwrap();
+    assert!(said.contains("before it started"), "{said}");
+    let other = cancelled.backend_id.clone().unwrap();
+    assert!(
+        matches!(c.squeue_state(&other).as_str(), "CANCELLED" | ""),
+        "{}",
+        c.squeue_state(&other)
+    );
     run_ok(c.cmd("scontrol").args(["release", &id]), "scontrol release");
     let mut e = engine(&spool);
-    pass_until(&mut e, "the released job", |r| r.quiescent());
-    spool.assert_scrubbed_exactly_once(&names);
+    let r = pass_until(&mut e, "the released job", |r| r.quiescent());
+    assert_eq!((r.failed_items, r.lost), (1, 0), "{r:?}");
+    let mut want = vec![names[0].clone(), format!("{}.json", names[0])];
+    want.sort();
+    assert_eq!(list(&spool.scrubbed_dir()), want);
+    assert!(spool.raw_dir().join(&names[1]).exists());
 }
 
 #[test]
@@ -797,4 +816,59 @@ fn two_dispatchers_at_once_submit_each_file_once() {
         .filter(|n| !n.ends_with(".json"))
         .collect();
     assert_eq!(scrubbed, names);
+}
+
+#[test]
+fn an_unreachable_controller_fails_the_pass_and_loses_no_job() {
+    // Stand-ins for the Slurm commands (no cluster needed): squeue answers as told.
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = tmp.path();
+    let says = bin.join("squeue-says");
+    let squeue = script(
+        bin,
+        "squeue",
+        &format!(
+            "case $(cat '{}') in\n\
+             down) echo 'slurm_load_jobs error: Unable to contact slurm controller (connect failure)' >&2; exit 1;;\n\
+             pending) echo '41|PENDING|Priority';;\n\
+             esac",
+            says.display()
+        ),
+    );
+    let sbatch = script(bin, "sbatch", "cat > /dev/null; echo 41");
+    let backend = format!(
+        "[backend]\nkind = \"slurm\"\n\n[backend.slurm]\nsbatch = {sbatch:?}\nsqueue = {squeue:?}\n"
+    );
+    let spool = spool_with_backend(&backend, &copy_job(), "", "db/dispatch.sqlite");
+    let text = std::fs::read_to_string(spool.config_path()).unwrap();
+    let text = text.replace("lost_grace_secs = 30", "lost_grace_secs = 0.1");
+    std::fs::write(spool.config_path(), text).unwrap();
+    let spool = Spool {
+        config: Config::load(&spool.config_path()).unwrap(),
+        ..spool
+    };
+    spool.add_raw(500..501);
+    assert_eq!(engine(&spool).pass().unwrap().submitted, 1);
+    std::thread::sleep(Duration::from_millis(300));
+
+    // The controller is down: the pass fails; nothing is judged lost.
+    std::fs::write(&says, "down").unwrap();
+    let err = engine(&spool).pass().unwrap_err().to_string();
+    assert!(err.contains("Unable to contact"), "{err}");
+    let rows = spool.ledger().list(Some("scrub"), None, 10).unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].state, "submitted", "{rows:?}");
+
+    // Back, and the job still queued: pending.
+    std::fs::write(&says, "pending").unwrap();
+    let r = engine(&spool).pass().unwrap();
+    assert_eq!((r.pending, r.lost), (1, 0), "{r:?}");
+
+    // Slurm no longer knows it and it never started: lost (not finished), and retried.
+    std::fs::write(&says, "gone").unwrap();
+    let r = engine(&spool).pass().unwrap();
+    assert_eq!((r.lost, r.waiting), (1, 1), "{r:?}");
+    assert_eq!(engine(&spool).pass().unwrap().submitted, 1);
+    let row = spool.ledger().get(&rows[0].job_id).unwrap().unwrap();
+    assert_eq!(row.reason.as_deref(), Some("lost: the job never started"));
 }

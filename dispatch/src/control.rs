@@ -217,6 +217,9 @@ pub fn cancel(config: &Config, job_id: &str) -> Result<String, ControlError> {
             "{job_id} is not queued or running"
         )));
     };
+    if let Some(done) = cancel_slurm_job(config, &info.row, &c, info.marker.is_some())? {
+        return Ok(done);
+    }
     match (&c.state, &info.marker) {
         (ClaimState::Active, Some(m)) => {
             if m.host != sys::hostname() {
@@ -247,6 +250,26 @@ pub fn cancel(config: &Config, job_id: &str) -> Result<String, ControlError> {
             "{job_id} is not queued or running"
         ))),
     }
+}
+
+/// Cancels an active job through Slurm (`scancel`), from any host; a started job then ends
+/// as cancelled, one not started yet is marked failed by the caller. `None` when the job is
+/// not a Slurm job.
+fn cancel_slurm_job(
+    config: &Config,
+    row: &JobRow,
+    c: &Claim,
+    started: bool,
+) -> Result<Option<String>, ControlError> {
+    let (BackendKind::Slurm, Some(id), ClaimState::Active) =
+        (config.backend.kind, row.backend_id.as_deref(), &c.state)
+    else {
+        return Ok(None);
+    };
+    SlurmBackend::new(Vec::new(), config.backend.slurm.clone())
+        .cancel(id)
+        .map_err(io::Error::other)?;
+    Ok(started.then(|| format!("{}: asked Slurm to cancel job {id}", row.job_id)))
 }
 
 /// Queues another attempt of a job's item that was given up.
