@@ -95,7 +95,35 @@ fn chaos(seed: u64) {
     drain(&mut engine);
     // Jobs adopted from killed dispatchers may still be finishing: settle them too.
     pass_until(&mut engine, "all jobs to settle", |r| r.quiescent());
+    // An item whose every attempt was killed is given up (retries = 3); the operator's
+    // `lander jobs retry` brings it back, and then it too is scrubbed exactly once.
+    for row in spool
+        .ledger()
+        .list(Some("scrub"), Some("failed"), 1000)
+        .unwrap()
+    {
+        eprintln!("seed {seed}: {} given up, retried", row.item);
+        lander_dispatch::control::retry(&spool.config, &row.job_id).unwrap();
+    }
+    pass_until(&mut engine, "the retried items", |r| r.quiescent());
+    explain_leftovers(&spool, seed);
     spool.assert_scrubbed_exactly_once(&names);
+}
+
+/// Prints the claims and history of raw files still there, to tell why they are.
+fn explain_leftovers(spool: &Spool, seed: u64) {
+    for name in list(&spool.raw_dir()) {
+        let item = format!("{SITE}/{name}");
+        let claim = std::fs::read_to_string(spool.scrub_state().join("claims").join(&item));
+        let rows: Vec<_> = spool
+            .ledger()
+            .list(Some("scrub"), None, 1000)
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.item == item)
+            .collect();
+        eprintln!("seed {seed}: {item} left: claim {claim:?}; history {rows:#?}");
+    }
 }
 
 #[test]

@@ -111,11 +111,12 @@ fn a_job_run_twice_in_a_row_changes_nothing_the_second_time() {
     let spool = Spool::new(Setup::default());
     let names = spool.add_raw(0..3);
     let mut engine = spool.scrub_engine();
-    // Keep a copy of one job's spec to run it again by hand later.
+    // Keep a copy of one job's spec (a first attempt's spec is its claim) to run it again by
+    // hand later.
     engine.pass().unwrap();
-    let spec = list_tree(&spool.scrub_state().join("jobs"))
+    let spec = list_tree(&spool.scrub_state().join("claims"))
         .into_iter()
-        .find(|p| p.to_string_lossy().ends_with(".spec.json"))
+        .find(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
         .unwrap();
     let saved = spool.dir.path().join("saved.spec.json");
     std::fs::copy(&spec, &saved).unwrap();
@@ -175,10 +176,11 @@ fn two_copies_of_one_job_at_once_run_once() {
     let names = spool.add_raw(0..1);
     let mut engine = spool.scrub_engine();
     engine.pass().unwrap();
-    let spec = list_tree(&spool.scrub_state().join("jobs"))
-        .into_iter()
-        .find(|p| p.to_string_lossy().ends_with(".spec.json"))
-        .unwrap();
+    let spec = spool
+        .scrub_state()
+        .join("claims")
+        .join(SITE)
+        .join(&names[0]);
     running_job_pid(&spool.scrub_state());
     // A second copy of the running job steps aside at once.
     let t = std::time::Instant::now();

@@ -5,6 +5,10 @@
 //! retry is taken over generation by generation: the taker first creates a marker named after
 //! the old job (again exactly one winner), checks the claim still names that job, then
 //! replaces the claim. No locks, no flock.
+//!
+//! The first generation of a claim also holds the job spec of the first attempt
+//! ([`try_claim_with_spec`]); a job that finishes well needs no further generation: its results
+//! are put in place idempotently and the claim is released.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -12,7 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::fsutil::{create_excl, remove_if_exists, write_json_atomic};
-use crate::record::read_json;
+use crate::record::{read_json, JobSpec};
 
 /// The claim on one item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -81,7 +85,22 @@ impl Claim {
 
 /// Takes the claim at `path` if nobody holds it.
 pub fn try_claim(path: &Path, claim: &Claim) -> io::Result<bool> {
-    let bytes = serde_json::to_vec_pretty(claim).map_err(io::Error::other)?;
+    let bytes = serde_json::to_vec(claim).map_err(io::Error::other)?;
+    create_excl(path, &bytes)
+}
+
+/// Takes the claim at `path` if nobody holds it, with the job spec of its first attempt in the
+/// same file: the claim is then also the spec the job wrapper reads, so a fresh item costs one
+/// state file, not two. The document holds the fields of both ([`Claim`] and
+/// [`JobSpec`] share `job_id`, `stage`, `item` and `attempt`, and each ignores the other's);
+/// a later generation of the claim carries no spec, so a stale job that reads it steps aside.
+pub fn try_claim_with_spec(path: &Path, claim: &Claim, spec: &JobSpec) -> io::Result<bool> {
+    let mut doc = serde_json::to_value(spec).map_err(io::Error::other)?;
+    let claim_fields = serde_json::to_value(claim).map_err(io::Error::other)?;
+    if let (Some(doc), serde_json::Value::Object(fields)) = (doc.as_object_mut(), claim_fields) {
+        doc.extend(fields);
+    }
+    let bytes = serde_json::to_vec(&doc).map_err(io::Error::other)?;
     create_excl(path, &bytes)
 }
 
@@ -218,6 +237,44 @@ mod tests {
         let host = crate::sys::hostname();
         std::fs::write(takeover_marker(&p, &a), format!("{host}:{}", u32::MAX - 1)).unwrap();
         assert!(takeover(&p, &a, &claim("b"), false).unwrap());
+    }
+
+    #[test]
+    fn a_claim_with_a_spec_reads_as_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f.pcap");
+        let c = claim("a");
+        let spec = JobSpec {
+            job_id: "a".into(),
+            stage: "scrub".into(),
+            item: "s/f.pcap".into(),
+            attempt: 1,
+            argv: vec!["/bin/true".into()],
+            env: Default::default(),
+            stdout: "o".into(),
+            stderr: "e".into(),
+            start_marker: "m".into(),
+            record: "r".into(),
+            claim: p.clone(),
+            timeout_secs: 1.0,
+            grace_secs: 1.0,
+            counts_from: None,
+            fsync: false,
+        };
+        assert!(try_claim_with_spec(&p, &c, &spec).unwrap());
+        assert!(!try_claim_with_spec(&p, &claim("b"), &spec).unwrap());
+        // (Times are compared as read: JSON floats need not round-trip to the last bit.)
+        let back = read(&p).unwrap().unwrap();
+        assert_eq!((back.job_id, back.state), (c.job_id.clone(), c.state));
+        let as_spec: JobSpec = read_json(&p).unwrap().unwrap();
+        assert_eq!(as_spec, spec);
+        // The next generation carries no spec.
+        let waiting = Claim {
+            state: ClaimState::Waiting,
+            ..c.clone()
+        };
+        assert!(takeover(&p, &c, &waiting, false).unwrap());
+        assert!(read_json::<JobSpec>(&p).is_err());
     }
 
     #[test]

@@ -120,8 +120,23 @@ pub struct Engine<S: Stage> {
     queue: VecDeque<String>,
     last_scan: Option<Instant>,
     backend_ids: HashMap<String, String>,
-    release: Vec<PathBuf>,
+    release: Vec<Release>,
     warned_limit: bool,
+}
+
+/// A claim to release once the pass has committed, with the attempt whose files go after it.
+struct Release {
+    claim: PathBuf,
+    attempt: Option<(String, String)>,
+}
+
+impl Release {
+    fn claim(path: &Path) -> Release {
+        Release {
+            claim: path.to_owned(),
+            attempt: None,
+        }
+    }
 }
 
 impl<S: Stage> std::fmt::Debug for Engine<S> {
@@ -268,8 +283,11 @@ impl<S: Stage> Engine<S> {
             self.submit_new(&claimed, free, &mut report)?;
         }
         self.ledger.commit()?;
-        for path in self.release.drain(..) {
-            claim::release(&path)?;
+        for r in std::mem::take(&mut self.release) {
+            claim::release(&r.claim)?;
+            if let Some((item, job)) = r.attempt {
+                self.forget_attempt(&item, &job)?;
+            }
         }
         report.busy = t0.elapsed();
         Ok(report)
@@ -332,7 +350,25 @@ impl<S: Stage> Engine<S> {
             .and_then(|id| states.get(id))
             .copied()
             .unwrap_or(JobState::Unknown);
-        let marker: Option<StartMarker> = read_json(&dirs.marker(&c.job_id))?;
+        let marker_path = dirs.marker(&c.job_id);
+        let marker: Option<StartMarker> = match read_json(&marker_path) {
+            Ok(m) => m,
+            // Created (exclusively) but not written yet: the job is starting. One left so by a
+            // wrapper that died at once is a dead job when older than the grace.
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                if younger_than(&marker_path, self.opts.lost_grace) {
+                    return Ok(Job::Running);
+                }
+                Some(StartMarker {
+                    job_id: c.job_id.clone(),
+                    host: sys::hostname().to_owned(),
+                    pid: 0,
+                    pid_start: 0,
+                    start: 0.0,
+                })
+            }
+            Err(e) => return Err(e),
+        };
         let alive = match &marker {
             Some(m) if m.host == sys::hostname() => sys::alive(m.pid, m.pid_start),
             Some(_) => backend_says != JobState::Unknown,
@@ -405,16 +441,17 @@ impl<S: Stage> Engine<S> {
         rec: &RunRecord,
         report: &mut PassReport,
     ) -> Result<(), EngineError> {
-        let done = Claim {
-            state: ClaimState::Done,
-            ..c.clone()
-        };
-        if !claim::takeover(path, &c, &done, self.opts.fsync)? {
-            return Ok(());
-        }
+        // No new claim generation: the results are put in place idempotently (a second
+        // dispatcher acting on the same view finds them there), then the claim is released,
+        // after the commit, and the attempt's files after the claim.
         report.succeeded += 1;
         self.ledger.finished(rec, "succeeded", None)?;
-        self.finish(item, path, &done)
+        self.stage.complete(item, rec)?;
+        self.release.push(Release {
+            claim: path.to_owned(),
+            attempt: Some((item.to_owned(), c.job_id)),
+        });
+        Ok(())
     }
 
     /// Finishes an item whose dispatcher stopped between marking it done and releasing it.
@@ -429,7 +466,7 @@ impl<S: Stage> Engine<S> {
         if c.reason.is_some() {
             self.stage.ignore(item)?;
             self.forget_attempt(item, &c.job_id)?;
-            self.release.push(path.to_owned());
+            self.release.push(Release::claim(path));
             return Ok(());
         }
         self.finish(item, path, c)
@@ -446,7 +483,7 @@ impl<S: Stage> Engine<S> {
         };
         self.stage.complete(item, &rec)?;
         self.forget_attempt(item, &c.job_id)?;
-        self.release.push(path.to_owned());
+        self.release.push(Release::claim(path));
         Ok(())
     }
 
@@ -509,7 +546,7 @@ impl<S: Stage> Engine<S> {
             ClaimState::Done => {
                 self.stage.ignore(item)?;
                 self.forget_attempt(item, &c.job_id)?;
-                self.release.push(path.to_owned());
+                self.release.push(Release::claim(path));
             }
             ClaimState::Failed => {
                 tracing::warn!(stage = self.stage.name(), item, reason, "giving up");
@@ -536,7 +573,7 @@ impl<S: Stage> Engine<S> {
             report.failed_items += 1;
         } else {
             self.forget_attempt(item, &c.job_id)?;
-            self.release.push(path.to_owned());
+            self.release.push(Release::claim(path));
         }
         Ok(())
     }
@@ -560,7 +597,9 @@ impl<S: Stage> Engine<S> {
             return Ok(false);
         }
         self.forget_attempt(item, &c.job_id)?;
-        self.start(item, path, &next, report)
+        let spec = self.spec(item, path, &next)?;
+        let spec_path = self.stage.dirs().spec(&next.job_id);
+        self.start(item, path, &next, &spec, &spec_path, report)
     }
 
     fn submit_new(
@@ -577,10 +616,11 @@ impl<S: Stage> Engine<S> {
             let attempt_job = job_id(self.stage.name(), &item, 1);
             let c = Claim::new(self.stage.name(), &item, attempt_job, 1);
             let path = self.stage.dirs().claim(&item);
-            if !claim::try_claim(&path, &c)? {
+            let spec = self.spec(&item, &path, &c)?;
+            if !claim::try_claim_with_spec(&path, &c, &spec)? {
                 continue;
             }
-            if self.start(&item, &path, &c, report)? {
+            if self.start(&item, &path, &c, &spec, &path, report)? {
                 free -= 1;
             }
         }
@@ -621,24 +661,29 @@ impl<S: Stage> Engine<S> {
     }
 
     /// Readies a claimed item and submits its job; `false` if there was nothing to run.
+    /// `spec_path` is the claim itself for a first attempt (it holds the spec), else the spec
+    /// file written here.
     fn start(
         &mut self,
         item: &str,
         path: &Path,
         c: &Claim,
+        spec: &JobSpec,
+        spec_path: &Path,
         report: &mut PassReport,
     ) -> Result<bool, EngineError> {
         if self.stage.accept(item)? == Accept::Drop {
-            self.release.push(path.to_owned());
+            self.release.push(Release::claim(path));
             return Ok(false);
         }
-        let spec = self.spec(item, path, c)?;
-        let spec_path = self.stage.dirs().spec(&c.job_id);
-        write_json_atomic(&spec_path, &spec, self.opts.fsync)?;
+        self.stage.prepare(item, &c.job_id)?;
+        if spec_path != path {
+            write_json_atomic(spec_path, spec, self.opts.fsync)?;
+        }
         let mut row = row_of(c, "submitted");
         row.submitted = Some(sys::now());
         row.host = Some(sys::hostname().to_owned());
-        match self.backend.submit(&spec, &spec_path) {
+        match self.backend.submit(spec, spec_path) {
             Ok(id) => {
                 row.backend_id = Some(id.clone());
                 self.backend_ids.insert(c.job_id.clone(), id);
@@ -703,6 +748,15 @@ fn add(total: &mut PassReport, r: &PassReport) {
     total.over_limit |= r.over_limit;
     total.held = r.held;
     total.busy += r.busy;
+}
+
+/// Whether the file at `path` was changed less than `age` ago (a missing file is not).
+fn younger_than(path: &Path, age: Duration) -> bool {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|a| a < age)
 }
 
 fn row_of(c: &Claim, state: &str) -> JobRow {

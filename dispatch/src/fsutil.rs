@@ -31,6 +31,28 @@ pub fn create_excl(path: &Path, bytes: &[u8]) -> io::Result<bool> {
     result
 }
 
+/// Creates `path` with `bytes` only if nothing is there (`O_EXCL`, no temporary name):
+/// `Ok(false)` if something was. One file instead of a temporary, a link and an unlink; the
+/// price is that a reader may see the file empty for a moment, so this serves only files whose
+/// readers allow for that (job start markers). `fsync` syncs the file and its directory.
+pub fn create_new(path: &Path, bytes: &[u8], fsync: bool) -> io::Result<bool> {
+    let mut file = match fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
+        Err(e) => return Err(with_path(e, path)),
+    };
+    file.write_all(bytes).map_err(|e| with_path(e, path))?;
+    if fsync {
+        file.sync_all().map_err(|e| with_path(e, path))?;
+        lander_capture::publish::fsync_dir(path.parent().unwrap_or(Path::new(".")))?;
+    }
+    Ok(true)
+}
+
 /// Moves `src` to `dst`; when `src` is already gone and `dst` exists (a rerun), that is done.
 pub fn move_once(src: &Path, dst: &Path) -> io::Result<()> {
     match rename_checked(src, dst) {
@@ -82,6 +104,15 @@ mod tests {
         let p = dir.path().join("claim");
         assert!(create_excl(&p, b"a").unwrap());
         assert!(!create_excl(&p, b"b").unwrap());
+        assert_eq!(fs::read(&p).unwrap(), b"a");
+    }
+
+    #[test]
+    fn create_new_has_one_winner() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m");
+        assert!(create_new(&p, b"a", false).unwrap());
+        assert!(!create_new(&p, b"b", true).unwrap());
         assert_eq!(fs::read(&p).unwrap(), b"a");
     }
 

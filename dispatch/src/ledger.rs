@@ -258,7 +258,9 @@ impl Ledger {
     }
 }
 
-/// One write of the history, kept until the pass commits.
+/// One write of the history, kept until the pass commits. An attempt that succeeded stays
+/// succeeded: a second dispatcher acting on an older view of the same item (which finds the
+/// results already moved on) cannot turn its row into a retry.
 #[derive(Debug)]
 enum Write {
     Submitted(JobRow),
@@ -292,7 +294,8 @@ fn apply(conn: &Connection, w: &Write) -> rusqlite::Result<()> {
                        ON CONFLICT(job_id) DO UPDATE SET state = excluded.state,
                        host = excluded.host, started = excluded.started, ended = excluded.ended,
                        exit_code = excluded.exit_code, signal = excluded.signal,
-                       reason = excluded.reason, packets = excluded.packets, bytes = excluded.bytes";
+                       reason = excluded.reason, packets = excluded.packets, bytes = excluded.bytes
+                       WHERE jobs.state != 'succeeded'";
             let p = params![
                 rec.job_id,
                 rec.stage,
@@ -314,7 +317,7 @@ fn apply(conn: &Connection, w: &Write) -> rusqlite::Result<()> {
             let sql = "INSERT INTO jobs (job_id, stage, item, attempt, state, reason)
                        VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                        ON CONFLICT(job_id) DO UPDATE SET state = excluded.state,
-                       reason = excluded.reason";
+                       reason = excluded.reason WHERE jobs.state != 'succeeded'";
             let p = params![
                 job.job_id,
                 job.stage,

@@ -216,8 +216,6 @@ impl Stage for ScrubStage {
         let (site, name) = split_item(item);
         let input = self.spool.raw(site).join(name);
         let output = self.output(item, job);
-        let work = output.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(work).map_err(|e| fsutil::with_path(e, work))?;
         let args = self
             .config
             .scrub
@@ -229,6 +227,18 @@ impl Stage for ScrubStage {
             env: self.config.scrub.env.clone(),
             counts_from: Some(manifest_path(&output)),
         })
+    }
+
+    fn prepare(&self, item: &str, job: &str) -> io::Result<()> {
+        let (site, _) = split_item(item);
+        let work = self.spool.work(site, job);
+        match std::fs::create_dir(&work) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(&work).map_err(|e| fsutil::with_path(e, &work))
+            }
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(fsutil::with_path(e, &work)),
+            _ => Ok(()),
+        }
     }
 
     fn action(&self, outcome: &Outcome) -> Action {

@@ -122,8 +122,12 @@ pub trait Stage {
     }
     /// Checks a claimed item and readies it for a job.
     fn accept(&self, item: &str) -> io::Result<Accept>;
-    /// The command of attempt `job` on `item`.
+    /// The command of attempt `job` on `item` (no side effects: it is built before the claim).
     fn command(&self, item: &str, job: &str, attempt: u32) -> io::Result<JobCommand>;
+    /// Readies what attempt `job` needs before it is submitted (its scratch directory).
+    fn prepare(&self, _item: &str, _job: &str) -> io::Result<()> {
+        Ok(())
+    }
     /// The action for a failed attempt.
     fn action(&self, outcome: &Outcome) -> Action;
     /// Checks the results of a successful attempt without changing anything; `Err` is a reason

@@ -82,12 +82,14 @@ impl UserStage {
         Ok(())
     }
 
+    /// Notes that the stage is finished with `name`. Only the marker's existence counts, so
+    /// it is written in place (one file, no temporary) unless durability is asked for.
     fn mark_finished(&self, name: &str, how: &str) -> io::Result<()> {
-        fsutil::write_atomic(
-            &self.spool.finished_marker(&self.name, name),
-            how.as_bytes(),
-            self.fsync,
-        )
+        let path = self.spool.finished_marker(&self.name, name);
+        if self.fsync {
+            return fsutil::write_atomic(&path, how.as_bytes(), true);
+        }
+        std::fs::write(&path, how).map_err(|e| fsutil::with_path(e, &path))
     }
 
     fn finish(&self, name: &str, how: &str) -> io::Result<()> {

@@ -5,11 +5,13 @@
 //! limit or a cancel ends the whole group: TERM, then KILL after the grace period.
 
 use std::fs::{File, OpenOptions};
-use std::io;
+use std::io::{self, Read, Write};
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, ExitStatus, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::claim::Claim;
@@ -38,9 +40,10 @@ pub fn run(spec: &JobSpec, cancel: &AtomicBool) -> io::Result<Wrapped> {
         pid_start: sys::start_time(me).unwrap_or(0),
         start,
     };
-    // The start marker is created exclusively: a second copy of the same job steps aside.
-    let bytes = serde_json::to_vec_pretty(&marker).map_err(io::Error::other)?;
-    if !crate::fsutil::create_excl(&spec.start_marker, &bytes)? {
+    // The start marker is created exclusively (O_EXCL, one file, no temporary): a second copy
+    // of the same job steps aside. A reader that finds it still empty takes the job as starting.
+    let bytes = serde_json::to_vec(&marker).map_err(io::Error::other)?;
+    if !crate::fsutil::create_new(&spec.start_marker, &bytes, spec.fsync)? {
         return Ok(Wrapped::Superseded);
     }
     if !claim_names_job(spec)? {
@@ -76,8 +79,59 @@ fn claim_names_job(spec: &JobSpec) -> io::Result<bool> {
     Ok(claim.is_some_and(|c| c.job_id == spec.job_id && c.is_active()))
 }
 
-fn open_log(path: &std::path::Path) -> io::Result<File> {
+/// Reads the job spec at `path`: `None` when there is none to run (the file is gone, or it is
+/// a later generation of a claim, which carries no spec): the job was superseded.
+pub fn load_spec(path: &Path) -> io::Result<Option<JobSpec>> {
+    match read_json::<JobSpec>(path) {
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => Ok(None),
+        other => other,
+    }
+}
+
+fn open_log(path: &Path) -> io::Result<File> {
     OpenOptions::new().create(true).append(true).open(path)
+}
+
+/// Copies a job's output from `pipe` to the log at `path`, creating the log only when the job
+/// writes something (most jobs write nothing: no empty log files).
+fn copy_lazily(mut pipe: impl Read, path: &Path) {
+    let mut buf = [0u8; 16 * 1024];
+    let mut log: Option<io::Result<File>> = None;
+    loop {
+        let n = match pipe.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return,
+        };
+        // A log that cannot be written does not stop the job: its output is drained and lost.
+        if let Ok(file) = log.get_or_insert_with(|| open_log(path)) {
+            let _ = file.write_all(&buf[..n]);
+        }
+    }
+}
+
+/// Starts copying the child's standard output and error to their logs.
+fn start_copies(child: &mut Child, spec: &JobSpec) -> Vec<JoinHandle<()>> {
+    let mut copies = Vec::new();
+    if let Some(out) = child.stdout.take() {
+        let path = spec.stdout.clone();
+        copies.push(std::thread::spawn(move || copy_lazily(out, &path)));
+    }
+    if let Some(err) = child.stderr.take() {
+        let path = spec.stderr.clone();
+        copies.push(std::thread::spawn(move || copy_lazily(err, &path)));
+    }
+    copies
+}
+
+/// Waits for the copies to reach the end of the output, but not for a process left behind
+/// that still holds the pipes open.
+fn finish_copies(copies: Vec<JoinHandle<()>>) {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while copies.iter().any(|c| !c.is_finished()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 fn execute(spec: &JobSpec, cancel: &AtomicBool) -> (Outcome, Option<ExitStatus>) {
@@ -85,17 +139,20 @@ fn execute(spec: &JobSpec, cancel: &AtomicBool) -> (Outcome, Option<ExitStatus>)
         return (Outcome::SpawnFailed("empty argv".into()), None);
     };
     let mut cmd = Command::new(program);
-    cmd.args(args).envs(&spec.env).stdin(Stdio::null());
-    match (open_log(&spec.stdout), open_log(&spec.stderr)) {
-        (Ok(out), Ok(err)) => cmd.stdout(out).stderr(err),
-        (Err(e), _) | (_, Err(e)) => return (Outcome::SpawnFailed(format!("log file: {e}")), None),
-    };
+    cmd.args(args)
+        .envs(&spec.env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     sys::detach_and_die_with_parent(&mut cmd);
-    let child = match cmd.spawn() {
+    let mut child = match cmd.spawn() {
         Ok(child) => child,
         Err(e) => return (Outcome::SpawnFailed(format!("{program}: {e}")), None),
     };
-    supervise(child, spec, cancel)
+    let copies = start_copies(&mut child, spec);
+    let ended = supervise(child, spec, cancel);
+    finish_copies(copies);
+    ended
 }
 
 /// Waits for the child, ending its process group on timeout or cancel.

@@ -12,7 +12,6 @@ use lander_capture::publish::PendingFile;
 use lander_dispatch::config::Config;
 use lander_dispatch::control;
 use lander_dispatch::engine::PassReport;
-use lander_dispatch::record::JobSpec;
 use lander_dispatch::wrapper::{self, Wrapped};
 
 /// Arguments of `lander dispatch`.
@@ -117,10 +116,12 @@ pub fn print_report(r: &PassReport, json: bool) -> anyhow::Result<()> {
 }
 
 fn job_wrapper(spec_path: &Path) -> anyhow::Result<()> {
-    let bytes =
-        std::fs::read(spec_path).with_context(|| format!("reading {}", spec_path.display()))?;
-    let spec: JobSpec = serde_json::from_slice(&bytes)
-        .with_context(|| format!("parsing {}", spec_path.display()))?;
+    let spec = wrapper::load_spec(spec_path)
+        .with_context(|| format!("reading {}", spec_path.display()))?;
+    let Some(spec) = spec else {
+        tracing::info!(spec = %spec_path.display(), "no job to run here: superseded");
+        return Ok(());
+    };
     let cancel = Arc::new(AtomicBool::new(false));
     for sig in [
         signal_hook::consts::SIGTERM,
@@ -129,11 +130,23 @@ fn job_wrapper(spec_path: &Path) -> anyhow::Result<()> {
     ] {
         signal_hook::flag::register(sig, Arc::clone(&cancel))?;
     }
-    match wrapper::run(&spec, &cancel)? {
-        Wrapped::Ran(record) => {
+    match wrapper::run(&spec, &cancel) {
+        Ok(Wrapped::Ran(record)) => {
             tracing::debug!(job = record.job_id, outcome = %record.outcome, "job ended")
         }
-        Wrapped::Superseded => tracing::info!(job = spec.job_id, "claim taken over: not running"),
+        Ok(Wrapped::Superseded) => {
+            tracing::info!(job = spec.job_id, "claim taken over: not running")
+        }
+        Err(e) => {
+            // Where `lander jobs logs` looks, as well as on the wrapper's own standard error.
+            let note = format!("lander job wrapper: {e}\n");
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&spec.stderr);
+            let _ = log.and_then(|mut f| std::io::Write::write_all(&mut f, note.as_bytes()));
+            return Err(e.into());
+        }
     }
     Ok(())
 }

@@ -5,7 +5,6 @@
 //! again from their markers (pid and pid start time) and finished ones from their records.
 
 use std::collections::HashMap;
-use std::fs::OpenOptions;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -55,20 +54,19 @@ impl LocalBackend {
         host == sys::hostname() && sys::alive(pid, start)
     }
 
-    fn command(&self, spec: &JobSpec, spec_path: &Path) -> std::io::Result<Command> {
+    fn command(&self, _spec: &JobSpec, spec_path: &Path) -> std::io::Result<Command> {
         let (program, args) = self.wrapper.split_first().ok_or_else(|| {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty wrapper")
         })?;
-        let stderr = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&spec.stderr)?;
+        // The job's own output goes to its logs through the wrapper, which creates them only
+        // when there is output; the wrapper's complaints go to the dispatcher's standard error
+        // (and to the job's error log).
         let mut cmd = Command::new(program);
         cmd.args(args)
             .arg(spec_path)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(stderr)
+            .stderr(Stdio::inherit())
             .process_group(0);
         Ok(cmd)
     }
