@@ -782,9 +782,9 @@ fn two_dispatchers_at_once_submit_each_file_once() {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
+    // Both may settle the same finished job (idempotently); only one submits it.
     let submitted: usize = totals.iter().map(|t| t.submitted).sum();
-    let succeeded: usize = totals.iter().map(|t| t.succeeded).sum();
-    assert_eq!((submitted, succeeded), (6, 6), "{totals:?}");
+    assert_eq!(submitted, 6, "{totals:?}");
     assert!(totals.iter().all(|t| t.lost == 0), "{totals:?}");
     let calls = c.submissions();
     for name in &names {
@@ -794,7 +794,7 @@ fn two_dispatchers_at_once_submit_each_file_once() {
             .count();
         assert_eq!(n, 1, "sbatch calls for {name}");
     }
-    // Each file was submitted by one dispatcher and settled by one (maybe the other).
+    // Each file was submitted once, by one dispatcher, and succeeded at its first attempt.
     let mut rows = Vec::new();
     for db in ["db/a.sqlite", "db/b.sqlite"] {
         let path = spool.dir.path().join(db);
@@ -807,7 +807,8 @@ fn two_dispatchers_at_once_submit_each_file_once() {
         let of_item = || rows.iter().filter(|r| r.item == item(name));
         let submitted = of_item().filter(|r| r.backend_id.is_some()).count();
         let settled = of_item().filter(|r| r.state == "succeeded").count();
-        assert_eq!((submitted, settled), (1, 1), "{name}: {rows:?}");
+        assert_eq!(submitted, 1, "{name}: {rows:?}");
+        assert!(settled >= 1, "{name}: {rows:?}");
         assert!(of_item().all(|r| r.attempt == 1), "{rows:?}");
     }
     assert!(list(&spool.raw_dir()).is_empty());
@@ -816,6 +817,10 @@ fn two_dispatchers_at_once_submit_each_file_once() {
         .filter(|n| !n.ends_with(".json"))
         .collect();
     assert_eq!(scrubbed, names);
+    for user in USERS {
+        let incoming = list(&spool.user_dir(user, "incoming"));
+        assert_eq!(incoming.len(), 2 * names.len(), "{user}: {incoming:?}");
+    }
 }
 
 #[test]
