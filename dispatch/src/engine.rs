@@ -87,9 +87,13 @@ pub struct PassReport {
     pub over_limit: bool,
     /// Whether the stage is paused or outside its time windows.
     pub held: bool,
-    /// Time spent in the pass (bookkeeping, not waiting).
+    /// Wall time spent in the pass: the dispatcher's bookkeeping (claims, specs, submission,
+    /// records, history, publication, links), never the time waiting for jobs between passes.
     #[serde(skip)]
     pub busy: Duration,
+    /// CPU time (user and system) of the dispatcher's thread in the pass.
+    #[serde(skip)]
+    pub cpu: Duration,
 }
 
 impl PassReport {
@@ -249,6 +253,7 @@ impl<S: Stage> Engine<S> {
     /// One pass: settle every claim, then submit new work.
     pub fn pass(&mut self) -> Result<PassReport, EngineError> {
         let t0 = Instant::now();
+        let cpu0 = sys::thread_cpu();
         let now = sys::now();
         let held = self.stage.dirs().paused.exists() || !self.stage.may_start(now as i64);
         let mut report = PassReport {
@@ -290,6 +295,7 @@ impl<S: Stage> Engine<S> {
             }
         }
         report.busy = t0.elapsed();
+        report.cpu = sys::thread_cpu().saturating_sub(cpu0);
         Ok(report)
     }
 
@@ -370,7 +376,9 @@ impl<S: Stage> Engine<S> {
             Err(e) => return Err(e),
         };
         let alive = match &marker {
-            Some(m) if m.host == sys::hostname() => sys::alive(m.pid, m.pid_start),
+            Some(m) if m.host == sys::hostname() => {
+                backend_says == JobState::Running || sys::alive(m.pid, m.pid_start)
+            }
             Some(_) => backend_says != JobState::Unknown,
             None if backend_says != JobState::Unknown => return Ok(Job::Pending),
             None if sys::now() - c.claimed_at < self.opts.lost_grace.as_secs_f64() => {
@@ -748,6 +756,7 @@ fn add(total: &mut PassReport, r: &PassReport) {
     total.over_limit |= r.over_limit;
     total.held = r.held;
     total.busy += r.busy;
+    total.cpu += r.cpu;
 }
 
 /// Whether the file at `path` was changed less than `age` ago (a missing file is not).

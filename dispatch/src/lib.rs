@@ -17,6 +17,7 @@ pub mod record;
 pub mod scrub;
 pub mod spool;
 pub mod stage;
+pub mod standin;
 pub mod sys;
 pub mod user;
 pub mod window;

@@ -69,6 +69,8 @@ impl ScrubStage {
     }
 
     /// Publishes `src` (and its manifest, first) under `dst`, unless `dst` already exists.
+    /// The scratch files are moved, not copied or linked: the attempt's directory is then
+    /// left empty.
     fn publish(&self, src: &Path, dst: &Path) -> io::Result<()> {
         for (from, to) in [
             (manifest_path(src), manifest_path(dst)),
@@ -77,7 +79,8 @@ impl ScrubStage {
             if to.exists() {
                 continue;
             }
-            std::fs::hard_link(&from, &to).or_else(|e| {
+            // A rerun after a crash finds `from` moved already and `to` in place.
+            fsutil::move_once(&from, &to).or_else(|e| {
                 if to.exists() {
                     Ok(())
                 } else {
@@ -249,11 +252,17 @@ impl Stage for ScrubStage {
     }
 
     fn check(&self, item: &str, record: &RunRecord) -> Result<(), String> {
-        check_output(
-            &self.output(item, &record.job_id),
-            self.config.scrub.verify_digest,
-        )
-        .map(drop)
+        let mut out = self.output(item, &record.job_id);
+        if !manifest_path(&out).exists() {
+            // A dispatcher that stopped after publishing (the scratch files are moved into
+            // place) and before releasing the claim: the result to check is the published one.
+            let (site, name) = split_item(item);
+            let published = self.spool.scrubbed(site).join(name);
+            if published.exists() {
+                out = published;
+            }
+        }
+        check_output(&out, self.config.scrub.verify_digest).map(drop)
     }
 
     fn complete(&self, item: &str, record: &RunRecord) -> io::Result<()> {
@@ -274,8 +283,11 @@ impl Stage for ScrubStage {
 
     fn discard_attempt(&self, item: &str, job: &str) -> io::Result<()> {
         let (site, _) = split_item(item);
-        match std::fs::remove_dir_all(self.spool.work(site, job)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        let work = self.spool.work(site, job);
+        // Mostly empty (its output was moved into place): one rmdir, no directory walk.
+        let removed = std::fs::remove_dir(&work).or_else(|_| std::fs::remove_dir_all(&work));
+        match removed {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(fsutil::with_path(e, &work)),
             _ => Ok(()),
         }
     }

@@ -29,6 +29,23 @@ pub enum Wrapped {
     Superseded,
 }
 
+/// Runs the job whose spec is at `spec_path`, as a job's wrapper process does: TERM, INT and
+/// HUP cancel it. `Ok(None)` when there was no job to run (superseded before it started). An
+/// error is also appended to the job's error log, where `lander jobs logs` looks.
+pub fn run_file(spec_path: &Path) -> io::Result<Option<Wrapped>> {
+    let Some(spec) = load_spec(spec_path)? else {
+        return Ok(None);
+    };
+    let cancel = std::sync::Arc::new(AtomicBool::new(false));
+    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+        signal_hook::flag::register(sig, std::sync::Arc::clone(&cancel))?;
+    }
+    run(&spec, &cancel).map(Some).inspect_err(|e| {
+        let note = format!("lander job wrapper: {e}\n");
+        let _ = open_log(&spec.stderr).and_then(|mut f| f.write_all(note.as_bytes()));
+    })
+}
+
 /// Runs the job described by `spec`. `cancel` is set from a signal handler (TERM, INT, HUP).
 pub fn run(spec: &JobSpec, cancel: &AtomicBool) -> io::Result<Wrapped> {
     let start = sys::now();

@@ -7,8 +7,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Subcommand;
-use lander_capture::manifest::{manifest_path, Anonymization, Manifest};
-use lander_capture::publish::PendingFile;
 use lander_dispatch::config::Config;
 use lander_dispatch::control;
 use lander_dispatch::engine::PassReport;
@@ -75,9 +73,15 @@ pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
     Ok(Config::load(path)?)
 }
 
-/// `lander dispatch job-wrapper`, as the argv a backend runs (the spec path is appended).
+/// The job wrapper, as the argv a backend runs (the spec path is appended): `lander-job`
+/// beside this executable (a small program that starts fast), else `lander dispatch
+/// job-wrapper`.
 pub fn wrapper_argv() -> anyhow::Result<Vec<String>> {
     let exe = std::env::current_exe().context("locating the lander executable")?;
+    let lean = exe.with_file_name("lander-job");
+    if lean.is_file() {
+        return Ok(vec![lean.to_string_lossy().into_owned()]);
+    }
     Ok(vec![
         exe.to_string_lossy().into_owned(),
         "dispatch".into(),
@@ -116,36 +120,14 @@ pub fn print_report(r: &PassReport, json: bool) -> anyhow::Result<()> {
 }
 
 fn job_wrapper(spec_path: &Path) -> anyhow::Result<()> {
-    let spec = wrapper::load_spec(spec_path)
-        .with_context(|| format!("reading {}", spec_path.display()))?;
-    let Some(spec) = spec else {
-        tracing::info!(spec = %spec_path.display(), "no job to run here: superseded");
-        return Ok(());
-    };
-    let cancel = Arc::new(AtomicBool::new(false));
-    for sig in [
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGHUP,
-    ] {
-        signal_hook::flag::register(sig, Arc::clone(&cancel))?;
-    }
-    match wrapper::run(&spec, &cancel) {
-        Ok(Wrapped::Ran(record)) => {
+    let ran = wrapper::run_file(spec_path)
+        .with_context(|| format!("job wrapper for {}", spec_path.display()))?;
+    match ran {
+        Some(Wrapped::Ran(record)) => {
             tracing::debug!(job = record.job_id, outcome = %record.outcome, "job ended")
         }
-        Ok(Wrapped::Superseded) => {
-            tracing::info!(job = spec.job_id, "claim taken over: not running")
-        }
-        Err(e) => {
-            // Where `lander jobs logs` looks, as well as on the wrapper's own standard error.
-            let note = format!("lander job wrapper: {e}\n");
-            let log = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&spec.stderr);
-            let _ = log.and_then(|mut f| std::io::Write::write_all(&mut f, note.as_bytes()));
-            return Err(e.into());
+        Some(Wrapped::Superseded) | None => {
+            tracing::info!(spec = %spec_path.display(), "superseded: not running")
         }
     }
     Ok(())
@@ -154,32 +136,5 @@ fn job_wrapper(spec_path: &Path) -> anyhow::Result<()> {
 /// Copies `input` to `output` and publishes a manifest beside it (manifest first), carrying
 /// over the input's manifest if it has one.
 fn copy_job(input: &Path, output: &Path) -> anyhow::Result<()> {
-    let data = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
-    let mut manifest =
-        Manifest::read(&manifest_path(input)).unwrap_or_else(|_| loose_counts(input));
-    manifest.file = output
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    manifest.file_size = data.len() as u64;
-    manifest.blake3 = blake3::hash(&data).to_hex().to_string();
-    manifest.anonymization = Some(Anonymization {
-        mapping: "copy".into(),
-        ..Anonymization::default()
-    });
-    manifest.publish(&manifest_path(output), false)?;
-    let mut pending = PendingFile::create(output)?;
-    std::io::Write::write_all(&mut pending.file, &data)?;
-    pending.commit(false)?;
-    Ok(())
-}
-
-/// A manifest with only the packet and byte counts of a manifest that is not a full one.
-fn loose_counts(input: &Path) -> Manifest {
-    let (packets, bytes) = lander_dispatch::record::counts_from(&manifest_path(input));
-    Manifest {
-        packets: packets.unwrap_or(0),
-        bytes: bytes.unwrap_or(0),
-        ..Manifest::default()
-    }
+    Ok(lander_dispatch::standin::copy_job(input, output)?)
 }

@@ -4,7 +4,7 @@
 //! start marker and run record itself; so after a dispatcher restart, running jobs are found
 //! again from their markers (pid and pid start time) and finished ones from their records.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -22,6 +22,10 @@ pub struct LocalBackend {
     slots: usize,
     ended_tx: mpsc::Sender<String>,
     ended_rx: mpsc::Receiver<String>,
+    /// Children of this backend not yet ended: known running without asking `/proc`.
+    live: HashSet<String>,
+    /// Children of this backend that ended, until the engine stops asking about them.
+    ended: HashSet<String>,
 }
 
 impl LocalBackend {
@@ -33,6 +37,19 @@ impl LocalBackend {
             slots,
             ended_tx,
             ended_rx,
+            live: HashSet::new(),
+            ended: HashSet::new(),
+        }
+    }
+
+    fn note_ended(&mut self, id: String) {
+        self.live.remove(&id);
+        self.ended.insert(id);
+    }
+
+    fn collect_ended(&mut self) {
+        while let Ok(id) = self.ended_rx.try_recv() {
+            self.note_ended(id);
         }
     }
 
@@ -97,15 +114,29 @@ impl Backend for LocalBackend {
             let _ = child.wait();
             let _ = tx.send(done);
         });
+        self.live.insert(id.clone());
         Ok(id)
     }
 
+    /// Children of this backend are known from their waiters; jobs started by an earlier
+    /// dispatcher (adopted after a restart) are looked up in `/proc`.
     fn poll(&mut self, ids: &[String]) -> Result<HashMap<String, JobState>, BackendError> {
-        let state = |id: &String| match Self::id_alive(id) {
-            true => JobState::Running,
-            false => JobState::Unknown,
+        self.collect_ended();
+        let state = |id: &String| {
+            let running = if self.live.contains(id) {
+                true
+            } else {
+                !self.ended.contains(id) && Self::id_alive(id)
+            };
+            match running {
+                true => JobState::Running,
+                false => JobState::Unknown,
+            }
         };
-        Ok(ids.iter().map(|id| (id.clone(), state(id))).collect())
+        let states = ids.iter().map(|id| (id.clone(), state(id))).collect();
+        let asked: HashSet<&String> = ids.iter().collect();
+        self.ended.retain(|id| asked.contains(id));
+        Ok(states)
     }
 
     fn cancel(&mut self, id: &str) -> Result<(), BackendError> {
@@ -124,8 +155,9 @@ impl Backend for LocalBackend {
     }
 
     fn wait(&mut self, timeout: Duration) {
-        if self.ended_rx.recv_timeout(timeout).is_ok() {
-            while self.ended_rx.try_recv().is_ok() {}
+        if let Ok(id) = self.ended_rx.recv_timeout(timeout) {
+            self.note_ended(id);
+            self.collect_ended();
         }
     }
 }

@@ -1,0 +1,44 @@
+//! A stand-in scrub job for tests and benchmarks: copies the input and publishes a manifest
+//! beside the output, as `lander-scrub` would, without scrubbing anything.
+
+use std::io::{self, Write};
+use std::path::Path;
+
+use lander_capture::manifest::{manifest_path, Anonymization, Manifest};
+use lander_capture::publish::PendingFile;
+
+use crate::fsutil::with_path;
+use crate::record::counts_from;
+
+/// Copies `input` to `output` and publishes a manifest beside it (manifest first), carrying
+/// over the input's manifest if it has one.
+pub fn copy_job(input: &Path, output: &Path) -> io::Result<()> {
+    let data = std::fs::read(input).map_err(|e| with_path(e, input))?;
+    let mut manifest =
+        Manifest::read(&manifest_path(input)).unwrap_or_else(|_| loose_counts(input));
+    manifest.file = output
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    manifest.file_size = data.len() as u64;
+    manifest.blake3 = blake3::hash(&data).to_hex().to_string();
+    manifest.anonymization = Some(Anonymization {
+        mapping: "copy".into(),
+        ..Anonymization::default()
+    });
+    manifest.publish(&manifest_path(output), false)?;
+    let mut pending = PendingFile::create(output)?;
+    pending.file.write_all(&data)?;
+    pending.commit(false)?;
+    Ok(())
+}
+
+/// A manifest with only the packet and byte counts of a manifest that is not a full one.
+fn loose_counts(input: &Path) -> Manifest {
+    let (packets, bytes) = counts_from(&manifest_path(input));
+    Manifest {
+        packets: packets.unwrap_or(0),
+        bytes: bytes.unwrap_or(0),
+        ..Manifest::default()
+    }
+}
