@@ -1,5 +1,6 @@
-//! The file scrubber: a bounded parallel pipeline (see [`pipeline`]) with an in-place path
-//! for pcap files (see [`pcap`]), then the manifest and atomic publication.
+//! The file scrubber: a bounded parallel pipeline (reader thread, rayon workers, ordered
+//! writer) with an in-place path for pcap files (one copy per packet, one write per chunk),
+//! then the manifest and atomic publication.
 
 mod digest;
 mod pcap;
