@@ -2,8 +2,9 @@
 //!
 //! For each profile: generate the trace, scrub it with `--payload drop`, both addresses,
 //! `--mapping cryptopan`, on one thread and on all threads, then run
-//! `traceanon -c KEY -s -d pcapfile:IN pcapfile:OUT` on the same file, each `--repeat` times
-//! (best run kept, one after the other so they share the machine's state). Prints a table
+//! `traceanon -c KEY -s -d pcapfile:IN pcapfile:OUT` on the same file, in `--repeat` rounds
+//! that interleave the tools (best run of each kept, so a busy moment of a shared machine
+//! does not fall on one tool only). Prints a table
 //! (or JSON with `--json`) of packets per second, the ratio to traceanon, our peak resident
 //! memory and the load average the runs started under (the machine may be shared).
 
@@ -94,28 +95,45 @@ fn measure(args: &Args, dir: &Path) -> anyhow::Result<Vec<Row>> {
         let raw = dir.join(format!("{}.pcap", profile.name()));
         write_trace(*profile, 1, args.packets, &raw, Format::Pcap)
             .with_context(|| format!("generating {}", raw.display()))?;
-        let mut runs = Vec::new();
-        for threads in dedup([1, all]) {
-            let out = dir.join(format!("{}-{threads}.pcap", profile.name()));
-            let load = load_avg();
-            let mut best = (f64::MAX, 0.0);
-            for _ in 0..args.repeat.max(1) {
+        let settings = dedup([1, all]);
+        // (best seconds, peak RSS MiB, load average at the start)
+        let mut ours_best = vec![(f64::MAX, 0.0, load_avg()); settings.len()];
+        let mut peer_best = (f64::MAX, load_avg());
+        // rounds interleave the tools, so that each sees the machine's quiet moments
+        for _ in 0..args.repeat.max(1) {
+            for (best, &threads) in ours_best.iter_mut().zip(&settings) {
+                let out = dir.join(format!("{}-{threads}.pcap", profile.name()));
                 reset_peak_rss();
                 let seconds = ours(&raw, &out, &anon, threads)?;
-                best = (best.0.min(seconds), peak_rss_mib().max(best.1));
+                *best = (best.0.min(seconds), peak_rss_mib().max(best.1), best.2);
             }
-            let mut r = row(profile, "lander-scrub", threads, args.packets, best.0, load);
-            r.peak_rss_mib = Some(best.1);
+            if !args.no_peer {
+                let out = dir.join(format!("{}-traceanon.pcap", profile.name()));
+                peer_best.0 = peer_best.0.min(traceanon(&raw, &out)?);
+            }
+        }
+        let mut runs = Vec::new();
+        for (&(seconds, rss, load), &threads) in ours_best.iter().zip(&settings) {
+            let mut r = row(
+                profile,
+                "lander-scrub",
+                threads,
+                args.packets,
+                seconds,
+                load,
+            );
+            r.peak_rss_mib = Some(rss);
             runs.push(r);
         }
         if !args.no_peer {
-            let out = dir.join(format!("{}-traceanon.pcap", profile.name()));
-            let load = load_avg();
-            let mut seconds = f64::MAX;
-            for _ in 0..args.repeat.max(1) {
-                seconds = seconds.min(traceanon(&raw, &out)?);
-            }
-            let peer = row(profile, "traceanon", 1, args.packets, seconds, load);
+            let peer = row(
+                profile,
+                "traceanon",
+                1,
+                args.packets,
+                peer_best.0,
+                peer_best.1,
+            );
             for r in &mut runs {
                 r.vs_traceanon = Some(r.mpps / peer.mpps);
             }
