@@ -153,8 +153,12 @@ pub struct User {
     pub on_timeout: Action,
     /// Action when the job died of a signal.
     pub on_crash: Action,
-    /// Allowed time windows (UTC); empty means always.
+    /// Allowed time windows; empty means always.
     pub windows: Vec<Window>,
+    /// Whether `windows` are in local time (`timezone = "local"`) rather than UTC.
+    pub local_time: bool,
+    /// Most bytes the user's directory may hold (`quota = "50GiB"`); checked by `lander quota`.
+    pub quota: Option<u64>,
 }
 
 /// Which batch backend runs the jobs.
@@ -227,17 +231,58 @@ pub struct Monitor {
     pub rescan: Duration,
 }
 
-/// Retention of old files (days; 0 keeps forever).
+/// Retention of old files, per class: `<class>_days` (0, the default, keeps forever) and
+/// `<class>_max` (a size like `"50GiB"`: the oldest are removed until the class is under it;
+/// none by default). `done` and `failed` limits apply to each user's directory.
 #[derive(Debug, Clone, Default)]
 pub struct Retention {
-    /// Scrubbed files.
-    pub scrubbed_days: u64,
+    /// Scrubbed files and their manifests.
+    pub scrubbed: Rule,
+    /// Archived raw files (`raw_after = "archive"`).
+    pub archive: Rule,
     /// Users' `done/` files.
-    pub done_days: u64,
+    pub done: Rule,
+    /// Users' `failed/` files (with their reasons).
+    pub failed: Rule,
     /// Job logs.
-    pub logs_days: u64,
-    /// Run records.
-    pub records_days: u64,
+    pub logs: Rule,
+    /// Run records, and users' markers of finished files.
+    pub records: Rule,
+}
+
+/// How long and how much of one class of files is kept.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rule {
+    /// Files older than this go.
+    pub max_age: Option<Duration>,
+    /// Past this many bytes, the oldest go.
+    pub max_bytes: Option<u64>,
+}
+
+/// Parses a size: bytes, or a number with a unit: `K`/`KiB`, `M`/`MiB`, `G`/`GiB`, `T`/`TiB`
+/// (powers of 1024) or `KB`, `MB`, `GB`, `TB` (powers of 1000); case and spaces do not matter.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("bad size {text:?} (expected like 500MiB or 50GB)"))?;
+    let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kib" => 1024.0,
+        "m" | "mib" => 1024.0 * 1024.0,
+        "g" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        "t" | "tib" => 1024.0f64.powi(4),
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "tb" => 1e12,
+        other => return Err(format!("unknown size unit {other:?} in {text:?}")),
+    };
+    Ok((number * scale) as u64)
 }
 
 impl Config {
@@ -441,6 +486,10 @@ struct RawUser {
     on_crash: Action,
     #[serde(default)]
     windows: Vec<RawWindow>,
+    #[serde(default)]
+    timezone: Option<String>,
+    #[serde(default)]
+    quota: Option<String>,
 }
 
 fn default_user_timeout() -> u64 {
@@ -576,9 +625,39 @@ impl Default for RawMonitor {
 #[serde(deny_unknown_fields, default)]
 struct RawRetention {
     scrubbed_days: u64,
+    scrubbed_max: Option<String>,
+    archive_days: u64,
+    archive_max: Option<String>,
     done_days: u64,
+    done_max: Option<String>,
+    failed_days: u64,
+    failed_max: Option<String>,
     logs_days: u64,
+    logs_max: Option<String>,
     records_days: u64,
+    records_max: Option<String>,
+}
+
+impl RawRetention {
+    fn validate(&self, v: &Validator<'_>) -> Result<Retention, ConfigError> {
+        let rule = |class: &str, days: u64, max: &Option<String>| -> Result<Rule, ConfigError> {
+            let max_bytes = max
+                .as_deref()
+                .map(parse_size)
+                .transpose()
+                .map_err(|e| v.invalid("retention", &format!("{class}_max"), e))?;
+            let max_age = (days > 0).then(|| secs(days * 86_400));
+            Ok(Rule { max_age, max_bytes })
+        };
+        Ok(Retention {
+            scrubbed: rule("scrubbed", self.scrubbed_days, &self.scrubbed_max)?,
+            archive: rule("archive", self.archive_days, &self.archive_max)?,
+            done: rule("done", self.done_days, &self.done_max)?,
+            failed: rule("failed", self.failed_days, &self.failed_max)?,
+            logs: rule("logs", self.logs_days, &self.logs_max)?,
+            records: rule("records", self.records_days, &self.records_max)?,
+        })
+    }
 }
 
 fn secs(s: u64) -> Duration {
@@ -651,12 +730,7 @@ impl RawConfig {
                 lost_grace: Duration::from_secs_f64(self.monitor.lost_grace_secs.max(0.1)),
                 rescan: Duration::from_secs_f64(self.monitor.rescan_secs.max(0.0)),
             },
-            retention: Retention {
-                scrubbed_days: self.retention.scrubbed_days,
-                done_days: self.retention.done_days,
-                logs_days: self.retention.logs_days,
-                records_days: self.retention.records_days,
-            },
+            retention: self.retention.validate(v)?,
         })
     }
 }
@@ -737,11 +811,32 @@ impl RawUser {
         }
         let mut windows = Vec::new();
         for w in &self.windows {
-            let window =
-                Window::parse(&w.days, &w.hours).map_err(|e| v.invalid(&table, "windows", e))?;
+            let window = Window::parse(&w.days, &w.hours).map_err(|e| {
+                let msg = format!("{e} (times are UTC unless the user sets timezone = \"local\")");
+                v.invalid(&table, "windows", msg)
+            })?;
             windows.push(window);
         }
+        let local_time = match self.timezone.as_deref().map(str::to_ascii_lowercase) {
+            None => false,
+            Some(tz) if tz == "utc" => false,
+            Some(tz) if tz == "local" => true,
+            Some(tz) => {
+                let msg = format!(
+                    "unknown timezone {tz:?} (windows are in \"utc\", the default, or \"local\")"
+                );
+                return Err(v.invalid(&table, "timezone", msg));
+            }
+        };
+        let quota = self
+            .quota
+            .as_deref()
+            .map(parse_size)
+            .transpose()
+            .map_err(|e| v.invalid(&table, "quota", e))?;
         Ok(User {
+            local_time,
+            quota,
             subscriptions: self.subscriptions,
             processor: self.processor,
             env: self.env,
@@ -886,6 +981,42 @@ slots = 3
         let text = GOOD.to_owned() + "\n[backend.slurm]\nsqueu = \"x\"\n";
         let err = parse(&text).unwrap_err().to_string();
         assert!(err.contains("squeu"), "{err}");
+    }
+
+    #[test]
+    fn sizes_parse_in_binary_and_decimal_units() {
+        assert_eq!(parse_size("1000"), Ok(1000));
+        assert_eq!(parse_size("50GiB"), Ok(50 << 30));
+        assert_eq!(parse_size("50 g"), Ok(50 << 30));
+        assert_eq!(parse_size("2TB"), Ok(2_000_000_000_000));
+        assert_eq!(parse_size("1.5KiB"), Ok(1536));
+        assert!(parse_size("5 parsecs").is_err());
+        assert!(parse_size("GiB").is_err());
+    }
+
+    #[test]
+    fn retention_quota_and_timezone_are_read() {
+        let text = GOOD.replace(
+            "timeout_secs = 5",
+            "timeout_secs = 5\nquota = \"2GiB\"\ntimezone = \"local\"",
+        )
+            + "\n[retention]\nscrubbed_days = 30\nscrubbed_max = \"1TiB\"\nlogs_days = 7\n";
+        let c = parse(&text).unwrap();
+        assert_eq!(c.users["alice"].quota, Some(2 << 30));
+        assert!(c.users["alice"].local_time);
+        let r = &c.retention;
+        assert_eq!(r.scrubbed.max_age, Some(Duration::from_secs(30 * 86_400)));
+        assert_eq!(r.scrubbed.max_bytes, Some(1 << 40));
+        assert_eq!(r.done, Rule::default());
+        let bad = text.replace("\"1TiB\"", "\"lots\"");
+        let err = parse(&bad).unwrap_err().to_string();
+        assert!(err.contains("retention.scrubbed_max"), "{err}");
+        let bad = text.replace("\"local\"", "\"mars\"");
+        let err = parse(&bad).unwrap_err().to_string();
+        assert!(
+            err.contains("users.alice.timezone") && err.contains("utc"),
+            "{err}"
+        );
     }
 
     #[test]

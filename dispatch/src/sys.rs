@@ -93,6 +93,21 @@ pub fn thread_cpu() -> std::time::Duration {
     std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
+/// The offset of local time from UTC at Unix time `t`, in seconds (east positive), from the
+/// system's time zone (`TZ`, `/etc/localtime`); 0 when it cannot be found.
+pub fn local_offset(t: i64) -> i64 {
+    let time: libc::time_t = t;
+    // SAFETY: an all-zero `tm` is a valid value of this plain C struct (its zone pointer null).
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: localtime_r(3) reads the time_t and writes one tm through the pointers, both to
+    // live locals; it is the thread-safe variant (no shared static buffer).
+    let out = unsafe { libc::localtime_r(&time, &mut tm) };
+    if out.is_null() {
+        return 0;
+    }
+    tm.tm_gmtoff
+}
+
 /// Seconds since the Unix epoch, as a float.
 pub fn now() -> f64 {
     std::time::SystemTime::now()
@@ -121,6 +136,11 @@ mod tests {
             x = std::hint::black_box(x.wrapping_add(1));
         }
         assert!(thread_cpu() > t0);
+    }
+
+    #[test]
+    fn local_offset_is_within_a_day() {
+        assert!(local_offset(1_704_067_200).abs() <= 14 * 3600);
     }
 
     #[test]

@@ -135,6 +135,10 @@ impl Stage for UserStage {
     }
 
     fn may_start(&self, now: i64) -> bool {
+        let now = match self.user.local_time {
+            true => now + crate::sys::local_offset(now),
+            false => now,
+        };
         window::allowed(&self.user.windows, now)
     }
 

@@ -1,4 +1,5 @@
-//! Allowed time windows: time-of-day and day-of-week ranges, in UTC.
+//! Allowed time windows: time-of-day and day-of-week ranges. Times are UTC unless the user's
+//! `timezone = "local"` asks for the system's local time (the caller shifts the clock).
 
 use std::fmt;
 
@@ -32,7 +33,8 @@ impl Window {
         Ok(Self { days, start, end })
     }
 
-    /// Whether the Unix time `t` (seconds) falls inside this window.
+    /// Whether the Unix time `t` (seconds, UTC; add the offset for local time) falls inside
+    /// this window.
     pub fn contains(&self, t: i64) -> bool {
         let day = (t.div_euclid(86_400) + 3).rem_euclid(7) as u8; // 1970-01-01 was a Thursday
         let minute = (t.rem_euclid(86_400) / 60) as u16;
