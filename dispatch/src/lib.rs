@@ -7,6 +7,7 @@
 
 pub mod backend;
 pub mod claim;
+pub mod clean;
 pub mod config;
 pub mod control;
 pub mod engine;

@@ -1,0 +1,359 @@
+//! The cleaner: retention of old files by age and size, per class (see
+//! [`crate::config::Retention`]), and removal of leftovers (temporary files older than
+//! `monitor.temp_max_age`, scratch directories of scrub attempts nobody will finish).
+//!
+//! A trace file goes together with its manifest (and, in `failed/`, its reason): they are one
+//! unit, aged by the trace file. Nothing that a claim refers to is removed: a claimed item's
+//! files, the run record and logs of a job a claim names, an attempt's scratch directory.
+//! Under a size limit the oldest units go first until the class is under it.
+
+use std::collections::HashSet;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use lander_capture::manifest::is_manifest_name;
+use serde::Serialize;
+
+use crate::claim;
+use crate::config::{Config, Rule};
+use crate::control::stage_dirs;
+use crate::engine::list_items;
+use crate::fsutil::{self, remove_if_exists};
+use crate::spool::Spool;
+use crate::stage::StageDirs;
+
+/// One unit removed (or, in a dry run, to be removed).
+#[derive(Debug, Clone, Serialize)]
+pub struct Removal {
+    /// Class: `scrubbed`, `archive`, `done`, `failed`, `logs`, `records`, `finished`, `temp`,
+    /// `work`.
+    pub class: String,
+    /// The unit's files (a trace file first, then its manifest and reason).
+    pub paths: Vec<PathBuf>,
+    /// Bytes of those files.
+    pub bytes: u64,
+    /// Age in seconds of the unit.
+    pub age_secs: f64,
+    /// `age`, `size` or `leftover`.
+    pub why: String,
+}
+
+/// What a clean did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CleanReport {
+    /// Whether nothing was removed (`--dry-run`).
+    pub dry_run: bool,
+    /// The units removed.
+    pub removed: Vec<Removal>,
+    /// Bytes removed.
+    pub bytes: u64,
+    /// Units due for removal but kept because a claim refers to them.
+    pub kept_in_use: usize,
+    /// Units that could not be removed, with why.
+    pub errors: Vec<String>,
+}
+
+/// A trace file with its manifest (and reason), or a single file.
+#[derive(Debug, Clone)]
+struct Unit {
+    key: String,
+    paths: Vec<PathBuf>,
+    bytes: u64,
+    modified: SystemTime,
+}
+
+impl Unit {
+    fn age(&self, now: SystemTime) -> Duration {
+        now.duration_since(self.modified).unwrap_or_default()
+    }
+}
+
+/// What claims refer to: items and job ids, per stage.
+#[derive(Debug, Default)]
+struct InUse {
+    items: HashSet<String>,
+    jobs: HashSet<String>,
+}
+
+impl InUse {
+    fn of(dirs: &StageDirs) -> io::Result<InUse> {
+        let mut in_use = InUse::default();
+        for item in list_items(&dirs.claims)? {
+            if let Ok(Some(c)) = claim::read(&dirs.claim(&item)) {
+                in_use.jobs.insert(c.job_id);
+            }
+            in_use.items.insert(item);
+        }
+        Ok(in_use)
+    }
+}
+
+struct Cleaner<'a> {
+    config: &'a Config,
+    now: SystemTime,
+    report: CleanReport,
+}
+
+/// Applies the retention of `config` to its spool; with `dry_run`, only reports.
+pub fn clean(config: &Config, dry_run: bool) -> io::Result<CleanReport> {
+    let mut c = Cleaner {
+        config,
+        now: SystemTime::now(),
+        report: CleanReport {
+            dry_run,
+            ..CleanReport::default()
+        },
+    };
+    c.scrub_side()?;
+    for user in config.users.keys() {
+        c.user_side(user)?;
+    }
+    c.report.bytes = c.report.removed.iter().map(|r| r.bytes).sum();
+    Ok(c.report)
+}
+
+impl Cleaner<'_> {
+    fn scrub_side(&mut self) -> io::Result<()> {
+        let spool = Spool::new(&self.config.spool);
+        let dirs = stage_dirs(self.config, "scrub").map_err(io::Error::other)?;
+        let in_use = InUse::of(&dirs)?;
+        let r = self.config.retention.clone();
+        let mut scrubbed = Vec::new();
+        let mut archive = Vec::new();
+        for site in &self.config.sites {
+            let claimed = |u: &Unit| in_use.items.contains(&format!("{site}/{}", u.key));
+            let units = trace_units(&spool.scrubbed(site))?;
+            scrubbed.extend(units.into_iter().map(|u| (claimed(&u), u)));
+            let units = trace_units(&spool.archive(site))?;
+            archive.extend(units.into_iter().map(|u| (claimed(&u), u)));
+            self.work_dirs(&spool.scrubbed(site).join(".work"), &in_use)?;
+            for dir in [spool.raw(site), spool.scrubbed(site), spool.archive(site)] {
+                self.temporaries(&dir)?;
+            }
+        }
+        self.apply("scrubbed", r.scrubbed, scrubbed);
+        self.apply("archive", r.archive, archive);
+        self.stage_state(&dirs, &in_use)
+    }
+
+    fn user_side(&mut self, user: &str) -> io::Result<()> {
+        let spool = Spool::new(&self.config.spool);
+        let dirs = stage_dirs(self.config, &format!("user/{user}")).map_err(io::Error::other)?;
+        let in_use = InUse::of(&dirs)?;
+        let r = self.config.retention.clone();
+        let claimed = |units: Vec<Unit>| -> Vec<(bool, Unit)> {
+            let units = units.into_iter();
+            units.map(|u| (in_use.items.contains(&u.key), u)).collect()
+        };
+        self.apply("done", r.done, claimed(trace_units(&spool.done(user))?));
+        self.apply(
+            "failed",
+            r.failed,
+            claimed(trace_units(&spool.failed(user))?),
+        );
+        let finished = spool.user_state(user).join("finished");
+        self.apply("finished", r.records, claimed(file_units(&finished)?));
+        for dir in [
+            spool.incoming(user),
+            spool.in_process(user),
+            spool.done(user),
+            spool.failed(user),
+            finished,
+        ] {
+            self.temporaries(&dir)?;
+        }
+        self.stage_state(&dirs, &in_use)
+    }
+
+    /// Run records and logs of one stage, and temporaries in its state directories.
+    fn stage_state(&mut self, dirs: &StageDirs, in_use: &InUse) -> io::Result<()> {
+        let r = self.config.retention.clone();
+        let by_job = |units: Vec<Unit>, suffixes: &[&str]| -> Vec<(bool, Unit)> {
+            let job = |key: &str| {
+                let stem = suffixes.iter().find_map(|s| key.strip_suffix(s));
+                stem.unwrap_or(key).to_owned()
+            };
+            let units = units.into_iter();
+            units
+                .map(|u| (in_use.jobs.contains(&job(&u.key)), u))
+                .collect()
+        };
+        let records = by_job(file_units(&dirs.records)?, &[".json"]);
+        self.apply("records", r.records, records);
+        let logs = by_job(file_units(&dirs.logs)?, &[".out", ".err"]);
+        self.apply("logs", r.logs, logs);
+        for dir in [&dirs.claims, &dirs.jobs, &dirs.records, &dirs.logs] {
+            self.temporaries(dir)?;
+        }
+        for sub in subdirs(&dirs.claims)? {
+            self.temporaries(&sub)?;
+        }
+        Ok(())
+    }
+
+    /// Removes by age, then by size (oldest first); units a claim refers to stay.
+    fn apply(&mut self, class: &str, rule: Rule, mut units: Vec<(bool, Unit)>) {
+        units.sort_by_key(|(_, u)| u.modified);
+        let mut total: u64 = units.iter().map(|(_, u)| u.bytes).sum();
+        for (in_use, unit) in units {
+            let old = rule.max_age.is_some_and(|a| unit.age(self.now) > a);
+            let over = rule.max_bytes.is_some_and(|m| total > m);
+            if !old && !over {
+                continue;
+            }
+            if in_use {
+                self.report.kept_in_use += 1;
+                continue;
+            }
+            total = total.saturating_sub(unit.bytes);
+            self.remove(class, unit, if old { "age" } else { "size" });
+        }
+    }
+
+    fn remove(&mut self, class: &str, unit: Unit, why: &str) {
+        if !self.report.dry_run {
+            for path in &unit.paths {
+                let removed = if path.is_dir() {
+                    std::fs::remove_dir_all(path).or_else(|e| match e.kind() {
+                        io::ErrorKind::NotFound => Ok(()),
+                        _ => Err(e),
+                    })
+                } else {
+                    remove_if_exists(path)
+                };
+                if let Err(e) = removed {
+                    self.report.errors.push(format!("{}: {e}", path.display()));
+                    return;
+                }
+            }
+        }
+        self.report.removed.push(Removal {
+            class: class.to_owned(),
+            age_secs: unit.age(self.now).as_secs_f64(),
+            paths: unit.paths,
+            bytes: unit.bytes,
+            why: why.to_owned(),
+        });
+    }
+
+    /// Temporary files (dot names of interrupted writers) older than `monitor.temp_max_age`.
+    /// NFS's own `.nfs*` files are left to NFS.
+    fn temporaries(&mut self, dir: &Path) -> io::Result<()> {
+        let max_age = self.config.monitor.temp_max_age;
+        for name in fsutil::list_all(dir)? {
+            if !fsutil::is_temp_name(&name) || name.starts_with(".nfs") || name == ".work" {
+                continue;
+            }
+            let Some(unit) = unit_of(dir, &name, &[])? else {
+                continue;
+            };
+            if unit.age(self.now) > max_age && unit.paths[0].is_file() {
+                self.remove("temp", unit, "leftover");
+            }
+        }
+        Ok(())
+    }
+
+    /// Scratch directories of scrub attempts no claim names any more (given up, or left by a
+    /// dispatcher that stopped), older than `monitor.temp_max_age`.
+    fn work_dirs(&mut self, work: &Path, in_use: &InUse) -> io::Result<()> {
+        let max_age = self.config.monitor.temp_max_age;
+        for job in subdirs(work)? {
+            let name = job.file_name().unwrap_or_default().to_string_lossy();
+            if in_use.jobs.contains(name.as_ref()) {
+                continue;
+            }
+            let Some(mut unit) = unit_of(work, &name, &[])? else {
+                continue;
+            };
+            unit.bytes = tree_bytes(&job);
+            if unit.age(self.now) > max_age {
+                self.remove("work", unit, "leftover");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Trace files of `dir` with their manifests and reasons, one unit each; a manifest or reason
+/// whose trace is gone is a unit of its own.
+fn trace_units(dir: &Path) -> io::Result<Vec<Unit>> {
+    let names: HashSet<String> = fsutil::list_names(dir)?.into_iter().collect();
+    let mut units = Vec::new();
+    for name in &names {
+        let companion = is_manifest_name(name) || name.ends_with(".reason");
+        let trace = name
+            .strip_suffix(".json")
+            .or_else(|| name.strip_suffix(".reason"));
+        if companion && trace.is_some_and(|t| names.contains(t)) {
+            continue; // goes with its trace file
+        }
+        let with: Vec<String> = [format!("{name}.json"), format!("{name}.reason")]
+            .into_iter()
+            .filter(|c| !companion && names.contains(c))
+            .collect();
+        units.extend(unit_of(dir, name, &with)?);
+    }
+    Ok(units)
+}
+
+/// Every regular file of `dir`, one unit each.
+fn file_units(dir: &Path) -> io::Result<Vec<Unit>> {
+    let mut units = Vec::new();
+    for name in fsutil::list_names(dir)? {
+        units.extend(unit_of(dir, &name, &[])?);
+    }
+    Ok(units)
+}
+
+/// The unit of `dir/name` with its companions; `None` if it vanished meanwhile.
+fn unit_of(dir: &Path, name: &str, with: &[String]) -> io::Result<Option<Unit>> {
+    let path = dir.join(name);
+    let meta = match std::fs::symlink_metadata(&path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(fsutil::with_path(e, &path)),
+    };
+    let mut unit = Unit {
+        key: name.to_owned(),
+        paths: vec![path],
+        bytes: meta.len(),
+        modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+    };
+    for c in with {
+        let p = dir.join(c);
+        unit.bytes += std::fs::metadata(&p).map_or(0, |m| m.len());
+        unit.paths.push(p);
+    }
+    Ok(Some(unit))
+}
+
+fn subdirs(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(fsutil::with_path(e, dir)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            out.push(entry.path());
+        }
+    }
+    Ok(out)
+}
+
+fn tree_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => tree_bytes(&e.path()),
+            _ => e.metadata().map_or(0, |m| m.len()),
+        })
+        .sum()
+}

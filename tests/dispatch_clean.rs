@@ -1,0 +1,188 @@
+//! `lander clean`: retention by age and by size, manifests with their traces, nothing a claim
+//! refers to, leftovers of interrupted writers and of given-up scrub attempts.
+
+mod dispatch_support;
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use dispatch_support::*;
+use lander_dispatch::claim::{self, Claim};
+use lander_dispatch::clean::clean;
+use lander_dispatch::config::Config;
+
+const DAY: u64 = 86_400;
+
+/// A spool whose configuration has `retention` appended.
+fn spool_with(retention: &str) -> Spool {
+    let mut spool = Spool::new(Setup::default());
+    let path = spool.config_path();
+    let text = std::fs::read_to_string(&path).unwrap() + "\n[retention]\n" + retention;
+    std::fs::write(&path, text).unwrap();
+    spool.config = Config::load(&path).unwrap();
+    spool
+}
+
+fn age(path: &Path, secs: u64) {
+    let t = SystemTime::now() - Duration::from_secs(secs);
+    std::fs::File::open(path).unwrap().set_modified(t).unwrap();
+}
+
+fn write(path: &Path, bytes: usize, age_secs: u64) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, vec![b'x'; bytes]).unwrap();
+    age(path, age_secs);
+}
+
+#[test]
+fn old_scrubbed_files_go_with_their_manifests_but_not_while_claimed() {
+    let spool = spool_with("scrubbed_days = 30\n");
+    let names = spool.add_raw(0..3);
+    drain(&mut spool.scrub_engine());
+    let scrubbed = spool.scrubbed_dir();
+    for name in &names[..2] {
+        age(&scrubbed.join(name), 40 * DAY);
+        age(&scrubbed.join(format!("{name}.json")), 40 * DAY);
+    }
+    // The second file's item is claimed again (a rerun): it stays.
+    let item = format!("{SITE}/{}", names[1]);
+    let claim_path = spool.scrub_state().join("claims").join(&item);
+    let c = Claim::new("scrub", &item, format!("scrub.{item}.1"), 1);
+    assert!(claim::try_claim(&claim_path, &c).unwrap());
+
+    let dry = clean(&spool.config, true).unwrap();
+    assert_eq!(dry.removed.len(), 1, "{dry:#?}");
+    assert_eq!(
+        dry.removed[0].paths.len(),
+        2,
+        "the manifest goes with its trace"
+    );
+    assert!(
+        scrubbed.join(&names[0]).exists(),
+        "a dry run removes nothing"
+    );
+
+    let done = clean(&spool.config, false).unwrap();
+    assert_eq!(done.kept_in_use, 1);
+    assert!(!scrubbed.join(&names[0]).exists());
+    assert!(!scrubbed.join(format!("{}.json", names[0])).exists());
+    for name in &names[1..] {
+        assert!(scrubbed.join(name).exists(), "{name} kept");
+        assert!(scrubbed.join(format!("{name}.json")).exists());
+    }
+    // The users' links are theirs: untouched.
+    for user in USERS {
+        assert!(spool.user_dir(user, "incoming").join(&names[0]).exists());
+    }
+}
+
+#[test]
+fn a_size_limit_removes_the_oldest_first_until_under() {
+    let spool = spool_with("done_max = \"2300\"\n");
+    let done = spool.user_dir("alice", "done");
+    let names: Vec<String> = (0..4).map(Spool::name).collect();
+    for (i, name) in names.iter().enumerate() {
+        let age_secs = (4 - i as u64) * DAY; // names[0] is the oldest
+        write(&done.join(name), 1000, age_secs);
+        write(&done.join(format!("{name}.json")), 100, age_secs);
+    }
+    let report = clean(&spool.config, false).unwrap();
+    assert_eq!(report.bytes, 2200, "{report:#?}");
+    assert!(report.removed.iter().all(|r| r.why == "size"));
+    for name in &names[..2] {
+        assert!(!done.join(name).exists(), "{name} (old) removed");
+        assert!(!done.join(format!("{name}.json")).exists());
+    }
+    for name in &names[2..] {
+        assert!(done.join(name).exists(), "{name} (newer) kept");
+    }
+    // Bob's done/ has its own limit: nothing of his was touched.
+    assert!(report.removed.iter().all(|r| r.paths[0].starts_with(&done)));
+}
+
+#[test]
+fn records_and_logs_of_claimed_jobs_stay_and_old_ones_go() {
+    let spool = spool_with("records_days = 1\nlogs_days = 1\nfailed_days = 1\n");
+    let state = spool.scrub_state();
+    let logs = state.join("logs");
+    for job in ["scrub.s1.a.pcap.1", "scrub.s1.b.pcap.1"] {
+        write(
+            &state.join("records").join(format!("{job}.json")),
+            10,
+            3 * DAY,
+        );
+        write(&logs.join(format!("{job}.err")), 10, 3 * DAY);
+    }
+    let item = "s1/b.pcap";
+    let c = Claim::new("scrub", item, "scrub.s1.b.pcap.1".into(), 1);
+    std::fs::create_dir_all(state.join("claims/s1")).unwrap();
+    assert!(claim::try_claim(&state.join("claims").join(item), &c).unwrap());
+    // A failed file with its manifest and reason goes as one.
+    let failed = spool.user_dir("bob", "failed");
+    for f in ["f.pcap", "f.pcap.json", "f.pcap.reason"] {
+        write(&failed.join(f), 10, 3 * DAY);
+    }
+    let report = clean(&spool.config, false).unwrap();
+    assert!(!state.join("records/scrub.s1.a.pcap.1.json").exists());
+    assert!(!logs.join("scrub.s1.a.pcap.1.err").exists());
+    assert!(state.join("records/scrub.s1.b.pcap.1.json").exists());
+    assert!(logs.join("scrub.s1.b.pcap.1.err").exists());
+    assert_eq!(report.kept_in_use, 2);
+    assert!(list(&failed).is_empty());
+    let unit = report.removed.iter().find(|r| r.class == "failed").unwrap();
+    assert_eq!(unit.paths.len(), 3, "{unit:?}");
+}
+
+#[test]
+fn leftover_temporaries_and_work_dirs_of_given_up_attempts_go() {
+    let spool = spool_with("");
+    // temp_max_age is an hour by default.
+    let old_tmp = spool.raw_dir().join(".f.pcap.host.1.0.tmp");
+    let new_tmp = spool.raw_dir().join(".g.pcap.host.1.0.tmp");
+    write(&old_tmp, 10, 2 * 3600);
+    write(&new_tmp, 10, 0);
+    let work = spool.scrubbed_dir().join(".work");
+    let given_up = work.join("scrub.s1.x.pcap.4");
+    let running = work.join("scrub.s1.y.pcap.1");
+    for dir in [&given_up, &running] {
+        write(&dir.join("out.pcap"), 100, 2 * 3600);
+        age(dir, 2 * 3600);
+    }
+    let item = "s1/y.pcap";
+    let c = Claim::new("scrub", item, "scrub.s1.y.pcap.1".into(), 1);
+    let claims = spool.scrub_state().join("claims");
+    std::fs::create_dir_all(claims.join("s1")).unwrap();
+    assert!(claim::try_claim(&claims.join(item), &c).unwrap());
+    let report = clean(&spool.config, false).unwrap();
+    assert!(!old_tmp.exists());
+    assert!(new_tmp.exists(), "a young temporary may have a live writer");
+    assert!(!given_up.exists());
+    assert!(
+        running.exists(),
+        "the attempt a claim names keeps its scratch"
+    );
+    let work_unit = report.removed.iter().find(|r| r.class == "work").unwrap();
+    assert_eq!(work_unit.bytes, 100);
+}
+
+#[test]
+fn lander_clean_prints_json() {
+    let spool = spool_with("scrubbed_days = 1\n");
+    let names = spool.add_raw(0..1);
+    drain(&mut spool.scrub_engine());
+    age(&spool.scrubbed_dir().join(&names[0]), 2 * DAY);
+    let out = std::process::Command::new(LANDER)
+        .args(["clean", "--dry-run", "--json", "--config"])
+        .arg(spool.config_path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["dry_run"], true);
+    assert_eq!(v["removed"].as_array().unwrap().len(), 1, "{v}");
+    assert!(spool.scrubbed_dir().join(&names[0]).exists());
+}
