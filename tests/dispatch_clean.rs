@@ -186,3 +186,62 @@ fn lander_clean_prints_json() {
     assert_eq!(v["removed"].as_array().unwrap().len(), 1, "{v}");
     assert!(spool.scrubbed_dir().join(&names[0]).exists());
 }
+
+/// Allocated bytes of a file.
+fn allocated(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).unwrap().blocks() * 512
+}
+
+#[test]
+fn quota_counts_linked_files_once_and_reports_what_is_shared_with_scrubbed() {
+    let mut spool = Spool::new(Setup::default());
+    let path = spool.config_path();
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("[users.alice]\n", "[users.alice]\nquota = \"32KiB\"\n");
+    std::fs::write(&path, text).unwrap();
+    spool.config = Config::load(&path).unwrap();
+    let names = spool.add_raw(0..3);
+    drain(&mut spool.scrub_engine());
+    // A file of alice's own, linked twice inside her directory: counted once.
+    let own = spool.user_dir("alice", "done").join("own.pcap");
+    write(&own, 64 * 1024, 0);
+    let failed = spool.user_dir("alice", "failed");
+    std::fs::create_dir_all(&failed).unwrap();
+    std::fs::hard_link(&own, failed.join("own.pcap")).unwrap();
+
+    let report = lander_dispatch::quota::usage(&spool.config).unwrap();
+    let shared: u64 = names
+        .iter()
+        .flat_map(|n| [n.clone(), format!("{n}.json")])
+        .map(|n| allocated(&spool.scrubbed_dir().join(n)))
+        .sum();
+    let alice = report.users.iter().find(|u| u.user == "alice").unwrap();
+    assert_eq!(alice.files, 7, "{alice:?}");
+    assert_eq!(alice.shared_with_scrubbed, shared);
+    assert_eq!(alice.bytes, shared + allocated(&own));
+    assert!(alice.over);
+    let bob = report.users.iter().find(|u| u.user == "bob").unwrap();
+    assert_eq!((bob.files, bob.bytes, bob.over), (6, shared, false));
+    assert_eq!(report.hogs, ["alice"]);
+
+    let run = |check: bool| {
+        let mut cmd = std::process::Command::new(LANDER);
+        cmd.args(["quota", "--json", "--config"]).arg(&path);
+        if check {
+            cmd.arg("--check");
+        }
+        cmd.output().unwrap()
+    };
+    let out = run(false);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["hogs"], serde_json::json!(["alice"]));
+    let out = run(true);
+    assert_eq!(out.status.code(), Some(1), "over quota with --check");
+}

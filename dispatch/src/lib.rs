@@ -14,6 +14,7 @@ pub mod engine;
 pub mod fsutil;
 pub mod ledger;
 pub mod monitor;
+pub mod quota;
 pub mod record;
 pub mod scrub;
 pub mod spool;
