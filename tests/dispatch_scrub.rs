@@ -351,3 +351,32 @@ fn the_real_lander_scrub_runs_as_the_scrub_job() {
     }
     assert!(list(&spool.raw_dir()).is_empty());
 }
+
+#[test]
+fn several_dispatchers_starting_at_once_on_a_new_database_all_work() {
+    let spool = Spool::new(Setup {
+        slots: 3,
+        ..Setup::default()
+    });
+    let names = spool.add_raw(0..12);
+    assert!(!spool.config.state_db.exists());
+    let children: Vec<_> = (0..6)
+        .map(|_| {
+            std::process::Command::new(LANDER)
+                .args(["-q", "dispatch", "--config"])
+                .arg(spool.config_path())
+                .arg("once")
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "a dispatcher failed: {err}");
+        assert!(!err.contains("locked"), "{err}");
+    }
+    drain(&mut spool.scrub_engine());
+    spool.assert_scrubbed_exactly_once(&names);
+}
