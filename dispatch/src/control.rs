@@ -165,7 +165,8 @@ fn info(config: &Config, row: JobRow) -> Result<JobInfo, ControlError> {
     let dirs = stage_dirs(config, &row.stage)?;
     Ok(JobInfo {
         record: read_json(&dirs.record(&row.job_id))?,
-        marker: read_json(&dirs.marker(&row.job_id))?,
+        // A start marker is empty for a moment after its exclusive create.
+        marker: read_json(&dirs.marker(&row.job_id)).unwrap_or(None),
         claim: claim::read(&dirs.claim(&row.item))?,
         stdout: dirs.stdout(&row.job_id),
         stderr: dirs.stderr(&row.job_id),

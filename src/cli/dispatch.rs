@@ -78,8 +78,7 @@ pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
 /// job-wrapper`.
 pub fn wrapper_argv() -> anyhow::Result<Vec<String>> {
     let exe = std::env::current_exe().context("locating the lander executable")?;
-    let lean = exe.with_file_name("lander-job");
-    if lean.is_file() {
+    if let Some(lean) = lean_job_program()? {
         return Ok(vec![lean.to_string_lossy().into_owned()]);
     }
     Ok(vec![
@@ -87,6 +86,18 @@ pub fn wrapper_argv() -> anyhow::Result<Vec<String>> {
         "dispatch".into(),
         "job-wrapper".into(),
     ])
+}
+
+/// `lander-job` beside this executable, if it is there and not older than it (one left from
+/// an earlier build may not speak the same protocol).
+pub fn lean_job_program() -> anyhow::Result<Option<PathBuf>> {
+    let exe = std::env::current_exe().context("locating the lander executable")?;
+    let lean = exe.with_file_name("lander-job");
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    Ok(match (modified(&lean), modified(&exe)) {
+        (Some(job), Some(me)) if job >= me => Some(lean),
+        _ => None,
+    })
 }
 
 fn default_scrub() -> anyhow::Result<PathBuf> {

@@ -16,7 +16,7 @@ use lander_dispatch::config::Config;
 use lander_dispatch::control;
 use lander_dispatch::engine::PassReport;
 
-use crate::cli::dispatch::wrapper_argv;
+use crate::cli::dispatch::{lean_job_program, wrapper_argv};
 
 /// Arguments of `lander bench dispatch`.
 #[derive(Debug, clap::Args)]
@@ -218,11 +218,9 @@ fn bench_dir(dir: Option<&Path>, files: usize) -> anyhow::Result<PathBuf> {
 /// starts fast), else `lander dispatch copy-job`.
 fn copy_command() -> anyhow::Result<String> {
     let exe = std::env::current_exe()?;
-    let lean = exe.with_file_name("lander-job");
-    Ok(if lean.is_file() {
-        format!("[{:?}, \"copy\"]", lean)
-    } else {
-        format!("[{exe:?}, \"dispatch\", \"copy-job\"]")
+    Ok(match lean_job_program()? {
+        Some(lean) => format!("[{lean:?}, \"copy\"]"),
+        None => format!("[{exe:?}, \"dispatch\", \"copy-job\"]"),
     })
 }
 
