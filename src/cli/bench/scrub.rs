@@ -103,12 +103,14 @@ fn measure(args: &Args, dir: &Path) -> anyhow::Result<Vec<Row>> {
         for _ in 0..args.repeat.max(1) {
             for (best, &threads) in ours_best.iter_mut().zip(&settings) {
                 let out = dir.join(format!("{}-{threads}.pcap", profile.name()));
+                settle();
                 reset_peak_rss();
                 let seconds = ours(&raw, &out, &anon, threads)?;
                 *best = (best.0.min(seconds), peak_rss_mib().max(best.1), best.2);
             }
             if !args.no_peer {
                 let out = dir.join(format!("{}-traceanon.pcap", profile.name()));
+                settle();
                 peer_best.0 = peer_best.0.min(traceanon(&raw, &out)?);
             }
         }
@@ -169,6 +171,12 @@ fn row(
         peak_rss_mib: None,
         load_avg,
     }
+}
+
+/// Writes back the previous run's output first, so its writeback does not fall into the
+/// next timed run.
+fn settle() {
+    let _ = Command::new("sync").status();
 }
 
 /// The one-minute load average (0 where /proc is not there).
