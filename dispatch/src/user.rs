@@ -82,14 +82,23 @@ impl UserStage {
         Ok(())
     }
 
-    /// Notes that the stage is finished with `name`. Only the marker's existence counts, so
-    /// it is written in place (one file, no temporary) unless durability is asked for.
+    /// Notes that the stage is finished with `name`. Only the marker's existence counts: it is
+    /// a hard link to the item's claim, which is released right after (no new file, and the
+    /// claim's is kept rather than freed); without a claim, a small file written in place.
     fn mark_finished(&self, name: &str, how: &str) -> io::Result<()> {
         let path = self.spool.finished_marker(&self.name, name);
-        if self.fsync {
-            return fsutil::write_atomic(&path, how.as_bytes(), true);
+        let linked = match std::fs::hard_link(self.dirs.claim(name), &path) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+            other => other,
+        };
+        match (linked, self.fsync) {
+            (Ok(()), true) => {
+                lander_capture::publish::fsync_dir(path.parent().unwrap_or(Path::new(".")))
+            }
+            (Ok(()), false) => Ok(()),
+            (Err(_), true) => fsutil::write_atomic(&path, how.as_bytes(), true),
+            (Err(_), false) => std::fs::write(&path, how).map_err(|e| fsutil::with_path(e, &path)),
         }
-        std::fs::write(&path, how).map_err(|e| fsutil::with_path(e, &path))
     }
 
     fn finish(&self, name: &str, how: &str) -> io::Result<()> {

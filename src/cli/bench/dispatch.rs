@@ -103,18 +103,27 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .slots
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let mut runs = Vec::new();
-    for &files in &args.files {
-        let dir = bench_dir(args.dir.as_deref(), files)?;
-        let fig = run_once(&dir, files, slots);
-        if args.dir.is_none() {
-            let _ = std::fs::remove_dir_all(&dir);
+    let mut dirs = Vec::new();
+    // Spools are removed after the last run: mass deletion right before a run would slow the
+    // run's file creation (ext4 without a journal skips recently freed inodes when allocating).
+    let result = (|| {
+        for &files in &args.files {
+            let dir = bench_dir(args.dir.as_deref(), files)?;
+            dirs.push(dir.clone());
+            let fig = run_once(&dir, files, slots)?;
+            if !args.json {
+                print_run(&fig);
+            }
+            runs.push(fig);
         }
-        let fig = fig?;
-        if !args.json {
-            print_run(&fig);
+        anyhow::Ok(())
+    })();
+    if args.dir.is_none() {
+        for dir in &dirs {
+            let _ = std::fs::remove_dir_all(dir);
         }
-        runs.push(fig);
     }
+    result?;
     let scaling = runs.windows(2).map(|w| scaling(&w[0], &w[1])).collect();
     let report = Report {
         definition: DEFINITION,
