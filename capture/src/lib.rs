@@ -1,7 +1,7 @@
 //! Trace formats, capture sources, the buffer ring and the rotating writer.
 //!
 //! - [`record`]: the packet record, link types and format names every part shares.
-//! - [`format`]: pcap, pcapng and ERF parsers, readers and writers.
+//! - [`format`](mod@format): pcap, pcapng and ERF parsers, readers and writers.
 //! - [`engine`]: sources, the ring of buffers, io_uring and plain writers, rotation.
 //! - [`manifest`]: the JSON manifest beside every published trace file.
 //! - [`publish`]: temporary name, fsync, rename, directory fsync; recovery of leftovers.

@@ -51,7 +51,7 @@ pub struct Args {
     /// Output format: pcap, pcap-ns, pcapng or erf.
     #[arg(long, short = 'F', default_value = "pcap")]
     pub format: Format,
-    /// Directory the trace files are published in (the spool's raw/<site>).
+    /// Directory the trace files are published in (the spool's `raw/<site>`).
     #[arg(long, short = 'o')]
     pub out_dir: PathBuf,
     /// Site name used in file names and manifests (default: the host name).
