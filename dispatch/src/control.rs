@@ -62,6 +62,7 @@ pub fn scrub_engine(
 ) -> Result<Engine<ScrubStage>, EngineError> {
     let backend = backend(config, wrapper);
     let ledger = Ledger::open(&config.state_db)?;
+    ledger.set_durable(config.fsync)?;
     let stage = ScrubStage::new(config.clone(), default_scrub)?;
     Ok(Engine::new(stage, backend, ledger, options(config))?)
 }
@@ -74,6 +75,7 @@ pub fn user_engine(
 ) -> Result<Engine<UserStage>, EngineError> {
     let backend = backend(config, wrapper);
     let ledger = Ledger::open(&config.user_db(user))?;
+    ledger.set_durable(config.fsync)?;
     let stage = UserStage::new(config, user)?;
     Ok(Engine::new(stage, backend, ledger, options(config))?)
 }

@@ -145,6 +145,16 @@ impl Ledger {
         Ok(conn)
     }
 
+    /// Whether commits and checkpoints reach the disk before they return (`synchronous =
+    /// NORMAL`, the default) or are left to the kernel (`OFF`: the configuration's `fsync =
+    /// false`; the history is a record, the spool's files are the truth).
+    pub fn set_durable(&self, durable: bool) -> Result<(), LedgerError> {
+        let mode = if durable { "NORMAL" } else { "OFF" };
+        self.conn
+            .pragma_update(None, "synchronous", mode)
+            .map_err(|e| self.err(e))
+    }
+
     fn err(&self, source: rusqlite::Error) -> LedgerError {
         LedgerError {
             path: self.path.clone(),
