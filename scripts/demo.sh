@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
-cargo build --release --bins
+cargo build --release --workspace --bins
 exec target/release/lander demo "$@"
