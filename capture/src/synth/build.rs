@@ -3,44 +3,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// EtherType of IPv4.
-pub const ETH_IPV4: u16 = 0x0800;
-/// EtherType of IPv6.
-pub const ETH_IPV6: u16 = 0x86dd;
-/// EtherType of ARP.
-pub const ETH_ARP: u16 = 0x0806;
-/// EtherType of an 802.1Q tag.
-pub const ETH_VLAN: u16 = 0x8100;
-/// EtherType of an 802.1ad (QinQ) service tag.
-pub const ETH_QINQ: u16 = 0x88a8;
-/// EtherType of MPLS unicast.
-pub const ETH_MPLS: u16 = 0x8847;
-
-/// IP protocol numbers used here.
-pub mod proto {
-    /// IPv6 hop-by-hop options.
-    pub const HOPOPT: u8 = 0;
-    /// ICMP.
-    pub const ICMP: u8 = 1;
-    /// IPv4 in IP.
-    pub const IPIP: u8 = 4;
-    /// TCP.
-    pub const TCP: u8 = 6;
-    /// UDP.
-    pub const UDP: u8 = 17;
-    /// IPv6 in IP (6in4).
-    pub const IPV6: u8 = 41;
-    /// IPv6 routing header.
-    pub const ROUTING: u8 = 43;
-    /// IPv6 fragment header.
-    pub const FRAGMENT: u8 = 44;
-    /// GRE.
-    pub const GRE: u8 = 47;
-    /// ICMPv6.
-    pub const ICMPV6: u8 = 58;
-    /// IPv6 destination options.
-    pub const DSTOPTS: u8 = 60;
-}
+pub use crate::proto::{ethertype, ip as proto};
 
 /// TCP flag bits.
 pub mod tcp_flags {
@@ -284,9 +247,9 @@ pub fn ethernet(
     f.extend_from_slice(&src);
     for (i, vid) in vlans.iter().enumerate() {
         let tpid = if i == 0 && vlans.len() > 1 {
-            ETH_QINQ
+            ethertype::QINQ
         } else {
-            ETH_VLAN
+            ethertype::VLAN
         };
         f.extend_from_slice(&tpid.to_be_bytes());
         f.extend_from_slice(&vid.to_be_bytes());
@@ -360,9 +323,12 @@ mod tests {
 
     #[test]
     fn short_frames_are_padded_to_60_bytes() {
-        assert_eq!(ethernet([0; 6], [1; 6], &[], ETH_ARP, &[0; 28]).len(), 60);
         assert_eq!(
-            ethernet([0; 6], [1; 6], &[5, 6], ETH_IPV4, &[0; 100]).len(),
+            ethernet([0; 6], [1; 6], &[], ethertype::ARP, &[0; 28]).len(),
+            60
+        );
+        assert_eq!(
+            ethernet([0; 6], [1; 6], &[5, 6], ethertype::IPV4, &[0; 100]).len(),
             122
         );
     }

@@ -2,7 +2,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::build::{self, proto, tcp_flags, Tcp, V4Opts};
+use super::build::{self, ethertype, proto, tcp_flags, Tcp, V4Opts};
 use super::{Profile, Rng, START_NS};
 
 const MAC_A: [u8; 6] = [0x02, 0x00, 0x5e, 0x10, 0x00, 0x01];
@@ -80,7 +80,7 @@ impl State {
         };
         let ip = build::ipv4(src, dst, proto::TCP, v4, &seg);
         Self::whole(
-            build::ethernet(MAC_B, MAC_A, &[], build::ETH_IPV4, &ip),
+            build::ethernet(MAC_B, MAC_A, &[], ethertype::IPV4, &ip),
             800 + self.rng.below(400),
         )
     }
@@ -100,7 +100,7 @@ impl State {
         );
         let ip = build::ipv4(reflector, victim, proto::UDP, V4Opts::default(), &dg);
         Self::whole(
-            build::ethernet(MAC_B, MAC_A, &[], build::ETH_IPV4, &ip),
+            build::ethernet(MAC_B, MAC_A, &[], ethertype::IPV4, &ip),
             2_000 + self.rng.below(2_000),
         )
     }
@@ -142,7 +142,7 @@ impl State {
             },
             &l4,
         );
-        build::ethernet(MAC_A, MAC_B, &[], build::ETH_IPV4, &ip)
+        build::ethernet(MAC_A, MAC_B, &[], ethertype::IPV4, &ip)
     }
 
     fn mixed_v6(&mut self, kind: u64, frame_len: usize) -> Vec<u8> {
@@ -157,7 +157,7 @@ impl State {
             ),
         };
         let ip = build::ipv6(src, dst, next, 64, &l4);
-        build::ethernet(MAC_A, MAC_B, &[], build::ETH_IPV6, &ip)
+        build::ethernet(MAC_A, MAC_B, &[], ethertype::IPV6, &ip)
     }
 
     fn tcp(&mut self, src: IpAddr, dst: IpAddr, payload: &[u8]) -> Vec<u8> {
@@ -231,8 +231,8 @@ impl State {
         let tcp6 = self.tcp(s6.into(), d6.into(), &payload);
         let ip6 = build::ipv6(s6, d6, proto::TCP, 64, &tcp6);
         let frame = match case {
-            0 => build::ethernet(MAC_A, MAC_B, &[100], build::ETH_IPV4, &ip4),
-            1 => build::ethernet(MAC_A, MAC_B, &[200, 300], build::ETH_IPV6, &ip6),
+            0 => build::ethernet(MAC_A, MAC_B, &[100], ethertype::IPV4, &ip4),
+            1 => build::ethernet(MAC_A, MAC_B, &[200, 300], ethertype::IPV6, &ip6),
             2 => {
                 let opts = [0x94, 0x04, 0, 0, 0x01, 0x07, 7, 4, 192, 0, 2, 9];
                 let udp = build::udp(src.into(), dst.into(), 5000, 9999, &payload);
@@ -246,7 +246,7 @@ impl State {
                     },
                     &udp,
                 );
-                build::ethernet(MAC_A, MAC_B, &[], build::ETH_IPV4, &ip)
+                build::ethernet(MAC_A, MAC_B, &[], ethertype::IPV4, &ip)
             }
             3 => {
                 let udp = build::udp(s6.into(), d6.into(), 5000, 9999, &payload);
@@ -257,7 +257,7 @@ impl State {
                 let hbh = build::ipv6_ext(proto::ROUTING, &[1, 2, 0, 0]);
                 let chain = [hbh, routing, dst_opts, udp].concat();
                 let ip = build::ipv6(s6, d6, proto::HOPOPT, 64, &chain);
-                build::ethernet(MAC_A, MAC_B, &[], build::ETH_IPV6, &ip)
+                build::ethernet(MAC_A, MAC_B, &[], ethertype::IPV6, &ip)
             }
             4 => {
                 let first = &udp4[..16];
@@ -272,7 +272,7 @@ impl State {
                     },
                     first,
                 );
-                build::ethernet(MAC_A, MAC_B, &[], build::ETH_IPV4, &ip)
+                build::ethernet(MAC_A, MAC_B, &[], ethertype::IPV4, &ip)
             }
             5 => {
                 let rest = &udp4[16..];
@@ -287,7 +287,7 @@ impl State {
                     },
                     rest,
                 );
-                build::ethernet(MAC_A, MAC_B, &[], build::ETH_IPV4, &ip)
+                build::ethernet(MAC_A, MAC_B, &[], ethertype::IPV4, &ip)
             }
             6 => {
                 let frag = build::ipv6_frag(proto::TCP, 0, true, 0x1234);
@@ -298,7 +298,7 @@ impl State {
                     64,
                     &[frag, tcp6[..16].to_vec()].concat(),
                 );
-                build::ethernet(MAC_A, MAC_B, &[], build::ETH_IPV6, &ip)
+                build::ethernet(MAC_A, MAC_B, &[], ethertype::IPV6, &ip)
             }
             7 => {
                 let frag = build::ipv6_frag(proto::TCP, 2, false, 0x1234);
@@ -309,65 +309,65 @@ impl State {
                     64,
                     &[frag, tcp6[16..].to_vec()].concat(),
                 );
-                build::ethernet(MAC_A, MAC_B, &[], build::ETH_IPV6, &ip)
+                build::ethernet(MAC_A, MAC_B, &[], ethertype::IPV6, &ip)
             }
             8 => {
                 let quoted = &ip4[..28];
                 let icmp = build::icmp4(3, 3, [0; 4], quoted);
                 let ip = build::ipv4(dst, src, proto::ICMP, V4Opts::default(), &icmp);
-                build::ethernet(MAC_B, MAC_A, &[], build::ETH_IPV4, &ip)
+                build::ethernet(MAC_B, MAC_A, &[], ethertype::IPV4, &ip)
             }
             9 => {
                 let icmp = build::icmp4(11, 0, [0; 4], &ip4);
                 let router = self.v4_host();
                 let ip = build::ipv4(router, src, proto::ICMP, V4Opts::default(), &icmp);
-                build::ethernet(MAC_B, MAC_A, &[], build::ETH_IPV4, &ip)
+                build::ethernet(MAC_B, MAC_A, &[], ethertype::IPV4, &ip)
             }
             10 => {
                 let icmp = build::icmp6(d6, s6, 1, 4, [0; 4], &ip6);
                 let ip = build::ipv6(d6, s6, proto::ICMPV6, 64, &icmp);
-                build::ethernet(MAC_B, MAC_A, &[], build::ETH_IPV6, &ip)
+                build::ethernet(MAC_B, MAC_A, &[], ethertype::IPV6, &ip)
             }
             11 => {
                 let icmp = build::icmp6(d6, s6, 2, 0, [0, 0, 5, 0xdc], &ip6);
                 let ip = build::ipv6(d6, s6, proto::ICMPV6, 64, &icmp);
-                build::ethernet(MAC_B, MAC_A, &[], build::ETH_IPV6, &ip)
+                build::ethernet(MAC_B, MAC_A, &[], ethertype::IPV6, &ip)
             }
             12 => {
                 let (outer_s, outer_d) = (self.v4_host(), self.v4_host());
                 let ip = build::ipv4(outer_s, outer_d, proto::IPIP, V4Opts::default(), &ip4);
-                build::ethernet(MAC_A, MAC_B, &[], build::ETH_IPV4, &ip)
+                build::ethernet(MAC_A, MAC_B, &[], ethertype::IPV4, &ip)
             }
             13 => {
                 let ip = build::ipv4(src, dst, proto::IPV6, V4Opts::default(), &ip6);
-                build::ethernet(MAC_A, MAC_B, &[], build::ETH_IPV4, &ip)
+                build::ethernet(MAC_A, MAC_B, &[], ethertype::IPV4, &ip)
             }
             14 => {
                 let a = build::arp(1, MAC_A, src, [0; 6], dst);
-                build::ethernet([0xff; 6], MAC_A, &[], build::ETH_ARP, &a)
+                build::ethernet([0xff; 6], MAC_A, &[], ethertype::ARP, &a)
             }
             15 => {
                 let a = build::arp(2, MAC_B, dst, MAC_A, src);
-                build::ethernet(MAC_A, MAC_B, &[10], build::ETH_ARP, &a)
+                build::ethernet(MAC_A, MAC_B, &[10], ethertype::ARP, &a)
             }
             16 => {
                 let labelled = build::mpls(&[1000, 2000], &ip4);
-                build::ethernet(MAC_A, MAC_B, &[], build::ETH_MPLS, &labelled)
+                build::ethernet(MAC_A, MAC_B, &[], ethertype::MPLS, &labelled)
             }
             17 => {
                 let gre = [&[0u8, 0, 0x08, 0][..], &ip4].concat();
                 let ip = build::ipv4(src, dst, proto::GRE, V4Opts::default(), &gre);
-                build::ethernet(MAC_A, MAC_B, &[], build::ETH_IPV4, &ip)
+                build::ethernet(MAC_A, MAC_B, &[], ethertype::IPV4, &ip)
             }
             18 => {
                 return self.cut(
-                    build::ethernet(MAC_A, MAC_B, &[], build::ETH_IPV4, &ip4),
+                    build::ethernet(MAC_A, MAC_B, &[], ethertype::IPV4, &ip4),
                     14 + 12,
                 )
             }
             19 => {
                 return self.cut(
-                    build::ethernet(MAC_A, MAC_B, &[], build::ETH_IPV6, &ip6),
+                    build::ethernet(MAC_A, MAC_B, &[], ethertype::IPV6, &ip6),
                     14 + 40 + 10,
                 )
             }
@@ -376,7 +376,7 @@ impl State {
                 let tcp = self.tcp(src.into(), dst.into(), &big);
                 let ip = build::ipv4(src, dst, proto::TCP, V4Opts::default(), &tcp);
                 return self.cut(
-                    build::ethernet(MAC_A, MAC_B, &[], build::ETH_IPV4, &ip),
+                    build::ethernet(MAC_A, MAC_B, &[], ethertype::IPV4, &ip),
                     256,
                 );
             }
