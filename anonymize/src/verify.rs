@@ -61,10 +61,11 @@ impl Report {
     }
 }
 
+/// Records every address the walker shows it and returns it unchanged.
 #[derive(Default)]
-struct Collect {
-    v4: Vec<[u8; 4]>,
-    v6: Vec<[u8; 16]>,
+pub(crate) struct Collect {
+    pub(crate) v4: Vec<[u8; 4]>,
+    pub(crate) v6: Vec<[u8; 16]>,
 }
 
 impl Rewriter for Collect {

@@ -4,23 +4,7 @@ use crate::mapping::{Anonymizer, MapOptions};
 use lander_capture::synth::{generate, Profile};
 use std::collections::HashSet;
 
-/// Records every address it is shown and returns it unchanged.
-#[derive(Default)]
-struct Collect {
-    v4: Vec<[u8; 4]>,
-    v6: Vec<[u8; 16]>,
-}
-
-impl Rewriter for Collect {
-    fn v4(&mut self, addr: [u8; 4]) -> [u8; 4] {
-        self.v4.push(addr);
-        addr
-    }
-    fn v6(&mut self, addr: [u8; 16]) -> [u8; 16] {
-        self.v6.push(addr);
-        addr
-    }
-}
+use crate::verify::Collect;
 
 fn anonymizer() -> CachedAnonymizer {
     let key = Key::Pan {

@@ -239,15 +239,7 @@ pub fn scrub_read<R: Read + Send + 'static, W: Write>(
     let reader = TraceReader::from_stream_with(name, stream, config.input_format, READ_BUFFER)?;
     let input = (reader.format(), reader.link_type(), reader.snaplen());
     let format = config.format.unwrap_or(input.0);
-    let encoder = encoder(format, input.1, input.2, out_path)?;
-    let (summary, _) = pipeline::run(
-        Source::Records(reader),
-        out,
-        out_path,
-        encoder,
-        anon,
-        config,
-    )?;
+    let summary = scrub_stream(reader, out, out_path, anon, config)?;
     let source_blake3 = match config.hash_source {
         true => hasher
             .lock()
