@@ -259,36 +259,8 @@ impl State {
                 let ip = build::ipv6(s6, d6, proto::HOPOPT, 64, &chain);
                 build::ethernet(MAC_A, MAC_B, &[], ethertype::IPV6, &ip)
             }
-            4 => {
-                let first = &udp4[..16];
-                let ip = build::ipv4(
-                    src,
-                    dst,
-                    proto::UDP,
-                    V4Opts {
-                        id: 77,
-                        frag: 0x2000,
-                        ..V4Opts::default()
-                    },
-                    first,
-                );
-                build::ethernet(MAC_A, MAC_B, &[], ethertype::IPV4, &ip)
-            }
-            5 => {
-                let rest = &udp4[16..];
-                let ip = build::ipv4(
-                    src,
-                    dst,
-                    proto::UDP,
-                    V4Opts {
-                        id: 77,
-                        frag: 2,
-                        ..V4Opts::default()
-                    },
-                    rest,
-                );
-                build::ethernet(MAC_A, MAC_B, &[], ethertype::IPV4, &ip)
-            }
+            4 => v4_fragment(src, dst, 0x2000, &udp4[..16]),
+            5 => v4_fragment(src, dst, 2, &udp4[16..]),
             6 => {
                 let frag = build::ipv6_frag(proto::TCP, 0, true, 0x1234);
                 let ip = build::ipv6(
@@ -394,3 +366,14 @@ impl State {
 
 /// How many distinct cases the `edge` profile cycles through.
 pub(super) const EDGE_CASES: usize = 21;
+
+/// One fragment (flags and offset `frag`, as on the wire) of a UDP datagram over IPv4.
+fn v4_fragment(src: Ipv4Addr, dst: Ipv4Addr, frag: u16, part: &[u8]) -> Vec<u8> {
+    let opts = V4Opts {
+        id: 77,
+        frag,
+        ..V4Opts::default()
+    };
+    let ip = build::ipv4(src, dst, proto::UDP, opts, part);
+    build::ethernet(MAC_A, MAC_B, &[], ethertype::IPV4, &ip)
+}
