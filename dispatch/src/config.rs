@@ -24,13 +24,16 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// The file is not valid TOML or a field has the wrong type, or is unknown or missing.
-    #[error("{path}:{line}: {message}")]
+    #[error("{path}:{line}: {}{message}", in_field(.field))]
     Parse {
         /// The configuration file.
         path: PathBuf,
         /// Line of the error (1-based; 0 when unknown).
         line: usize,
-        /// What was wrong, naming the field.
+        /// Dotted path of the field (empty for the whole file): `users.alice.timeout_secs`, or
+        /// the table that lacks a field or has an unknown one (the message names it).
+        field: String,
+        /// What was wrong.
         message: String,
     },
     /// A field has a value that cannot be used.
@@ -45,6 +48,14 @@ pub enum ConfigError {
         /// What was wrong.
         message: String,
     },
+}
+
+fn in_field(field: &str) -> String {
+    if field.is_empty() {
+        String::new()
+    } else {
+        format!("field `{field}`: ")
+    }
 }
 
 /// What happens to a file after a job outcome that is not success.
@@ -261,6 +272,7 @@ pub struct Rule {
 
 /// Parses a size: bytes, or a number with a unit: `K`/`KiB`, `M`/`MiB`, `G`/`GiB`, `T`/`TiB`
 /// (powers of 1024) or `KB`, `MB`, `GB`, `TB` (powers of 1000); case and spaces do not matter.
+/// At most [`MAX_BYTES`].
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
     let split = t
@@ -282,7 +294,13 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "tb" => 1e12,
         other => return Err(format!("unknown size unit {other:?} in {text:?}")),
     };
-    Ok((number * scale) as u64)
+    let bytes = number * scale;
+    if bytes > MAX_BYTES as f64 {
+        return Err(format!(
+            "{text:?} is more than the limit of 2^60 bytes (1 EiB)"
+        ));
+    }
+    Ok(bytes as u64)
 }
 
 impl Config {
@@ -297,10 +315,16 @@ impl Config {
 
     /// Parses and validates configuration text; `path` is used in errors.
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: path.to_owned(),
-            line: e.span().map_or(0, |s| line_at(text, s.start)),
-            message: e.message().to_owned(),
+        let de = toml::Deserializer::new(text);
+        let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+            let field = e.path().to_string();
+            let e = e.into_inner();
+            ConfigError::Parse {
+                path: path.to_owned(),
+                line: e.span().map_or(0, |s| line_at(text, s.start)),
+                field: if field == "." { String::new() } else { field },
+                message: e.message().to_owned(),
+            }
         })?;
         let v = Validator { path, text };
         raw.validate(&v)
@@ -389,7 +413,112 @@ impl Validator<'_> {
         }
         0
     }
+
+    /// A whole number of seconds, at most [`MAX_SECS`].
+    fn secs(&self, table: &str, key: &str, secs: u64) -> Result<Duration, ConfigError> {
+        if secs > MAX_SECS {
+            let msg = format!("{secs} s is longer than the limit of {MAX_SECS} s (366 days)");
+            return Err(self.invalid(table, key, msg));
+        }
+        Ok(Duration::from_secs(secs))
+    }
+
+    /// Seconds with a fraction: finite, not negative, at most [`MAX_SECS`].
+    fn secs_f64(&self, table: &str, key: &str, secs: f64) -> Result<Duration, ConfigError> {
+        if !(0.0..=MAX_SECS as f64).contains(&secs) {
+            let msg = format!("{secs} is not a number of seconds from 0 to {MAX_SECS} (366 days)");
+            return Err(self.invalid(table, key, msg));
+        }
+        Ok(Duration::from_secs_f64(secs))
+    }
+
+    /// A retention in days, at most [`MAX_DAYS`]; 0 is none.
+    fn days(&self, table: &str, key: &str, days: u64) -> Result<Option<Duration>, ConfigError> {
+        if days > MAX_DAYS {
+            let msg = format!("{days} days is longer than the limit of {MAX_DAYS} days");
+            return Err(self.invalid(table, key, msg));
+        }
+        Ok((days > 0).then(|| Duration::from_secs(days * 86_400)))
+    }
+
+    /// A size like `"50GiB"`, at most [`MAX_BYTES`].
+    fn size(&self, table: &str, key: &str, text: Option<&str>) -> Result<Option<u64>, ConfigError> {
+        text.map(parse_size)
+            .transpose()
+            .map_err(|e| self.invalid(table, key, e))
+    }
+
+    /// A count from `min` to `max`.
+    fn count<T>(&self, table: &str, key: &str, value: T, min: T, max: T) -> Result<T, ConfigError>
+    where
+        T: PartialOrd + fmt::Display + Copy,
+    {
+        if value < min || value > max {
+            let msg = format!("{value} is not from {min} to {max}");
+            return Err(self.invalid(table, key, msg));
+        }
+        Ok(value)
+    }
+
+    /// Words handed to a program (argv, paths): no NUL byte, which no program can receive.
+    fn words<'w>(
+        &self,
+        table: &str,
+        key: &str,
+        words: impl IntoIterator<Item = &'w str>,
+    ) -> Result<(), ConfigError> {
+        match words.into_iter().find(|w| w.contains('\0')) {
+            Some(w) => Err(self.invalid(table, key, format!("{w:?} holds a NUL byte"))),
+            None => Ok(()),
+        }
+    }
+
+    /// An argv: not empty, a program name, no NUL byte.
+    fn argv(&self, table: &str, key: &str, argv: &[String]) -> Result<(), ConfigError> {
+        match argv.first() {
+            None => Err(self.invalid(table, key, "empty argv")),
+            Some(p) if p.trim().is_empty() => Err(self.invalid(table, key, "empty program name")),
+            Some(_) => self.words(table, key, argv.iter().map(String::as_str)),
+        }
+    }
+
+    /// A path: not empty, no NUL byte.
+    fn path(&self, table: &str, key: &str, path: &Path) -> Result<(), ConfigError> {
+        if path.as_os_str().is_empty() {
+            return Err(self.invalid(table, key, "empty path"));
+        }
+        self.words(table, key, [path.to_string_lossy().as_ref()])
+    }
+
+    /// Environment variables: names without `=` or NUL, values without NUL.
+    fn env(&self, table: &str, env: &BTreeMap<String, String>) -> Result<(), ConfigError> {
+        for name in env.keys() {
+            if name.is_empty() || name.contains(['=', '\0']) {
+                let msg = format!("bad environment variable name {name:?}");
+                return Err(self.invalid(table, "env", msg));
+            }
+        }
+        for (name, value) in env {
+            self.words(&format!("{table}.env"), name, [value.as_str()])?;
+        }
+        Ok(())
+    }
 }
+
+/// Longest duration a `*_secs` field may hold: 366 days.
+pub const MAX_SECS: u64 = 366 * 86_400;
+/// Longest retention a `*_days` field may hold: a century.
+pub const MAX_DAYS: u64 = 36_525;
+/// Largest size a size field may hold: 2^60 bytes (1 EiB).
+pub const MAX_BYTES: u64 = 1 << 60;
+/// Most retries of one item.
+pub const MAX_RETRIES: u32 = 1000;
+/// Most jobs the local backend runs at once.
+pub const MAX_SLOTS: usize = 4096;
+/// Largest queue limit.
+pub const MAX_QUEUE: usize = 1_000_000;
+/// Longest site or user name, in bytes: it is part of every file and job name.
+pub const MAX_NAME: usize = 64;
 
 fn default_true() -> bool {
     true
@@ -555,7 +684,13 @@ impl RawSlurm {
             if value.as_deref().is_some_and(|s| s.trim().is_empty()) {
                 return Err(v.invalid(table, key, "must not be empty"));
             }
+            v.words(table, key, value.as_deref())?;
         }
+        v.words(
+            table,
+            "extra_args",
+            self.extra_args.iter().map(String::as_str),
+        )?;
         // A first word that is not an option would be taken by sbatch as the script.
         if let Some(a) = self.extra_args.first().filter(|a| !a.starts_with('-')) {
             let msg = format!("{a:?} is not an option (argv words, like [\"--qos=low\"])");
@@ -641,12 +776,8 @@ struct RawRetention {
 impl RawRetention {
     fn validate(&self, v: &Validator<'_>) -> Result<Retention, ConfigError> {
         let rule = |class: &str, days: u64, max: &Option<String>| -> Result<Rule, ConfigError> {
-            let max_bytes = max
-                .as_deref()
-                .map(parse_size)
-                .transpose()
-                .map_err(|e| v.invalid("retention", &format!("{class}_max"), e))?;
-            let max_age = (days > 0).then(|| secs(days * 86_400));
+            let max_bytes = v.size("retention", &format!("{class}_max"), max.as_deref())?;
+            let max_age = v.days("retention", &format!("{class}_days"), days)?;
             Ok(Rule { max_age, max_bytes })
         };
         Ok(Retention {
@@ -660,12 +791,9 @@ impl RawRetention {
     }
 }
 
-fn secs(s: u64) -> Duration {
-    Duration::from_secs(s)
-}
-
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
+        && name.len() <= MAX_NAME
         && !name.starts_with('.')
         && name
             .bytes()
@@ -674,10 +802,23 @@ fn valid_name(name: &str) -> bool {
 
 impl RawConfig {
     fn validate(self, v: &Validator<'_>) -> Result<Config, ConfigError> {
-        for site in &self.sites {
+        for (i, site) in self.sites.iter().enumerate() {
             if !valid_name(site) {
-                return Err(v.invalid("", "sites", format!("bad site name {site:?}")));
+                let msg = format!(
+                    "bad site name {site:?} (1 to {MAX_NAME} letters, digits, `-`, `_`, `.`)"
+                );
+                return Err(v.invalid("", "sites", msg));
             }
+            if self.sites[..i].contains(site) {
+                return Err(v.invalid("", "sites", format!("{site:?} is named twice")));
+            }
+        }
+        v.path("", "spool", &self.spool)?;
+        if let Some(db) = &self.state_db {
+            v.path("", "state_db", db)?;
+        }
+        if let Some(db) = &self.user_state_db {
+            v.path("", "user_state_db", Path::new(db))?;
         }
         let kind = match self.backend.kind.as_str() {
             "local" => BackendKind::Local,
@@ -688,17 +829,17 @@ impl RawConfig {
             }
         };
         let slurm = self.backend.slurm.validate(v)?;
-        if self.backend.slots == 0 {
-            return Err(v.invalid("backend", "slots", "must be at least 1"));
-        }
-        if self.queue.limit == 0 {
-            return Err(v.invalid("queue", "limit", "must be at least 1"));
-        }
+        let slots = v.count("backend", "slots", self.backend.slots, 1, MAX_SLOTS)?;
+        let grace = v.secs("backend", "grace_secs", self.backend.grace_secs)?;
+        let queue_limit = v.count("queue", "limit", self.queue.limit, 1, MAX_QUEUE)?;
+        let monitor = self.monitor.validate(v)?;
+        let retention = self.retention.validate(v)?;
         let scrub = self.scrub.validate(v)?;
         let mut users = BTreeMap::new();
         for (name, raw) in self.users {
             if !valid_name(&name) {
-                return Err(v.invalid("users", &name, "bad user name"));
+                let msg = format!("bad user name (1 to {MAX_NAME} letters, digits, `-`, `_`, `.`)");
+                return Err(v.invalid("users", &name, msg));
             }
             let user = raw.validate(v, &name, &self.sites)?;
             users.insert(name, user);
@@ -718,19 +859,27 @@ impl RawConfig {
             backend: Backend {
                 kind,
                 slurm,
-                slots: self.backend.slots,
-                grace: secs(self.backend.grace_secs),
+                slots,
+                grace,
             },
-            queue_limit: self.queue.limit,
-            monitor: Monitor {
-                stale_after: secs(self.monitor.stale_secs),
-                start_timeout: secs(self.monitor.start_timeout_secs),
-                silent_after: secs(self.monitor.silent_secs),
-                temp_max_age: secs(self.monitor.temp_max_age_secs),
-                lost_grace: Duration::from_secs_f64(self.monitor.lost_grace_secs.max(0.1)),
-                rescan: Duration::from_secs_f64(self.monitor.rescan_secs.max(0.0)),
-            },
-            retention: self.retention.validate(v)?,
+            queue_limit,
+            monitor,
+            retention,
+        })
+    }
+}
+
+impl RawMonitor {
+    fn validate(&self, v: &Validator<'_>) -> Result<Monitor, ConfigError> {
+        let t = "monitor";
+        let lost_grace = v.secs_f64(t, "lost_grace_secs", self.lost_grace_secs)?;
+        Ok(Monitor {
+            stale_after: v.secs(t, "stale_secs", self.stale_secs)?,
+            start_timeout: v.secs(t, "start_timeout_secs", self.start_timeout_secs)?,
+            silent_after: v.secs(t, "silent_secs", self.silent_secs)?,
+            temp_max_age: v.secs(t, "temp_max_age_secs", self.temp_max_age_secs)?,
+            lost_grace: lost_grace.max(Duration::from_millis(100)),
+            rescan: v.secs_f64(t, "rescan_secs", self.rescan_secs)?,
         })
     }
 }
@@ -752,14 +901,23 @@ fn default_user_db(state_db: &Path) -> String {
 
 impl RawScrub {
     fn validate(self, v: &Validator<'_>) -> Result<Scrub, ConfigError> {
+        let t = "scrub";
         if let Some(cmd) = &self.command {
-            if cmd.is_empty() {
-                return Err(v.invalid("scrub", "command", "empty argv"));
-            }
+            v.argv(t, "command", cmd)?;
         }
         if !self.args.iter().any(|a| a.contains("{out}")) {
-            return Err(v.invalid("scrub", "args", "must contain {out}"));
+            return Err(v.invalid(t, "args", "must contain {out}"));
         }
+        v.words(t, "args", self.args.iter().map(String::as_str))?;
+        v.env(t, &self.env)?;
+        v.path(t, "key_file", &self.key_file)?;
+        self.mapping
+            .parse::<lander_anonymize::Mapping>()
+            .map_err(|e| v.invalid(t, "mapping", e))?;
+        lander_anonymize::scrub::parse_payload(&self.payload)
+            .map_err(|e| v.invalid(t, "payload", e))?;
+        lander_anonymize::scrub::parse_checksums(&self.checksums)
+            .map_err(|e| v.invalid(t, "checksums", e))?;
         Ok(Scrub {
             command: self.command,
             args: self.args,
@@ -768,9 +926,9 @@ impl RawScrub {
             payload: self.payload,
             checksums: self.checksums,
             env: self.env,
-            timeout: secs(self.timeout_secs),
-            retries: self.retries,
-            backoff: secs(self.backoff_secs),
+            timeout: v.secs(t, "timeout_secs", self.timeout_secs)?,
+            retries: v.count(t, "retries", self.retries, 0, MAX_RETRIES)?,
+            backoff: v.secs(t, "backoff_secs", self.backoff_secs)?,
             verify_digest: self.verify_digest,
             raw_after: self.raw_after,
         })
@@ -785,9 +943,8 @@ impl RawUser {
         sites: &[String],
     ) -> Result<User, ConfigError> {
         let table = format!("users.{name}");
-        if self.processor.is_empty() {
-            return Err(v.invalid(&table, "processor", "empty argv"));
-        }
+        v.argv(&table, "processor", &self.processor)?;
+        v.env(&table, &self.env)?;
         for s in &self.subscriptions {
             if !sites.contains(s) {
                 return Err(v.invalid(&table, "subscriptions", format!("unknown site {s:?}")));
@@ -800,19 +957,23 @@ impl RawUser {
                 on_exit_default = action;
                 continue;
             }
-            let code: i32 = code.parse().map_err(|_| {
-                v.invalid(
-                    &format!("{table}.on_exit"),
-                    &code,
-                    "expected an exit code or `default`",
-                )
-            })?;
+            let code = code
+                .parse::<i32>()
+                .ok()
+                .filter(|c| (1..=255).contains(c))
+                .ok_or_else(|| {
+                    let msg = "expected an exit code from 1 to 255, or `default`";
+                    v.invalid(&format!("{table}.on_exit"), &code, msg)
+                })?;
             on_exit.insert(code, action);
         }
         let mut windows = Vec::new();
-        for w in &self.windows {
+        for (i, w) in self.windows.iter().enumerate() {
             let window = Window::parse(&w.days, &w.hours).map_err(|e| {
-                let msg = format!("{e} (times are UTC unless the user sets timezone = \"local\")");
+                let msg = format!(
+                    "window {}: {e} (times are UTC unless the user sets timezone = \"local\")",
+                    i + 1
+                );
                 v.invalid(&table, "windows", msg)
             })?;
             windows.push(window);
@@ -828,21 +989,16 @@ impl RawUser {
                 return Err(v.invalid(&table, "timezone", msg));
             }
         };
-        let quota = self
-            .quota
-            .as_deref()
-            .map(parse_size)
-            .transpose()
-            .map_err(|e| v.invalid(&table, "quota", e))?;
+        let quota = v.size(&table, "quota", self.quota.as_deref())?;
         Ok(User {
             local_time,
             quota,
             subscriptions: self.subscriptions,
             processor: self.processor,
             env: self.env,
-            timeout: secs(self.timeout_secs),
-            retries: self.retries,
-            backoff: secs(self.backoff_secs),
+            timeout: v.secs(&table, "timeout_secs", self.timeout_secs)?,
+            retries: v.count(&table, "retries", self.retries, 0, MAX_RETRIES)?,
+            backoff: v.secs(&table, "backoff_secs", self.backoff_secs)?,
             on_success: self.on_success,
             on_exit,
             on_exit_default,

@@ -183,9 +183,9 @@ fn supervise(
     std::thread::spawn(move || {
         let _ = tx.send(child.wait());
     });
-    let deadline = (spec.timeout_secs > 0.0)
-        .then(|| Instant::now() + Duration::from_secs_f64(spec.timeout_secs));
-    let grace = Duration::from_secs_f64(spec.grace_secs.max(0.0));
+    // A limit too far away to reach (or not a number) is no limit.
+    let deadline = positive_secs(spec.timeout_secs).and_then(|t| Instant::now().checked_add(t));
+    let grace = positive_secs(spec.grace_secs).unwrap_or(Duration::ZERO);
     loop {
         let tick = Duration::from_millis(100);
         let wait = deadline.map_or(tick, |d| {
@@ -210,6 +210,13 @@ fn supervise(
         let status = end_group(pgid, grace, &rx);
         return classify(status, Some(ended_by));
     }
+}
+
+/// `secs` as a duration when it is a positive number of seconds that a duration can hold.
+fn positive_secs(secs: f64) -> Option<Duration> {
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|d| !d.is_zero())
 }
 
 /// Whether the job was cancelled. A cancel that signals every process of the job at once
