@@ -245,3 +245,133 @@ fn quota_counts_linked_files_once_and_reports_what_is_shared_with_scrubbed() {
     let out = run(true);
     assert_eq!(out.status.code(), Some(1), "over quota with --check");
 }
+
+/// A temporary file in `dir` left by a writer on this host that is gone.
+fn dead_writers_temporary(dir: &Path, name: &str) -> std::path::PathBuf {
+    let host = lander_capture::manifest::hostname();
+    let path = dir.join(format!(".{name}.{host}.{}.0.tmp", u32::MAX - 1));
+    write(&path, 10, 0);
+    path
+}
+
+#[test]
+fn once_sweeps_leftovers_of_dead_writers_like_run() {
+    let spool = spool_with("");
+    let scrub_jobs = spool.scrub_state().join("jobs");
+    let user_jobs = spool.user_state("alice").join("jobs");
+    // Both stages' state directories exist once their engines have run.
+    drain(&mut spool.scrub_engine());
+    drain(&mut spool.user_engine("alice"));
+    let scrub_left = dead_writers_temporary(&scrub_jobs, "scrub.s1.x.pcap.1.spec.json");
+    let user_left = dead_writers_temporary(&user_jobs, "user.x.pcap.1.spec.json");
+    let config = spool.config_path();
+    for (args, left) in [
+        (&["dispatch", "once"][..], &scrub_left),
+        (&["user", "--user", "alice", "once"][..], &user_left),
+    ] {
+        let out = std::process::Command::new(LANDER)
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!left.exists(), "{args:?} left {}", left.display());
+    }
+}
+
+#[test]
+fn orphan_specs_and_start_markers_go_after_their_grace() {
+    let spool = spool_with("");
+    let state = spool.scrub_state();
+    let jobs = state.join("jobs");
+    // A dispatcher that stopped between releasing a claim and forgetting the attempt leaves
+    // its spec and start marker; a claimed job's files and young files stay.
+    let orphan = "scrub.s1.a.pcap.2";
+    let claimed = "scrub.s1.b.pcap.1";
+    let young = "scrub.s1.c.pcap.1";
+    for job in [orphan, claimed] {
+        for suffix in [".spec.json", ".start.json"] {
+            write(&jobs.join(format!("{job}{suffix}")), 10, 2 * 3600);
+        }
+    }
+    write(&jobs.join(format!("{young}.spec.json")), 10, 60);
+    let c = Claim::new("scrub", "s1/b.pcap", claimed.into(), 1);
+    std::fs::create_dir_all(state.join("claims/s1")).unwrap();
+    assert!(claim::try_claim(&state.join("claims/s1/b.pcap"), &c).unwrap());
+    // The same in a user's state.
+    let user_jobs = spool.user_state("bob").join("jobs");
+    write(&user_jobs.join("user.f.pcap.1.start.json"), 10, 2 * 3600);
+
+    let report = clean(&spool.config, false).unwrap();
+    let left = list(&jobs);
+    assert!(!left.iter().any(|n| n.starts_with(orphan)), "{left:?}");
+    assert!(left.contains(&format!("{claimed}.spec.json")), "{left:?}");
+    assert!(left.contains(&format!("{claimed}.start.json")), "{left:?}");
+    assert!(left.contains(&format!("{young}.spec.json")), "{left:?}");
+    assert!(list(&user_jobs).is_empty());
+    let removed: Vec<_> = report
+        .removed
+        .iter()
+        .filter(|r| r.why == "orphan")
+        .collect();
+    assert_eq!(removed.len(), 3, "{report:#?}");
+    assert!(removed.iter().all(|r| r.class == "jobs"), "{removed:?}");
+}
+
+#[test]
+fn orphan_manifests_go_after_their_grace() {
+    let spool = spool_with("");
+    let root = spool.root();
+    let dirs = [
+        root.join("raw").join(SITE),
+        root.join("scrubbed").join(SITE),
+        root.join("archive").join(SITE),
+    ];
+    for dir in &dirs {
+        // Old and alone: goes. Young and alone (a trace may follow): stays. With its trace:
+        // stays.
+        write(&dir.join("s1-20240101-000000-1.pcap.json"), 10, 2 * 3600);
+        write(&dir.join("s1-20240101-000000-2.pcap.json"), 10, 60);
+        write(&dir.join("s1-20240101-000000-3.pcap"), 10, 2 * 3600);
+        write(&dir.join("s1-20240101-000000-3.pcap.json"), 10, 2 * 3600);
+    }
+    // A claimed item's manifest stays whatever its age (its scrub is under way).
+    write(
+        &dirs[1].join("s1-20240101-000000-4.pcap.json"),
+        10,
+        2 * 3600,
+    );
+    let item = format!("{SITE}/s1-20240101-000000-4.pcap");
+    let claims = spool.scrub_state().join("claims");
+    std::fs::create_dir_all(claims.join(SITE)).unwrap();
+    let c = Claim::new("scrub", &item, format!("scrub.{item}.1"), 1);
+    assert!(claim::try_claim(&claims.join(&item), &c).unwrap());
+
+    let dry = clean(&spool.config, true).unwrap();
+    assert_eq!(dry.removed.len(), 3, "{dry:#?}");
+    let report = clean(&spool.config, false).unwrap();
+    assert_eq!(report.removed.len(), 3, "{report:#?}");
+    assert!(report.removed.iter().all(|r| r.why == "orphan"));
+    assert_eq!(report.kept_in_use, 1);
+    for dir in &dirs {
+        let left = list(dir);
+        assert!(
+            !left.contains(&"s1-20240101-000000-1.pcap.json".to_owned()),
+            "{left:?}"
+        );
+        for name in [
+            "s1-20240101-000000-2.pcap.json",
+            "s1-20240101-000000-3.pcap",
+            "s1-20240101-000000-3.pcap.json",
+        ] {
+            assert!(left.contains(&name.to_owned()), "{name}: {left:?}");
+        }
+    }
+    let classes: Vec<&str> = report.removed.iter().map(|r| r.class.as_str()).collect();
+    assert_eq!(classes, ["raw", "scrubbed", "archive"]);
+}

@@ -1,6 +1,10 @@
 //! The cleaner: retention of old files by age and size, per class (see
-//! [`crate::config::Retention`]), and removal of leftovers (temporary files older than
-//! `monitor.temp_max_age`, scratch directories of scrub attempts nobody will finish).
+//! [`crate::config::Retention`]), and removal of leftovers older than `monitor.temp_max_age`:
+//! temporary files, scratch directories of scrub attempts nobody will finish, job specs and
+//! start markers no claim names (a dispatcher stopped between releasing a claim and
+//! forgetting its attempt), and manifests in `raw/`, `scrubbed/` and `archive/` whose trace is
+//! gone (a capture that discarded a partial file; a trace published manifest first follows
+//! within moments).
 //!
 //! A trace file goes together with its manifest (and, in `failed/`, its reason): they are one
 //! unit, aged by the trace file. Nothing that a claim refers to is removed: a claimed item's
@@ -27,7 +31,7 @@ use crate::stage::StageDirs;
 #[derive(Debug, Clone, Serialize)]
 pub struct Removal {
     /// Class: `scrubbed`, `archive`, `done`, `failed`, `logs`, `records`, `finished`, `temp`,
-    /// `work`.
+    /// `work`, `jobs` (specs and start markers), `raw` (manifests).
     pub class: String,
     /// The unit's files (a trace file first, then its manifest and reason).
     pub paths: Vec<PathBuf>,
@@ -35,7 +39,8 @@ pub struct Removal {
     pub bytes: u64,
     /// Age in seconds of the unit.
     pub age_secs: f64,
-    /// `age`, `size` or `leftover`.
+    /// `age`, `size`, `leftover` (a temporary file or scratch directory) or `orphan` (a
+    /// manifest whose trace is gone, a spec or start marker no claim names).
     pub why: String,
 }
 
@@ -122,11 +127,21 @@ impl Cleaner<'_> {
         let mut scrubbed = Vec::new();
         let mut archive = Vec::new();
         for site in &self.config.sites {
-            let claimed = |u: &Unit| in_use.items.contains(&format!("{site}/{}", u.key));
-            let units = trace_units(&spool.scrubbed(site))?;
-            scrubbed.extend(units.into_iter().map(|u| (claimed(&u), u)));
-            let units = trace_units(&spool.archive(site))?;
-            archive.extend(units.into_iter().map(|u| (claimed(&u), u)));
+            let claimed = |units: Vec<Unit>| -> Vec<(bool, Unit)> {
+                let item = |u: &Unit| format!("{site}/{}", trace_name(&u.key));
+                let units = units.into_iter();
+                units
+                    .map(|u| (in_use.items.contains(&item(&u)), u))
+                    .collect()
+            };
+            let (orphans, _) = split_orphans(trace_units(&spool.raw(site))?);
+            self.orphans("raw", claimed(orphans));
+            let (orphans, units) = split_orphans(trace_units(&spool.scrubbed(site))?);
+            self.orphans("scrubbed", claimed(orphans));
+            scrubbed.extend(claimed(units));
+            let (orphans, units) = split_orphans(trace_units(&spool.archive(site))?);
+            self.orphans("archive", claimed(orphans));
+            archive.extend(claimed(units));
             self.work_dirs(&spool.scrubbed(site).join(".work"), &in_use)?;
             for dir in [spool.raw(site), spool.scrubbed(site), spool.archive(site)] {
                 self.temporaries(&dir)?;
@@ -183,6 +198,9 @@ impl Cleaner<'_> {
         self.apply("records", r.records, records);
         let logs = by_job(file_units(&dirs.logs)?, &[".out", ".err"]);
         self.apply("logs", r.logs, logs);
+        let attempts = by_job(file_units(&dirs.jobs)?, &[".spec.json", ".start.json"]);
+        let orphans = attempts.into_iter().filter(|(in_use, _)| !in_use);
+        self.orphans("jobs", orphans.collect());
         for dir in [&dirs.claims, &dirs.jobs, &dirs.records, &dirs.logs] {
             self.temporaries(dir)?;
         }
@@ -235,6 +253,21 @@ impl Cleaner<'_> {
             bytes: unit.bytes,
             why: why.to_owned(),
         });
+    }
+
+    /// Leftovers older than `monitor.temp_max_age`; those a claim refers to stay.
+    fn orphans(&mut self, class: &str, units: Vec<(bool, Unit)>) {
+        let grace = self.config.monitor.temp_max_age;
+        for (in_use, unit) in units {
+            if unit.age(self.now) <= grace {
+                continue;
+            }
+            if in_use {
+                self.report.kept_in_use += 1;
+                continue;
+            }
+            self.remove(class, unit, "orphan");
+        }
     }
 
     /// Temporary files (dot names of interrupted writers) older than `monitor.temp_max_age`.
@@ -296,6 +329,19 @@ fn trace_units(dir: &Path) -> io::Result<Vec<Unit>> {
         units.extend(unit_of(dir, name, &with)?);
     }
     Ok(units)
+}
+
+/// Manifests alone (their trace is gone), and the other units.
+fn split_orphans(units: Vec<Unit>) -> (Vec<Unit>, Vec<Unit>) {
+    units.into_iter().partition(|u| is_manifest_name(&u.key))
+}
+
+/// The trace file a unit stands for: its own name, or its trace's for a companion alone.
+fn trace_name(key: &str) -> &str {
+    let companion = key
+        .strip_suffix(".json")
+        .or_else(|| key.strip_suffix(".reason"));
+    companion.unwrap_or(key)
 }
 
 /// Every regular file of `dir`, one unit each.

@@ -33,6 +33,9 @@ pub enum EngineError {
     Backend(#[from] BackendError),
 }
 
+/// A temporary file of a writer on another host is taken as abandoned after this long.
+const FOREIGN_TEMP_AGE: Duration = Duration::from_secs(3600);
+
 /// Engine settings that are not the stage's.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -204,9 +207,15 @@ impl<S: Stage> Engine<S> {
         Ok(removed)
     }
 
+    /// One pass after a sweep of the leftovers of writers that are gone, as `run` starts.
+    pub fn once(&mut self) -> Result<PassReport, EngineError> {
+        self.sweep(FOREIGN_TEMP_AGE)?;
+        self.pass()
+    }
+
     /// Loops passes until `stop` is set.
     pub fn run(&mut self, stop: &AtomicBool, idle: Duration) -> Result<(), EngineError> {
-        self.sweep(Duration::from_secs(3600))?;
+        self.sweep(FOREIGN_TEMP_AGE)?;
         while !stop.load(Ordering::Relaxed) {
             let report = match self.pass() {
                 Ok(report) => report,

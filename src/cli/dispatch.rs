@@ -62,7 +62,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Once => {
             let config = load(args.config.as_deref())?;
             let mut engine = control::scrub_engine(&config, wrapper_argv()?, default_scrub()?)?;
-            print_report(&engine.pass()?, args.json)
+            print_report(&engine.once()?, args.json)
         }
     }
 }

@@ -49,6 +49,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             engine.run(&stop, Duration::from_secs(2))?;
             Ok(())
         }
-        Command::Once => print_report(&engine.pass()?, args.json),
+        Command::Once => print_report(&engine.once()?, args.json),
     }
 }
