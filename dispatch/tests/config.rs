@@ -306,6 +306,8 @@ fn durations_that_are_not_finite_or_too_long_are_errors() {
             assert!(!msg.is_empty());
         }
     }
+    let msg = error_for("monitor", "lost_grace_secs", "1e300");
+    assert!(msg.contains("1e300 is not"), "the value as written: {msg}");
     let msg = error_for("retention", "logs_days", "9223372036854775807");
     assert!(msg.contains("days"), "{msg}");
 }

@@ -126,7 +126,8 @@ impl Validator<'_> {
         secs: f64,
     ) -> Result<Duration, ConfigError> {
         if !(0.0..=MAX_SECS as f64).contains(&secs) {
-            let msg = format!("{secs} is not a number of seconds from 0 to {MAX_SECS} (366 days)");
+            let msg =
+                format!("{secs:?} is not a number of seconds from 0 to {MAX_SECS} (366 days)");
             return Err(self.invalid(table, key, msg));
         }
         Ok(Duration::from_secs_f64(secs))
