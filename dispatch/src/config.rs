@@ -126,6 +126,9 @@ pub struct Scrub {
     pub verify_digest: bool,
     /// What happens to the raw file once scrubbed and fanned out.
     pub raw_after: AfterSuccess,
+    /// The group users share: scrubbed files are given it and made readable by it only
+    /// (0640); `None`: readable by everyone (0644).
+    pub scrubbed_group: Option<String>,
 }
 
 /// One user's subscription and processor.
@@ -433,6 +436,7 @@ struct RawScrub {
     backoff_secs: u64,
     verify_digest: bool,
     raw_after: AfterSuccess,
+    scrubbed_group: Option<String>,
 }
 
 impl Default for RawScrub {
@@ -459,6 +463,7 @@ impl Default for RawScrub {
             backoff_secs: 30,
             verify_digest: true,
             raw_after: AfterSuccess::Remove,
+            scrubbed_group: None,
         }
     }
 }
@@ -773,6 +778,7 @@ impl RawScrub {
             backoff: secs(self.backoff_secs),
             verify_digest: self.verify_digest,
             raw_after: self.raw_after,
+            scrubbed_group: self.scrubbed_group,
         })
     }
 }

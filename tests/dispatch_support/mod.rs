@@ -104,8 +104,14 @@ impl Spool {
         self.root().join("scrubbed").join(SITE)
     }
 
+    /// A user's directory `sub`; the file directories (`incoming`, `in-process`, `done`,
+    /// `failed`) are per site: this is the one of [`SITE`].
     pub fn user_dir(&self, user: &str, sub: &str) -> PathBuf {
-        self.root().join("users").join(user).join(sub)
+        let dir = self.root().join("users").join(user).join(sub);
+        match sub {
+            "incoming" | "in-process" | "done" | "failed" => dir.join(SITE),
+            _ => dir,
+        }
     }
 
     /// The name of raw file `i`.
