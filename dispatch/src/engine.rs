@@ -90,6 +90,9 @@ pub struct PassReport {
     pub errors: usize,
     /// Items found and not yet claimed.
     pub backlog: usize,
+    /// Items let go right after their claim (gone, a copy of a file done, renamed or
+    /// quarantined): the next pass rescans.
+    pub dropped: usize,
     /// Whether the queue limit stopped submission.
     pub over_limit: bool,
     /// Whether the stage is paused or outside its time windows.
@@ -111,7 +114,11 @@ impl PassReport {
 
     /// Whether nothing is left to do now or later.
     pub fn quiescent(&self) -> bool {
-        self.active() == 0 && self.waiting == 0 && self.backlog == 0 && self.submitted == 0
+        self.active() == 0
+            && self.waiting == 0
+            && self.backlog == 0
+            && self.submitted == 0
+            && self.dropped == 0
     }
 }
 
@@ -761,6 +768,8 @@ impl<S: Stage> Engine<S> {
             Ok(Accept::Run) => {}
             Ok(Accept::Drop) => {
                 self.release.push(Release::claim(path));
+                report.dropped += 1;
+                self.last_scan = None;
                 return Ok(false);
             }
             Err(e) => {
@@ -857,6 +866,7 @@ fn add(total: &mut PassReport, r: &PassReport) {
     total.stuck = r.stuck;
     total.errors += r.errors;
     total.backlog = r.backlog;
+    total.dropped += r.dropped;
     total.over_limit |= r.over_limit;
     total.held = r.held;
     total.busy += r.busy;

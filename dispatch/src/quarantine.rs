@@ -62,7 +62,7 @@ pub fn quarantine(
     }
     let mut manifest = name.to_owned();
     manifest.push(".json");
-    if fsutil::exists(&dir.join(&manifest)) && fsutil::bad_name(&manifest).is_none() {
+    if fsutil::exists(&dir.join(&manifest)) {
         match sys::rename_noreplace(&dir.join(&manifest), &to.join(format!("{id}.json"))) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
             _ => {}

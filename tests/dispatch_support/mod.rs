@@ -34,6 +34,8 @@ pub struct Setup {
     pub lost_grace: f64,
     pub queue_limit: usize,
     pub scrub_args: String,
+    /// Sites (every user subscribes to all).
+    pub sites: Vec<String>,
 }
 
 impl Default for Setup {
@@ -47,6 +49,7 @@ impl Default for Setup {
             lost_grace: 1.0,
             queue_limit: 100,
             scrub_args: "args = [\"{in}\", \"{out}\"]".into(),
+            sites: vec![SITE.into()],
         }
     }
 }
@@ -61,13 +64,14 @@ impl Spool {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         let mut text = format!(
-            "spool = {:?}\nstate_db = {:?}\nsites = [\"{SITE}\"]\nfsync = false\n\n\
+            "spool = {:?}\nstate_db = {:?}\nsites = {}\nfsync = false\n\n\
              [scrub]\ncommand = {}\n{}\nbackoff_secs = 0\nretries = 3\n{}\n\n\
              [backend]\nslots = {}\ngrace_secs = 1\n\n\
              [queue]\nlimit = {}\n\n\
              [monitor]\nlost_grace_secs = {}\nrescan_secs = 0\nstale_secs = 0\nstart_timeout_secs = 1\n",
             root.join("spool"),
             root.join("db/dispatch.sqlite"),
+            toml_list(&setup.sites),
             toml_list(&setup.scrub_command),
             setup.scrub_args,
             setup.extra_scrub,
@@ -77,7 +81,8 @@ impl Spool {
         );
         for user in USERS {
             text += &format!(
-                "\n[users.{user}]\nsubscriptions = [\"{SITE}\"]\nprocessor = {}\nbackoff_secs = 0\n{}\n",
+                "\n[users.{user}]\nsubscriptions = {}\nprocessor = {}\nbackoff_secs = 0\n{}\n",
+                toml_list(&setup.sites),
                 toml_list(&setup.processor),
                 setup.extra_user
             );
@@ -142,6 +147,27 @@ impl Spool {
                 name
             })
             .collect()
+    }
+
+    /// Publishes one raw file `name` of `site` with `content` and a counts-only manifest.
+    pub fn add_raw_file(&self, site: &str, name: &str, content: &[u8]) -> PathBuf {
+        let dir = self.root().join("raw").join(site);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        let manifest = format!("{{\"packets\": 1, \"bytes\": {}}}", content.len());
+        lander_capture::publish::write_atomic(
+            &path.with_file_name(format!("{name}.json")),
+            manifest.as_bytes(),
+            false,
+        )
+        .unwrap();
+        lander_capture::publish::write_atomic(&path, content, false).unwrap();
+        path
+    }
+
+    /// A user's file directory of `site`.
+    pub fn user_site_dir(&self, user: &str, sub: &str, site: &str) -> PathBuf {
+        self.root().join("users").join(user).join(sub).join(site)
     }
 
     pub fn wrapper() -> Vec<String> {

@@ -213,20 +213,17 @@ fn private(path: &Path) {
     }
 }
 
-/// Whether `dst` in the archive already is the raw file of identity `id` (or its manifest).
+/// Whether `dst` in the archive already is the raw file of identity `id` (for its manifest:
+/// whether the archived trace beside it is: a manifest describes its trace).
 fn archived_same(dst: &Path, is_manifest: bool, id: Option<&Identity>) -> io::Result<bool> {
     let Some(id) = id else {
         return Ok(false);
     };
-    if is_manifest {
-        let v = read_manifest(dst);
-        let d = v
-            .as_ref()
-            .and_then(|v| v.get("blake3"))
-            .and_then(|d| d.as_str());
-        return Ok(d.is_some_and(|d| d.eq_ignore_ascii_case(&id.digest)));
-    }
-    Ok(digest_at(dst)?.is_some_and(|d| d == id.digest))
+    let trace = match is_manifest {
+        true => dst.with_extension(""),
+        false => dst.to_owned(),
+    };
+    Ok(digest_at(&trace)?.is_some_and(|d| d == id.digest))
 }
 
 /// Whether two published parts hold the same: manifests recording the same file made from the
