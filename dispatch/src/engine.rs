@@ -201,7 +201,8 @@ impl<S: Stage> Engine<S> {
     /// host, or older than `foreign_age` from another host).
     pub fn sweep(&self, foreign_age: Duration) -> io::Result<usize> {
         let dirs = self.stage.dirs();
-        let mut removed = 0;
+        let in_use = self.read_claims()?.into_iter().map(|(_, _, c)| c.job_id);
+        let mut removed = self.stage.sweep_scratch(&in_use.collect(), foreign_age)?;
         let mut all = vec![dirs.jobs.clone(), dirs.records.clone(), dirs.claims.clone()];
         all.extend(subdirs(&dirs.claims)?);
         for dir in all {
@@ -437,8 +438,45 @@ impl<S: Stage> Engine<S> {
             Job::Finished(rec) => self.settle_record(item, path, c, rec, report)?,
             Job::Lost(reason) => {
                 report.lost += 1;
+                if self.never_submitted(&c)? {
+                    return self.requeue(item, path, &c, report);
+                }
                 self.failed_attempt(item, path, &c, None, &reason, Action::Retry, report)?;
             }
+        }
+        Ok(())
+    }
+
+    /// Whether the claim's job was never handed to the backend: a dispatcher stopped between
+    /// claiming and submitting (no history row, no start marker, no backend id).
+    fn never_submitted(&self, c: &Claim) -> Result<bool, EngineError> {
+        let dirs = self.stage.dirs();
+        Ok(!self.backend_ids.contains_key(&c.job_id)
+            && !crate::fsutil::exists(&dirs.marker(&c.job_id))
+            && self.ledger.get(&c.job_id)?.is_none())
+    }
+
+    /// Queues the item again without counting an attempt: its job never ran (the dispatcher
+    /// that claimed it stopped before submitting), which is no failure of the file.
+    fn requeue(
+        &mut self,
+        item: &str,
+        path: &Path,
+        c: &Claim,
+        report: &mut PassReport,
+    ) -> Result<(), EngineError> {
+        let reason = "the dispatcher stopped before submitting it".to_owned();
+        let next = Claim {
+            state: ClaimState::Waiting,
+            // The next attempt gets this one's number again.
+            attempt: c.attempt.saturating_sub(1),
+            not_before: 0.0,
+            reason: Some(reason.clone()),
+            ..c.clone()
+        };
+        if claim::takeover(path, c, &next, self.opts.fsync)? {
+            tracing::info!(stage = self.stage.name(), item, "{reason}: queued again");
+            report.waiting += 1;
         }
         Ok(())
     }

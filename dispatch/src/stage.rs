@@ -148,6 +148,15 @@ pub trait Stage {
     fn discard_attempt(&self, _item: &str, _job: &str) -> io::Result<()> {
         Ok(())
     }
+    /// Removes scratch of attempts no claim names (`in_use`: the job ids claims name) left by
+    /// a dispatcher that stopped, when older than `min_age`; returns how many.
+    fn sweep_scratch(
+        &self,
+        _in_use: &std::collections::HashSet<String>,
+        _min_age: Duration,
+    ) -> io::Result<usize> {
+        Ok(0)
+    }
 }
 
 /// A new job id for attempt `attempt` on `item` in `stage`:

@@ -36,6 +36,8 @@ pub struct Setup {
     pub scrub_args: String,
     /// Sites (every user subscribes to all).
     pub sites: Vec<String>,
+    /// Retries of a failed scrub.
+    pub scrub_retries: u32,
 }
 
 impl Default for Setup {
@@ -50,6 +52,7 @@ impl Default for Setup {
             queue_limit: 100,
             scrub_args: "args = [\"{in}\", \"{out}\"]".into(),
             sites: vec![SITE.into()],
+            scrub_retries: 3,
         }
     }
 }
@@ -65,7 +68,7 @@ impl Spool {
         let root = dir.path();
         let mut text = format!(
             "spool = {:?}\nstate_db = {:?}\nsites = {}\nfsync = false\n\n\
-             [scrub]\ncommand = {}\n{}\nbackoff_secs = 0\nretries = 3\n{}\n\n\
+             [scrub]\ncommand = {}\n{}\nbackoff_secs = 0\nretries = {}\n{}\n\n\
              [backend]\nslots = {}\ngrace_secs = 1\n\n\
              [queue]\nlimit = {}\n\n\
              [monitor]\nlost_grace_secs = {}\nrescan_secs = 0\nstale_secs = 0\nstart_timeout_secs = 1\n",
@@ -74,6 +77,7 @@ impl Spool {
             toml_list(&setup.sites),
             toml_list(&setup.scrub_command),
             setup.scrub_args,
+            setup.scrub_retries,
             setup.extra_scrub,
             setup.slots,
             setup.queue_limit,

@@ -468,6 +468,37 @@ impl Stage for ScrubStage {
         Ok(true)
     }
 
+    fn sweep_scratch(
+        &self,
+        in_use: &std::collections::HashSet<String>,
+        min_age: std::time::Duration,
+    ) -> io::Result<usize> {
+        let mut dirs = vec![self.spool.inputs()];
+        dirs.extend(
+            self.config
+                .sites
+                .iter()
+                .map(|s| self.spool.scrubbed(s).join(".work")),
+        );
+        let mut removed = 0;
+        for dir in dirs {
+            for job in fsutil::list_all(&dir)? {
+                let path = dir.join(&job);
+                let age = std::fs::symlink_metadata(&path)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok());
+                if in_use.contains(&job) || age.is_none_or(|a| a < min_age) {
+                    continue;
+                }
+                if std::fs::remove_dir_all(&path).is_ok() {
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
     fn discard_attempt(&self, item: &str, job: &str) -> io::Result<()> {
         let (site, _) = split_item(item);
         let work = self.spool.work(site, job);
