@@ -481,6 +481,18 @@ impl Stage for ScrubStage {
                 .map(|s| self.spool.scrubbed(s).join(".work")),
         );
         let mut removed = 0;
+        for site in &self.config.sites {
+            for dir in [
+                self.spool.names().join(site),
+                self.spool.scrub_quarantine(site),
+            ] {
+                let left = lander_capture::publish::leftovers(&dir, min_age).unwrap_or_default();
+                for l in left {
+                    remove_if_exists(&l.path)?;
+                    removed += 1;
+                }
+            }
+        }
         for dir in dirs {
             for job in fsutil::list_all(&dir)? {
                 let path = dir.join(&job);
