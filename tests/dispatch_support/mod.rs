@@ -287,10 +287,15 @@ impl Spool {
         for row in &succeeded {
             *by_item.entry(row.item.clone()).or_default() += 1;
         }
+        let all = ledger.list(Some("scrub"), None, usize::MAX >> 1).unwrap();
+        let missing: Vec<_> = all
+            .iter()
+            .filter(|r| !by_item.contains_key(&r.item))
+            .collect();
         assert_eq!(
             by_item.len(),
             names.len(),
-            "history: one succeeded job per file"
+            "history: one succeeded job per file; rows of the others: {missing:#?}"
         );
         assert!(
             by_item.values().all(|&n| n == 1),

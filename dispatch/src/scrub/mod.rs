@@ -436,15 +436,20 @@ impl Stage for ScrubStage {
         let work = self.output(item, &record.job_id);
         let published = self.spool.scrubbed(site).join(name);
         let source = claim.identity.as_ref().map(|i| i.digest.as_str());
-        let manifest = match fsutil::exists(&manifest_path(&work)) {
-            true => manifest_path(&work),
-            false => manifest_path(&published),
+        let verify = self.config.scrub.verify_digest;
+        let pick = |w: PathBuf, p: PathBuf| if fsutil::exists(&w) { w } else { p };
+        let checked = |work: &Path| {
+            let manifest = pick(manifest_path(work), manifest_path(&published));
+            let data = pick(work.to_owned(), published.clone());
+            check_parts(&manifest, &data, verify, source).map(drop)
         };
-        let data = match fsutil::exists(&work) {
-            true => work,
-            false => published,
-        };
-        check_parts(&manifest, &data, self.config.scrub.verify_digest, source).map(drop)
+        match checked(&work) {
+            // Another dispatcher acting on the same view may have moved a part meanwhile.
+            Err(_) if !fsutil::exists(&work) || !fsutil::exists(&manifest_path(&work)) => {
+                checked(&work)
+            }
+            other => other,
+        }
     }
 
     fn complete(&self, item: &str, claim: &Claim, record: &RunRecord) -> io::Result<()> {
