@@ -178,9 +178,7 @@ impl ScrubStage {
         fsutil::create_dir_mode(&archive, 0o750)?;
         for (i, f) in files.iter().enumerate() {
             let dst = archive.join(f.file_name().unwrap_or_default());
-            if i == 1 {
-                private(f);
-            }
+            private(f);
             match move_once(f, &dst) {
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                     if !archived_same(&dst, i == 0, id)? {
