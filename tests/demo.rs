@@ -87,11 +87,16 @@ fn demo_moves_every_packet_through_every_stage() {
         }
     }
     assert_eq!(
-        count(&spool.join("users/alice/done")),
+        count(&spool.join("users/alice/done/border"))
+            + count(&spool.join("users/alice/done/campus")),
         4 * 2,
-        "trace + manifest each"
+        "trace + manifest each, in a directory per site"
     );
-    assert_eq!(count(&spool.join("users/bob/incoming")), 0);
+    assert_eq!(count(&spool.join("users/bob/incoming/campus")), 0);
+    assert!(
+        !spool.join("users/bob/incoming/border").exists(),
+        "bob takes campus only"
+    );
 }
 
 fn count(dir: &Path) -> usize {

@@ -137,3 +137,252 @@ fn random_kills_of_dispatchers_and_jobs_leave_every_file_scrubbed_exactly_once()
         chaos(seed);
     }
 }
+
+/// Processes of one chaos run: two scrub dispatchers and a user dispatcher per user.
+struct Fleet<'a> {
+    spool: &'a Spool,
+    scrub: Vec<Child>,
+    users: Vec<Child>,
+}
+
+impl Fleet<'_> {
+    fn scrub_dispatcher(spool: &Spool, crash_at: Option<&str>) -> Child {
+        let mut cmd = Command::new(LANDER);
+        cmd.args(["-q", "dispatch", "--config"])
+            .arg(spool.config_path())
+            .arg("run");
+        if let Some(step) = crash_at {
+            cmd.env(lander_dispatch::crash::ENV, step);
+        }
+        cmd.spawn().expect("start lander dispatch run")
+    }
+
+    fn user_dispatcher(spool: &Spool, user: &str) -> Child {
+        Command::new(LANDER)
+            .args(["-q", "user", "--user", user, "--config"])
+            .arg(spool.config_path())
+            .arg("run")
+            .spawn()
+            .expect("start lander user run")
+    }
+
+    fn stop(&mut self) {
+        for c in self.scrub.iter_mut().chain(self.users.iter_mut()) {
+            kill_child(c);
+        }
+    }
+}
+
+/// Pids of running jobs of every stage.
+fn all_running_jobs(spool: &Spool) -> Vec<u32> {
+    let mut dirs = vec![spool.scrub_state().join("jobs")];
+    dirs.extend(USERS.iter().map(|u| spool.user_state(u).join("jobs")));
+    dirs.iter()
+        .flat_map(|d| list_tree(d))
+        .filter(|p| p.to_string_lossy().ends_with(".start.json"))
+        .filter_map(|p| read_json::<StartMarker>(&p).ok().flatten())
+        .map(|m| m.pid)
+        .collect()
+}
+
+fn blake(bytes: &[u8]) -> String {
+    blake3::hash(bytes).to_hex().to_string()
+}
+
+/// Digests of the trace files under `dir`'s site directories, counted.
+fn digests_under(dir: &std::path::Path) -> std::collections::BTreeMap<String, usize> {
+    let mut out = std::collections::BTreeMap::new();
+    for p in list_tree(dir) {
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        if name.ends_with(".json") || name.ends_with(".reason") || name.starts_with('.') {
+            continue;
+        }
+        *out.entry(blake(&std::fs::read(&p).unwrap())).or_default() += 1;
+    }
+    out
+}
+
+/// Settles everything after the chaos: leftovers swept, given-up items retried (as an
+/// operator would), both stages drained until nothing moves.
+fn settle_all(spool: &Spool, seed: u64) {
+    std::thread::sleep(Duration::from_millis(400));
+    for _round in 0..4 {
+        let mut scrub = spool.scrub_engine();
+        scrub.sweep(Duration::ZERO).unwrap();
+        drain(&mut scrub);
+        for row in spool
+            .ledger()
+            .list(Some("scrub"), Some("failed"), 1000)
+            .unwrap()
+        {
+            eprintln!("seed {seed}: {} given up, retried", row.item);
+            let _ = lander_dispatch::control::retry(&spool.config, &row.job_id);
+        }
+        drain(&mut scrub);
+        for user in USERS {
+            let mut e = spool.user_engine(user);
+            e.sweep(Duration::ZERO).unwrap();
+            drain(&mut e);
+            let failed = spool
+                .user_ledger(user)
+                .list(None, Some("failed"), 1000)
+                .unwrap();
+            for row in failed {
+                let _ = lander_dispatch::control::retry(&spool.config, &row.job_id);
+            }
+            drain(&mut e);
+        }
+    }
+}
+
+fn chaos_both_stages(seed: u64) {
+    let tmp = tempfile::tempdir().unwrap();
+    let job = script(
+        tmp.path(),
+        "job.sh",
+        &format!("sleep 0.02\nexec {LANDER} dispatch copy-job \"$1\" \"$2\""),
+    );
+    let spool = Spool::new(Setup {
+        scrub_command: vec![job],
+        lost_grace: 0.3,
+        slots: 3,
+        sites: vec!["s1".into(), "s2".into()],
+        extra_scrub: "raw_after = \"archive\"".into(),
+        ..Setup::default()
+    });
+    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut expected = std::collections::BTreeMap::<String, usize>::new();
+    let mut add = |site: &str, i: usize, text: String| {
+        spool.add_raw_file(site, &Spool::name(i), text.as_bytes());
+        *expected.entry(blake(text.as_bytes())).or_default() += 1;
+    };
+    for i in 0..10 {
+        add("s1", i, format!("s1 trace {i}\n"));
+        add("s2", i, format!("s2 trace {i}\n"));
+    }
+    // Odd entries: an over-long name and a link in raw, a dangling link in bob's incoming
+    // under a name that will arrive.
+    std::fs::write(spool.root().join("raw/s1").join("y".repeat(245)), b"long").unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", spool.root().join("raw/s2/link.pcap")).unwrap();
+    let bob = spool.user_site_dir("bob", "incoming", "s1");
+    std::fs::create_dir_all(&bob).unwrap();
+    std::os::unix::fs::symlink("/nonexistent", bob.join(Spool::name(4))).unwrap();
+
+    let mut fleet = Fleet {
+        spool: &spool,
+        scrub: vec![
+            Fleet::scrub_dispatcher(&spool, None),
+            Fleet::scrub_dispatcher(&spool, None),
+        ],
+        users: USERS
+            .iter()
+            .map(|u| Fleet::user_dispatcher(&spool, u))
+            .collect(),
+    };
+    let mut reused = 0;
+    let until = Instant::now() + Duration::from_millis(2500);
+    while Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(rng.below(60)));
+        // A capture restarted: names 0..3 of s1 come again with other content, once the
+        // first file of that name has left raw/.
+        if reused < 3
+            && !spool
+                .root()
+                .join("raw/s1")
+                .join(Spool::name(reused))
+                .exists()
+        {
+            add("s1", reused, format!("s1 trace {reused}, second capture\n"));
+            reused += 1;
+        }
+        match rng.below(4) {
+            0 => {
+                let i = rng.below(2) as usize;
+                kill_child(&mut fleet.scrub[i]);
+                let steps = lander_dispatch::crash::STEPS;
+                let step =
+                    (rng.below(2) == 0).then(|| steps[rng.below(steps.len() as u64) as usize]);
+                fleet.scrub[i] = Fleet::scrub_dispatcher(fleet.spool, step);
+            }
+            1 => {
+                let jobs = all_running_jobs(&spool);
+                if !jobs.is_empty() {
+                    let pid = jobs[rng.below(jobs.len() as u64) as usize];
+                    let _ = Command::new("kill")
+                        .args(["-KILL", &pid.to_string()])
+                        .status();
+                }
+            }
+            2 => {
+                let i = rng.below(2) as usize;
+                kill_child(&mut fleet.users[i]);
+                fleet.users[i] = Fleet::user_dispatcher(fleet.spool, USERS[i]);
+            }
+            _ => {}
+        }
+    }
+    fleet.stop();
+    while reused < 3 {
+        settle_all(&spool, seed);
+        add("s1", reused, format!("s1 trace {reused}, second capture\n"));
+        reused += 1;
+    }
+    settle_all(&spool, seed);
+
+    // Every raw file's packets reached every subscribed user exactly once (by digest).
+    for user in USERS {
+        let mut got = digests_under(&spool.root().join("users").join(user).join("done"));
+        for (d, n) in digests_under(&spool.root().join("users").join(user).join("incoming")) {
+            *got.entry(d).or_default() += n;
+        }
+        assert_eq!(got, expected, "seed {seed}: {user} has every file once");
+    }
+    // No original was written over: the archive holds each raw file once, the first capture
+    // under its own name.
+    let archive = spool.root().join("archive");
+    assert_eq!(digests_under(&archive), expected, "seed {seed}: archive");
+    for i in 0..3 {
+        let first = std::fs::read_to_string(archive.join("s1").join(Spool::name(i))).unwrap();
+        assert_eq!(first, format!("s1 trace {i}\n"), "seed {seed}");
+    }
+    assert!(
+        digests_under(&spool.root().join("raw")).is_empty(),
+        "seed {seed}: raw drained"
+    );
+    spool.assert_no_temporaries();
+    for state in [spool.scrub_state()]
+        .into_iter()
+        .chain(USERS.iter().map(|u| spool.user_state(u)))
+    {
+        let claims = list_tree(&state.join("claims"));
+        assert!(claims.is_empty(), "seed {seed}: claims left {claims:?}");
+    }
+    // The odd entries are reported.
+    let st = lander_dispatch::monitor::status(&spool.config).unwrap();
+    let mut reasons: Vec<String> = st.quarantine.iter().map(|q| q.reason.clone()).collect();
+    reasons.sort();
+    assert_eq!(reasons.len(), 3, "seed {seed}: {reasons:?}");
+    assert!(
+        reasons.iter().any(|r| r.contains("longer than")),
+        "{reasons:?}"
+    );
+    assert_eq!(
+        reasons
+            .iter()
+            .filter(|r| r.contains("symbolic link"))
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn chaos_over_both_stages_delivers_every_file_once_and_overwrites_nothing() {
+    let seeds: u64 = std::env::var("LANDER_FAULT_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+    for seed in 1..=seeds {
+        eprintln!("seed {seed}");
+        chaos_both_stages(seed);
+    }
+}

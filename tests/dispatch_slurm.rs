@@ -729,11 +729,15 @@ fn scancel_is_a_cancel_and_a_killed_job_is_retried() {
     // Job control queues it again; this time the job is killed outright (no record): it is
     // lost, and retried by the stage's retry policy.
     control::retry(&spool.config, &job1).unwrap();
-    let job2 = lander_dispatch::stage::job_id("scrub", &item(&names[0]), 2);
+    let second = || {
+        let rows = spool.ledger().list(Some("scrub"), None, 10).unwrap();
+        rows.into_iter()
+            .find(|r| r.attempt == 2 && r.item == item(&names[0]))
+    };
     pass_until(&mut e, "the second attempt to be submitted", |_| {
-        spool.ledger().get(&job2).unwrap().is_some()
+        second().is_some()
     });
-    let (_, slurm2) = id(2);
+    let (job2, slurm2) = id(2);
     let marker = spool.scrub_state().join(format!("jobs/{job2}.start.json"));
     wait_for(
         "the second attempt's start marker",

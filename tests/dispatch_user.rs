@@ -94,7 +94,12 @@ fn exit_codes_map_to_retry_fail_and_ignore() {
     let rows = spool.user_ledger("alice").list(None, None, 100).unwrap();
     let states: Vec<_> = rows
         .iter()
-        .map(|r| (r.item.clone(), r.state.clone()))
+        .map(|r| {
+            (
+                r.item.strip_prefix("s1/").unwrap().to_owned(),
+                r.state.clone(),
+            )
+        })
         .collect();
     assert!(
         states.contains(&(names[0].clone(), "retry".into())),
@@ -115,7 +120,7 @@ fn exit_codes_map_to_retry_fail_and_ignore() {
     // Job control: retry the failed file; it fails again, exactly once more.
     let job = rows
         .iter()
-        .find(|r| r.item == names[1])
+        .find(|r| r.item == format!("{SITE}/{}", names[1]))
         .unwrap()
         .job_id
         .clone();

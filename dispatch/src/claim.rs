@@ -44,6 +44,31 @@ pub struct Claim {
     /// Why the last attempt did not succeed.
     #[serde(default)]
     pub reason: Option<String>,
+    /// The identity of the file the item was when claimed (its content digest and inode), so
+    /// that results are never taken for another file under the same name.
+    #[serde(default)]
+    pub identity: Option<Identity>,
+}
+
+/// A file's identity: its content digest, and the inode it was found as.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    /// BLAKE3 of the content, hex.
+    pub digest: String,
+    /// Device of the inode.
+    pub dev: u64,
+    /// Inode number.
+    pub ino: u64,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+impl Identity {
+    /// Whether `meta` is the inode this identity was taken from.
+    pub fn same_inode(&self, meta: &std::fs::Metadata) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        meta.dev() == self.dev && meta.ino() == self.ino
+    }
 }
 
 /// The state of a claim.
@@ -58,6 +83,9 @@ pub enum ClaimState {
     Failed,
     /// The job succeeded; its results are being put in place.
     Done,
+    /// The job succeeded, but putting its results in place failed (the reason says why: a
+    /// user's directory, a name taken by another file); each pass tries again.
+    Stuck,
 }
 
 impl Claim {
@@ -74,6 +102,7 @@ impl Claim {
             state: ClaimState::Active,
             not_before: 0.0,
             reason: None,
+            identity: None,
         }
     }
 
@@ -164,12 +193,15 @@ fn same_generation(a: &Claim, b: &Claim) -> bool {
     a.job_id == b.job_id && a.state == b.state && a.not_before == b.not_before
 }
 
+/// `.<claim name>.<digest of the job id>.<state>.takeover`: short enough for any item name
+/// the spool takes.
 fn takeover_marker(path: &Path, old: &Claim) -> PathBuf {
     let name = path
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
     let state = format!("{:?}", old.state).to_ascii_lowercase();
-    path.with_file_name(format!(".{name}.{}.{state}.takeover", old.job_id))
+    let job = blake3::hash(old.job_id.as_bytes()).to_hex();
+    path.with_file_name(format!(".{name}.{}.{state}.takeover", &job[..16]))
 }
 
 /// Gives the item up (its work is finished).
@@ -260,6 +292,7 @@ mod tests {
             grace_secs: 1.0,
             counts_from: None,
             fsync: false,
+            digest: None,
         };
         assert!(try_claim_with_spec(&p, &c, &spec).unwrap());
         assert!(!try_claim_with_spec(&p, &claim("b"), &spec).unwrap());

@@ -157,27 +157,33 @@ impl Cleaner<'_> {
         let dirs = stage_dirs(self.config, &format!("user/{user}")).map_err(io::Error::other)?;
         let in_use = InUse::of(&dirs)?;
         let r = self.config.retention.clone();
-        let claimed = |units: Vec<Unit>| -> Vec<(bool, Unit)> {
-            let units = units.into_iter();
-            units.map(|u| (in_use.items.contains(&u.key), u)).collect()
-        };
-        self.apply("done", r.done, claimed(trace_units(&spool.done(user))?));
-        self.apply(
-            "failed",
-            r.failed,
-            claimed(trace_units(&spool.failed(user))?),
-        );
+        // Users' directories hold one directory per site; items are `<site>/<name>`.
         let finished = spool.user_state(user).join("finished");
-        self.apply("finished", r.records, claimed(file_units(&finished)?));
-        for dir in [
-            spool.incoming(user),
-            spool.in_process(user),
-            spool.done(user),
-            spool.failed(user),
-            finished,
-        ] {
-            self.temporaries(&dir)?;
+        let (mut done, mut failed, mut marks) = (Vec::new(), Vec::new(), Vec::new());
+        for site in &self.config.users[user].subscriptions {
+            let claimed = |units: Vec<Unit>| -> Vec<(bool, Unit)> {
+                let units = units.into_iter();
+                let key = |u: &Unit| format!("{site}/{}", u.key);
+                units
+                    .map(|u| (in_use.items.contains(&key(&u)), u))
+                    .collect()
+            };
+            done.extend(claimed(trace_units(&spool.done(user).join(site))?));
+            failed.extend(claimed(trace_units(&spool.failed(user).join(site))?));
+            marks.extend(claimed(file_units(&finished.join(site))?));
+            for dir in [
+                spool.incoming(user),
+                spool.in_process(user),
+                spool.done(user),
+                spool.failed(user),
+                finished.clone(),
+            ] {
+                self.temporaries(&dir.join(site))?;
+            }
         }
+        self.apply("done", r.done, done);
+        self.apply("failed", r.failed, failed);
+        self.apply("finished", r.records, marks);
         self.stage_state(&dirs, &in_use)
     }
 

@@ -305,27 +305,30 @@ pub fn retry(config: &Config, job_id: &str) -> Result<String, ControlError> {
     requeue_user_file(config, user, &item)
 }
 
-fn requeue_user_file(config: &Config, user: &str, name: &str) -> Result<String, ControlError> {
+fn requeue_user_file(config: &Config, user: &str, item: &str) -> Result<String, ControlError> {
     let spool = Spool::new(&config.spool);
-    let failed = spool.failed(user).join(name);
-    if !failed.exists() {
+    let failed = spool.failed(user).join(item);
+    if !fsutil::exists(&failed) {
         return Err(ControlError::Refused(format!(
-            "{name} is not in {}",
+            "{item} is not in {}",
             spool.failed(user).display()
         )));
     }
-    let incoming = spool.incoming(user);
-    fsutil::remove_if_exists(&spool.finished_marker(user, name))?;
+    let incoming = spool.incoming(user).join(item);
+    if let Some(dir) = incoming.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    fsutil::remove_if_exists(&spool.finished_marker(user, item))?;
     let manifest = lander_capture::manifest::manifest_path(&failed);
-    if manifest.exists() {
+    if fsutil::exists(&manifest) {
         fsutil::move_once(
             &manifest,
-            &lander_capture::manifest::manifest_path(&incoming.join(name)),
+            &lander_capture::manifest::manifest_path(&incoming),
         )?;
     }
-    fsutil::move_once(&failed, &incoming.join(name))?;
-    fsutil::remove_if_exists(&spool.failed(user).join(format!("{name}.reason")))?;
-    Ok(format!("{name}: back in {}", incoming.display()))
+    fsutil::move_once(&failed, &incoming)?;
+    fsutil::remove_if_exists(&spool.failed(user).join(format!("{item}.reason")))?;
+    Ok(format!("{item}: back in {}", incoming.display()))
 }
 
 /// The contents of a job's log files.

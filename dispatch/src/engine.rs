@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::backend::{Backend, BackendError, JobState};
 use crate::claim::{self, Claim, ClaimState};
 use crate::config::Action;
+use crate::crash;
 use crate::fsutil::{self, remove_if_exists, write_json_atomic};
 use crate::ledger::{JobRow, Ledger, LedgerError};
 use crate::record::{read_json, JobSpec, Outcome, RunRecord, StartMarker};
@@ -84,8 +85,17 @@ pub struct PassReport {
     pub waiting: usize,
     /// Items given up earlier (claims marked failed).
     pub failed_items: usize,
+    /// Items whose job succeeded but whose results could not all be put in place (tried again
+    /// each pass; the reason is in the history).
+    pub stuck: usize,
+    /// Items whose handling failed in this pass (a file operation): left as they were, the
+    /// next pass tries again; the pass went on with the others.
+    pub errors: usize,
     /// Items found and not yet claimed.
     pub backlog: usize,
+    /// Items let go right after their claim (gone, a copy of a file done, renamed or
+    /// quarantined): the next pass rescans.
+    pub dropped: usize,
     /// Whether the queue limit stopped submission.
     pub over_limit: bool,
     /// Whether the stage is paused or outside its time windows.
@@ -107,7 +117,11 @@ impl PassReport {
 
     /// Whether nothing is left to do now or later.
     pub fn quiescent(&self) -> bool {
-        self.active() == 0 && self.waiting == 0 && self.backlog == 0 && self.submitted == 0
+        self.active() == 0
+            && self.waiting == 0
+            && self.backlog == 0
+            && self.submitted == 0
+            && self.dropped == 0
     }
 }
 
@@ -190,7 +204,8 @@ impl<S: Stage> Engine<S> {
     /// host, or older than `foreign_age` from another host).
     pub fn sweep(&self, foreign_age: Duration) -> io::Result<usize> {
         let dirs = self.stage.dirs();
-        let mut removed = 0;
+        let in_use = self.read_claims()?.into_iter().map(|(_, _, c)| c.job_id);
+        let mut removed = self.stage.sweep_scratch(&in_use.collect(), foreign_age)?;
         let mut all = vec![dirs.jobs.clone(), dirs.records.clone(), dirs.claims.clone()];
         all.extend(subdirs(&dirs.claims)?);
         for dir in all {
@@ -276,12 +291,17 @@ impl<S: Stage> Engine<S> {
         let mut claimed = HashSet::with_capacity(claims.len());
         for (item, path, c) in claims {
             claimed.insert(item.clone());
-            match c.state {
-                ClaimState::Active => self.settle(&item, &path, c, &states, &mut report)?,
-                ClaimState::Done => self.refinish(&item, &path, &c)?,
-                ClaimState::Waiting => waiting.push((item, path, c)),
-                ClaimState::Failed => self.settle_failed(&item, &path, &c, &mut report)?,
-            }
+            let settled = match c.state {
+                ClaimState::Active => self.settle(&item, &path, c, &states, &mut report),
+                ClaimState::Done => self.refinish(&item, &path, &c, &mut report),
+                ClaimState::Stuck => self.unstick(&item, &path, &c, &mut report),
+                ClaimState::Waiting => {
+                    waiting.push((item.clone(), path, c));
+                    Ok(())
+                }
+                ClaimState::Failed => self.settle_failed(&item, &path, &c, &mut report),
+            };
+            isolate(self.stage.name(), &item, settled, &mut report)?;
         }
         let mut free = self.free_slots(&report);
         for (item, path, c) in waiting {
@@ -289,18 +309,23 @@ impl<S: Stage> Engine<S> {
                 report.waiting += 1;
                 continue;
             }
-            if self.next_attempt(&item, &path, &c, &mut report)? {
-                free -= 1;
+            match self.next_attempt(&item, &path, &c, &mut report) {
+                Ok(true) => free -= 1,
+                Ok(false) => {}
+                Err(e) => isolate(self.stage.name(), &item, Err(e), &mut report)?,
             }
         }
         if !report.held {
             self.submit_new(&claimed, free, &mut report)?;
         }
         self.ledger.commit()?;
+        crash::point("committed");
         for r in std::mem::take(&mut self.release) {
             claim::release(&r.claim)?;
+            crash::point("released");
             if let Some((item, job)) = r.attempt {
-                self.forget_attempt(&item, &job)?;
+                let forgot = self.forget_attempt(&item, &job).map_err(EngineError::from);
+                isolate(self.stage.name(), &item, forgot, &mut report)?;
             }
         }
         report.busy = t0.elapsed();
@@ -422,8 +447,45 @@ impl<S: Stage> Engine<S> {
             Job::Finished(rec) => self.settle_record(item, path, c, rec, report)?,
             Job::Lost(reason) => {
                 report.lost += 1;
+                if self.never_submitted(&c)? {
+                    return self.requeue(item, path, &c, report);
+                }
                 self.failed_attempt(item, path, &c, None, &reason, Action::Retry, report)?;
             }
+        }
+        Ok(())
+    }
+
+    /// Whether the claim's job was never handed to the backend: a dispatcher stopped between
+    /// claiming and submitting (no history row, no start marker, no backend id).
+    fn never_submitted(&self, c: &Claim) -> Result<bool, EngineError> {
+        let dirs = self.stage.dirs();
+        Ok(!self.backend_ids.contains_key(&c.job_id)
+            && !crate::fsutil::exists(&dirs.marker(&c.job_id))
+            && self.ledger.get(&c.job_id)?.is_none())
+    }
+
+    /// Queues the item again without counting an attempt: its job never ran (the dispatcher
+    /// that claimed it stopped before submitting), which is no failure of the file.
+    fn requeue(
+        &mut self,
+        item: &str,
+        path: &Path,
+        c: &Claim,
+        report: &mut PassReport,
+    ) -> Result<(), EngineError> {
+        let reason = "the dispatcher stopped before submitting it".to_owned();
+        let next = Claim {
+            state: ClaimState::Waiting,
+            // The next attempt gets this one's number again.
+            attempt: c.attempt.saturating_sub(1),
+            not_before: 0.0,
+            reason: Some(reason.clone()),
+            ..c.clone()
+        };
+        if claim::takeover(path, c, &next, self.opts.fsync)? {
+            tracing::info!(stage = self.stage.name(), item, "{reason}: queued again");
+            report.waiting += 1;
         }
         Ok(())
     }
@@ -437,7 +499,7 @@ impl<S: Stage> Engine<S> {
         report: &mut PassReport,
     ) -> Result<(), EngineError> {
         let reason = match &rec.outcome {
-            Outcome::Success => match self.stage.check(item, &rec) {
+            Outcome::Success => match self.stage.check(item, &c, &rec) {
                 Ok(()) => return self.succeed(item, path, c, &rec, report),
                 Err(reason) => reason,
             },
@@ -460,10 +522,14 @@ impl<S: Stage> Engine<S> {
     ) -> Result<(), EngineError> {
         // No new claim generation: the results are put in place idempotently (a second
         // dispatcher acting on the same view finds them there), then the claim is released,
-        // after the commit, and the attempt's files after the claim.
+        // after the commit, and the attempt's files after the claim. If they cannot all be put
+        // in place, the claim says so and later passes try again (nothing is run again).
+        if let Err(e) = self.stage.complete(item, &c, rec) {
+            return self.stuck(item, path, &c, rec, &e.to_string(), report);
+        }
+        crash::point("completed");
         report.succeeded += 1;
         self.ledger.finished(rec, "succeeded", None)?;
-        self.stage.complete(item, rec)?;
         self.release.push(Release {
             claim: path.to_owned(),
             attempt: Some((item.to_owned(), c.job_id)),
@@ -471,8 +537,68 @@ impl<S: Stage> Engine<S> {
         Ok(())
     }
 
+    /// Marks an item whose results could not all be put in place (once per reason).
+    fn stuck(
+        &mut self,
+        item: &str,
+        path: &Path,
+        c: &Claim,
+        rec: &RunRecord,
+        why: &str,
+        report: &mut PassReport,
+    ) -> Result<(), EngineError> {
+        report.stuck += 1;
+        let reason = format!("completing: {why}");
+        if c.state == ClaimState::Stuck && c.reason.as_deref() == Some(reason.as_str()) {
+            return Ok(());
+        }
+        let next = Claim {
+            state: ClaimState::Stuck,
+            reason: Some(reason.clone()),
+            ..c.clone()
+        };
+        if claim::takeover(path, c, &next, self.opts.fsync)? {
+            tracing::warn!(stage = self.stage.name(), item, reason, "stuck");
+            self.ledger.finished(rec, "stuck", Some(&reason))?;
+        }
+        Ok(())
+    }
+
+    /// Tries again to put a stuck item's results in place.
+    fn unstick(
+        &mut self,
+        item: &str,
+        path: &Path,
+        c: &Claim,
+        report: &mut PassReport,
+    ) -> Result<(), EngineError> {
+        let Some(rec) = read_json::<RunRecord>(&self.stage.dirs().record(&c.job_id))? else {
+            return Err(io::Error::other(format!(
+                "{}: stuck, but its run record is gone",
+                path.display()
+            ))
+            .into());
+        };
+        if let Err(e) = self.stage.complete(item, c, &rec) {
+            return self.stuck(item, path, c, &rec, &e.to_string(), report);
+        }
+        report.succeeded += 1;
+        self.ledger.finished(&rec, "succeeded", None)?;
+        self.release.push(Release {
+            claim: path.to_owned(),
+            attempt: Some((item.to_owned(), c.job_id.clone())),
+        });
+        Ok(())
+    }
+
     /// Finishes an item whose dispatcher stopped between marking it done and releasing it.
-    fn refinish(&mut self, item: &str, path: &Path, c: &Claim) -> Result<(), EngineError> {
+    fn refinish(
+        &mut self,
+        item: &str,
+        path: &Path,
+        c: &Claim,
+        report: &mut PassReport,
+    ) -> Result<(), EngineError> {
         match read_json::<RunRecord>(&self.stage.dirs().record(&c.job_id))? {
             Some(rec) if rec.outcome == Outcome::Success => {
                 self.ledger.finished(&rec, "succeeded", None)?
@@ -486,22 +612,7 @@ impl<S: Stage> Engine<S> {
             self.release.push(Release::claim(path));
             return Ok(());
         }
-        self.finish(item, path, c)
-    }
-
-    /// Puts a succeeded attempt's results in place and releases the claim after the commit.
-    fn finish(&mut self, item: &str, path: &Path, c: &Claim) -> Result<(), EngineError> {
-        let Some(rec) = read_json::<RunRecord>(&self.stage.dirs().record(&c.job_id))? else {
-            return Err(io::Error::other(format!(
-                "{}: done, but its run record is gone",
-                path.display()
-            ))
-            .into());
-        };
-        self.stage.complete(item, &rec)?;
-        self.forget_attempt(item, &c.job_id)?;
-        self.release.push(Release::claim(path));
-        Ok(())
+        self.unstick(item, path, c, report)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -603,18 +714,11 @@ impl<S: Stage> Engine<S> {
         c: &Claim,
         report: &mut PassReport,
     ) -> Result<bool, EngineError> {
-        let attempt = c.attempt + 1;
-        let next = Claim::new(
-            self.stage.name(),
-            item,
-            job_id(self.stage.name(), item, attempt),
-            attempt,
-        );
+        let (next, spec) = self.new_claim(item, path, c.attempt + 1)?;
         if !claim::takeover(path, c, &next, self.opts.fsync)? {
             return Ok(false);
         }
         self.forget_attempt(item, &c.job_id)?;
-        let spec = self.spec(item, path, &next)?;
         let spec_path = self.stage.dirs().spec(&next.job_id);
         self.start(item, path, &next, &spec, &spec_path, report)
     }
@@ -630,15 +734,10 @@ impl<S: Stage> Engine<S> {
             let Some(item) = self.next_candidate(claimed, &mut scanned)? else {
                 break;
             };
-            let attempt_job = job_id(self.stage.name(), &item, 1);
-            let c = Claim::new(self.stage.name(), &item, attempt_job, 1);
-            let path = self.stage.dirs().claim(&item);
-            let spec = self.spec(&item, &path, &c)?;
-            if !claim::try_claim_with_spec(&path, &c, &spec)? {
-                continue;
-            }
-            if self.start(&item, &path, &c, &spec, &path, report)? {
-                free -= 1;
+            match self.submit_one(&item, report) {
+                Ok(true) => free -= 1,
+                Ok(false) => {}
+                Err(e) => isolate(self.stage.name(), &item, Err(e), report)?,
             }
         }
         report.backlog = self.queue.len();
@@ -655,6 +754,29 @@ impl<S: Stage> Engine<S> {
         }
         self.warned_limit = report.over_limit;
         Ok(())
+    }
+
+    /// Claims a new item and submits its first attempt; `false` if another dispatcher has it
+    /// or there was nothing to run.
+    fn submit_one(&mut self, item: &str, report: &mut PassReport) -> Result<bool, EngineError> {
+        let path = self.stage.dirs().claim(item);
+        let (c, spec) = self.new_claim(item, &path, 1)?;
+        if !claim::try_claim_with_spec(&path, &c, &spec)? {
+            return Ok(false);
+        }
+        crash::point("claimed");
+        self.start(item, &path, &c, &spec, &path, report)
+    }
+
+    /// A claim for attempt `attempt` on `item`, with a new job id, the identity of the item's
+    /// file as the stage finds it now, and the job's spec.
+    fn new_claim(&self, item: &str, path: &Path, attempt: u32) -> io::Result<(Claim, JobSpec)> {
+        let job = job_id(self.stage.name(), item, attempt);
+        let cmd = self.stage.command(item, &job, attempt)?;
+        let mut c = Claim::new(self.stage.name(), item, job, attempt);
+        c.identity = cmd.identity.clone();
+        let spec = self.spec(item, path, &c, cmd);
+        Ok((c, spec))
     }
 
     /// The next item to try; the input directories are rescanned at most once per pass.
@@ -689,19 +811,27 @@ impl<S: Stage> Engine<S> {
         spec_path: &Path,
         report: &mut PassReport,
     ) -> Result<bool, EngineError> {
-        if self.stage.accept(item)? == Accept::Drop {
-            self.release.push(Release::claim(path));
-            return Ok(false);
+        match self.ready(item, c, spec, spec_path, path) {
+            Ok(Accept::Run) => {}
+            Ok(Accept::Drop) => {
+                self.release.push(Release::claim(path));
+                report.dropped += 1;
+                self.last_scan = None;
+                return Ok(false);
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                self.failed_attempt(item, path, c, None, &reason, Action::Retry, report)?;
+                return Ok(false);
+            }
         }
-        self.stage.prepare(item, &c.job_id)?;
-        if spec_path != path {
-            write_json_atomic(spec_path, spec, self.opts.fsync)?;
-        }
+        crash::point("accepted");
         let mut row = row_of(c, "submitted");
         row.submitted = Some(sys::now());
         row.host = Some(sys::hostname().to_owned());
         match self.backend.submit(spec, spec_path) {
             Ok(id) => {
+                crash::point("submitted");
                 row.backend_id = Some(id.clone());
                 self.backend_ids.insert(c.job_id.clone(), id);
                 self.ledger.submitted(&row)?;
@@ -718,11 +848,29 @@ impl<S: Stage> Engine<S> {
         }
     }
 
-    fn spec(&self, item: &str, path: &Path, c: &Claim) -> io::Result<JobSpec> {
+    /// Has the stage accept a claimed item and ready its attempt (scratch, spec file).
+    fn ready(
+        &self,
+        item: &str,
+        c: &Claim,
+        spec: &JobSpec,
+        spec_path: &Path,
+        path: &Path,
+    ) -> io::Result<Accept> {
+        if self.stage.accept(item, c)? == Accept::Drop {
+            return Ok(Accept::Drop);
+        }
+        self.stage.prepare(item, &c.job_id)?;
+        if spec_path != path {
+            write_json_atomic(spec_path, spec, self.opts.fsync)?;
+        }
+        Ok(Accept::Run)
+    }
+
+    fn spec(&self, item: &str, path: &Path, c: &Claim, cmd: crate::stage::JobCommand) -> JobSpec {
         let dirs = self.stage.dirs();
-        let cmd = self.stage.command(item, &c.job_id, c.attempt)?;
         let policy = self.stage.policy();
-        Ok(JobSpec {
+        JobSpec {
             job_id: c.job_id.clone(),
             stage: self.stage.name().to_owned(),
             item: item.to_owned(),
@@ -738,7 +886,8 @@ impl<S: Stage> Engine<S> {
             grace_secs: self.opts.grace.as_secs_f64(),
             counts_from: cmd.counts_from,
             fsync: self.opts.fsync,
-        })
+            digest: c.identity.as_ref().map(|i| i.digest.clone()),
+        }
     }
 
     /// Removes an attempt's spec, start marker and scratch output (its record stays).
@@ -761,11 +910,33 @@ fn add(total: &mut PassReport, r: &PassReport) {
     total.pending = r.pending;
     total.waiting = r.waiting;
     total.failed_items = r.failed_items;
+    total.stuck = r.stuck;
+    total.errors += r.errors;
     total.backlog = r.backlog;
+    total.dropped += r.dropped;
     total.over_limit |= r.over_limit;
     total.held = r.held;
     total.busy += r.busy;
     total.cpu += r.cpu;
+}
+
+/// Keeps one item's trouble to itself: a file operation that failed for it is logged and
+/// counted, and the pass goes on; only trouble with the history (shared by all) ends the pass.
+fn isolate(
+    stage: &str,
+    item: &str,
+    result: Result<(), EngineError>,
+    report: &mut PassReport,
+) -> Result<(), EngineError> {
+    match result {
+        Err(EngineError::Ledger(e)) => Err(EngineError::Ledger(e)),
+        Err(e) => {
+            tracing::warn!(stage, item, "{e}");
+            report.errors += 1;
+            Ok(())
+        }
+        Ok(()) => Ok(()),
+    }
 }
 
 /// Whether the file at `path` was changed less than `age` ago (a missing file is not).

@@ -53,11 +53,130 @@ pub fn create_new(path: &Path, bytes: &[u8], fsync: bool) -> io::Result<bool> {
     Ok(true)
 }
 
-/// Moves `src` to `dst`; when `src` is already gone and `dst` exists (a rerun), that is done.
+/// Moves `src` to `dst` without ever replacing what is at `dst`: a hard link, then an unlink
+/// of `src` (both atomic, also on NFS; neither follows a symbolic link). A rerun after a crash
+/// between the two finds `dst` the same inode and finishes; `src` gone and `dst` there is a
+/// move done before. A different entry at `dst` is `AlreadyExists` and nothing is changed:
+/// the caller stops for that item and reports it.
 pub fn move_once(src: &Path, dst: &Path) -> io::Result<()> {
-    match rename_checked(src, dst) {
-        Err(_) if !src.exists() && dst.exists() => Ok(()),
-        other => other,
+    match fs::hard_link(src, dst) {
+        Ok(()) => {}
+        Err(_) if same_entry(src, dst) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound && !exists(src) && exists(dst) => {
+            return Ok(())
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            return Err(io::Error::new(
+                e.kind(),
+                format!(
+                    "{}: exists and is not {} (nothing is written over)",
+                    dst.display(),
+                    src.display()
+                ),
+            ))
+        }
+        Err(e) => {
+            return Err(io::Error::new(
+                e.kind(),
+                format!("link {} -> {}: {e}", src.display(), dst.display()),
+            ))
+        }
+    }
+    remove_if_exists(src)
+}
+
+/// Whether `path` names a directory entry of any kind (a dangling symbolic link too).
+pub fn exists(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok()
+}
+
+/// Whether two paths are the same directory entry's inode, without following links.
+pub fn same_entry(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (fs::symlink_metadata(a), fs::symlink_metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}
+
+/// What kind of entry a non-regular file is, for reasons and reports.
+pub fn kind_of(meta: &fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    match () {
+        _ if t.is_file() => "a regular file",
+        _ if t.is_symlink() => "a symbolic link",
+        _ if t.is_dir() => "a directory",
+        _ if t.is_fifo() => "a FIFO",
+        _ if t.is_socket() => "a socket",
+        _ if t.is_block_device() => "a block device",
+        _ if t.is_char_device() => "a character device",
+        _ => "not a regular file",
+    }
+}
+
+/// Opens `path` for reading only if it is a regular file: `O_NOFOLLOW` (a symbolic link in
+/// the last component fails), `O_NONBLOCK` (a FIFO does not block), and the type checked on the
+/// open descriptor (`fstat`), so an entry swapped after any earlier check cannot slip in.
+/// `Ok(Err(what))` names what else it is.
+pub fn open_regular(path: &Path) -> io::Result<Result<(fs::File, fs::Metadata), String>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let opened = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path);
+    let file = match opened {
+        Ok(f) => f,
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Ok(Err("a symbolic link".into()))
+        }
+        Err(e) => return Err(with_path(e, path)),
+    };
+    let meta = file.metadata().map_err(|e| with_path(e, path))?;
+    if !meta.is_file() {
+        return Ok(Err(kind_of(&meta).into()));
+    }
+    Ok(Ok((file, meta)))
+}
+
+/// BLAKE3 of an open file from its start, hex.
+pub fn digest_of(file: &fs::File) -> io::Result<String> {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update_reader(file)?;
+    Ok(hasher.finalize().to_hex().to_string())
+}
+
+/// The longest item name the spool takes: every name derived from it (its manifest's and reason
+/// file's temporaries, `.<name>.json.<host>.<pid>.<n>.tmp`) must fit in 255 bytes.
+pub fn max_name_len() -> usize {
+    255usize.saturating_sub(56 + crate::sys::hostname().len())
+}
+
+/// Why a directory entry's name cannot be an item, if it cannot: too long for the names
+/// derived from it, control characters, or not UTF-8.
+pub fn bad_name(name: &std::ffi::OsStr) -> Option<String> {
+    let Some(text) = name.to_str() else {
+        return Some(format!("name {name:?} is not UTF-8"));
+    };
+    if text.len() > max_name_len() {
+        return Some(format!(
+            "name is {} bytes, longer than the {} the spool takes",
+            text.len(),
+            max_name_len()
+        ));
+    }
+    if text.chars().any(char::is_control) {
+        return Some(format!("name {text:?} holds control characters"));
+    }
+    None
+}
+
+/// Creates `dir` (and its parents) and gives the new directories `mode` (umask aside).
+pub fn create_dir_mode(dir: &Path, mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    match fs::DirBuilder::new().recursive(true).mode(mode).create(dir) {
+        Ok(()) => Ok(()),
+        Err(e) => Err(with_path(e, dir)),
     }
 }
 

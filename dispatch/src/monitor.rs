@@ -34,6 +34,10 @@ pub struct StageStatus {
     pub retrying: usize,
     /// Items given up.
     pub failed: usize,
+    /// Items whose job succeeded but whose results could not all be put in place.
+    pub stuck: usize,
+    /// Entries of its input directories quarantined (not regular files, bad names).
+    pub quarantined: usize,
 }
 
 /// The whole picture.
@@ -45,6 +49,8 @@ pub struct Status {
     pub stages: Vec<StageStatus>,
     /// What needs attention, one line each.
     pub problems: Vec<String>,
+    /// Everything quarantined, with why.
+    pub quarantine: Vec<crate::quarantine::Reason>,
 }
 
 fn age_secs(path: &Path) -> f64 {
@@ -82,6 +88,7 @@ fn stage_status(
                 }
             }
             ClaimState::Active | ClaimState::Done => s.active += 1,
+            ClaimState::Stuck => s.stuck += 1,
             ClaimState::Waiting => s.retrying += 1,
             ClaimState::Failed => s.failed += 1,
         }
@@ -127,17 +134,30 @@ pub fn status(config: &Config) -> io::Result<Status> {
                 .map(|n| (spool.raw(site).join(&n), format!("{site}/{n}"))),
         );
     }
-    st.stages.push(stage_status(config, "scrub", &raw)?);
-    for user in config.users.keys() {
-        let incoming = spool.incoming(user);
-        let names = list_names(&incoming)?;
-        let inputs: Vec<_> = names
-            .into_iter()
-            .filter(|n| !n.ends_with(".json"))
-            .map(|n| (incoming.join(&n), n))
-            .collect();
-        st.stages
-            .push(stage_status(config, &format!("user/{user}"), &inputs)?);
+    let mut scrub = stage_status(config, "scrub", &raw)?;
+    for site in &config.sites {
+        let found = crate::quarantine::list(&spool.scrub_quarantine(site))?;
+        scrub.quarantined += found.len();
+        st.quarantine.extend(found);
+    }
+    st.stages.push(scrub);
+    for (user, cfg) in &config.users {
+        let mut inputs = Vec::new();
+        for site in &cfg.subscriptions {
+            let incoming = spool.incoming(user).join(site);
+            let names = list_names(&incoming)?;
+            inputs.extend(
+                names
+                    .into_iter()
+                    .filter(|n| !n.ends_with(".json"))
+                    .map(|n| (incoming.join(&n), format!("{site}/{n}"))),
+            );
+        }
+        let mut s = stage_status(config, &format!("user/{user}"), &inputs)?;
+        let found = crate::quarantine::list(&spool.user_quarantine(user))?;
+        s.quarantined = found.len();
+        st.quarantine.extend(found);
+        st.stages.push(s);
     }
     for s in &st.stages {
         if s.waiting_files > 0
@@ -164,6 +184,18 @@ pub fn status(config: &Config) -> io::Result<Status> {
         if s.failed > 0 {
             st.problems
                 .push(format!("{}: {} files given up", s.stage, s.failed));
+        }
+        if s.stuck > 0 {
+            st.problems.push(format!(
+                "{}: {} files processed but not put in place (lander jobs list --state stuck)",
+                s.stage, s.stuck
+            ));
+        }
+        if s.quarantined > 0 {
+            st.problems.push(format!(
+                "{}: {} entries quarantined (not regular files or bad names)",
+                s.stage, s.quarantined
+            ));
         }
     }
     Ok(st)
@@ -198,7 +230,17 @@ pub fn html(st: &Status) -> String {
             s.failed
         );
     }
-    out + "</table>\n"
+    out += "</table>\n<h2>Quarantine</h2>\n<ul>\n";
+    for q in &st.quarantine {
+        out += &format!(
+            "<li>{} {}/{}: {}</li>\n",
+            escape(&q.stage),
+            escape(&q.dir.to_string_lossy()),
+            escape(&q.name),
+            escape(&q.reason)
+        );
+    }
+    out + "</ul>\n"
 }
 
 fn escape(s: &str) -> String {

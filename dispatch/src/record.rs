@@ -40,6 +40,9 @@ pub struct JobSpec {
     pub counts_from: Option<PathBuf>,
     /// Fsync the record.
     pub fsync: bool,
+    /// BLAKE3 of the item's file, when known: the run record carries it on.
+    #[serde(default)]
+    pub digest: Option<String>,
 }
 
 /// How a job attempt ended.
@@ -117,6 +120,9 @@ pub struct RunRecord {
     pub packets: Option<u64>,
     /// Bytes in the file worked on, from its manifest.
     pub bytes: Option<u64>,
+    /// BLAKE3 of the item's file the job was given, when known.
+    #[serde(default)]
+    pub digest: Option<String>,
 }
 
 /// Reads a JSON state file; `Ok(None)` if it does not exist.

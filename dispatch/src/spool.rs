@@ -6,9 +6,15 @@
 //! <spool>/scrubbed/<site>/                 published scrubbed files and manifests
 //! <spool>/scrubbed/<site>/.work/<job>/     one scrub attempt's output, before checking
 //! <spool>/state/scrub/{claims/<site>,jobs,records,logs}/, state/scrub/paused
-//! <spool>/users/<user>/{incoming,in-process,done,failed,logs}/
-//! <spool>/users/<user>/state/{claims,jobs,records,finished}/, users/<user>/state/paused
+//! <spool>/state/scrub/input/<job>/          the raw file a scrub job reads (a pinned hard link)
+//! <spool>/state/scrub/names/<site>/<name>   the digest of the file that had a name
+//! <spool>/state/quarantine/<site>/          raw entries that cannot be items, with reasons
+//! <spool>/users/<user>/{incoming,in-process,done,failed}/<site>/, users/<user>/logs/
+//! <spool>/users/<user>/state/{claims/<site>,jobs,records,finished/<site>,quarantine}/
+//! <spool>/users/<user>/state/paused
 //! ```
+//!
+//! Items of both stages are `<site>/<name>`: two sites with the same file name never meet.
 
 use std::path::{Path, PathBuf};
 
@@ -56,6 +62,31 @@ impl Spool {
         self.root.join("state").join("scrub")
     }
 
+    /// Pinned inputs of scrub jobs.
+    pub fn inputs(&self) -> PathBuf {
+        self.scrub_state().join("input")
+    }
+
+    /// The pinned input of one scrub job.
+    pub fn input(&self, job: &str) -> PathBuf {
+        self.inputs().join(job)
+    }
+
+    /// The registry of used names.
+    pub fn names(&self) -> PathBuf {
+        self.scrub_state().join("names")
+    }
+
+    /// Quarantined raw entries of a site.
+    pub fn scrub_quarantine(&self, site: &str) -> PathBuf {
+        self.root.join("state").join("quarantine").join(site)
+    }
+
+    /// Quarantined entries of a user's `incoming/`.
+    pub fn user_quarantine(&self, user: &str) -> PathBuf {
+        self.user_state(user).join("quarantine")
+    }
+
     /// A user's directory.
     pub fn user(&self, user: &str) -> PathBuf {
         self.root.join("users").join(user)
@@ -91,10 +122,10 @@ impl Spool {
         self.user(user).join("state")
     }
 
-    /// Marker of a file a user's stage has finished with (done, ignored or failed), so that a
-    /// second link of it into `incoming/` is recognized as a duplicate.
-    pub fn finished_marker(&self, user: &str, name: &str) -> PathBuf {
-        self.user_state(user).join("finished").join(name)
+    /// Marker of an item (`<site>/<name>`) a user's stage has finished with (done, ignored or
+    /// failed), so that a second link of it into `incoming/` is recognized as a duplicate.
+    pub fn finished_marker(&self, user: &str, item: &str) -> PathBuf {
+        self.user_state(user).join("finished").join(item)
     }
 }
 

@@ -6,6 +6,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::claim::{Claim, Identity};
 use crate::config::Action;
 use crate::record::{Outcome, RunRecord};
 
@@ -93,6 +94,8 @@ pub struct JobCommand {
     pub env: BTreeMap<String, String>,
     /// Manifest whose counts go in the run record.
     pub counts_from: Option<PathBuf>,
+    /// The identity of the item's file as found now, kept in the claim.
+    pub identity: Option<Identity>,
 }
 
 /// Retry and time limits of a stage.
@@ -114,14 +117,15 @@ pub trait Stage {
     fn dirs(&self) -> &StageDirs;
     /// Its retry and time limits.
     fn policy(&self) -> Policy;
-    /// Items that may need work (a rescan of the input directories).
+    /// Items that may need work (a rescan of the input directories). Entries that cannot be
+    /// items (not regular files, names the spool cannot take) are quarantined here.
     fn scan(&self) -> io::Result<Vec<String>>;
     /// Whether new work may start at Unix time `now` (time windows).
     fn may_start(&self, _now: i64) -> bool {
         true
     }
-    /// Checks a claimed item and readies it for a job.
-    fn accept(&self, item: &str) -> io::Result<Accept>;
+    /// Checks a claimed item and readies it for the claim's job.
+    fn accept(&self, item: &str, claim: &Claim) -> io::Result<Accept>;
     /// The command of attempt `job` on `item` (no side effects: it is built before the claim).
     fn command(&self, item: &str, job: &str, attempt: u32) -> io::Result<JobCommand>;
     /// Readies what attempt `job` needs before it is submitted (its scratch directory).
@@ -132,9 +136,10 @@ pub trait Stage {
     fn action(&self, outcome: &Outcome) -> Action;
     /// Checks the results of a successful attempt without changing anything; `Err` is a reason
     /// to treat the attempt as failed.
-    fn check(&self, item: &str, record: &RunRecord) -> Result<(), String>;
-    /// Puts the results of a successful attempt in place (idempotent: may run again after a crash).
-    fn complete(&self, item: &str, record: &RunRecord) -> io::Result<()>;
+    fn check(&self, item: &str, claim: &Claim, record: &RunRecord) -> Result<(), String>;
+    /// Puts the results of a successful attempt in place (idempotent: may run again after a
+    /// crash, at any step).
+    fn complete(&self, item: &str, claim: &Claim, record: &RunRecord) -> io::Result<()>;
     /// Treats the item as finished although its job failed (action `ignore`; idempotent).
     fn ignore(&self, item: &str) -> io::Result<()>;
     /// Gives the item up (idempotent); returns whether its claim stays, marked failed.
@@ -143,9 +148,36 @@ pub trait Stage {
     fn discard_attempt(&self, _item: &str, _job: &str) -> io::Result<()> {
         Ok(())
     }
+    /// Removes scratch of attempts no claim names (`in_use`: the job ids claims name) left by
+    /// a dispatcher that stopped, when older than `min_age`; returns how many.
+    fn sweep_scratch(
+        &self,
+        _in_use: &std::collections::HashSet<String>,
+        _min_age: Duration,
+    ) -> io::Result<usize> {
+        Ok(0)
+    }
 }
 
-/// The job id of attempt `attempt` on `item` in `stage`.
+/// A new job id for attempt `attempt` on `item` in `stage`:
+/// `<stage>.<item>.<attempt>.<token>`, `/` written `.`, a long item cut with a digest of it.
+/// The token is new for every id, so a run record of an earlier file under the same name can
+/// never be taken for this attempt's.
 pub fn job_id(stage: &str, item: &str, attempt: u32) -> String {
-    format!("{stage}.{item}.{attempt}").replace('/', ".")
+    let token = crate::sys::nonce();
+    format!("{stage}.{}.{attempt}.{token}", short_item(item)).replace('/', ".")
+}
+
+/// `item`, or for a long one its first bytes and a digest of the whole.
+fn short_item(item: &str) -> String {
+    const KEEP: usize = 48;
+    if item.len() <= KEEP + 16 {
+        return item.to_owned();
+    }
+    let mut cut = KEEP;
+    while !item.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let digest = blake3::hash(item.as_bytes()).to_hex();
+    format!("{}~{}", &item[..cut], &digest[..12])
 }

@@ -13,7 +13,17 @@ use crate::record::counts_from;
 /// Copies `input` to `output` and publishes a manifest beside it (manifest first), carrying
 /// over the input's manifest if it has one.
 pub fn copy_job(input: &Path, output: &Path) -> io::Result<()> {
-    let data = std::fs::read(input).map_err(|e| with_path(e, input))?;
+    let data = match crate::fsutil::open_regular(input)? {
+        Ok((mut file, _)) => {
+            let mut data = Vec::new();
+            io::Read::read_to_end(&mut file, &mut data).map_err(|e| with_path(e, input))?;
+            data
+        }
+        Err(kind) => {
+            let msg = format!("{}: {kind}, not a regular file", input.display());
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
+        }
+    };
     let mut manifest =
         Manifest::read(&manifest_path(input)).unwrap_or_else(|_| loose_counts(input));
     manifest.file = output
@@ -24,6 +34,8 @@ pub fn copy_job(input: &Path, output: &Path) -> io::Result<()> {
     manifest.blake3 = blake3::hash(&data).to_hex().to_string();
     manifest.anonymization = Some(Anonymization {
         mapping: "copy".into(),
+        source_file: input.file_name().map(|n| n.to_string_lossy().into_owned()),
+        source_blake3: Some(manifest.blake3.clone()),
         ..Anonymization::default()
     });
     manifest.publish(&manifest_path(output), false)?;

@@ -1,15 +1,24 @@
-//! A user's stage: `incoming/` -> claim into `in-process/` -> the user's processor ->
-//! `done/` (or removed), `failed/` with the reason, or a retry with backoff.
+//! A user's stage: `incoming/<site>/` -> claim into `in-process/<site>/` -> the user's
+//! processor -> `done/<site>/` (or removed), `failed/<site>/` with the reason, or a retry with
+//! backoff. Items are `<site>/<name>`: two sites' files of the same name never meet.
+//!
+//! Only regular files are taken from `incoming/`: anything else there (a symbolic link, a
+//! FIFO, a name the spool cannot take, a file outside a site directory) is quarantined in
+//! `state/quarantine/` with a reason, and the pass goes on.
 
+use std::ffi::OsStr;
 use std::io;
 use std::path::{Path, PathBuf};
 
 use lander_capture::manifest::{is_manifest_name, manifest_path};
 
+use crate::claim::Claim;
 use crate::config::{Action, AfterSuccess, Config, User};
+use crate::crash;
 use crate::fsutil::{self, move_once, remove_if_exists, write_json_atomic};
+use crate::quarantine;
 use crate::record::{Outcome, RunRecord};
-use crate::spool::Spool;
+use crate::spool::{split_item, Spool};
 use crate::stage::{Accept, JobCommand, Policy, Stage, StageDirs};
 use crate::window;
 
@@ -19,15 +28,16 @@ pub struct UserStage {
     name: String,
     stage_name: String,
     user: User,
+    sites: Vec<String>,
     spool: Spool,
     dirs: StageDirs,
     fsync: bool,
 }
 
-/// Why a file is in `failed/`: `failed/<file>.reason.json`.
+/// Why a file is in `failed/<site>/`: `failed/<site>/<file>.reason`.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct FailReason {
-    /// The file.
+    /// The item (`<site>/<file>`).
     pub file: String,
     /// What went wrong.
     pub reason: String,
@@ -42,18 +52,23 @@ impl UserStage {
         let spool = Spool::new(&config.spool);
         let dirs = StageDirs::under(&spool.user_state(name), spool.user_logs(name));
         let finished = spool.user_state(name).join("finished");
-        for dir in [
-            spool.incoming(name),
-            spool.in_process(name),
-            spool.done(name),
-            spool.failed(name),
-            finished,
-        ] {
-            std::fs::create_dir_all(&dir).map_err(|e| fsutil::with_path(e, &dir))?;
+        for site in &user.subscriptions {
+            for dir in [
+                spool.incoming(name),
+                spool.in_process(name),
+                spool.done(name),
+                spool.failed(name),
+                finished.clone(),
+                dirs.claims.clone(),
+            ] {
+                let dir = dir.join(site);
+                std::fs::create_dir_all(&dir).map_err(|e| fsutil::with_path(e, &dir))?;
+            }
         }
         Ok(UserStage {
             name: name.to_owned(),
             stage_name: format!("user/{name}"),
+            sites: user.subscriptions.clone(),
             user,
             spool,
             dirs,
@@ -61,62 +76,142 @@ impl UserStage {
         })
     }
 
-    fn moved(&self, from: &Path, to: &Path, name: &str) -> io::Result<()> {
-        for (src, dst) in [
+    /// Moves `item` (manifest first) from `from` to `to`; parts moved before are done.
+    fn moved(&self, from: &Path, to: &Path, item: &str, step: &str) -> io::Result<()> {
+        let parts = [
             (
-                manifest_path(&from.join(name)),
-                manifest_path(&to.join(name)),
+                manifest_path(&from.join(item)),
+                manifest_path(&to.join(item)),
             ),
-            (from.join(name), to.join(name)),
-        ] {
-            if src.exists() || !dst.exists() {
-                move_once(&src, &dst).or_else(|e| {
-                    if e.kind() == io::ErrorKind::NotFound {
-                        Ok(())
-                    } else {
-                        Err(e)
-                    }
+            (from.join(item), to.join(item)),
+        ];
+        for (i, (src, dst)) in parts.into_iter().enumerate() {
+            if let Some(dir) = dst.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| fsutil::with_path(e, dir))?;
+            }
+            if fsutil::exists(&src) || !fsutil::exists(&dst) {
+                move_once(&src, &dst).or_else(|e| match e.kind() {
+                    io::ErrorKind::NotFound => Ok(()),
+                    _ => Err(e),
                 })?;
+            }
+            if i == 0 {
+                crash::point(step);
             }
         }
         Ok(())
     }
 
-    /// Notes that the stage is finished with `name`. Only the marker's existence counts: it is
-    /// a hard link to the item's claim, which is released right after (no new file, and the
+    /// Notes that the stage is finished with `item`. Only the marker's existence counts: it
+    /// is a hard link to the item's claim, which is released right after (no new file, and the
     /// claim's is kept rather than freed); without a claim, a small file written in place.
-    fn mark_finished(&self, name: &str, how: &str) -> io::Result<()> {
-        let path = self.spool.finished_marker(&self.name, name);
-        let linked = match std::fs::hard_link(self.dirs.claim(name), &path) {
+    fn mark_finished(&self, item: &str, how: &str) -> io::Result<()> {
+        let path = self.spool.finished_marker(&self.name, item);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| fsutil::with_path(e, dir))?;
+        }
+        let linked = match std::fs::hard_link(self.dirs.claim(item), &path) {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
             other => other,
         };
-        match (linked, self.fsync) {
+        let written = match (linked, self.fsync) {
             (Ok(()), true) => {
                 lander_capture::publish::fsync_dir(path.parent().unwrap_or(Path::new(".")))
             }
             (Ok(()), false) => Ok(()),
             (Err(_), true) => fsutil::write_atomic(&path, how.as_bytes(), true),
             (Err(_), false) => std::fs::write(&path, how).map_err(|e| fsutil::with_path(e, &path)),
-        }
+        };
+        crash::point("user.marked");
+        written
     }
 
-    fn finish(&self, name: &str, how: &str) -> io::Result<()> {
-        self.mark_finished(name, how)?;
+    fn finish(&self, item: &str, how: &str) -> io::Result<()> {
+        self.mark_finished(item, how)?;
         let in_process = self.spool.in_process(&self.name);
         match self.user.on_success {
-            AfterSuccess::Archive => self.moved(&in_process, &self.spool.done(&self.name), name),
+            AfterSuccess::Archive => self.moved(
+                &in_process,
+                &self.spool.done(&self.name),
+                item,
+                "user.moved-manifest",
+            ),
             AfterSuccess::Remove => {
-                remove_if_exists(&in_process.join(name))?;
-                remove_if_exists(&manifest_path(&in_process.join(name)))
+                remove_if_exists(&in_process.join(item))?;
+                remove_if_exists(&manifest_path(&in_process.join(item)))
             }
         }
     }
 
-    /// The reason file of a failed file.
-    pub fn reason_path(&self, name: &str) -> PathBuf {
-        self.spool.failed(&self.name).join(format!("{name}.reason"))
+    /// The reason file of a failed item.
+    pub fn reason_path(&self, item: &str) -> PathBuf {
+        self.spool.failed(&self.name).join(format!("{item}.reason"))
     }
+
+    fn quarantine(&self, dir: &Path, name: &OsStr, reason: &str) {
+        let to = self.spool.user_quarantine(&self.name);
+        let moved = quarantine::quarantine(&to, &self.stage_name, dir, name, reason, self.fsync);
+        if let Err(e) = moved {
+            let name = name.to_string_lossy();
+            tracing::warn!(stage = self.stage_name, %name, "cannot quarantine: {e}");
+        }
+    }
+
+    /// Items of one site directory of `incoming/`; what cannot be one is quarantined.
+    fn scan_site(&self, site: &str, items: &mut Vec<String>) -> io::Result<()> {
+        let dir = self.spool.incoming(&self.name).join(site);
+        for (name, why) in entries(&dir)? {
+            let lossy = name.to_string_lossy();
+            match why {
+                None if !is_manifest_name(&lossy) => items.push(format!("{site}/{lossy}")),
+                None => {}
+                Some(why) => self.quarantine(&dir, &name, &why),
+            }
+        }
+        Ok(())
+    }
+
+    /// Entries of `incoming/` itself that are not site directories are quarantined.
+    fn scan_top(&self) -> io::Result<()> {
+        let dir = self.spool.incoming(&self.name);
+        for (name, why) in entries(&dir)? {
+            let meta = std::fs::symlink_metadata(dir.join(&name));
+            let site_dir = meta.is_ok_and(|m| m.is_dir());
+            let known = name
+                .to_str()
+                .is_some_and(|n| self.sites.iter().any(|s| s == n));
+            if !(site_dir && known) {
+                let why = why.unwrap_or_else(|| "outside a site directory".into());
+                self.quarantine(&dir, &name, &format!("{why} (incoming/<site>/<name>)"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The entries of `dir` but temporaries, each with why it cannot be an item (bad name, not a
+/// regular file), if it cannot. A missing directory has none.
+fn entries(dir: &Path) -> io::Result<Vec<(std::ffi::OsString, Option<String>)>> {
+    let rd = match std::fs::read_dir(dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        other => other.map_err(|e| fsutil::with_path(e, dir))?,
+    };
+    let mut out = Vec::new();
+    for entry in rd {
+        let entry = entry.map_err(|e| fsutil::with_path(e, dir))?;
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let why = fsutil::bad_name(&name).or_else(|| match entry.file_type() {
+            Ok(t) if t.is_file() => None,
+            _ => std::fs::symlink_metadata(entry.path())
+                .ok()
+                .map(|m| format!("{}, not a regular file", fsutil::kind_of(&m))),
+        });
+        out.push((name, why));
+    }
+    Ok(out)
 }
 
 impl Stage for UserStage {
@@ -138,9 +233,12 @@ impl Stage for UserStage {
     }
 
     fn scan(&self) -> io::Result<Vec<String>> {
-        let mut names = fsutil::list_names(&self.spool.incoming(&self.name))?;
-        names.retain(|n| !is_manifest_name(n));
-        Ok(names)
+        self.scan_top()?;
+        let mut items = Vec::new();
+        for site in &self.sites {
+            self.scan_site(site, &mut items)?;
+        }
+        Ok(items)
     }
 
     fn may_start(&self, now: i64) -> bool {
@@ -151,25 +249,32 @@ impl Stage for UserStage {
         window::allowed(&self.user.windows, now)
     }
 
-    fn accept(&self, name: &str) -> io::Result<Accept> {
+    fn accept(&self, item: &str, _claim: &Claim) -> io::Result<Accept> {
         let incoming = self.spool.incoming(&self.name);
-        if self.spool.finished_marker(&self.name, name).exists() {
+        if fsutil::exists(&self.spool.finished_marker(&self.name, item)) {
             // A second link of a file already processed (a rerun of the fan-out): drop it.
-            remove_if_exists(&manifest_path(&incoming.join(name)))?;
-            remove_if_exists(&incoming.join(name))?;
+            remove_if_exists(&manifest_path(&incoming.join(item)))?;
+            remove_if_exists(&incoming.join(item))?;
             return Ok(Accept::Drop);
         }
+        let entry = incoming.join(item);
+        if let Ok(meta) = std::fs::symlink_metadata(&entry) {
+            if !meta.is_file() {
+                let why = format!("{}, not a regular file", fsutil::kind_of(&meta));
+                let (site, name) = split_item(item);
+                self.quarantine(&incoming.join(site), OsStr::new(name), &why);
+                return Ok(Accept::Drop);
+            }
+        }
         let in_process = self.spool.in_process(&self.name);
-        self.moved(&incoming, &in_process, name)?;
-        Ok(if in_process.join(name).exists() {
-            Accept::Run
-        } else {
-            Accept::Drop
-        })
+        self.moved(&incoming, &in_process, item, "user.accepted-manifest")?;
+        let taken = std::fs::symlink_metadata(in_process.join(item)).is_ok_and(|m| m.is_file());
+        Ok(if taken { Accept::Run } else { Accept::Drop })
     }
 
-    fn command(&self, name: &str, job: &str, attempt: u32) -> io::Result<JobCommand> {
-        let file = self.spool.in_process(&self.name).join(name);
+    fn command(&self, item: &str, job: &str, attempt: u32) -> io::Result<JobCommand> {
+        let (site, name) = split_item(item);
+        let file = self.spool.in_process(&self.name).join(item);
         let manifest = manifest_path(&file);
         let mut env = self.user.env.clone();
         env.insert("LANDER_FILE".into(), file.to_string_lossy().into_owned());
@@ -177,12 +282,15 @@ impl Stage for UserStage {
             "LANDER_MANIFEST".into(),
             manifest.to_string_lossy().into_owned(),
         );
+        env.insert("LANDER_SITE".into(), site.to_owned());
+        env.insert("LANDER_NAME".into(), name.to_owned());
         env.insert("LANDER_JOB".into(), job.to_owned());
         env.insert("LANDER_ATTEMPT".into(), attempt.to_string());
         Ok(JobCommand {
             argv: self.user.processor.clone(),
             env,
             counts_from: Some(manifest),
+            identity: None,
         })
     }
 
@@ -190,30 +298,35 @@ impl Stage for UserStage {
         self.user.action_for(outcome).unwrap_or(Action::Retry)
     }
 
-    fn check(&self, _name: &str, _record: &RunRecord) -> Result<(), String> {
+    fn check(&self, _item: &str, _claim: &Claim, _record: &RunRecord) -> Result<(), String> {
         Ok(())
     }
 
-    fn complete(&self, name: &str, _record: &RunRecord) -> io::Result<()> {
-        self.finish(name, "done")
+    fn complete(&self, item: &str, _claim: &Claim, _record: &RunRecord) -> io::Result<()> {
+        self.finish(item, "done")
     }
 
-    fn ignore(&self, name: &str) -> io::Result<()> {
-        self.finish(name, "ignored")
+    fn ignore(&self, item: &str) -> io::Result<()> {
+        self.finish(item, "ignored")
     }
 
-    fn give_up(&self, name: &str, reason: &str) -> io::Result<bool> {
+    fn give_up(&self, item: &str, reason: &str) -> io::Result<bool> {
         let why = FailReason {
-            file: name.to_owned(),
+            file: item.to_owned(),
             reason: reason.to_owned(),
             time: crate::sys::now(),
         };
-        write_json_atomic(&self.reason_path(name), &why, self.fsync)?;
-        self.mark_finished(name, "failed")?;
+        let path = self.reason_path(item);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| fsutil::with_path(e, dir))?;
+        }
+        write_json_atomic(&path, &why, self.fsync)?;
+        self.mark_finished(item, "failed")?;
         self.moved(
             &self.spool.in_process(&self.name),
             &self.spool.failed(&self.name),
-            name,
+            item,
+            "user.moved-manifest",
         )?;
         Ok(false)
     }

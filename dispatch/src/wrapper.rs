@@ -21,6 +21,7 @@ use crate::sys;
 
 /// What the wrapper did.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // made once per job
 pub enum Wrapped {
     /// The job ran (or failed to start) and its record was written.
     Ran(RunRecord),
@@ -86,6 +87,7 @@ pub fn run(spec: &JobSpec, cancel: &AtomicBool) -> io::Result<Wrapped> {
         signal: status.and_then(|s| s.signal()),
         packets,
         bytes,
+        digest: spec.digest.clone(),
     };
     write_json_atomic(&spec.record, &record, spec.fsync)?;
     Ok(Wrapped::Ran(record))

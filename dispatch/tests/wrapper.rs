@@ -28,6 +28,7 @@ fn spec(dir: &Path, job: &str, argv: &[&str], timeout_secs: f64, grace_secs: f64
         grace_secs,
         counts_from: None,
         fsync: false,
+        digest: None,
     }
 }
 

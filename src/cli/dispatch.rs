@@ -121,9 +121,9 @@ pub fn print_report(r: &PassReport, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "submitted {}  running {}  pending {}  succeeded {}  failed attempts {}  lost {}  waiting {}  given up {}  backlog {}{}{}",
+        "submitted {}  running {}  pending {}  succeeded {}  failed attempts {}  lost {}  waiting {}  given up {}  stuck {}  errors {}  backlog {}{}{}",
         r.submitted, r.running, r.pending, r.succeeded, r.failed_attempts, r.lost, r.waiting,
-        r.failed_items, r.backlog,
+        r.failed_items, r.stuck, r.errors, r.backlog,
         if r.over_limit { "  QUEUE OVER LIMIT" } else { "" },
         if r.held { "  (held: paused or outside its time windows)" } else { "" },
     );

@@ -29,7 +29,7 @@ enum Command {
         /// Only this stage: `scrub`, `user/<name>` or a user name.
         #[arg(long)]
         stage: Option<String>,
-        /// Only this state: submitted, succeeded, retry, failed, ignored.
+        /// Only this state: submitted, succeeded, retry, failed, ignored, stuck.
         #[arg(long)]
         state: Option<String>,
         /// At most this many.

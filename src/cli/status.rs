@@ -34,7 +34,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&st)?);
     } else {
         println!(
-            "{:<16} {:>6} {:>8} {:>10} {:>7} {:>11} {:>8} {:>7}",
+            "{:<16} {:>6} {:>8} {:>10} {:>7} {:>11} {:>8} {:>7} {:>6} {:>11}",
             "STAGE",
             "PAUSED",
             "WAITING",
@@ -42,11 +42,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "ACTIVE",
             "NOT-STARTED",
             "RETRYING",
-            "FAILED"
+            "FAILED",
+            "STUCK",
+            "QUARANTINED"
         );
         for s in &st.stages {
             println!(
-                "{:<16} {:>6} {:>8} {:>10.0} {:>7} {:>11} {:>8} {:>7}",
+                "{:<16} {:>6} {:>8} {:>10.0} {:>7} {:>11} {:>8} {:>7} {:>6} {:>11}",
                 s.stage,
                 s.paused,
                 s.waiting_files,
@@ -54,7 +56,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 s.active,
                 s.not_started,
                 s.retrying,
-                s.failed
+                s.failed,
+                s.stuck,
+                s.quarantined
+            );
+        }
+        for q in &st.quarantine {
+            println!(
+                "QUARANTINED: {} {}/{:?}: {} (as {})",
+                q.stage,
+                q.dir.display(),
+                q.name,
+                q.reason,
+                q.id
             );
         }
         for p in &st.problems {

@@ -34,6 +34,10 @@ pub struct Setup {
     pub lost_grace: f64,
     pub queue_limit: usize,
     pub scrub_args: String,
+    /// Sites (every user subscribes to all).
+    pub sites: Vec<String>,
+    /// Retries of a failed scrub.
+    pub scrub_retries: u32,
 }
 
 impl Default for Setup {
@@ -47,6 +51,8 @@ impl Default for Setup {
             lost_grace: 1.0,
             queue_limit: 100,
             scrub_args: "args = [\"{in}\", \"{out}\"]".into(),
+            sites: vec![SITE.into()],
+            scrub_retries: 3,
         }
     }
 }
@@ -61,15 +67,17 @@ impl Spool {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         let mut text = format!(
-            "spool = {:?}\nstate_db = {:?}\nsites = [\"{SITE}\"]\nfsync = false\n\n\
-             [scrub]\ncommand = {}\n{}\nbackoff_secs = 0\nretries = 3\n{}\n\n\
+            "spool = {:?}\nstate_db = {:?}\nsites = {}\nfsync = false\n\n\
+             [scrub]\ncommand = {}\n{}\nbackoff_secs = 0\nretries = {}\n{}\n\n\
              [backend]\nslots = {}\ngrace_secs = 1\n\n\
              [queue]\nlimit = {}\n\n\
              [monitor]\nlost_grace_secs = {}\nrescan_secs = 0\nstale_secs = 0\nstart_timeout_secs = 1\n",
             root.join("spool"),
             root.join("db/dispatch.sqlite"),
+            toml_list(&setup.sites),
             toml_list(&setup.scrub_command),
             setup.scrub_args,
+            setup.scrub_retries,
             setup.extra_scrub,
             setup.slots,
             setup.queue_limit,
@@ -77,7 +85,8 @@ impl Spool {
         );
         for user in USERS {
             text += &format!(
-                "\n[users.{user}]\nsubscriptions = [\"{SITE}\"]\nprocessor = {}\nbackoff_secs = 0\n{}\n",
+                "\n[users.{user}]\nsubscriptions = {}\nprocessor = {}\nbackoff_secs = 0\n{}\n",
+                toml_list(&setup.sites),
                 toml_list(&setup.processor),
                 setup.extra_user
             );
@@ -104,8 +113,14 @@ impl Spool {
         self.root().join("scrubbed").join(SITE)
     }
 
+    /// A user's directory `sub`; the file directories (`incoming`, `in-process`, `done`,
+    /// `failed`) are per site: this is the one of [`SITE`].
     pub fn user_dir(&self, user: &str, sub: &str) -> PathBuf {
-        self.root().join("users").join(user).join(sub)
+        let dir = self.root().join("users").join(user).join(sub);
+        match sub {
+            "incoming" | "in-process" | "done" | "failed" => dir.join(SITE),
+            _ => dir,
+        }
     }
 
     /// The name of raw file `i`.
@@ -136,6 +151,27 @@ impl Spool {
                 name
             })
             .collect()
+    }
+
+    /// Publishes one raw file `name` of `site` with `content` and a counts-only manifest.
+    pub fn add_raw_file(&self, site: &str, name: &str, content: &[u8]) -> PathBuf {
+        let dir = self.root().join("raw").join(site);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        let manifest = format!("{{\"packets\": 1, \"bytes\": {}}}", content.len());
+        lander_capture::publish::write_atomic(
+            &path.with_file_name(format!("{name}.json")),
+            manifest.as_bytes(),
+            false,
+        )
+        .unwrap();
+        lander_capture::publish::write_atomic(&path, content, false).unwrap();
+        path
+    }
+
+    /// A user's file directory of `site`.
+    pub fn user_site_dir(&self, user: &str, sub: &str, site: &str) -> PathBuf {
+        self.root().join("users").join(user).join(sub).join(site)
     }
 
     pub fn wrapper() -> Vec<String> {
@@ -251,10 +287,15 @@ impl Spool {
         for row in &succeeded {
             *by_item.entry(row.item.clone()).or_default() += 1;
         }
+        let all = ledger.list(Some("scrub"), None, usize::MAX >> 1).unwrap();
+        let missing: Vec<_> = all
+            .iter()
+            .filter(|r| !by_item.contains_key(&r.item))
+            .collect();
         assert_eq!(
             by_item.len(),
             names.len(),
-            "history: one succeeded job per file"
+            "history: one succeeded job per file; rows of the others: {missing:#?}"
         );
         assert!(
             by_item.values().all(|&n| n == 1),

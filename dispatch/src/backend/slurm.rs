@@ -383,6 +383,7 @@ mod tests {
             grace_secs: 10.0,
             counts_from: None,
             fsync: false,
+            digest: None,
         }
     }
 

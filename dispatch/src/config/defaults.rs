@@ -34,6 +34,7 @@ impl Default for RawScrub {
             backoff_secs: 30,
             verify_digest: true,
             raw_after: AfterSuccess::Remove,
+            scrubbed_group: None,
         }
     }
 }

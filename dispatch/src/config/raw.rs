@@ -50,6 +50,7 @@ pub(super) struct RawScrub {
     pub(super) backoff_secs: u64,
     pub(super) verify_digest: bool,
     pub(super) raw_after: AfterSuccess,
+    pub(super) scrubbed_group: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -87,6 +87,9 @@ pub struct Scrub {
     pub verify_digest: bool,
     /// What happens to the raw file once scrubbed and fanned out.
     pub raw_after: AfterSuccess,
+    /// The group users share: scrubbed files are given it and made readable by it only
+    /// (0640); `None`: readable by everyone (0644).
+    pub scrubbed_group: Option<String>,
 }
 
 /// One user's subscription and processor.

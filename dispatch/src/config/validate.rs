@@ -131,6 +131,7 @@ impl RawScrub {
             backoff: v.secs(t, "backoff_secs", self.backoff_secs)?,
             verify_digest: self.verify_digest,
             raw_after: self.raw_after,
+            scrubbed_group: self.scrubbed_group,
         })
     }
 }

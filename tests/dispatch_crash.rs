@@ -1,0 +1,169 @@
+//! A dispatcher killed at each named step of both stages (`LANDER_CRASH_AT`), then run again:
+//! the end state is the one a run without the crash reaches (issue 9, finding 6). With
+//! `retries = 0` a crash between publishing the manifest and the data once gave the item up
+//! with an orphan manifest in `scrubbed/`.
+
+mod dispatch_support;
+
+use std::collections::BTreeMap;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use dispatch_support::*;
+use lander_dispatch::crash::{ENV, STEPS};
+
+const FIRST: &[u8] = b"first file under the reused name\n";
+
+fn digest(p: &Path) -> String {
+    blake3::hash(&std::fs::read(p).unwrap())
+        .to_hex()
+        .to_string()
+}
+
+/// Digests of the trace files (not manifests) in `dir`, with how many times each is there.
+fn digests(dir: &Path) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for name in list(dir) {
+        if !name.ends_with(".json") && !name.starts_with('.') {
+            *out.entry(digest(&dir.join(name))).or_default() += 1;
+        }
+    }
+    out
+}
+
+/// A spool where one raw name was used before by another file, and three raw files wait.
+fn spool_for_crashes() -> (Spool, BTreeMap<String, usize>) {
+    let spool = Spool::new(Setup {
+        extra_scrub: "raw_after = \"archive\"".into(),
+        scrub_retries: 0,
+        ..Setup::default()
+    });
+    let reused = Spool::name(9);
+    spool.add_raw_file(SITE, &reused, FIRST);
+    drain(&mut spool.scrub_engine());
+    for user in USERS {
+        drain(&mut spool.user_engine(user));
+    }
+    spool.add_raw(0..2);
+    spool.add_raw_file(SITE, &reused, b"second file under the reused name\n");
+    let mut expected = digests(&spool.raw_dir());
+    *expected
+        .entry(blake3::hash(FIRST).to_hex().to_string())
+        .or_default() += 1;
+    (spool, expected)
+}
+
+/// Runs `args` (a `once` pass) with the crash point set until the process kills itself there.
+fn crash_at(spool: &Spool, step: &str, args: &[&str]) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = Command::new(LANDER)
+            .args(["-q"])
+            .args(&args[..1])
+            .arg("--config")
+            .arg(spool.config_path())
+            .args(&args[1..])
+            .env(ENV, step)
+            .status()
+            .unwrap();
+        if status.signal() == Some(libc_sigkill()) {
+            return;
+        }
+        assert!(status.success(), "{step}: {status}");
+        assert!(Instant::now() < deadline, "step {step} was never reached");
+        std::thread::sleep(Duration::from_millis(30));
+    }
+}
+
+fn libc_sigkill() -> i32 {
+    9
+}
+
+/// Every file reached every user exactly once, nothing was written over, nothing is left.
+fn assert_end_state(spool: &Spool, expected: &BTreeMap<String, usize>, step: &str) {
+    let archive = spool.root().join("archive").join(SITE);
+    assert_eq!(
+        &digests(&archive),
+        expected,
+        "{step}: archive holds every original"
+    );
+    assert_eq!(
+        &digests(&spool.scrubbed_dir()),
+        expected,
+        "{step}: scrubbed"
+    );
+    for user in USERS {
+        let mut got = digests(&spool.user_dir(user, "done"));
+        for (d, n) in digests(&spool.user_dir(user, "incoming")) {
+            *got.entry(d).or_default() += n;
+        }
+        assert_eq!(&got, expected, "{step}: {user} has every file once");
+        assert!(
+            list(&spool.user_dir(user, "in-process")).is_empty(),
+            "{step}"
+        );
+    }
+    assert!(digests(&spool.raw_dir()).is_empty(), "{step}: raw drained");
+    let claims = list_tree(&spool.scrub_state().join("claims"));
+    assert!(claims.is_empty(), "{step}: claims left {claims:?}");
+    let inputs = list_tree(&spool.scrub_state().join("input"));
+    assert!(inputs.is_empty(), "{step}: pinned inputs left {inputs:?}");
+    spool.assert_no_temporaries();
+}
+
+fn recover(spool: &Spool) {
+    let mut engine = spool.scrub_engine();
+    engine.sweep(Duration::ZERO).unwrap();
+    drain(&mut engine);
+}
+
+#[test]
+fn a_dispatcher_killed_at_any_scrub_step_resumes_to_the_same_end_state() {
+    for step in STEPS.iter().filter(|s| !s.starts_with("user.")) {
+        eprintln!("scrub stage, crash at {step}");
+        let (spool, expected) = spool_for_crashes();
+        crash_at(&spool, step, &["dispatch", "once"]);
+        recover(&spool);
+        assert_end_state(&spool, &expected, step);
+    }
+}
+
+#[test]
+fn a_dispatcher_killed_at_any_user_step_resumes_to_the_same_end_state() {
+    let user_steps = STEPS
+        .iter()
+        .filter(|s| s.starts_with("user.") || !s.contains('.'));
+    for step in user_steps {
+        eprintln!("user stage, crash at {step}");
+        let (spool, expected) = spool_for_crashes();
+        recover(&spool);
+        crash_at(&spool, step, &["user", "--user", "alice", "once"]);
+        let mut alice = spool.user_engine("alice");
+        alice.sweep(Duration::ZERO).unwrap();
+        drain(&mut alice);
+        assert_end_state(&spool, &expected, step);
+        let rows = spool
+            .user_ledger("alice")
+            .list(None, Some("failed"), 100)
+            .unwrap();
+        assert!(rows.is_empty(), "{step}: {rows:?}");
+    }
+}
+
+#[test]
+fn a_crash_between_manifest_and_data_publication_is_completed_not_given_up() {
+    let (spool, expected) = spool_for_crashes();
+    crash_at(&spool, "scrub.published-manifest", &["dispatch", "once"]);
+    // The manifest is published, the data still in the attempt's scratch directory.
+    let half: Vec<_> = list(&spool.scrubbed_dir());
+    assert!(half.iter().any(|n| n.ends_with(".json")), "{half:?}");
+    recover(&spool);
+    assert_end_state(&spool, &expected, "scrub.published-manifest");
+    let failed = spool
+        .ledger()
+        .list(Some("scrub"), Some("failed"), 10)
+        .unwrap();
+    assert!(failed.is_empty(), "given up: {failed:?}");
+}
