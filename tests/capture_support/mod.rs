@@ -1,6 +1,6 @@
-//! What the live capture tests share: a veth pair between two network namespaces made by the
-//! test (removed when it ends), traffic generators, reading back what was published.
-//! Needs root and iproute2.
+//! What the capture tests share: a veth pair between two network namespaces made by the test
+//! (removed when it ends), traffic generators, reading back what was published. The veth pair
+//! needs root and iproute2.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
