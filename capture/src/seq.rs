@@ -78,14 +78,15 @@ struct Mark {
 /// The next free sequence number the mark of `site` in `dir` records (0 without a mark).
 pub fn read_mark(dir: &Path, site: &str) -> Result<u64, SeqError> {
     let path = mark_path(dir, site);
-    let bytes = match fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(io_at(&path)(e)),
-    };
     let bad = |what: String| SeqError::BadMark {
         path: path.clone(),
         what,
+    };
+    let bytes = match read_regular(&path) {
+        Ok(Some(b)) => b,
+        Ok(None) => return Err(bad("not a regular file".into())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(io_at(&path)(e)),
     };
     let mark: Mark = serde_json::from_slice(&bytes)
         .map_err(|e| bad(format!("line {}, column {}: {e}", e.line(), e.column())))?;
@@ -93,6 +94,27 @@ pub fn read_mark(dir: &Path, site: &str) -> Result<u64, SeqError> {
         return Err(bad(format!("it is the mark of site {:?}", mark.site)));
     }
     Ok(mark.next_seq)
+}
+
+/// The content of a regular file, never following a symbolic link; `None` for anything else.
+fn read_regular(path: &Path) -> io::Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let opened = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path);
+    let file = match opened {
+        Ok(f) => f,
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if !file.metadata()?.is_file() {
+        return Ok(None);
+    }
+    let mut bytes = Vec::new();
+    file.take(4096).read_to_end(&mut bytes)?;
+    Ok(Some(bytes))
 }
 
 /// Raises the mark of `site` in `dir` to at least `next` (the next free sequence number),
@@ -325,6 +347,30 @@ mod tests {
         .unwrap();
         let err = read_mark(dir.path(), "s").unwrap_err().to_string();
         assert!(err.contains("site \"t\""), "{err}");
+    }
+
+    #[test]
+    fn a_mark_that_is_a_link_or_a_fifo_is_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        fs::write(&secret, br#"{"site": "s", "next_seq": 3}"#).unwrap();
+        std::os::unix::fs::symlink(&secret, mark_path(dir.path(), "s")).unwrap();
+        let err = read_mark(dir.path(), "s").unwrap_err().to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+        let fifo = mark_path(dir.path(), "f");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        let err = read_mark(dir.path(), "f").unwrap_err().to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+        // Raising replaces the link itself, never what it points to.
+        raise_mark(dir.path(), "s", 9, &Perms::RAW, false).unwrap_err();
+        assert_eq!(
+            fs::read(&secret).unwrap(),
+            br#"{"site": "s", "next_seq": 3}"#
+        );
     }
 
     #[test]
