@@ -181,6 +181,9 @@ fn salvage(args: &Args, config: &EngineConfig) -> anyhow::Result<()> {
                 eprintln!("removed {}: {why}", path.display());
             }
             Outcome::Removed { .. } => {}
+            Outcome::Kept { path, why } => {
+                eprintln!("left {} for the next start: {why}", path.display());
+            }
         }
     }
     Ok(())

@@ -55,6 +55,14 @@ pub enum Outcome {
         /// Why.
         why: String,
     },
+    /// Left where it is: it could not be dealt with now (the next start tries again). One
+    /// such leftover never keeps the others, or the capture, from going on.
+    Kept {
+        /// The temporary file.
+        path: PathBuf,
+        /// What went wrong.
+        why: String,
+    },
 }
 
 /// Salvaging failed.
@@ -97,7 +105,8 @@ pub fn salvage_dir(
     )
 }
 
-/// Deals with every abandoned temporary file in `dir`.
+/// Deals with every abandoned temporary file in `dir`. Only a directory that cannot be
+/// listed is an error; a leftover that cannot be dealt with is [`Outcome::Kept`].
 pub fn salvage_dir_with(dir: &Path, config: &SalvageConfig) -> Result<Vec<Outcome>, SalvageError> {
     let found = leftovers(dir, FOREIGN_AGE).map_err(|source| SalvageError {
         path: dir.to_owned(),
@@ -106,7 +115,16 @@ pub fn salvage_dir_with(dir: &Path, config: &SalvageConfig) -> Result<Vec<Outcom
     })?;
     let mut outcomes = Vec::new();
     for left in &found {
-        outcomes.extend(salvage_one(dir, left, config)?);
+        match salvage_one(dir, left, config) {
+            Ok(done) => outcomes.extend(done),
+            Err(e) => {
+                tracing::warn!("leftover {} kept: {e}", left.path.display());
+                outcomes.push(Outcome::Kept {
+                    path: left.path.clone(),
+                    why: e.to_string(),
+                });
+            }
+        }
     }
     Ok(outcomes)
 }

@@ -109,9 +109,13 @@ impl LiveSource {
         })
     }
 
-    /// How long one wait for packets lasts.
+    /// How long one wait for packets lasts: the read timeout, at most [`MAX_WAIT_MS`] (and
+    /// that when the read timeout is 0, libpcap's "none").
     fn wait_ms(&self) -> i32 {
-        self.config.timeout_ms.clamp(1, MAX_WAIT_MS) as i32
+        match self.config.timeout_ms {
+            0 => MAX_WAIT_MS as i32,
+            t => t.min(MAX_WAIT_MS) as i32,
+        }
     }
 
     /// How long to wait after a stop for the kernel to hand over its last, partly filled
@@ -129,9 +133,9 @@ impl LiveSource {
         if !self.would_block {
             return Ok(true);
         }
-        let ready = poll_readable(self.fd, ms).map_err(|e| SourceError::Open {
+        let ready = poll_readable(self.fd, ms).map_err(|source| SourceError::Wait {
             name: self.config.interface.clone(),
-            source: e,
+            source,
         })?;
         self.would_block = !ready;
         Ok(ready)

@@ -74,6 +74,15 @@ pub enum SourceError {
         #[source]
         source: pcap::Error,
     },
+    /// Waiting for the source to become readable failed.
+    #[error("{name}: cannot wait for packets: {source}")]
+    Wait {
+        /// Interface or stream name.
+        name: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
     /// Opening the source failed.
     #[error("{name}: {source}")]
     Open {

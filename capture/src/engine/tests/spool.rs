@@ -220,3 +220,21 @@ fn a_leftover_whose_name_was_taken_is_recovered_under_the_next_number() {
     assert!(std::fs::read(&taken).unwrap() == b"someone else's");
     assert_eq!(std::fs::read(&next).unwrap(), bytes);
 }
+
+#[test]
+fn a_leftover_that_cannot_be_salvaged_is_kept_and_the_others_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let (name, bytes, _) = published_once(dir.path(), 10);
+    // Not a trace file name, and the name is taken: nowhere to publish it.
+    std::fs::write(dir.path().join("odd.pcap"), b"someone else's").unwrap();
+    let odd = leftover(dir.path(), "odd.pcap", &bytes);
+    let good = leftover(dir.path(), &name, &bytes);
+    let out = salvage_dir(dir.path(), LeftoverPolicy::Recover, false).unwrap();
+    assert!(
+        matches!(&out[..], [Outcome::Kept { path, why }, Outcome::Removed { .. }, Outcome::Recovered { .. }]
+            if *path == odd && why.contains("taken")),
+        "{out:?}"
+    );
+    assert!(odd.exists() && !good.exists());
+    assert_eq!(std::fs::read(dir.path().join(&name)).unwrap(), bytes);
+}
