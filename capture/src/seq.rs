@@ -19,7 +19,6 @@
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 
 use crate::perms::Perms;
@@ -205,8 +204,8 @@ pub fn next_seq(out_dir: &Path, site: &str) -> Result<u64, SeqError> {
     Ok(next)
 }
 
-/// Gives out the sequence numbers of one capture run: cheaply in memory ([`take`]) to name a
-/// file, durably ([`reserve`]) before the file is published.
+/// Gives out the sequence numbers of one capture run: cheaply ([`take`], one read of the
+/// mark) to name a file, durably ([`reserve`], the mark raised) before the file exists.
 ///
 /// [`take`]: SeqAllocator::take
 /// [`reserve`]: SeqAllocator::reserve
@@ -216,7 +215,7 @@ pub struct SeqAllocator {
     site: String,
     perms: Perms,
     fsync: bool,
-    next: AtomicU64,
+    next: Mutex<u64>,
     /// The mark on disk is at least this.
     marked: Mutex<u64>,
 }
@@ -235,7 +234,7 @@ impl SeqAllocator {
             site: site.to_string(),
             perms,
             fsync,
-            next: AtomicU64::new(next),
+            next: Mutex::new(next),
             marked: Mutex::new(read_mark(dir, site)?),
         })
     }
@@ -245,9 +244,14 @@ impl SeqAllocator {
         &self.site
     }
 
-    /// The next number, never given out before by this allocator (not yet durable).
+    /// The next number, never given out before by this allocator nor below the mark (which
+    /// another writer for the site may have raised meanwhile); not yet durable.
     pub fn take(&self) -> u64 {
-        self.next.fetch_add(1, Relaxed)
+        let mark = read_mark(&self.dir, &self.site).unwrap_or(0);
+        let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
+        let seq = (*next).max(mark);
+        *next = seq + 1;
+        seq
     }
 
     /// Makes `seq` durable: raises the mark past it if it is not already.
@@ -390,5 +394,9 @@ mod tests {
         assert_eq!(read_mark(dir.path(), "s").unwrap(), 7);
         let again = SeqAllocator::open(dir.path(), "s", Perms::RAW, false).unwrap();
         assert_eq!(again.take(), 7);
+        // Someone else gave out numbers for the site meanwhile.
+        raise_mark(dir.path(), "s", 20, &Perms::RAW, false).unwrap();
+        assert_eq!(a.take_reserved().unwrap(), 20);
+        assert_eq!(again.take(), 21);
     }
 }
