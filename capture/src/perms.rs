@@ -97,7 +97,17 @@ impl Perms {
         };
         if let Err(e) = self.fix_dir(dir, created) {
             if created {
-                return Err(crate::publish::with_path(e, dir));
+                let group = self
+                    .gid
+                    .map_or(String::new(), |g| format!(" and group {g}"));
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!(
+                        "{}: cannot set mode {:o}{group}: {e}",
+                        dir.display(),
+                        self.dir_mode()
+                    ),
+                ));
             }
             tracing::warn!(
                 "cannot set the mode or group of {} ({e}); its files are still created {:o}",

@@ -110,11 +110,10 @@ pub struct Args {
 /// Runs a capture: salvage leftovers, capture until the source ends or a signal, summarize.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let config = engine_config(&args)?;
-    config
-        .perms
-        .ensure_dir(&config.out_dir)
-        .with_context(|| format!("cannot create {}", config.out_dir.display()))?;
-    salvage(&args, &config)?;
+    // A new output directory holds nothing to salvage; the engine creates it with its mode.
+    if config.out_dir.is_dir() {
+        salvage(&args, &config)?;
+    }
     let control = Control::default();
     install_signals(&control)?;
     let summary = capture(&args, &config, &control)?;

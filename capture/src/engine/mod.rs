@@ -178,6 +178,12 @@ pub fn run<S: Source + ?Sized>(
         .perms
         .ensure_dir(&config.out_dir)
         .map_err(io_err("cannot create the output directory"))?;
+    // A file with the mode and group asked for, at once, rather than at the first packet.
+    crate::publish::PendingFile::create_with_perms(&config.out_dir.join("probe"), &config.perms)
+        .and_then(crate::publish::PendingFile::abort)
+        .map_err(io_err(
+            "cannot create a trace file with the mode and group asked for",
+        ))?;
     let count = config.buffer_count();
     let free = FreeBuffers::allocate(count, config.buffer_bytes, source.is_live())
         .map_err(io_err("cannot allocate the ring buffers"))?;
