@@ -110,10 +110,11 @@ pub struct Args {
 /// Runs a capture: salvage leftovers, capture until the source ends or a signal, summarize.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let config = engine_config(&args)?;
-    // A new output directory holds nothing to salvage; the engine creates it with its mode.
-    if config.out_dir.is_dir() {
-        salvage(&args, &config)?;
-    }
+    config
+        .perms
+        .ensure_dir(&config.out_dir)
+        .context("cannot create the output directory")?;
+    salvage(&args, &config)?;
     let control = Control::default();
     install_signals(&control)?;
     let summary = capture(&args, &config, &control)?;

@@ -66,7 +66,8 @@ pub struct EngineConfig {
     pub stats_interval: Duration,
     /// Stop after this many packets.
     pub max_packets: Option<u64>,
-    /// Mode and group of trace files, manifests and the output directory.
+    /// Mode and group of trace files and manifests, and of the output directory if the engine
+    /// creates it (front ends tighten an existing one with [`Perms::ensure_dir`] first).
     pub perms: Perms,
 }
 
@@ -174,10 +175,12 @@ pub fn run<S: Source + ?Sized>(
         let what = what.to_string();
         move |source| EngineError::Io { what, source }
     };
-    config
-        .perms
-        .ensure_dir(&config.out_dir)
-        .map_err(io_err("cannot create the output directory"))?;
+    if !config.out_dir.is_dir() {
+        config
+            .perms
+            .ensure_dir(&config.out_dir)
+            .map_err(io_err("cannot create the output directory"))?;
+    }
     // A file with the mode and group asked for, at once, rather than at the first packet.
     crate::publish::PendingFile::create_with_perms(&config.out_dir.join("probe"), &config.perms)
         .and_then(crate::publish::PendingFile::abort)
