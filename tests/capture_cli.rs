@@ -272,11 +272,13 @@ fn sigkill_mid_file_then_restart_salvages_whole_packets() {
     assert_eq!(m["packets"], n);
     // the new run's file comes after it
     assert_eq!(tcpdump_count(&files[1]), 10);
-    assert!(std::fs::read_dir(&out).unwrap().all(|e| !e
+    // no temporary left, only the site's sequence mark
+    let hidden: Vec<String> = std::fs::read_dir(&out)
         .unwrap()
-        .file_name()
-        .to_string_lossy()
-        .starts_with('.')));
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert_eq!(hidden, [".lander-seq-t"]);
 }
 
 struct Tmpfs(PathBuf);

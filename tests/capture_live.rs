@@ -2,37 +2,14 @@
 //! is sent across with tcpreplay while lander-capture and tcpdump capture the same interface;
 //! the packets we wrote must be the ones sent. Needs root, iproute2, tcpreplay and tcpdump.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod capture_support;
+
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-const CAPTURE: &str = env!("CARGO_BIN_EXE_lander-capture");
-const LANDER: &str = env!("CARGO_BIN_EXE_lander");
+use capture_support::*;
+
 const PACKETS: u64 = 20_000;
-
-struct Netns(Vec<String>);
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        for ns in &self.0 {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
-    }
-}
-
-fn ip(args: &[&str]) {
-    let st = Command::new("ip")
-        .args(args)
-        .status()
-        .expect("iproute2 must be installed");
-    assert!(st.success(), "ip {args:?} failed (tests need root)");
-}
-
-fn in_ns(ns: &str, cmd: &str) -> Command {
-    let mut c = Command::new("ip");
-    c.args(["netns", "exec", ns, cmd]);
-    c
-}
 
 fn stop(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
     let end = Instant::now() + limit;
@@ -41,71 +18,25 @@ fn stop(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
             return st;
         }
         if Instant::now() > end {
-            let _ = Command::new("kill").arg(child.id().to_string()).status();
+            signal(child, libc::SIGTERM);
             return child.wait().unwrap();
         }
         std::thread::sleep(Duration::from_millis(50));
     }
 }
 
-fn read_frames(path: &Path) -> Vec<Vec<u8>> {
-    let mut r = lander_capture::format::TraceReader::open(path).unwrap();
-    let mut v = Vec::new();
-    while let Some(rec) = r.next().unwrap() {
-        v.push(rec.data.to_vec());
-    }
-    v
-}
-
-fn traces(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            let n = p.file_name().unwrap().to_string_lossy();
-            !n.starts_with('.') && !n.ends_with(".json")
-        })
-        .collect();
-    v.sort();
-    v
-}
-
 #[test]
 fn veth_capture_writes_the_packets_sent() {
     let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.pcap");
-    assert!(Command::new(LANDER)
-        .args(["gen", "syn-flood", "-n", &PACKETS.to_string(), "--out"])
-        .arg(&input)
-        .stderr(Stdio::null())
-        .status()
-        .unwrap()
-        .success());
-    let id = std::process::id();
-    let (rx_ns, tx_ns) = (format!("lcap-rx-{id}"), format!("lcap-tx-{id}"));
-    let (a, b) = (format!("lca{id}"), format!("lcb{id}"));
-    ip(&["netns", "add", &rx_ns]);
-    let _guard = Netns(vec![rx_ns.clone(), tx_ns.clone()]);
-    ip(&["netns", "add", &tx_ns]);
-    ip(&[
-        "link", "add", &a, "netns", &rx_ns, "type", "veth", "peer", "name", &b, "netns", &tx_ns,
-    ]);
-    for (ns, dev) in [(&rx_ns, &a), (&tx_ns, &b)] {
-        let _ = in_ns(ns, "sysctl")
-            .args(["-qw", "net.ipv6.conf.all.disable_ipv6=1"])
-            .status();
-        assert!(in_ns(ns, "ip")
-            .args(["link", "set", dev, "up"])
-            .status()
-            .unwrap()
-            .success());
-    }
+    let input = gen_trace(dir.path(), PACKETS);
+    let veth = Veth::new("v");
+    let (rx_ns, a) = (&veth.rx_ns, &veth.rx);
     let out = dir.path().join("out");
     let stats = dir.path().join("stats.json");
-    let mut ours = in_ns(&rx_ns, CAPTURE)
+    let mut ours = in_ns(rx_ns, CAPTURE)
         .args([
             "-i",
-            &a,
+            a,
             "--filter",
             "tcp",
             "--site",
@@ -121,24 +52,15 @@ fn veth_capture_writes_the_packets_sent() {
         .spawn()
         .unwrap();
     let td_out = dir.path().join("tcpdump.pcap");
-    let mut td = in_ns(&rx_ns, "tcpdump")
-        .args(["-i", &a, "-n", "-c", &PACKETS.to_string(), "-w"])
+    let mut td = in_ns(rx_ns, "tcpdump")
+        .args(["-i", a, "-n", "-c", &PACKETS.to_string(), "-w"])
         .arg(&td_out)
         .arg("tcp")
         .stderr(Stdio::piped())
         .spawn()
         .expect("tcpdump must be installed");
     std::thread::sleep(Duration::from_millis(1500));
-    let sent = in_ns(&tx_ns, "tcpreplay")
-        .args(["-q", "--topspeed", "-i", &b])
-        .arg(&input)
-        .output()
-        .expect("tcpreplay must be installed (apt-get install tcpreplay)");
-    assert!(
-        sent.status.success(),
-        "{}",
-        String::from_utf8_lossy(&sent.stderr)
-    );
+    veth.replay(&input);
     let st = stop(&mut ours, Duration::from_secs(10));
     let _ = stop(&mut td, Duration::from_secs(10));
     assert!(st.success(), "{st:?}");

@@ -141,6 +141,9 @@ fn leftover_temporaries_and_work_dirs_of_given_up_attempts_go() {
     let new_tmp = spool.raw_dir().join(".g.pcap.host.1.0.tmp");
     write(&old_tmp, 10, 2 * 3600);
     write(&new_tmp, 10, 0);
+    // A capture's sequence mark, untouched since the capture stopped, is no leftover.
+    let mark = lander_capture::seq::mark_path(&spool.raw_dir(), SITE);
+    write(&mark, 10, 2 * 3600);
     let work = spool.scrubbed_dir().join(".work");
     let given_up = work.join("scrub.s1.x.pcap.4");
     let running = work.join("scrub.s1.y.pcap.1");
@@ -156,6 +159,7 @@ fn leftover_temporaries_and_work_dirs_of_given_up_attempts_go() {
     let report = clean(&spool.config, false).unwrap();
     assert!(!old_tmp.exists());
     assert!(new_tmp.exists(), "a young temporary may have a live writer");
+    assert!(mark.exists(), "the sequence mark stays");
     assert!(!given_up.exists());
     assert!(
         running.exists(),

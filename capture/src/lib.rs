@@ -5,15 +5,21 @@
 //! - [`engine`]: sources, the ring of buffers, io_uring and plain writers, rotation.
 //! - [`manifest`]: the JSON manifest beside every published trace file.
 //! - [`proto`]: EtherTypes and IP protocol numbers.
-//! - [`publish`]: temporary name, fsync, rename, directory fsync; recovery of leftovers.
+//! - [`publish`]: temporary name, fsync, rename that never replaces, directory fsync;
+//!   recovery of leftovers.
+//! - [`perms`]: mode and group of raw traces.
+//! - [`seq`]: sequence numbers that never repeat for a site.
 //! - [`synth`]: deterministic synthetic traffic.
 
 pub mod engine;
 pub mod format;
 pub mod manifest;
+pub mod os;
+pub mod perms;
 pub mod proto;
 pub mod publish;
 pub mod record;
+pub mod seq;
 pub mod summary;
 pub mod synth;
 

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::manifest::hostname;
+use crate::perms::Perms;
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -54,6 +55,16 @@ impl PendingFile {
         })
     }
 
+    /// As [`PendingFile::create`], with exactly the mode and group of `perms` (set on the open
+    /// file, so the umask neither widens nor narrows them).
+    pub fn create_with_perms(dest: &Path, perms: &Perms) -> io::Result<PendingFile> {
+        let pending = PendingFile::create_with_mode(dest, perms.mode & 0o600)?;
+        perms
+            .apply(&pending.file)
+            .map_err(|e| with_path(e, &pending.tmp))?;
+        Ok(pending)
+    }
+
     /// The temporary path being written.
     pub fn tmp_path(&self) -> &Path {
         &self.tmp
@@ -76,6 +87,37 @@ impl PendingFile {
             fsync_dir(parent_of(&self.dest))?;
         }
         Ok(self.dest.clone())
+    }
+
+    /// Publishes the file under its final name only if nothing has that name: `Ok(false)`
+    /// leaves whatever is there untouched and keeps the file pending, to be published under
+    /// another name (see [`PendingFile::retarget`]). fsync (if asked) of the file before and of
+    /// the directory after.
+    pub fn commit_new(&mut self, fsync: bool) -> io::Result<bool> {
+        self.file.flush()?;
+        if fsync {
+            self.file.sync_all().map_err(|e| with_path(e, &self.tmp))?;
+        }
+        if !move_no_replace(&self.tmp, &self.dest)? {
+            return Ok(false);
+        }
+        self.done = true;
+        if fsync {
+            fsync_dir(parent_of(&self.dest))?;
+        }
+        Ok(true)
+    }
+
+    /// Changes the final name the file will get (in the same directory).
+    pub fn retarget(&mut self, dest: &Path) {
+        self.dest = parent_of(&self.dest).join(dest.file_name().unwrap_or_default());
+    }
+
+    /// Leaves the temporary file where it is, for the next start to recover (a complete file
+    /// that could not be published); returns its path.
+    pub fn keep(mut self) -> PathBuf {
+        self.done = true;
+        self.tmp.clone()
     }
 
     /// Gives up: removes the temporary file.
@@ -263,6 +305,45 @@ pub fn rename_checked(from: &Path, to: &Path) -> io::Result<()> {
     }
 }
 
+/// Moves `src` to `dst` only if nothing is at `dst`, never replacing anything: `Ok(false)`
+/// when something is there (both left untouched).
+///
+/// A rename with `RENAME_NOREPLACE` where the filesystem has it; elsewhere (NFS) a hard link,
+/// which fails on an existing name atomically, then the removal of `src`. A crash between
+/// the two leaves `src` as a second link of `dst` (`st_nlink` 2): recovery can tell it was
+/// published. An earlier move interrupted that way (`dst` already `src`'s inode) is
+/// finished.
+pub fn move_no_replace(src: &Path, dst: &Path) -> io::Result<bool> {
+    let moved = |e: io::Error| {
+        io::Error::new(
+            e.kind(),
+            format!("move {} -> {}: {e}", src.display(), dst.display()),
+        )
+    };
+    match crate::os::rename_noreplace(src, dst).map_err(moved)? {
+        crate::os::NoReplace::Done => return Ok(true),
+        crate::os::NoReplace::Exists if !same_inode(src, dst) => return Ok(false),
+        _ => {}
+    }
+    if !link_no_replace(src, dst).map_err(moved)? {
+        return Ok(false);
+    }
+    remove_if_exists(src)?;
+    Ok(true)
+}
+
+/// Hard-links `src` at `dst` only if nothing is at `dst`: `Ok(false)` when something other
+/// than `src` is there. A retransmitted NFS link that reports failure although it happened
+/// counts as done (stat decides).
+pub fn link_no_replace(src: &Path, dst: &Path) -> io::Result<bool> {
+    match fs::hard_link(src, dst) {
+        Ok(()) => Ok(true),
+        Err(_) if same_inode(src, dst) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Removes a file; a file already gone is not an error.
 pub fn remove_if_exists(path: &Path) -> io::Result<()> {
     match fs::remove_file(path) {
@@ -364,6 +445,64 @@ mod tests {
         fs::write(dir.path().join("c"), b"other").unwrap();
         let err = link_or_copy(&dir.path().join("c"), &b).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+    }
+
+    #[test]
+    fn commit_new_never_replaces_and_can_take_another_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let taken = dir.path().join("x-1.pcap");
+        fs::write(&taken, b"theirs").unwrap();
+        let mut p = PendingFile::create(&taken).unwrap();
+        p.file.write_all(b"ours").unwrap();
+        assert!(!p.commit_new(false).unwrap());
+        assert_eq!(fs::read(&taken).unwrap(), b"theirs");
+        p.retarget(&dir.path().join("x-2.pcap"));
+        assert!(p.commit_new(true).unwrap());
+        drop(p);
+        assert_eq!(fs::read(dir.path().join("x-2.pcap")).unwrap(), b"ours");
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            2,
+            "no temporary left"
+        );
+    }
+
+    #[test]
+    fn move_no_replace_leaves_an_existing_file_and_finishes_an_interrupted_move() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, c) = (
+            dir.path().join("a"),
+            dir.path().join("b"),
+            dir.path().join("c"),
+        );
+        fs::write(&a, b"a").unwrap();
+        fs::write(&b, b"b").unwrap();
+        assert!(!move_no_replace(&a, &b).unwrap());
+        assert_eq!(
+            (fs::read(&a).unwrap(), fs::read(&b).unwrap()),
+            (b"a".to_vec(), b"b".to_vec())
+        );
+        // a crash between link and unlink: both names, one inode
+        fs::hard_link(&a, &c).unwrap();
+        assert!(move_no_replace(&a, &c).unwrap());
+        assert!(!a.exists());
+        assert_eq!(fs::read(&c).unwrap(), b"a");
+        assert!(link_no_replace(&c, &b).is_ok_and(|linked| !linked));
+    }
+
+    #[test]
+    fn perms_are_exact_whatever_the_umask() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("r.pcap");
+        let perms = Perms {
+            mode: 0o660,
+            gid: None,
+        };
+        let mut p = PendingFile::create_with_perms(&dest, &perms).unwrap();
+        assert!(p.commit_new(false).unwrap());
+        let mode = fs::metadata(&dest).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o660);
     }
 
     #[test]

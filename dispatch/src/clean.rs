@@ -277,11 +277,15 @@ impl Cleaner<'_> {
     }
 
     /// Temporary files (dot names of interrupted writers) older than `monitor.temp_max_age`.
-    /// NFS's own `.nfs*` files are left to NFS.
+    /// NFS's own `.nfs*` files are left to NFS, capture's sequence marks stay.
     fn temporaries(&mut self, dir: &Path) -> io::Result<()> {
         let max_age = self.config.monitor.temp_max_age;
         for name in fsutil::list_all(dir)? {
             if !fsutil::is_temp_name(&name) || name.starts_with(".nfs") || name == ".work" {
+                continue;
+            }
+            // A site's sequence mark is state, not a leftover: without it names could repeat.
+            if lander_capture::seq::is_mark_name(&name) {
                 continue;
             }
             let Some(unit) = unit_of(dir, &name, &[])? else {

@@ -2,16 +2,18 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use lander_capture::engine::rotate::RotatePolicy;
-use lander_capture::engine::salvage::{salvage_dir, LeftoverPolicy, Outcome};
+use lander_capture::engine::salvage::{salvage_dir_with, LeftoverPolicy, Outcome, SalvageConfig};
 use lander_capture::engine::source::erf_stream::ErfStreamSource;
 use lander_capture::engine::source::file::FileSource;
 use lander_capture::engine::source::live::{LiveConfig, LiveSource};
 use lander_capture::engine::writer::IoMode;
 use lander_capture::engine::{self, Control, EngineConfig, Summary};
+use lander_capture::perms::Perms;
 use lander_capture::Format;
 
 /// Arguments of `lander-capture` / `lander capture`.
@@ -79,9 +81,18 @@ pub struct Args {
     /// Size of each ring buffer, e.g. 4MiB.
     #[arg(long, value_parser = parse_size, default_value = "4MiB")]
     pub ring_buffer: u64,
-    /// Remove leftover temporary files from a crash instead of salvaging them.
+    /// Remove leftover temporary files from a crash (and the orphan manifests of
+    /// interrupted publications) instead of salvaging them.
     #[arg(long)]
     pub discard_partial: bool,
+    /// Mode of raw trace files and manifests, octal (never any bit for others); the output
+    /// directory gets the same with x wherever r is set (0640 -> 0750).
+    #[arg(long, value_parser = parse_raw_mode, default_value = "0640")]
+    pub raw_mode: u32,
+    /// Group of raw trace files, manifests and the output directory (a name or a gid), set
+    /// before a file is published; default: the process's.
+    #[arg(long)]
+    pub raw_group: Option<String>,
     /// The spool's state directory, for the run record the monitor reads.
     #[arg(long)]
     pub state_dir: Option<PathBuf>,
@@ -99,8 +110,10 @@ pub struct Args {
 /// Runs a capture: salvage leftovers, capture until the source ends or a signal, summarize.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let config = engine_config(&args)?;
-    std::fs::create_dir_all(&config.out_dir)
-        .with_context(|| format!("cannot create {}", config.out_dir.display()))?;
+    config
+        .perms
+        .ensure_dir(&config.out_dir)
+        .context("cannot create the output directory")?;
     salvage(&args, &config)?;
     let control = Control::default();
     install_signals(&control)?;
@@ -141,6 +154,10 @@ fn engine_config(args: &Args) -> anyhow::Result<EngineConfig> {
     config.state_dir = args.state_dir.clone();
     config.stats_interval = Duration::from_secs_f64(args.stats_interval.max(0.1));
     config.max_packets = args.count;
+    config.perms = Perms {
+        mode: args.raw_mode,
+        gid: args.raw_group.as_deref().map(group).transpose()?,
+    };
     Ok(config)
 }
 
@@ -150,9 +167,23 @@ fn salvage(args: &Args, config: &EngineConfig) -> anyhow::Result<()> {
     } else {
         LeftoverPolicy::Recover
     };
-    for outcome in salvage_dir(&config.out_dir, policy, config.fsync)? {
-        if let Outcome::Recovered { path, packets } = outcome {
-            eprintln!("recovered {} ({packets} packets)", path.display());
+    let salvage = SalvageConfig {
+        policy,
+        fsync: config.fsync,
+        perms: config.perms,
+    };
+    for outcome in salvage_dir_with(&config.out_dir, &salvage)? {
+        match outcome {
+            Outcome::Recovered { path, packets } => {
+                eprintln!("recovered {} ({packets} packets)", path.display());
+            }
+            Outcome::Removed { path, why } if !why.is_empty() => {
+                eprintln!("removed {}: {why}", path.display());
+            }
+            Outcome::Removed { .. } => {}
+            Outcome::Kept { path, why } => {
+                eprintln!("left {} for the next start: {why}", path.display());
+            }
         }
     }
     Ok(())
@@ -183,17 +214,39 @@ fn capture(args: &Args, config: &EngineConfig, control: &Control) -> anyhow::Res
     Ok(engine::run(config, &mut source, control)?)
 }
 
-/// SIGINT and SIGTERM finish the current file and stop; SIGHUP rotates. A second SIGINT or
-/// SIGTERM while stopping exits at once (the temporary file is salvaged at the next start).
+/// SIGINT and SIGTERM stop: what the kernel still holds is read, everything read is written
+/// and published, with the final drop counters. A second SIGINT or SIGTERM skips reading the
+/// kernel's buffer but still writes and publishes what was read. SIGHUP rotates.
 fn install_signals(control: &Control) -> anyhow::Result<()> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    use signal_hook::flag;
-    for sig in [SIGINT, SIGTERM] {
-        flag::register_conditional_shutdown(sig, 130, control.stop.clone())?;
-        flag::register(sig, control.stop.clone())?;
-    }
-    flag::register(SIGHUP, control.rotate.clone())?;
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    let control = control.clone();
+    std::thread::Builder::new()
+        .name("lander-signals".into())
+        .spawn(move || {
+            for sig in signals.forever() {
+                if sig == SIGHUP {
+                    control.rotate.store(true, Relaxed);
+                } else if control.stop.swap(true, Relaxed) {
+                    if !control.hurry.swap(true, Relaxed) {
+                        tracing::info!("second stop request: publishing what was read");
+                    }
+                } else {
+                    tracing::info!(
+                        "stop requested: reading what the kernel holds, then publishing"
+                    );
+                }
+            }
+        })?;
     Ok(())
+}
+
+fn group(name: &str) -> anyhow::Result<u32> {
+    lander_capture::os::group_id(name).with_context(|| format!("--raw-group {name:?}"))
+}
+
+fn parse_raw_mode(s: &str) -> Result<u32, String> {
+    Perms::parse_mode(s).map_err(|e| e.to_string())
 }
 
 fn report(args: &Args, s: &Summary) -> anyhow::Result<()> {

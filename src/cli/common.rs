@@ -27,10 +27,24 @@ pub fn exit_with(result: anyhow::Result<()>) -> ! {
         Ok(()) => std::process::exit(0),
         Err(err) if is_broken_pipe(&err) => std::process::exit(0),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", describe(&err));
             std::process::exit(exit_code_of(&err))
         }
     }
+}
+
+/// The error and its causes, each cause left out when the message before it already says it
+/// (library errors often show their source in their own message).
+pub fn describe(err: &anyhow::Error) -> String {
+    let mut out = err.to_string();
+    for cause in err.chain().skip(1) {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
 }
 
 /// An error that carries its own exit code (for example `lander verify` finding a leak).
@@ -56,4 +70,30 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
         e.downcast_ref::<io::Error>()
             .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_already_in_the_message_is_said_once() {
+        let io = io::Error::new(io::ErrorKind::NotFound, "x.pcap: gone");
+        let err = anyhow::Error::new(io).context("cannot open the trace");
+        assert_eq!(describe(&err), "cannot open the trace: x.pcap: gone");
+        #[derive(Debug)]
+        struct Wrapped(io::Error);
+        impl std::fmt::Display for Wrapped {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "reading: {}", self.0)
+            }
+        }
+        impl std::error::Error for Wrapped {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let err = anyhow::Error::new(Wrapped(io::Error::other("bad byte")));
+        assert_eq!(describe(&err), "reading: bad byte");
+    }
 }

@@ -305,12 +305,14 @@ impl Spool {
         assert!(claims.is_empty(), "claims left: {claims:?}");
     }
 
-    /// No dot files anywhere in the spool except empty `.work` directories.
+    /// No dot files anywhere in the spool except empty `.work` directories and capture's
+    /// sequence marks.
     pub fn assert_no_temporaries(&self) {
         let mut found = Vec::new();
         walk(&self.root(), &mut |p: &Path| {
             let name = p.file_name().unwrap().to_string_lossy();
-            if name.starts_with('.') && !(name == ".work" && p.is_dir()) {
+            let state = (name == ".work" && p.is_dir()) || lander_capture::seq::is_mark_name(&name);
+            if name.starts_with('.') && !state {
                 found.push(p.to_owned());
             }
         });
@@ -328,7 +330,8 @@ pub fn list(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = match std::fs::read_dir(dir) {
         Ok(rd) => rd
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n != ".work")
+            // the scratch of scrub attempts and capture's sequence mark are not items
+            .filter(|n| n != ".work" && !lander_capture::seq::is_mark_name(n))
             .collect(),
         Err(_) => Vec::new(),
     };

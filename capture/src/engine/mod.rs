@@ -17,10 +17,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::manifest::{hostname, now_ns, Manifest};
+use crate::perms::Perms;
 use crate::record::Format;
+use crate::seq::SeqAllocator;
 
 pub mod naming;
 pub mod producer;
+pub mod publication;
 pub mod ring;
 pub mod rotate;
 pub mod salvage;
@@ -63,6 +66,9 @@ pub struct EngineConfig {
     pub stats_interval: Duration,
     /// Stop after this many packets.
     pub max_packets: Option<u64>,
+    /// Mode and group of trace files and manifests, and of the output directory if the engine
+    /// creates it (front ends tighten an existing one with [`Perms::ensure_dir`] first).
+    pub perms: Perms,
 }
 
 impl EngineConfig {
@@ -81,6 +87,7 @@ impl EngineConfig {
             state_dir: None,
             stats_interval: Duration::from_secs(5),
             max_packets: None,
+            perms: Perms::RAW,
         }
     }
 
@@ -92,8 +99,12 @@ impl EngineConfig {
 /// Flags set from outside (signal handlers) and read by the source thread.
 #[derive(Debug, Clone, Default)]
 pub struct Control {
-    /// Finish and publish the current file, then stop (SIGINT, SIGTERM).
+    /// Read what the source still holds (a live interface's kernel buffer), write and
+    /// publish everything, then stop (SIGINT, SIGTERM).
     pub stop: Arc<AtomicBool>,
+    /// With `stop`: skip reading what the source still holds (a second SIGINT or SIGTERM).
+    /// What was read is still written and published.
+    pub hurry: Arc<AtomicBool>,
     /// Close the current file now (SIGHUP).
     pub rotate: Arc<AtomicBool>,
     writer_failed: Arc<AtomicBool>,
@@ -164,8 +175,18 @@ pub fn run<S: Source + ?Sized>(
         let what = what.to_string();
         move |source| EngineError::Io { what, source }
     };
-    std::fs::create_dir_all(&config.out_dir)
-        .map_err(io_err("cannot create the output directory"))?;
+    if !config.out_dir.is_dir() {
+        config
+            .perms
+            .ensure_dir(&config.out_dir)
+            .map_err(io_err("cannot create the output directory"))?;
+    }
+    // A file with the mode and group asked for, at once, rather than at the first packet.
+    crate::publish::PendingFile::create_with_perms(&config.out_dir.join("probe"), &config.perms)
+        .and_then(crate::publish::PendingFile::abort)
+        .map_err(io_err(
+            "cannot create a trace file with the mode and group asked for",
+        ))?;
     let count = config.buffer_count();
     let free = FreeBuffers::allocate(count, config.buffer_bytes, source.is_live())
         .map_err(io_err("cannot allocate the ring buffers"))?;
@@ -176,8 +197,9 @@ pub fn run<S: Source + ?Sized>(
         .snaplen
         .map_or(source.snaplen(), |s| s.min(source.snaplen().max(1)));
     let counters = Arc::new(Counters::default());
-    let first_seq = naming::next_seq(&config.out_dir, &config.site)
-        .map_err(io_err("cannot list the output directory"))?;
+    let seqs = SeqAllocator::open(&config.out_dir, &config.site, config.perms, config.fsync)
+        .map_err(|e| io_err("cannot find the next sequence number")(std::io::Error::other(e)))?;
+    let seqs = Arc::new(seqs);
     let (tx, rx) = crossbeam_channel::bounded(count + 8);
     let producer = Producer::new(
         ProducerConfig {
@@ -186,7 +208,7 @@ pub fn run<S: Source + ?Sized>(
             format: config.format,
             snaplen,
             rotate: config.rotate,
-            first_seq,
+            seqs: seqs.clone(),
             max_packets: config.max_packets,
         },
         (source.link_type(), source.is_live()),
@@ -202,6 +224,8 @@ pub fn run<S: Source + ?Sized>(
         WriterConfig {
             fsync: config.fsync,
             template,
+            perms: config.perms,
+            seqs,
         },
         backend,
         free,

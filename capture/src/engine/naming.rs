@@ -29,21 +29,19 @@ pub fn parse_trace_name(name: &str) -> Option<(&str, u64, u64)> {
     Some((site, secs, seq))
 }
 
-/// The next sequence number for `site` in `dir`: one past the largest already there, so a
-/// restarted capture never reuses a name.
+/// The same trace file name with another sequence number, or `None` if it is not one.
+pub fn with_seq(name: &str, seq: u64) -> Option<String> {
+    parse_trace_name(name)?;
+    let (stem, ext) = name.rsplit_once('.')?;
+    let (prefix, _) = stem.rsplit_once('-')?;
+    Some(format!("{prefix}-{seq:0width$}.{ext}", width = SEQ_WIDTH))
+}
+
+/// The next sequence number for `site`: one past the largest anywhere the spool knows of, or
+/// the site's high-water mark (see [`crate::seq::next_seq`]), so a restarted capture never
+/// reuses a name.
 pub fn next_seq(dir: &Path, site: &str) -> std::io::Result<u64> {
-    let mut next = 0;
-    for entry in std::fs::read_dir(dir)? {
-        let name = entry?.file_name();
-        let Some(name) = name.to_str() else { continue };
-        let name = name.trim_start_matches('.');
-        if let Some((s, _, seq)) = parse_trace_name(name.split(".json").next().unwrap_or(name)) {
-            if s == site {
-                next = next.max(seq + 1);
-            }
-        }
-    }
-    Ok(next)
+    crate::seq::next_seq(dir, site).map_err(std::io::Error::other)
 }
 
 /// `YYYYMMDD` and `HHMMSS` of a Unix time in seconds, UTC.
@@ -122,6 +120,15 @@ mod tests {
         }
         assert_eq!(parse_trace_name("x-2024-1.pcap"), None);
         assert_eq!(parse_trace_name("x-20241301-000000-1.pcap"), None);
+    }
+
+    #[test]
+    fn with_seq_changes_only_the_sequence_number() {
+        assert_eq!(
+            with_seq("a-b-20240229-235959-000007.pcapng", 12).as_deref(),
+            Some("a-b-20240229-235959-000012.pcapng")
+        );
+        assert_eq!(with_seq("notatrace.pcap", 1), None);
     }
 
     #[test]

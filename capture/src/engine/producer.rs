@@ -22,6 +22,7 @@ use super::{Control, EngineError};
 use crate::format::RecordEncoder;
 use crate::manifest::now_ns;
 use crate::record::{Format, LinkType, Record};
+use crate::seq::SeqAllocator;
 
 /// Packets between looks at the stop and rotate flags.
 const FLAG_CHECK_MASK: u64 = 1023;
@@ -43,8 +44,8 @@ pub struct ProducerConfig {
     pub snaplen: u32,
     /// Rotation rules.
     pub rotate: RotatePolicy,
-    /// First sequence number.
-    pub first_seq: u64,
+    /// Where each file's sequence number comes from.
+    pub seqs: Arc<SeqAllocator>,
     /// Stop after this many packets.
     pub max_packets: Option<u64>,
 }
@@ -56,6 +57,31 @@ struct OpenFile {
     boundary_ns: Option<u64>,
     kernel_at_open: Option<KernelStats>,
     ring_drops_at_open: u64,
+}
+
+/// Why [`Producer::pump`] returned.
+enum Pumped {
+    /// The source ended, or the packet limit was reached.
+    Ended,
+    /// A stop was asked for.
+    Stopped,
+}
+
+/// Captured bytes, wire bytes and source-reported losses of the packets read so far.
+#[derive(Default)]
+struct Totals {
+    bytes: u64,
+    wire_bytes: u64,
+    source_drops: u64,
+}
+
+impl Totals {
+    #[inline]
+    fn add(&mut self, caplen: usize, wire_len: u32, drops: u32) {
+        self.bytes += caplen as u64;
+        self.wire_bytes += u64::from(wire_len);
+        self.source_drops += u64::from(drops);
+    }
 }
 
 /// The source thread's state.
@@ -72,8 +98,8 @@ pub struct Producer {
     live: bool,
     buf: Option<Buffer>,
     file: Option<OpenFile>,
-    seq: u64,
     packets: u64,
+    totals: Totals,
     ring_drops: u64,
     kernel: Option<KernelStats>,
     limit: u64,
@@ -96,7 +122,7 @@ impl Producer {
         let header = encoder.file_header();
         Ok(Producer {
             link_type,
-            seq: config.first_seq,
+            totals: Totals::default(),
             limit: config.max_packets.unwrap_or(u64::MAX),
             config,
             encoder,
@@ -114,49 +140,87 @@ impl Producer {
         })
     }
 
-    /// Runs until the source ends, a stop is asked for, or the writer fails.
+    /// Runs until the source ends, a stop is asked for, or the writer fails. After a stop,
+    /// what the source still holds (a live interface's kernel buffer) is read too, unless a
+    /// second stop request says to hurry; everything read is written and published either way.
     pub fn run<S: Source + ?Sized>(mut self, source: &mut S) -> Result<(), EngineError> {
-        let result = self.pump(source);
+        let result = match self.pump(source) {
+            Ok(Pumped::Stopped) => self.drain(source),
+            Ok(Pumped::Ended) => Ok(()),
+            Err(e) => Err(e),
+        };
         self.refresh_kernel(source);
+        self.publish_counts();
         let closed = self.close_file(CloseReason::End);
         result.and(closed)
     }
 
-    fn pump<S: Source + ?Sized>(&mut self, source: &mut S) -> Result<(), EngineError> {
+    fn pump<S: Source + ?Sized>(&mut self, source: &mut S) -> Result<Pumped, EngineError> {
         let mut seen: u64 = 0;
         loop {
-            match source.next()? {
+            let check = match source.next()? {
                 Next::Packet(rec) => {
                     self.on_packet(&rec)?;
                     seen += 1;
                     if self.packets >= self.limit {
-                        return Ok(());
+                        return Ok(Pumped::Ended);
                     }
-                    if seen & FLAG_CHECK_MASK == 0 && self.flags(source, seen)? {
-                        return Ok(());
-                    }
+                    seen & FLAG_CHECK_MASK == 0
                 }
+                Next::Empty => true,
                 Next::Idle => {
                     self.on_idle(source)?;
-                    if self.flags(source, seen)? {
-                        return Ok(());
-                    }
+                    true
                 }
-                Next::End => return Ok(()),
+                Next::End => return Ok(Pumped::Ended),
+            };
+            if check && self.flags(source, seen)? {
+                return Ok(Pumped::Stopped);
             }
         }
     }
 
-    /// Looks at the stop and rotate flags and the packet limit; true to stop.
+    /// Reads what the source still holds after a stop, until it holds nothing more, the
+    /// packet limit, or a second stop request.
+    fn drain<S: Source + ?Sized>(&mut self, source: &mut S) -> Result<(), EngineError> {
+        let mut seen: u64 = 0;
+        while !self.control.hurry.load(Relaxed) && self.packets < self.limit {
+            match source.next_after_stop()? {
+                Next::Packet(rec) => {
+                    self.on_packet(&rec)?;
+                    seen += 1;
+                    if seen & FLAG_CHECK_MASK == 0 {
+                        self.check_writer()?;
+                        self.publish_counts();
+                    }
+                }
+                Next::Empty | Next::Idle => self.check_writer()?,
+                Next::End => break,
+            }
+        }
+        if seen > 0 {
+            tracing::info!("read {seen} packets the source still held at the stop");
+        }
+        Ok(())
+    }
+
+    fn check_writer(&self) -> Result<(), EngineError> {
+        if self.control.writer_failed.load(Relaxed) {
+            return Err(EngineError::WriterGone);
+        }
+        Ok(())
+    }
+
+    /// Looks at the stop and rotate flags and the writer; publishes the counters; true to
+    /// stop.
     fn flags<S: Source + ?Sized>(
         &mut self,
         source: &mut S,
         seen: u64,
     ) -> Result<bool, EngineError> {
-        if self.control.writer_failed.load(Relaxed) {
-            return Err(EngineError::WriterGone);
-        }
-        if seen & 0xffff == 0 {
+        self.check_writer()?;
+        self.publish_counts();
+        if seen & 0xffff == 0 && seen > 0 {
             self.refresh_kernel(source);
         }
         if self.control.rotate.swap(false, Relaxed) && self.file.is_some() {
@@ -164,6 +228,16 @@ impl Producer {
             self.close_file(CloseReason::Requested)?;
         }
         Ok(self.control.stop.load(Relaxed))
+    }
+
+    /// Makes the packets read so far visible to the reporter (the heartbeat counts packets
+    /// when they are read, not when their buffer is handed over).
+    fn publish_counts(&self) {
+        let (c, t) = (&self.counters, &self.totals);
+        c.packets.store(self.packets, Relaxed);
+        c.bytes.store(t.bytes, Relaxed);
+        c.wire_bytes.store(t.wire_bytes, Relaxed);
+        c.source_drops.store(t.source_drops, Relaxed);
     }
 
     #[inline]
@@ -191,6 +265,7 @@ impl Producer {
         buf.meta.add(rec.ts_ns, caplen, rec.wire_len, rec.drops);
         let old = buf.meta.first_ts_ns.unwrap_or(rec.ts_ns);
         self.packets += 1;
+        self.totals.add(caplen, rec.wire_len, rec.drops);
         let file = self.file.as_mut().expect("a file is open");
         file.size += n as u64;
         file.packets += 1;
@@ -242,6 +317,7 @@ impl Producer {
     /// partly filled buffer, refresh the kernel counters.
     fn on_idle<S: Source + ?Sized>(&mut self, source: &mut S) -> Result<(), EngineError> {
         self.refresh_kernel(source);
+        self.publish_counts();
         let now = now_ns();
         let over = self
             .file
@@ -261,13 +337,13 @@ impl Producer {
         }
         let rotate = self.config.rotate;
         let name_ts = rotate.interval_start(ts_ns).unwrap_or(ts_ns);
-        let name = trace_name(&self.config.site, name_ts, self.seq, self.config.format);
+        let seq = self.config.seqs.take();
+        let name = trace_name(&self.config.site, name_ts, seq, self.config.format);
         let open = FileOpen {
             path: self.config.out_dir.join(&name),
-            seq: self.seq,
+            seq,
             link_type: self.link_type,
         };
-        self.seq += 1;
         self.send(Event::Open(open))?;
         let buf = self.buf.as_mut().expect("make_room leaves a buffer");
         buf.push(&self.header);
@@ -344,14 +420,7 @@ impl Producer {
     /// Hands the current buffer to the writer if it holds anything.
     fn flush(&mut self) -> Result<(), EngineError> {
         match self.buf.take() {
-            Some(b) if !b.is_empty() => {
-                let c = &self.counters;
-                c.packets.fetch_add(b.meta.packets, Relaxed);
-                c.bytes.fetch_add(b.meta.bytes, Relaxed);
-                c.wire_bytes.fetch_add(b.meta.wire_bytes, Relaxed);
-                c.source_drops.fetch_add(b.meta.source_drops, Relaxed);
-                self.send(Event::Data(b))
-            }
+            Some(b) if !b.is_empty() => self.send(Event::Data(b)),
             Some(b) => {
                 self.buf = Some(b);
                 Ok(())

@@ -3,16 +3,28 @@
 //!
 //! A leftover is read with [`TraceReader`] until its first error or truncation; every whole
 //! record before that is written again through [`RecordEncoder`] (the same encoder that wrote
-//! it, so the bytes are the same) under the final name the file was meant to get.
+//! it, so the bytes are the same) under the final name the file was meant to get, or, if a
+//! file that is not ours has that name, the next free sequence number.
+//!
+//! What an interrupted publication leaves is told apart first:
+//! - a leftover with a second link (`st_nlink` > 1) was published already (a crash between
+//!   the link and the unlink of a publication without `RENAME_NOREPLACE`): it is removed;
+//! - a manifest under the final name of an unpublished leftover is the orphan of a crash
+//!   between the manifest's publication and the trace's: it is removed with the leftover
+//!   (`--discard-partial`) or replaced by the salvaged file's.
 
 use std::io::{self, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::naming::parse_trace_name;
+use super::publication::Publication;
 use crate::format::{RecordEncoder, TraceReader};
 use crate::manifest::{manifest_path, Manifest};
+use crate::perms::Perms;
 use crate::publish::{leftovers, Leftover, PendingFile};
+use crate::seq::{is_mark_name, SeqAllocator};
 
 /// A temporary file from another host counts as abandoned after this long untouched.
 const FOREIGN_AGE: Duration = Duration::from_secs(3600);
@@ -43,6 +55,14 @@ pub enum Outcome {
         /// Why.
         why: String,
     },
+    /// Left where it is: it could not be dealt with now (the next start tries again). One
+    /// such leftover never keeps the others, or the capture, from going on.
+    Kept {
+        /// The temporary file.
+        path: PathBuf,
+        /// What went wrong.
+        why: String,
+    },
 }
 
 /// Salvaging failed.
@@ -58,58 +78,113 @@ pub struct SalvageError {
     pub source: io::Error,
 }
 
-/// Deals with every abandoned temporary file in `dir`.
+/// How leftovers are dealt with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SalvageConfig {
+    /// Publish or remove.
+    pub policy: LeftoverPolicy,
+    /// fsync what is published.
+    pub fsync: bool,
+    /// Mode and group of what is published.
+    pub perms: Perms,
+}
+
+/// Deals with every abandoned temporary file in `dir`, publishing with the default modes.
 pub fn salvage_dir(
     dir: &Path,
     policy: LeftoverPolicy,
     fsync: bool,
 ) -> Result<Vec<Outcome>, SalvageError> {
+    salvage_dir_with(
+        dir,
+        &SalvageConfig {
+            policy,
+            fsync,
+            perms: Perms::RAW,
+        },
+    )
+}
+
+/// Deals with every abandoned temporary file in `dir`. Only a directory that cannot be
+/// listed is an error; a leftover that cannot be dealt with is [`Outcome::Kept`].
+pub fn salvage_dir_with(dir: &Path, config: &SalvageConfig) -> Result<Vec<Outcome>, SalvageError> {
     let found = leftovers(dir, FOREIGN_AGE).map_err(|source| SalvageError {
         path: dir.to_owned(),
         what: "cannot list leftovers",
         source,
     })?;
-    found
-        .iter()
-        .map(|left| salvage_one(dir, left, policy, fsync))
-        .collect()
+    let mut outcomes = Vec::new();
+    for left in &found {
+        match salvage_one(dir, left, config) {
+            Ok(done) => outcomes.extend(done),
+            Err(e) => {
+                tracing::warn!("leftover {} kept: {e}", left.path.display());
+                outcomes.push(Outcome::Kept {
+                    path: left.path.clone(),
+                    why: e.to_string(),
+                });
+            }
+        }
+    }
+    Ok(outcomes)
+}
+
+/// Why a leftover is removed without a look at its content, if it is: it is not a trace, or
+/// it was published already.
+fn not_to_salvage(left: &Leftover) -> Option<String> {
+    if left.final_name.ends_with(".json") {
+        return Some("temporary manifest".into());
+    }
+    if is_mark_name(&left.final_name) {
+        return Some("temporary sequence mark".into());
+    }
+    let links = std::fs::symlink_metadata(&left.path).map_or(1, |m| m.nlink());
+    (links > 1).then(|| "already published (a second link of a published file)".into())
 }
 
 fn salvage_one(
     dir: &Path,
     left: &Leftover,
-    policy: LeftoverPolicy,
-    fsync: bool,
-) -> Result<Outcome, SalvageError> {
-    let dest = dir.join(&left.final_name);
-    let why = if policy == LeftoverPolicy::Discard {
-        Some("discarded (--discard-partial)".to_string())
-    } else if left.final_name.ends_with(".json") {
-        Some("temporary manifest".to_string())
-    } else if dest.exists() {
-        Some("already published".to_string())
-    } else {
-        None
-    };
-    if let Some(why) = why {
-        return remove(&left.path, why);
+    config: &SalvageConfig,
+) -> Result<Vec<Outcome>, SalvageError> {
+    if let Some(why) = not_to_salvage(left) {
+        return Ok(vec![remove(&left.path, why)?]);
     }
-    match recover(&left.path, &dest, fsync)? {
-        Some(packets) => {
+    let dest = dir.join(&left.final_name);
+    let mut outcomes: Vec<Outcome> = remove_orphan_manifest(&dest)?.into_iter().collect();
+    if config.policy == LeftoverPolicy::Discard {
+        outcomes.push(remove(&left.path, "discarded (--discard-partial)".into())?);
+        return Ok(outcomes);
+    }
+    match recover(&left.path, &dest, config)? {
+        Some((path, packets)) => {
             tracing::warn!(
                 "recovered {} whole packets from {} as {}",
                 packets,
                 left.path.display(),
-                dest.display()
+                path.display()
             );
             remove(&left.path, String::new())?;
-            Ok(Outcome::Recovered {
-                path: dest,
-                packets,
-            })
+            outcomes.push(Outcome::Recovered { path, packets });
         }
-        None => remove(&left.path, "no readable file header".to_string()),
+        None => outcomes.push(remove(&left.path, "no readable file header".to_string())?),
     }
+    Ok(outcomes)
+}
+
+/// Removes the manifest published under `dest`'s name when `dest` itself is missing: the
+/// orphan of a publication interrupted between the manifest and the trace. (With `dest`
+/// present, the manifest is that file's and stays.)
+fn remove_orphan_manifest(dest: &Path) -> Result<Option<Outcome>, SalvageError> {
+    let mpath = manifest_path(dest);
+    if std::fs::symlink_metadata(dest).is_ok() || std::fs::symlink_metadata(&mpath).is_err() {
+        return Ok(None);
+    }
+    remove(
+        &mpath,
+        "orphan manifest of an interrupted publication".into(),
+    )
+    .map(Some)
 }
 
 fn remove(path: &Path, why: String) -> Result<Outcome, SalvageError> {
@@ -133,9 +208,13 @@ fn remove(path: &Path, why: String) -> Result<Outcome, SalvageError> {
     })
 }
 
-/// Copies the whole records of `tmp` to a new file published at `dest`; `None` if `tmp` has
-/// no readable header.
-fn recover(tmp: &Path, dest: &Path, fsync: bool) -> Result<Option<u64>, SalvageError> {
+/// Copies the whole records of `tmp` to a new file published at `dest` (or, if that name is
+/// taken, the next free sequence number); `None` if `tmp` has no readable header.
+fn recover(
+    tmp: &Path,
+    dest: &Path,
+    config: &SalvageConfig,
+) -> Result<Option<(PathBuf, u64)>, SalvageError> {
     let err = |what, source| SalvageError {
         path: tmp.to_owned(),
         what,
@@ -152,7 +231,8 @@ fn recover(tmp: &Path, dest: &Path, fsync: bool) -> Result<Option<u64>, SalvageE
         reader.link_type(),
         reader.snaplen(),
     );
-    let pending = PendingFile::create(dest).map_err(|e| err("cannot create the output", e))?;
+    let mut pending = PendingFile::create_with_perms(dest, &config.perms)
+        .map_err(|e| err("cannot create the output", e))?;
     let mut out = HashingWriter::new(io::BufWriter::new(&pending.file));
     out.write_all(&encoder.file_header())
         .map_err(|e| err("cannot write", e))?;
@@ -173,13 +253,43 @@ fn recover(tmp: &Path, dest: &Path, fsync: bool) -> Result<Option<u64>, SalvageE
     };
     let (digest, size) = out.finish().map_err(|e| err("cannot write", e))?;
     fill_manifest(&mut manifest, dest, digest, size, &stop);
-    manifest
-        .publish(&manifest_path(dest), fsync)
-        .map_err(|e| err("cannot publish the manifest", e))?;
-    pending
-        .commit(fsync)
-        .map_err(|e| err("cannot publish the salvaged file", e))?;
-    Ok(Some(manifest.packets))
+    if config.fsync {
+        pending
+            .file
+            .sync_all()
+            .map_err(|e| err("cannot fsync the salvaged file", e))?;
+    }
+    let path = publish_salvaged(dir_of(dest), &mut pending, &mut manifest, config)
+        .map_err(|e| err("cannot publish the salvaged file", io::Error::other(e)))?;
+    Ok(Some((path, manifest.packets)))
+}
+
+fn dir_of(path: &Path) -> &Path {
+    path.parent().unwrap_or(Path::new("."))
+}
+
+/// Publishes under a name never used, with the site's sequence numbers when the name is a
+/// trace file name (the mark is raised past the salvaged file's number first).
+fn publish_salvaged(
+    dir: &Path,
+    pending: &mut PendingFile,
+    manifest: &mut Manifest,
+    config: &SalvageConfig,
+) -> Result<PathBuf, Box<dyn std::error::Error + Send + Sync>> {
+    let seqs = match (&manifest.site, manifest.seq) {
+        (Some(site), Some(seq)) => {
+            let seqs = SeqAllocator::open(dir, site, config.perms, config.fsync)?;
+            seqs.reserve(seq)?;
+            Some(seqs)
+        }
+        _ => None,
+    };
+    let how = Publication {
+        fsync: config.fsync,
+        perms: config.perms,
+        seqs: seqs.as_ref(),
+    };
+    Ok(how.publish(pending, manifest)?)
 }
 
 fn fill_manifest(m: &mut Manifest, dest: &Path, digest: String, size: u64, stop: &str) {

@@ -16,6 +16,8 @@ use crate::manifest::{manifest_path, Manifest};
 use crate::record::{LinkType, OwnedRecord};
 use crate::synth::{generate, Profile};
 
+mod spool;
+
 /// Packets from memory; `live` ones report `Idle` after the last packet until `until` says
 /// to stop.
 struct VecSource {
@@ -61,6 +63,11 @@ impl Source for VecSource {
     fn describe(&self) -> String {
         "memory".into()
     }
+}
+
+fn seqs(dir: &Path) -> std::sync::Arc<crate::seq::SeqAllocator> {
+    let perms = crate::perms::Perms::RAW;
+    std::sync::Arc::new(crate::seq::SeqAllocator::open(dir, "t", perms, false).unwrap())
 }
 
 fn synth(n: u64) -> Vec<OwnedRecord> {
@@ -269,7 +276,7 @@ fn a_live_source_drops_instead_of_waiting_for_buffers() {
             format: Format::PcapNs,
             snaplen: 65535,
             rotate: RotatePolicy::default(),
-            first_seq: 0,
+            seqs: seqs(dir.path()),
             max_packets: None,
         },
         (LinkType::ETHERNET, true),
@@ -338,6 +345,8 @@ fn a_failed_write_publishes_the_whole_records_before_it_as_partial() {
         writer::WriterConfig {
             fsync: false,
             template,
+            perms: crate::perms::Perms::RAW,
+            seqs: seqs(dir.path()),
         },
         backend,
         free.clone(),
@@ -352,7 +361,7 @@ fn a_failed_write_publishes_the_whole_records_before_it_as_partial() {
             format: Format::PcapNs,
             snaplen: 65535,
             rotate: RotatePolicy::default(),
-            first_seq: 0,
+            seqs: seqs(dir.path()),
             max_packets: None,
         },
         (LinkType::ETHERNET, false),

@@ -1,11 +1,27 @@
 //! Live capture from a network interface through libpcap.
 //!
 //! Packets come with nanosecond timestamps where the kernel offers them. The read timeout
-//! makes libpcap hand over a partly filled kernel block instead of holding packets back, and
-//! lets the capture loop notice rotation times and stop requests when no traffic arrives.
+//! makes the kernel hand over a partly filled block instead of holding packets back.
+//!
+//! The handle is non-blocking and waited on with `poll` on its selectable descriptor, with a
+//! timeout of its own (at most [`MAX_WAIT_MS`]): a blocking libpcap read on a silent link
+//! would never return (the kernel does not retire an empty block), and a stop request or a
+//! rotation time would go unnoticed until the next packet.
+//!
+//! After a stop, [`Source::next_after_stop`] reads what the kernel still holds: until a
+//! read would block and no block is retired within twice the read timeout (a partly filled
+//! block waits that long at most), or until a packet stamped after the stop arrives (on a
+//! busy link the buffer never empties).
+
+use std::os::fd::{AsRawFd, RawFd};
 
 use super::{KernelStats, Next, Source, SourceError};
+use crate::engine::sys::poll_readable;
+use crate::manifest::now_ns;
 use crate::record::{LinkType, Record};
+
+/// Longest wait for packets before the capture loop looks at its flags and clocks again.
+pub const MAX_WAIT_MS: u32 = 100;
 
 /// How to open an interface.
 #[derive(Clone, Debug)]
@@ -29,9 +45,16 @@ pub struct LiveConfig {
 /// A libpcap capture handle.
 pub struct LiveSource {
     cap: pcap::Capture<pcap::Active>,
+    fd: RawFd,
     config: LiveConfig,
     link_type: LinkType,
     nanos: bool,
+    /// The last read found nothing: the next call waits with `poll` first.
+    would_block: bool,
+    /// When the stop was asked for (set at the first [`Source::next_after_stop`]).
+    stop_ns: Option<u64>,
+    /// The kernel holds nothing more from before the stop.
+    drained: bool,
 }
 
 impl std::fmt::Debug for LiveSource {
@@ -63,23 +86,64 @@ impl LiveSource {
         if let Some(size) = config.buffer_size {
             inactive = inactive.buffer_size(size as i32);
         }
-        let mut cap = inactive.open().map_err(err("cannot open the interface"))?;
+        let mut cap = inactive
+            .open()
+            .map_err(err("cannot open the interface"))?
+            .setnonblock()
+            .map_err(err("cannot make the handle non-blocking"))?;
         if let Some(filter) = &config.filter {
             cap.filter(filter, true)
                 .map_err(err("cannot install the filter"))?;
         }
         let link_type = LinkType(cap.get_datalink().0 as u32);
+        let fd = cap.as_raw_fd();
         Ok(LiveSource {
             cap,
+            fd,
             config,
             link_type,
             nanos: true,
+            would_block: false,
+            stop_ns: None,
+            drained: false,
         })
     }
-}
 
-impl Source for LiveSource {
-    fn next(&mut self) -> Result<Next<'_>, SourceError> {
+    /// How long one wait for packets lasts: the read timeout, at most [`MAX_WAIT_MS`] (and
+    /// that when the read timeout is 0, libpcap's "none").
+    fn wait_ms(&self) -> i32 {
+        match self.config.timeout_ms {
+            0 => MAX_WAIT_MS as i32,
+            t => t.min(MAX_WAIT_MS) as i32,
+        }
+    }
+
+    /// How long to wait after a stop for the kernel to hand over its last, partly filled
+    /// block: it retires a block with packets at the second read timeout at the latest (8 ms
+    /// is the kernel's own timeout when none is given).
+    fn drain_wait_ms(&self) -> i32 {
+        let tov = self.config.timeout_ms.max(8);
+        tov.saturating_mul(2)
+            .saturating_add(50)
+            .min(i32::MAX as u32) as i32
+    }
+
+    /// After a read found nothing: waits up to `ms` for the descriptor; true if it is ready.
+    fn wait(&mut self, ms: i32) -> Result<bool, SourceError> {
+        if !self.would_block {
+            return Ok(true);
+        }
+        let ready = poll_readable(self.fd, ms).map_err(|source| SourceError::Wait {
+            name: self.config.interface.clone(),
+            source,
+        })?;
+        self.would_block = !ready;
+        Ok(ready)
+    }
+
+    /// One non-blocking read. After a stop (`stop_ns`), the first packet stamped later is
+    /// the last one read.
+    fn read(&mut self, stop_ns: Option<u64>) -> Result<Next<'_>, SourceError> {
         let link_type = self.link_type;
         let nanos = self.nanos;
         match self.cap.next_packet() {
@@ -88,6 +152,7 @@ impl Source for LiveSource {
                 let frac = ts.tv_usec as u64;
                 let ts_ns =
                     ts.tv_sec as u64 * 1_000_000_000 + if nanos { frac } else { frac * 1000 };
+                self.drained |= stop_ns.is_some_and(|stop| ts_ns > stop);
                 Ok(Next::Packet(Record {
                     ts_ns,
                     wire_len: p.header.len,
@@ -97,7 +162,10 @@ impl Source for LiveSource {
                     data: p.data,
                 }))
             }
-            Err(pcap::Error::TimeoutExpired) => Ok(Next::Idle),
+            Err(pcap::Error::TimeoutExpired) => {
+                self.would_block = true;
+                Ok(Next::Empty)
+            }
             Err(pcap::Error::NoMorePackets) => Ok(Next::End),
             Err(source) => Err(SourceError::Pcap {
                 interface: self.config.interface.clone(),
@@ -105,6 +173,24 @@ impl Source for LiveSource {
                 source,
             }),
         }
+    }
+}
+
+impl Source for LiveSource {
+    fn next(&mut self) -> Result<Next<'_>, SourceError> {
+        if !self.wait(self.wait_ms())? {
+            return Ok(Next::Idle);
+        }
+        self.read(None)
+    }
+
+    fn next_after_stop(&mut self) -> Result<Next<'_>, SourceError> {
+        let stop_ns = *self.stop_ns.get_or_insert_with(now_ns);
+        if self.drained || !self.wait(self.drain_wait_ms())? {
+            self.drained = true;
+            return Ok(Next::End);
+        }
+        self.read(Some(stop_ns))
     }
 
     fn link_type(&self) -> LinkType {

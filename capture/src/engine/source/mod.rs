@@ -14,6 +14,9 @@ pub enum Next<'a> {
     Packet(Record<'a>),
     /// Nothing arrived within the read timeout (live sources; paced replay waiting).
     Idle,
+    /// Nothing is ready this moment: the reader has caught up with a live source. The next
+    /// call waits for more, at most the read timeout.
+    Empty,
     /// The source is exhausted.
     End,
 }
@@ -41,6 +44,13 @@ pub trait Source {
     fn is_live(&self) -> bool;
     /// Interface name, file name or stream name, for manifests and logs.
     fn describe(&self) -> String;
+    /// After a stop was asked for: the next packet the source still holds (a live interface's
+    /// kernel buffer), `Empty` or `Idle` while it may still hold some, `End` once it holds
+    /// none. Packets that arrive after the stop end it too. Sources that hold nothing of
+    /// their own (files, streams) end at once.
+    fn next_after_stop(&mut self) -> Result<Next<'_>, SourceError> {
+        Ok(Next::End)
+    }
     /// Kernel drop counters, for sources that have them.
     fn kernel_stats(&mut self) -> Option<KernelStats> {
         None
@@ -63,6 +73,15 @@ pub enum SourceError {
         /// libpcap's error.
         #[source]
         source: pcap::Error,
+    },
+    /// Waiting for the source to become readable failed.
+    #[error("{name}: cannot wait for packets: {source}")]
+    Wait {
+        /// Interface or stream name.
+        name: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
     },
     /// Opening the source failed.
     #[error("{name}: {source}")]

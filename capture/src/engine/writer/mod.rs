@@ -25,14 +25,16 @@ use super::ring::{Buffer, BufferMeta, FreeBuffers};
 use super::rotate::CloseReason;
 use super::stats::Counters;
 use crate::manifest::Manifest;
+use crate::perms::Perms;
 use crate::publish::PendingFile;
 use crate::record::LinkType;
+use crate::seq::SeqAllocator;
 
 pub mod publisher;
 pub mod sync;
 pub mod uring;
 
-use publisher::{Finished, Publisher};
+use publisher::{Finished, PublishConfig, Publisher};
 
 /// Which write path to use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -177,6 +179,10 @@ pub struct WriterConfig {
     pub fsync: bool,
     /// Manifest fields common to every file (format, link type, snaplen, host, site, ...).
     pub template: Manifest,
+    /// Mode and group of trace files and manifests.
+    pub perms: Perms,
+    /// The site's sequence numbers: each file's is reserved when the file is created.
+    pub seqs: Arc<SeqAllocator>,
 }
 
 struct OpenFile {
@@ -211,8 +217,13 @@ impl Writer {
         free: FreeBuffers,
         counters: Arc<Counters>,
     ) -> Writer {
+        let publish = PublishConfig {
+            fsync: config.fsync,
+            perms: config.perms,
+            seqs: config.seqs.clone(),
+        };
         Writer {
-            publisher: Some(Publisher::start(config.fsync, counters.clone())),
+            publisher: Some(Publisher::start(publish, counters.clone())),
             config,
             backend,
             free,
@@ -281,12 +292,20 @@ impl Writer {
         }
     }
 
+    /// Reserves the file's sequence number (before any of it exists, so a crash can never
+    /// let the number be used again) and creates its temporary file.
     fn open(&mut self, open: FileOpen) -> Result<(), WriterError> {
-        let pending = PendingFile::create(&open.path).map_err(|source| WriterError {
+        let err = |what: &str, source| WriterError {
             path: open.path.clone(),
-            what: "cannot create the temporary file".into(),
+            what: what.into(),
             source,
-        })?;
+        };
+        self.config
+            .seqs
+            .reserve(open.seq)
+            .map_err(|e| err("cannot raise the sequence mark", io::Error::other(e)))?;
+        let pending = PendingFile::create_with_perms(&open.path, &self.config.perms)
+            .map_err(|e| err("cannot create the temporary file", e))?;
         let name = file_name(&open.path);
         self.counters.set_current(Some(name));
         self.file = Some(OpenFile {

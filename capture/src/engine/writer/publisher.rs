@@ -7,8 +7,14 @@
 //! renames. A consumer that sees the trace therefore sees its manifest. Without fsync the
 //! same steps run without the fsyncs.
 //!
-//! After a failure nothing more is published: the files handed over later are removed (the
-//! capture is stopping anyway; the error says why).
+//! No rename replaces anything (`RENAME_NOREPLACE`, or link and unlink on NFS). The file's
+//! sequence number was reserved (the site's mark raised) when the writer created it; when a
+//! file that is not ours already has the trace's or the manifest's name, the file takes the
+//! next number instead, and what was there is left untouched.
+//!
+//! After a failure nothing more is published: the files handed over later, and the one that
+//! failed, stay under their temporary names for the next start to salvage (the capture is
+//! stopping anyway; the error says why).
 //!
 //! The same thread also starts the early writeback the writer asks for (`sync_file_range`
 //! blocks while the device queue is full, and the writer must not wait on the disk). Requests
@@ -17,9 +23,8 @@
 //! later in the channel. (If the writer drops a file after an error, a request still queued
 //! can meet a closed or reused descriptor; starting writeback is harmless either way.)
 
-use std::io::{self, Write};
+use std::io;
 use std::os::fd::RawFd;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -27,9 +32,12 @@ use std::thread::JoinHandle;
 use crossbeam_channel::Sender;
 
 use super::{Published, WriterError};
+use crate::engine::publication::Publication;
 use crate::engine::stats::Counters;
-use crate::manifest::{manifest_path, now_ns, Manifest};
-use crate::publish::{fsync_dir, PendingFile};
+use crate::manifest::Manifest;
+use crate::perms::Perms;
+use crate::publish::PendingFile;
+use crate::seq::SeqAllocator;
 
 /// Requests (files and writeback ranges) not yet served, at most (the writer waits beyond
 /// that: the disk is then the bottleneck).
@@ -62,22 +70,33 @@ pub struct Outcome {
     pub error: Option<WriterError>,
 }
 
+/// How files are published.
+#[derive(Debug, Clone)]
+pub struct PublishConfig {
+    /// fsync each file, its manifest and the directory.
+    pub fsync: bool,
+    /// Mode and group of trace files and manifests.
+    pub perms: Perms,
+    /// Where a file whose name is taken gets its next sequence number.
+    pub seqs: Arc<SeqAllocator>,
+}
+
 /// Publishes finished files on its own thread (or inline, if no thread could be started).
 #[derive(Debug)]
 pub struct Publisher {
     thread: Option<(Sender<Job>, JoinHandle<Outcome>)>,
     inline: Outcome,
-    fsync: bool,
+    config: PublishConfig,
     counters: Arc<Counters>,
     failed: Arc<AtomicBool>,
 }
 
 impl Publisher {
     /// Starts the publisher thread.
-    pub fn start(fsync: bool, counters: Arc<Counters>) -> Publisher {
+    pub fn start(config: PublishConfig, counters: Arc<Counters>) -> Publisher {
         let failed = Arc::new(AtomicBool::new(false));
         let (tx, rx) = crossbeam_channel::bounded::<Job>(QUEUE);
-        let (c, f) = (counters.clone(), failed.clone());
+        let (c, f, conf) = (counters.clone(), failed.clone(), config.clone());
         let thread = std::thread::Builder::new()
             .name("lander-publish".into())
             .spawn(move || {
@@ -87,7 +106,7 @@ impl Publisher {
                         Job::Writeback { fd, offset, len } => {
                             super::sync::start_writeback(fd, offset, len);
                         }
-                        Job::Publish(job) => publish_one(*job, fsync, &c, &mut outcome),
+                        Job::Publish(job) => publish_one(*job, &conf, &c, &mut outcome),
                     }
                     if outcome.error.is_some() {
                         f.store(true, Relaxed);
@@ -105,7 +124,7 @@ impl Publisher {
         Publisher {
             thread,
             inline: Outcome::default(),
-            fsync,
+            config,
             counters,
             failed,
         }
@@ -135,7 +154,7 @@ impl Publisher {
             },
             None => job,
         };
-        publish_one(job, self.fsync, &self.counters, &mut self.inline);
+        publish_one(job, &self.config, &self.counters, &mut self.inline);
         if self.inline.error.is_some() {
             self.failed.store(true, Relaxed);
         }
@@ -169,75 +188,57 @@ impl Publisher {
     }
 }
 
-fn publish_one(job: Finished, fsync: bool, counters: &Counters, outcome: &mut Outcome) {
+fn publish_one(job: Finished, config: &PublishConfig, counters: &Counters, outcome: &mut Outcome) {
+    let Finished {
+        mut pending,
+        mut manifest,
+    } = job;
     if outcome.error.is_some() {
-        let _ = job.pending.abort();
+        // Complete, but nothing is published after a failure: left for the next start to
+        // salvage, never removed.
+        keep(pending);
         return;
     }
-    let size = job.manifest.file_size;
-    let published = Published {
-        path: job.pending.dest_path().to_owned(),
-        packets: job.manifest.packets,
-        size,
-        partial: job.manifest.partial.clone(),
+    if config.fsync {
+        if let Err(source) = pending.file.sync_all() {
+            outcome.error = Some(WriterError {
+                path: pending.dest_path().to_owned(),
+                what: "cannot fsync the trace file".into(),
+                source,
+            });
+            return keep(pending);
+        }
+    }
+    let (size, packets, partial) = (
+        manifest.file_size,
+        manifest.packets,
+        manifest.partial.clone(),
+    );
+    let how = Publication {
+        fsync: config.fsync,
+        perms: config.perms,
+        seqs: Some(&config.seqs),
     };
-    match publish_files(job.pending, job.manifest, fsync) {
-        Ok(()) => {
-            tracing::debug!(
-                "published {} ({} packets)",
-                published.path.display(),
-                published.packets
-            );
+    match how.publish(&mut pending, &mut manifest) {
+        Ok(path) => {
+            tracing::debug!("published {} ({packets} packets)", path.display());
             counters.files.fetch_add(1, Relaxed);
             counters.file_bytes.fetch_add(size, Relaxed);
-            outcome.published.push(published);
+            outcome.published.push(Published {
+                path,
+                packets,
+                size,
+                partial,
+            });
         }
-        Err(e) => outcome.error = Some(e),
+        Err(e) => {
+            outcome.error = Some(e);
+            keep(pending);
+        }
     }
 }
 
-/// Trace data, manifest, renames, one directory fsync.
-fn publish_files(
-    pending: PendingFile,
-    mut manifest: Manifest,
-    fsync: bool,
-) -> Result<(), WriterError> {
-    let dest = pending.dest_path().to_owned();
-    let err = |path: &Path, what: &str, source| WriterError {
-        path: path.to_owned(),
-        what: what.into(),
-        source,
-    };
-    if fsync {
-        pending
-            .file
-            .sync_all()
-            .map_err(|e| err(&dest, "cannot fsync the trace file", e))?;
-    }
-    let mpath = manifest_path(&dest);
-    manifest.created_ns = now_ns();
-    let written = write_manifest(&mpath, &manifest.to_json(), fsync);
-    if let Err(source) = written {
-        let _ = pending.abort();
-        return Err(err(&mpath, "cannot publish the manifest", source));
-    }
-    if let Err(source) = pending.commit(false) {
-        let _ = std::fs::remove_file(&mpath);
-        return Err(err(&dest, "cannot publish the trace file", source));
-    }
-    if fsync {
-        let dir = dest.parent().unwrap_or(Path::new("."));
-        fsync_dir(dir).map_err(|e| err(dir, "cannot fsync the directory", e))?;
-    }
-    Ok(())
-}
-
-/// Writes the manifest under a temporary name, fsyncs it if asked, renames it into place.
-fn write_manifest(path: &Path, json: &[u8], fsync: bool) -> io::Result<()> {
-    let mut pending = PendingFile::create(path)?;
-    pending.file.write_all(json)?;
-    if fsync {
-        pending.file.sync_all()?;
-    }
-    pending.commit(false).map(drop)
+fn keep(pending: PendingFile) {
+    let tmp = pending.keep();
+    tracing::warn!("{} is left for the next start to salvage", tmp.display());
 }

@@ -1,0 +1,154 @@
+//! The few system calls publication needs that the standard library lacks: a rename that never
+//! replaces (`renameat2` with `RENAME_NOREPLACE`) and group lookup by name.
+#![allow(unsafe_code)]
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+/// What [`rename_noreplace`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoReplace {
+    /// Renamed.
+    Done,
+    /// Something is already at the destination; nothing changed.
+    Exists,
+    /// The filesystem cannot do it (NFS, old kernels): the caller falls back to link + unlink.
+    Unsupported,
+}
+
+fn c_path(path: &Path) -> io::Result<CString> {
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{}: the path holds a NUL byte", path.display()),
+        )
+    })
+}
+
+/// Renames `from` to `to` only if nothing is at `to`, atomically (`renameat2`,
+/// `RENAME_NOREPLACE`).
+pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<NoReplace> {
+    let (f, t) = (c_path(from)?, c_path(to)?);
+    // SAFETY: both pointers are NUL-terminated strings owned by `f` and `t`, alive across the
+    // call; AT_FDCWD makes them relative to the working directory as `rename` would.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            f.as_ptr(),
+            libc::AT_FDCWD,
+            t.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if rc == 0 {
+        return Ok(NoReplace::Done);
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EEXIST) => Ok(NoReplace::Exists),
+        Some(libc::EINVAL) | Some(libc::ENOSYS) | Some(libc::EOPNOTSUPP) => {
+            Ok(NoReplace::Unsupported)
+        }
+        _ => Err(e),
+    }
+}
+
+/// The group id of `group`: a number is taken as it is, a name is looked up (NSS, so LDAP
+/// groups work too).
+pub fn group_id(group: &str) -> io::Result<u32> {
+    if let Ok(gid) = group.parse::<u32>() {
+        return Ok(gid);
+    }
+    let name = CString::new(group).map_err(|_| {
+        io::Error::new(io::ErrorKind::InvalidInput, "a group name holds a NUL byte")
+    })?;
+    let mut buf = vec![0u8; 4096];
+    loop {
+        // SAFETY: all-zero is a valid value of this plain C struct.
+        let mut grp: libc::group = unsafe { std::mem::zeroed() };
+        let mut found: *mut libc::group = std::ptr::null_mut();
+        // SAFETY: `name` is NUL-terminated; `grp`, `buf` (with its true length) and `found`
+        // are valid and writable for the call; getgrnam_r writes only within them.
+        let rc = unsafe {
+            libc::getgrnam_r(
+                name.as_ptr(),
+                &mut grp,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut found,
+            )
+        };
+        if rc == libc::ERANGE && buf.len() < 1 << 20 {
+            buf.resize(buf.len() * 2, 0);
+            continue;
+        }
+        if rc != 0 {
+            return Err(io::Error::from_raw_os_error(rc));
+        }
+        if found.is_null() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("no group named {group:?}"),
+            ));
+        }
+        return Ok(grp.gr_gid);
+    }
+}
+
+/// The name of group `gid`, if it has one (for messages).
+pub fn group_name(gid: u32) -> Option<String> {
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: all-zero is a valid value of this plain C struct.
+    let mut grp: libc::group = unsafe { std::mem::zeroed() };
+    let mut found: *mut libc::group = std::ptr::null_mut();
+    // SAFETY: `grp`, `buf` (with its true length) and `found` are valid and writable for the
+    // call; getgrgid_r writes only within them.
+    let rc = unsafe {
+        libc::getgrgid_r(
+            gid,
+            &mut grp,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut found,
+        )
+    };
+    if rc != 0 || found.is_null() || grp.gr_name.is_null() {
+        return None;
+    }
+    // SAFETY: on success `gr_name` points to a NUL-terminated string inside `buf`, alive here.
+    let name = unsafe { CStr::from_ptr(grp.gr_name) };
+    Some(name.to_string_lossy().into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rename_noreplace_never_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, c) = (
+            dir.path().join("a"),
+            dir.path().join("b"),
+            dir.path().join("c"),
+        );
+        std::fs::write(&a, b"a").unwrap();
+        std::fs::write(&b, b"b").unwrap();
+        assert_eq!(rename_noreplace(&a, &b).unwrap(), NoReplace::Exists);
+        assert_eq!(std::fs::read(&b).unwrap(), b"b");
+        assert_eq!(rename_noreplace(&a, &c).unwrap(), NoReplace::Done);
+        assert!(!a.exists());
+        assert_eq!(std::fs::read(&c).unwrap(), b"a");
+    }
+
+    #[test]
+    fn groups_by_number_and_by_name() {
+        assert_eq!(group_id("4242").unwrap(), 4242);
+        assert_eq!(group_id("root").unwrap(), 0);
+        assert_eq!(group_name(0).as_deref(), Some("root"));
+        let err = group_id("no-such-group-lander").unwrap_err();
+        assert!(err.to_string().contains("no-such-group-lander"), "{err}");
+    }
+}

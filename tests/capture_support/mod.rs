@@ -1,0 +1,244 @@
+//! What the capture tests share: a veth pair between two network namespaces made by the test
+//! (removed when it ends), traffic generators, reading back what was published. The veth pair
+//! needs root and iproute2.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const CAPTURE: &str = env!("CARGO_BIN_EXE_lander-capture");
+pub const LANDER: &str = env!("CARGO_BIN_EXE_lander");
+
+/// A veth pair: `rx` in namespace `rx_ns` (where the capture runs), `tx` in `tx_ns`.
+pub struct Veth {
+    pub rx_ns: String,
+    pub tx_ns: String,
+    pub rx: String,
+    pub tx: String,
+}
+
+impl Drop for Veth {
+    fn drop(&mut self) {
+        for ns in [&self.rx_ns, &self.tx_ns] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+fn ip(args: &[&str]) {
+    let st = Command::new("ip")
+        .args(args)
+        .status()
+        .expect("iproute2 must be installed");
+    assert!(st.success(), "ip {args:?} failed (tests need root)");
+}
+
+/// `cmd` run inside namespace `ns`.
+pub fn in_ns(ns: &str, cmd: &str) -> Command {
+    let mut c = Command::new("ip");
+    c.args(["netns", "exec", ns, cmd]);
+    c
+}
+
+impl Veth {
+    /// A new pair, up, IPv6 off (no stray router solicitations); `tag` keeps the names of
+    /// tests running at once apart.
+    pub fn new(tag: &str) -> Veth {
+        let id = std::process::id();
+        let veth = Veth {
+            rx_ns: format!("l{tag}-rx-{id}"),
+            tx_ns: format!("l{tag}-tx-{id}"),
+            rx: format!("l{tag}a{id}"),
+            tx: format!("l{tag}b{id}"),
+        };
+        ip(&["netns", "add", &veth.rx_ns]);
+        ip(&["netns", "add", &veth.tx_ns]);
+        ip(&[
+            "link",
+            "add",
+            &veth.rx,
+            "netns",
+            &veth.rx_ns,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &veth.tx,
+            "netns",
+            &veth.tx_ns,
+        ]);
+        for (ns, dev) in [(&veth.rx_ns, &veth.rx), (&veth.tx_ns, &veth.tx)] {
+            let _ = in_ns(ns, "sysctl")
+                .args(["-qw", "net.ipv6.conf.all.disable_ipv6=1"])
+                .status();
+            assert!(in_ns(ns, "ip")
+                .args(["link", "set", dev, "up"])
+                .status()
+                .unwrap()
+                .success());
+        }
+        veth
+    }
+
+    /// lander-capture on the receiving side, with `args` after the interface; its log goes
+    /// to `log`.
+    pub fn capture(&self, out: &Path, log: &Path, args: &[&str]) -> Child {
+        in_ns(&self.rx_ns, CAPTURE)
+            .args(["-i", &self.rx, "--site", "live"])
+            .args(args)
+            .arg("--out-dir")
+            .arg(out)
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Runs trafgen on the sending side for `secs` seconds at its top rate, one CPU, with
+    /// 64-byte UDP frames.
+    pub fn trafgen(&self, dir: &Path, secs: u32) {
+        let conf = dir.join("trafgen.cfg");
+        std::fs::write(
+            &conf,
+            "{ eth(da=02:00:00:00:00:02, sa=02:00:00:00:00:01), \
+             ipv4(saddr=10.0.0.1, daddr=10.0.0.2), udp(sport=1234, dport=5678), \
+             fill(0x41, 18) }\n",
+        )
+        .unwrap();
+        let out = in_ns(&self.tx_ns, "timeout")
+            .args([
+                "-s",
+                "INT",
+                &secs.to_string(),
+                "trafgen",
+                "-q",
+                "-P",
+                "1",
+                "-o",
+            ])
+            .arg(&self.tx)
+            .arg("-i")
+            .arg(&conf)
+            .output()
+            .expect("trafgen must be installed (netsniff-ng, scripts/bootstrap.sh)");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() || out.status.code() == Some(124),
+            "trafgen failed: {err}"
+        );
+    }
+
+    /// Sends a trace file across as fast as tcpreplay goes.
+    pub fn replay(&self, trace: &Path) {
+        let sent = in_ns(&self.tx_ns, "tcpreplay")
+            .args(["-q", "--topspeed", "-i", &self.tx])
+            .arg(trace)
+            .output()
+            .expect("tcpreplay must be installed (scripts/bootstrap.sh)");
+        assert!(
+            sent.status.success(),
+            "{}",
+            String::from_utf8_lossy(&sent.stderr)
+        );
+    }
+
+    /// Packets the receiving interface counted so far.
+    pub fn rx_packets(&self) -> u64 {
+        let path = format!("/sys/class/net/{}/statistics/rx_packets", self.rx);
+        let out = in_ns(&self.rx_ns, "cat").arg(path).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    }
+}
+
+/// A SYN flood of `packets` packets generated by lander into `dir`.
+pub fn gen_trace(dir: &Path, packets: u64) -> PathBuf {
+    let input = dir.join(format!("in-{packets}.pcap"));
+    assert!(Command::new(LANDER)
+        .args(["gen", "syn-flood", "-n", &packets.to_string(), "--out"])
+        .arg(&input)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success());
+    input
+}
+
+/// Waits for `child` at most `limit`; kills it (SIGKILL) past that. The exit status and
+/// whether it exited in time.
+pub fn wait_for(child: &mut Child, limit: Duration) -> (std::process::ExitStatus, bool) {
+    let end = Instant::now() + limit;
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return (st, true);
+        }
+        if Instant::now() > end {
+            let _ = child.kill();
+            return (child.wait().unwrap(), false);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+pub fn signal(child: &Child, sig: i32) {
+    let st = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+/// The frames of a trace file, in order.
+pub fn read_frames(path: &Path) -> Vec<Vec<u8>> {
+    let mut r = lander_capture::format::TraceReader::open(path).unwrap();
+    let mut v = Vec::new();
+    while let Some(rec) = r.next().unwrap() {
+        v.push(rec.data.to_vec());
+    }
+    v
+}
+
+/// Packets in a trace file.
+pub fn count_packets(path: &Path) -> u64 {
+    let mut r = lander_capture::format::TraceReader::open(path).unwrap();
+    let mut n = 0;
+    while r.next().unwrap().is_some() {
+        n += 1;
+    }
+    n
+}
+
+/// Published trace files in `dir`, sorted.
+pub fn traces(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy();
+            !n.starts_with('.') && !n.ends_with(".json")
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Temporary files left in `dir`.
+pub fn temporaries(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect()
+}
+
+/// The manifest beside a trace file.
+pub fn manifest(trace: &Path) -> serde_json::Value {
+    let mut p = trace.as_os_str().to_owned();
+    p.push(".json");
+    serde_json::from_slice(&std::fs::read(PathBuf::from(p)).unwrap()).unwrap()
+}
