@@ -10,11 +10,10 @@ use crate::claim::{self, Claim, ClaimState};
 use crate::config::{BackendKind, Config};
 use crate::engine::{Engine, EngineError, Options};
 use crate::fsutil;
+use crate::layout::{Spool, StageDirs};
 use crate::ledger::{JobRow, Ledger, LedgerError};
 use crate::record::{read_json, RunRecord, StartMarker};
 use crate::scrub::ScrubStage;
-use crate::spool::Spool;
-use crate::stage::StageDirs;
 use crate::sys;
 use crate::user::UserStage;
 
@@ -82,20 +81,9 @@ pub fn user_engine(
 
 /// A stage named on the command line: `scrub` or `user/<name>`.
 pub fn stage_dirs(config: &Config, stage: &str) -> Result<StageDirs, ControlError> {
-    let spool = Spool::new(&config.spool);
-    if stage == "scrub" {
-        let state = spool.scrub_state();
-        return Ok(StageDirs::under(&state, state.join("logs")));
-    }
-    match stage.strip_prefix("user/") {
-        Some(user) if config.users.contains_key(user) => Ok(StageDirs::under(
-            &spool.user_state(user),
-            spool.user_logs(user),
-        )),
-        _ => Err(ControlError::NotFound(format!(
-            "no stage {stage:?} (stages: scrub, user/<name>)"
-        ))),
-    }
+    config.stage_dirs(stage).ok_or_else(|| {
+        ControlError::NotFound(format!("no stage {stage:?} (stages: scrub, user/<name>)"))
+    })
 }
 
 /// The history database of a stage.

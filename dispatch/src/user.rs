@@ -16,10 +16,10 @@ use crate::claim::Claim;
 use crate::config::{Action, AfterSuccess, Config, User};
 use crate::crash;
 use crate::fsutil::{self, move_once, remove_if_exists, write_json_atomic};
+use crate::layout::{split_item, Spool, StageDirs};
 use crate::quarantine;
 use crate::record::{Outcome, RunRecord};
-use crate::spool::{split_item, Spool};
-use crate::stage::{Accept, JobCommand, Policy, Stage, StageDirs};
+use crate::stage::{Accept, JobCommand, Policy, Stage};
 use crate::window;
 
 /// One user's stage.
@@ -50,7 +50,7 @@ impl UserStage {
     pub fn new(config: &Config, name: &str) -> io::Result<UserStage> {
         let user = config.user(name).map_err(io::Error::other)?.clone();
         let spool = Spool::new(&config.spool);
-        let dirs = StageDirs::under(&spool.user_state(name), spool.user_logs(name));
+        let dirs = spool.user_dirs(name);
         let finished = spool.user_state(name).join("finished");
         for site in &user.subscriptions {
             for dir in [

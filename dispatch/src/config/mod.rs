@@ -23,6 +23,7 @@ pub use types::{
     User,
 };
 
+use crate::layout::{Spool, StageDirs};
 use check::Validator;
 use raw::RawConfig;
 
@@ -111,6 +112,17 @@ impl Config {
                 self.users.keys().cloned().collect::<Vec<_>>().join(", ")
             ),
         })
+    }
+
+    /// The state directories of a stage named `scrub` or `user/<name>` of a configured user.
+    pub fn stage_dirs(&self, stage: &str) -> Option<StageDirs> {
+        let known = match stage.strip_prefix("user/") {
+            Some(user) => self.users.contains_key(user),
+            None => true,
+        };
+        known
+            .then(|| Spool::new(&self.spool).stage_dirs(stage))
+            .flatten()
     }
 
     /// The history database of user `name`.

@@ -16,13 +16,13 @@ use std::time::{Duration, Instant};
 use crate::backend::{Backend, BackendError, JobState};
 use crate::claim::{self, Claim, ClaimState};
 use crate::crash;
+use crate::layout::list_items;
 use crate::ledger::{JobRow, Ledger, LedgerError};
 use crate::stage::Stage;
 use crate::sys;
 
 use report::add;
 pub use report::PassReport;
-pub use sweep::list_items;
 
 /// An engine pass that could not finish.
 #[derive(Debug, thiserror::Error)]

@@ -43,28 +43,3 @@ fn subdirs(dir: &Path) -> io::Result<Vec<PathBuf>> {
     }
     Ok(out)
 }
-
-/// Items with a claim under `dir`: plain files, and files one subdirectory down as `sub/name`.
-pub fn list_items(dir: &Path) -> io::Result<Vec<String>> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(fsutil::with_path(e, dir)),
-    };
-    let mut items = Vec::new();
-    for entry in entries {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if fsutil::is_temp_name(&name) {
-            continue;
-        }
-        if !entry.file_type()?.is_dir() {
-            items.push(name);
-            continue;
-        }
-        for sub in fsutil::list_names(&entry.path())? {
-            items.push(format!("{name}/{sub}"));
-        }
-    }
-    Ok(items)
-}

@@ -15,10 +15,10 @@ use crate::claim::{Claim, Identity};
 use crate::config::{Action, Config};
 use crate::crash;
 use crate::fsutil::{self, remove_if_exists};
+use crate::layout::{split_item, Spool, StageDirs};
 use crate::quarantine;
 use crate::record::{Outcome, RunRecord};
-use crate::spool::{split_item, Spool};
-use crate::stage::{Accept, JobCommand, Policy, Stage, StageDirs};
+use crate::stage::{Accept, JobCommand, Policy, Stage};
 
 pub mod identity;
 mod publish;
@@ -51,8 +51,7 @@ impl ScrubStage {
     /// names none (normally `lander-scrub` beside the running binary).
     pub fn new(config: Config, default_scrub: PathBuf) -> io::Result<ScrubStage> {
         let spool = Spool::new(&config.spool);
-        let state = spool.scrub_state();
-        let dirs = StageDirs::under(&state, state.join("logs"));
+        let dirs = spool.scrub_dirs();
         let scrubbed_gid = match &config.scrub.scrubbed_group {
             Some(g) => Some(crate::sys::group_id(g).ok_or_else(|| {
                 io::Error::new(
