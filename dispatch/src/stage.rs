@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::claim::{Claim, Identity};
 use crate::config::Action;
 use crate::layout::StageDirs;
-use crate::record::{Outcome, RunRecord};
+use crate::record::{JobOutcome, JobRecord};
 
 /// What to do with a freshly claimed item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,13 +68,13 @@ pub trait Stage {
         Ok(())
     }
     /// The action for a failed attempt.
-    fn action(&self, outcome: &Outcome) -> Action;
+    fn action(&self, outcome: &JobOutcome) -> Action;
     /// Checks the results of a successful attempt without changing anything; `Err` is a reason
     /// to treat the attempt as failed.
-    fn check(&self, item: &str, claim: &Claim, record: &RunRecord) -> Result<(), String>;
+    fn check(&self, item: &str, claim: &Claim, record: &JobRecord) -> Result<(), String>;
     /// Puts the results of a successful attempt in place (idempotent: may run again after a
     /// crash, at any step).
-    fn complete(&self, item: &str, claim: &Claim, record: &RunRecord) -> io::Result<()>;
+    fn complete(&self, item: &str, claim: &Claim, record: &JobRecord) -> io::Result<()>;
     /// Treats the item as finished although its job failed (action `ignore`; idempotent).
     fn ignore(&self, item: &str) -> io::Result<()>;
     /// Gives the item up (idempotent); returns whether its claim stays, marked failed.

@@ -18,7 +18,7 @@ use crate::crash;
 use crate::fsutil::{self, move_once, remove_if_exists, write_json_atomic};
 use crate::layout::{split_item, Spool, StageDirs};
 use crate::quarantine;
-use crate::record::{Outcome, RunRecord};
+use crate::record::{JobOutcome, JobRecord};
 use crate::stage::{Accept, JobCommand, Policy, Stage};
 use crate::window;
 
@@ -294,15 +294,15 @@ impl Stage for UserStage {
         })
     }
 
-    fn action(&self, outcome: &Outcome) -> Action {
+    fn action(&self, outcome: &JobOutcome) -> Action {
         self.user.action_for(outcome).unwrap_or(Action::Retry)
     }
 
-    fn check(&self, _item: &str, _claim: &Claim, _record: &RunRecord) -> Result<(), String> {
+    fn check(&self, _item: &str, _claim: &Claim, _record: &JobRecord) -> Result<(), String> {
         Ok(())
     }
 
-    fn complete(&self, item: &str, _claim: &Claim, _record: &RunRecord) -> io::Result<()> {
+    fn complete(&self, item: &str, _claim: &Claim, _record: &JobRecord) -> io::Result<()> {
         self.finish(item, "done")
     }
 

@@ -19,8 +19,8 @@ pub use check::{
     parse_size, MAX_BYTES, MAX_DAYS, MAX_NAME, MAX_QUEUE, MAX_RETRIES, MAX_SECS, MAX_SLOTS,
 };
 pub use types::{
-    Action, AfterSuccess, Backend, BackendKind, Config, Monitor, Retention, Rule, Scrub, Slurm,
-    User,
+    Action, AfterSuccess, BackendConfig, BackendKind, Config, Monitor, Retention, Rule, Scrub,
+    Slurm, User,
 };
 
 use crate::layout::{Spool, StageDirs};

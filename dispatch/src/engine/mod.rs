@@ -26,7 +26,7 @@ pub use report::PassReport;
 
 /// An engine pass that could not finish.
 #[derive(Debug, thiserror::Error)]
-pub enum EngineError {
+pub enum PassError {
     /// A file operation failed.
     #[error(transparent)]
     Io(#[from] io::Error),
@@ -41,7 +41,7 @@ pub enum EngineError {
 /// A temporary file of a writer on another host is taken as abandoned after this long.
 const FOREIGN_TEMP_AGE: Duration = Duration::from_secs(3600);
 
-/// Engine settings that are not the stage's.
+/// Dispatcher settings that are not the stage's.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Fsync claims, specs and records.
@@ -69,7 +69,7 @@ impl Default for Options {
 }
 
 /// Runs one stage over one backend.
-pub struct Engine<S: Stage> {
+pub struct Dispatcher<S: Stage> {
     stage: S,
     backend: Box<dyn Backend>,
     ledger: Ledger,
@@ -96,15 +96,15 @@ impl Release {
     }
 }
 
-impl<S: Stage> std::fmt::Debug for Engine<S> {
+impl<S: Stage> std::fmt::Debug for Dispatcher<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine")
+        f.debug_struct("Dispatcher")
             .field("stage", &self.stage.name())
             .finish_non_exhaustive()
     }
 }
 
-impl<S: Stage> Engine<S> {
+impl<S: Stage> Dispatcher<S> {
     /// An engine for `stage`, creating its state directories.
     pub fn new(
         stage: S,
@@ -113,7 +113,7 @@ impl<S: Stage> Engine<S> {
         opts: Options,
     ) -> io::Result<Self> {
         stage.dirs().create()?;
-        Ok(Engine {
+        Ok(Dispatcher {
             stage,
             backend,
             ledger,
@@ -137,13 +137,13 @@ impl<S: Stage> Engine<S> {
     }
 
     /// One pass after a sweep of the leftovers of writers that are gone, as `run` starts.
-    pub fn once(&mut self) -> Result<PassReport, EngineError> {
+    pub fn once(&mut self) -> Result<PassReport, PassError> {
         self.sweep(FOREIGN_TEMP_AGE)?;
         self.pass()
     }
 
     /// Loops passes until `stop` is set.
-    pub fn run(&mut self, stop: &AtomicBool, idle: Duration) -> Result<(), EngineError> {
+    pub fn run(&mut self, stop: &AtomicBool, idle: Duration) -> Result<(), PassError> {
         self.sweep(FOREIGN_TEMP_AGE)?;
         while !stop.load(Ordering::Relaxed) {
             let report = match self.pass() {
@@ -171,7 +171,7 @@ impl<S: Stage> Engine<S> {
     }
 
     /// Loops passes until nothing is left to do or `limit` passes; returns the summed report.
-    pub fn drain(&mut self, limit: usize) -> Result<PassReport, EngineError> {
+    pub fn drain(&mut self, limit: usize) -> Result<PassReport, PassError> {
         let mut total = PassReport::default();
         for _ in 0..limit {
             let r = self.pass()?;
@@ -189,7 +189,7 @@ impl<S: Stage> Engine<S> {
     }
 
     /// One pass: settle every claim, then submit new work.
-    pub fn pass(&mut self) -> Result<PassReport, EngineError> {
+    pub fn pass(&mut self) -> Result<PassReport, PassError> {
         let t0 = Instant::now();
         let cpu0 = sys::thread_cpu();
         let now = sys::now();
@@ -238,7 +238,7 @@ impl<S: Stage> Engine<S> {
             claim::release(&r.claim)?;
             crash::point("released");
             if let Some((item, job)) = r.attempt {
-                let forgot = self.forget_attempt(&item, &job).map_err(EngineError::from);
+                let forgot = self.forget_attempt(&item, &job).map_err(PassError::from);
                 isolate(self.stage.name(), &item, forgot, &mut report)?;
             }
         }
@@ -263,7 +263,7 @@ impl<S: Stage> Engine<S> {
     fn poll(
         &mut self,
         claims: &[(String, PathBuf, Claim)],
-    ) -> Result<HashMap<String, JobState>, EngineError> {
+    ) -> Result<HashMap<String, JobState>, PassError> {
         let active = claims.iter().filter(|(_, _, c)| c.is_active());
         let mut ids = Vec::new();
         for (_, _, c) in active {
@@ -297,11 +297,11 @@ impl<S: Stage> Engine<S> {
 fn isolate(
     stage: &str,
     item: &str,
-    result: Result<(), EngineError>,
+    result: Result<(), PassError>,
     report: &mut PassReport,
-) -> Result<(), EngineError> {
+) -> Result<(), PassError> {
     match result {
-        Err(EngineError::Ledger(e)) => Err(EngineError::Ledger(e)),
+        Err(PassError::Ledger(e)) => Err(PassError::Ledger(e)),
         Err(e) => {
             tracing::warn!(stage, item, "{e}");
             report.errors += 1;

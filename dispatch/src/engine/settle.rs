@@ -6,25 +6,25 @@ use std::io;
 use std::path::Path;
 use std::time::Duration;
 
-use super::{row_of, Engine, EngineError, PassReport, Release};
+use super::{row_of, Dispatcher, PassError, PassReport, Release};
 use crate::backend::JobState;
 use crate::claim::{self, Claim, ClaimState};
 use crate::config::Action;
 use crate::crash;
 use crate::ledger::JobRow;
-use crate::record::{read_json, Outcome, RunRecord, StartMarker};
+use crate::record::{read_json, JobOutcome, JobRecord, StartMarker};
 use crate::stage::Stage;
 use crate::sys;
 
 /// What became of the job of an active claim.
 pub(super) enum Job {
-    Finished(RunRecord),
+    Finished(JobRecord),
     Running,
     Pending,
     Lost(String),
 }
 
-impl<S: Stage> Engine<S> {
+impl<S: Stage> Dispatcher<S> {
     /// What became of the job of an active claim.
     pub(super) fn job_state(
         &self,
@@ -92,7 +92,7 @@ impl<S: Stage> Engine<S> {
         c: Claim,
         states: &HashMap<String, JobState>,
         report: &mut PassReport,
-    ) -> Result<(), EngineError> {
+    ) -> Result<(), PassError> {
         match self.job_state(&c, states)? {
             Job::Running => report.running += 1,
             Job::Pending => report.pending += 1,
@@ -110,7 +110,7 @@ impl<S: Stage> Engine<S> {
 
     /// Whether the claim's job was never handed to the backend: a dispatcher stopped between
     /// claiming and submitting (no history row, no start marker, no backend id).
-    pub(super) fn never_submitted(&self, c: &Claim) -> Result<bool, EngineError> {
+    pub(super) fn never_submitted(&self, c: &Claim) -> Result<bool, PassError> {
         let dirs = self.stage.dirs();
         Ok(!self.backend_ids.contains_key(&c.job_id)
             && !crate::fsutil::exists(&dirs.marker(&c.job_id))
@@ -125,7 +125,7 @@ impl<S: Stage> Engine<S> {
         path: &Path,
         c: &Claim,
         report: &mut PassReport,
-    ) -> Result<(), EngineError> {
+    ) -> Result<(), PassError> {
         let reason = "the dispatcher stopped before submitting it".to_owned();
         let next = Claim {
             state: ClaimState::Waiting,
@@ -147,18 +147,18 @@ impl<S: Stage> Engine<S> {
         item: &str,
         path: &Path,
         c: Claim,
-        rec: RunRecord,
+        rec: JobRecord,
         report: &mut PassReport,
-    ) -> Result<(), EngineError> {
+    ) -> Result<(), PassError> {
         let reason = match &rec.outcome {
-            Outcome::Success => match self.stage.check(item, &c, &rec) {
+            JobOutcome::Success => match self.stage.check(item, &c, &rec) {
                 Ok(()) => return self.succeed(item, path, c, &rec, report),
                 Err(reason) => reason,
             },
             other => other.to_string(),
         };
         let action = match &rec.outcome {
-            Outcome::Success => Action::Retry,
+            JobOutcome::Success => Action::Retry,
             other => self.stage.action(other),
         };
         self.failed_attempt(item, path, &c, Some(&rec), &reason, action, report)
@@ -169,9 +169,9 @@ impl<S: Stage> Engine<S> {
         item: &str,
         path: &Path,
         c: Claim,
-        rec: &RunRecord,
+        rec: &JobRecord,
         report: &mut PassReport,
-    ) -> Result<(), EngineError> {
+    ) -> Result<(), PassError> {
         // No new claim generation: the results are put in place idempotently (a second
         // dispatcher acting on the same view finds them there), then the claim is released,
         // after the commit, and the attempt's files after the claim. If they cannot all be put
@@ -195,10 +195,10 @@ impl<S: Stage> Engine<S> {
         item: &str,
         path: &Path,
         c: &Claim,
-        rec: &RunRecord,
+        rec: &JobRecord,
         why: &str,
         report: &mut PassReport,
-    ) -> Result<(), EngineError> {
+    ) -> Result<(), PassError> {
         report.stuck += 1;
         let reason = format!("completing: {why}");
         if c.state == ClaimState::Stuck && c.reason.as_deref() == Some(reason.as_str()) {
@@ -223,8 +223,8 @@ impl<S: Stage> Engine<S> {
         path: &Path,
         c: &Claim,
         report: &mut PassReport,
-    ) -> Result<(), EngineError> {
-        let Some(rec) = read_json::<RunRecord>(&self.stage.dirs().record(&c.job_id))? else {
+    ) -> Result<(), PassError> {
+        let Some(rec) = read_json::<JobRecord>(&self.stage.dirs().record(&c.job_id))? else {
             return Err(io::Error::other(format!(
                 "{}: stuck, but its run record is gone",
                 path.display()
@@ -250,9 +250,9 @@ impl<S: Stage> Engine<S> {
         path: &Path,
         c: &Claim,
         report: &mut PassReport,
-    ) -> Result<(), EngineError> {
-        match read_json::<RunRecord>(&self.stage.dirs().record(&c.job_id))? {
-            Some(rec) if rec.outcome == Outcome::Success => {
+    ) -> Result<(), PassError> {
+        match read_json::<JobRecord>(&self.stage.dirs().record(&c.job_id))? {
+            Some(rec) if rec.outcome == JobOutcome::Success => {
                 self.ledger.finished(&rec, "succeeded", None)?
             }
             Some(rec) => self.ledger.finished(&rec, "ignored", c.reason.as_deref())?,
@@ -273,11 +273,11 @@ impl<S: Stage> Engine<S> {
         item: &str,
         path: &Path,
         c: &Claim,
-        rec: Option<&RunRecord>,
+        rec: Option<&JobRecord>,
         reason: &str,
         action: Action,
         report: &mut PassReport,
-    ) -> Result<(), EngineError> {
+    ) -> Result<(), PassError> {
         let policy = self.stage.policy();
         let retry = action == Action::Retry && c.attempt <= policy.retries;
         let next = match (action, retry) {
@@ -347,7 +347,7 @@ impl<S: Stage> Engine<S> {
         path: &Path,
         c: &Claim,
         report: &mut PassReport,
-    ) -> Result<(), EngineError> {
+    ) -> Result<(), PassError> {
         let reason = c.reason.as_deref().unwrap_or("failed");
         if self.stage.give_up(item, reason)? {
             report.failed_items += 1;

@@ -6,7 +6,7 @@ use std::io;
 use std::path::Path;
 use std::time::Instant;
 
-use super::{isolate, row_of, Engine, EngineError, PassReport, Release};
+use super::{isolate, row_of, Dispatcher, PassError, PassReport, Release};
 use crate::claim::{self, Claim};
 use crate::config::Action;
 use crate::crash;
@@ -15,7 +15,7 @@ use crate::record::JobSpec;
 use crate::stage::{job_id, Accept, JobCommand, Stage};
 use crate::sys;
 
-impl<S: Stage> Engine<S> {
+impl<S: Stage> Dispatcher<S> {
     /// Takes over a waiting claim for the next attempt and submits it.
     pub(super) fn next_attempt(
         &mut self,
@@ -23,7 +23,7 @@ impl<S: Stage> Engine<S> {
         path: &Path,
         c: &Claim,
         report: &mut PassReport,
-    ) -> Result<bool, EngineError> {
+    ) -> Result<bool, PassError> {
         let (next, spec) = self.new_claim(item, path, c.attempt + 1)?;
         if !claim::takeover(path, c, &next, self.opts.fsync)? {
             return Ok(false);
@@ -38,7 +38,7 @@ impl<S: Stage> Engine<S> {
         claimed: &HashSet<String>,
         mut free: usize,
         report: &mut PassReport,
-    ) -> Result<(), EngineError> {
+    ) -> Result<(), PassError> {
         let mut scanned = false;
         while free > 0 {
             let Some(item) = self.next_candidate(claimed, &mut scanned)? else {
@@ -72,7 +72,7 @@ impl<S: Stage> Engine<S> {
         &mut self,
         item: &str,
         report: &mut PassReport,
-    ) -> Result<bool, EngineError> {
+    ) -> Result<bool, PassError> {
         let path = self.stage.dirs().claim(item);
         let (c, spec) = self.new_claim(item, &path, 1)?;
         if !claim::try_claim_with_spec(&path, &c, &spec)? {
@@ -129,7 +129,7 @@ impl<S: Stage> Engine<S> {
         spec: &JobSpec,
         spec_path: &Path,
         report: &mut PassReport,
-    ) -> Result<bool, EngineError> {
+    ) -> Result<bool, PassError> {
         match self.ready(item, c, spec, spec_path, path) {
             Ok(Accept::Run) => {}
             Ok(Accept::Drop) => {

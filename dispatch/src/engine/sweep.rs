@@ -4,12 +4,12 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::Engine;
+use super::Dispatcher;
 use crate::claim;
 use crate::fsutil::{self, remove_if_exists};
 use crate::stage::Stage;
 
-impl<S: Stage> Engine<S> {
+impl<S: Stage> Dispatcher<S> {
     /// Removes temporary files in the state directories whose writers are gone (dead on this
     /// host, or older than `foreign_age` from another host).
     pub fn sweep(&self, foreign_age: Duration) -> io::Result<usize> {
