@@ -53,10 +53,10 @@ impl ScrubStage {
         let spool = Spool::new(&config.spool);
         let dirs = spool.scrub_dirs();
         let scrubbed_gid = match &config.scrub.scrubbed_group {
-            Some(g) => Some(crate::sys::group_id(g).ok_or_else(|| {
+            Some(g) => Some(lander_capture::os::group_id(g).map_err(|e| {
                 io::Error::new(
-                    io::ErrorKind::NotFound,
-                    format!("scrubbed_group {g:?}: no such group"),
+                    e.kind(),
+                    format!("scrubbed_group {g:?}: no such group ({e})"),
                 )
             })?),
             None => None,
