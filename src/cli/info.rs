@@ -72,7 +72,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// Reads a whole trace into an [`Info`]; a read error mid-file is kept in `error`.
 pub fn inspect(path: &Path, format: Option<Format>) -> anyhow::Result<Info> {
-    let mut reader = super::convert::open_input(path, format)?;
+    let mut reader = super::common::open_input(path, format)?;
     let mut summary = Summary::new();
     let error = loop {
         match reader.next() {
