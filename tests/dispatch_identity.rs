@@ -6,7 +6,7 @@ mod dispatch_support;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 use dispatch_support::*;
-use lander_dispatch::record::Outcome;
+use lander_dispatch::record::JobOutcome;
 
 fn archive_setup() -> Setup {
     Setup {
@@ -55,7 +55,7 @@ fn a_different_file_under_a_used_name_is_renamed_and_nothing_is_overwritten() {
     let ok = spool.records(&spool.scrub_state());
     let ok: Vec<_> = ok
         .iter()
-        .filter(|r| r.outcome == Outcome::Success)
+        .filter(|r| r.outcome == JobOutcome::Success)
         .collect();
     assert_eq!(ok.len(), 2, "each file scrubbed once: {ok:?}");
     assert!(

@@ -6,7 +6,7 @@ mod dispatch_support;
 use std::time::Duration;
 
 use dispatch_support::*;
-use lander_dispatch::record::Outcome;
+use lander_dispatch::record::JobOutcome;
 
 #[test]
 fn files_are_scrubbed_published_and_fanned_out_once() {
@@ -226,7 +226,7 @@ fn a_bad_output_digest_is_not_published_and_is_retried() {
     let ok = spool
         .records(&spool.scrub_state())
         .iter()
-        .filter(|r| r.outcome == Outcome::Success)
+        .filter(|r| r.outcome == JobOutcome::Success)
         .count();
     assert_eq!(
         ok, 2,

@@ -19,9 +19,9 @@ use dispatch_support::{ino, list, pass_until, running_job_pid, script, Spool, SI
 use lander_dispatch::backend::{Backend, JobState, SlurmBackend};
 use lander_dispatch::config::Config;
 use lander_dispatch::control;
-use lander_dispatch::engine::{Engine, PassReport};
+use lander_dispatch::engine::{Dispatcher, PassReport};
 use lander_dispatch::ledger::Ledger;
-use lander_dispatch::record::{read_json, Outcome, RunRecord};
+use lander_dispatch::record::{read_json, JobOutcome, JobRecord};
 use lander_dispatch::scrub::ScrubStage;
 
 const LANDER: &str = env!("CARGO_BIN_EXE_lander");
@@ -457,7 +457,7 @@ fn copy_job() -> Vec<String> {
     vec![LANDER.into(), "dispatch".into(), "copy-job".into()]
 }
 
-fn engine(spool: &Spool) -> Engine<ScrubStage> {
+fn engine(spool: &Spool) -> Dispatcher<ScrubStage> {
     control::scrub_engine(
         &spool.config,
         Spool::wrapper(),
@@ -592,7 +592,7 @@ fn captured_files_are_scrubbed_on_slurm_end_to_end() {
         let id = row.backend_id.as_deref().unwrap();
         assert!(id.parse::<u64>().is_ok(), "Slurm job id {id:?}");
         let rec = records.iter().find(|r| r.item == item(name)).unwrap();
-        assert_eq!(rec.outcome, Outcome::Success);
+        assert_eq!(rec.outcome, JobOutcome::Success);
         assert_eq!(rec.host, c.host);
     }
     let submitted = c.submissions();
@@ -716,10 +716,10 @@ fn scancel_is_a_cancel_and_a_killed_job_is_retried() {
     pass_until(&mut e, "the cancelled job to be given up", |r| {
         r.failed_items == 1
     });
-    let rec: RunRecord = read_json(&spool.scrub_state().join(format!("records/{job1}.json")))
+    let rec: JobRecord = read_json(&spool.scrub_state().join(format!("records/{job1}.json")))
         .unwrap()
         .unwrap();
-    assert_eq!(rec.outcome, Outcome::Cancelled);
+    assert_eq!(rec.outcome, JobOutcome::Cancelled);
     let row = spool.ledger().get(&job1).unwrap().unwrap();
     assert_eq!(
         (row.state.as_str(), row.reason.as_deref()),

@@ -6,7 +6,7 @@ mod dispatch_support;
 use std::time::Duration;
 
 use dispatch_support::*;
-use lander_dispatch::record::Outcome;
+use lander_dispatch::record::JobOutcome;
 
 /// A spool whose users' incoming directories hold `n` scrubbed files.
 fn fed(setup: Setup, n: usize) -> (Spool, Vec<String>) {
@@ -17,7 +17,7 @@ fn fed(setup: Setup, n: usize) -> (Spool, Vec<String>) {
     (spool, names)
 }
 
-fn user_records(spool: &Spool, user: &str) -> Vec<lander_dispatch::record::RunRecord> {
+fn user_records(spool: &Spool, user: &str) -> Vec<lander_dispatch::record::JobRecord> {
     spool.records(&spool.user_state(user))
 }
 
@@ -152,7 +152,7 @@ fn a_timeout_ends_the_whole_process_group() {
     assert!(list(&spool.user_dir("alice", "failed")).contains(&names[0]));
     let recs = user_records(&spool, "alice");
     assert_eq!(recs.len(), 1);
-    assert_eq!(recs[0].outcome, Outcome::Timeout);
+    assert_eq!(recs[0].outcome, JobOutcome::Timeout);
     let child: u32 = std::fs::read_to_string(&pidfile)
         .unwrap()
         .trim()
@@ -242,7 +242,7 @@ fn a_processor_killed_mid_run_is_redone_and_nothing_is_lost() {
     assert!(list(&spool.user_dir("alice", "in-process")).is_empty());
     let ok = user_records(&spool, "alice")
         .iter()
-        .filter(|r| r.outcome == Outcome::Success)
+        .filter(|r| r.outcome == JobOutcome::Success)
         .count();
     assert_eq!(ok, 1);
     spool.assert_no_temporaries();

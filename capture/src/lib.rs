@@ -9,6 +9,8 @@
 //!   recovery of leftovers.
 //! - [`perms`]: mode and group of raw traces.
 //! - [`seq`]: sequence numbers that never repeat for a site.
+//! - [`size`]: byte sizes (`64MiB`, `50GB`), one rule everywhere.
+//! - [`utc`]: calendar dates of Unix times.
 //! - [`synth`]: deterministic synthetic traffic.
 
 pub mod engine;
@@ -20,7 +22,9 @@ pub mod proto;
 pub mod publish;
 pub mod record;
 pub mod seq;
+pub mod size;
 pub mod summary;
 pub mod synth;
+pub mod utc;
 
 pub use record::{Format, LinkType, OwnedRecord, Record};

@@ -201,19 +201,9 @@ pub fn now_ns() -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
-/// The short host name of this machine.
+/// The short host name of this machine, as the manifest's `host` (see [`crate::os::hostname`]).
 pub fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: `buf` is a writable buffer of the length passed; gethostname writes at most that
-    // many bytes and we stop at the first NUL (or the end) below.
-    #[allow(unsafe_code)]
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return "localhost".to_string();
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    let name = String::from_utf8_lossy(&buf[..end]);
-    name.split('.').next().unwrap_or("localhost").to_string()
+    crate::os::hostname().to_owned()
 }
 
 #[cfg(test)]

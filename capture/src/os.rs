@@ -1,5 +1,5 @@
 //! The few system calls publication needs that the standard library lacks: a rename that never
-//! replaces (`renameat2` with `RENAME_NOREPLACE`) and group lookup by name.
+//! replaces (`renameat2` with `RENAME_NOREPLACE`), group lookup by name, and the host name.
 #![allow(unsafe_code)]
 
 use std::ffi::{CStr, CString};
@@ -53,6 +53,26 @@ pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<NoReplace> {
         }
         _ => Err(e),
     }
+}
+
+/// This machine's short host name (up to the first dot), looked up once; `localhost` when it
+/// cannot be found. It names the writer in temporary names, manifests, claims and run records.
+pub fn hostname() -> &'static str {
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(lookup_hostname)
+}
+
+fn lookup_hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: `buf` is a writable buffer of the length passed; gethostname writes at most that
+    // many bytes and we stop at the first NUL (or the end) below.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "localhost".to_string();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    let name = String::from_utf8_lossy(&buf[..end]);
+    name.split('.').next().unwrap_or("localhost").to_string()
 }
 
 /// The group id of `group`: a number is taken as it is, a name is looked up (NSS, so LDAP

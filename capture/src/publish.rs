@@ -12,7 +12,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::manifest::hostname;
+use crate::os::hostname;
 use crate::perms::Perms;
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -287,6 +287,14 @@ pub fn same_inode(a: &Path, b: &Path) -> bool {
     }
 }
 
+/// Whether two paths are the same directory entry's inode, without following links.
+pub fn same_entry(a: &Path, b: &Path) -> bool {
+    match (fs::symlink_metadata(a), fs::symlink_metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}
+
 /// Renames `from` to `to`; after an error, checks with stat whether it happened anyway.
 pub fn rename_checked(from: &Path, to: &Path) -> io::Result<()> {
     let before = fs::metadata(from).ok().map(|m| (m.dev(), m.ino()));
@@ -312,7 +320,9 @@ pub fn rename_checked(from: &Path, to: &Path) -> io::Result<()> {
 /// which fails on an existing name atomically, then the removal of `src`. A crash between
 /// the two leaves `src` as a second link of `dst` (`st_nlink` 2): recovery can tell it was
 /// published. An earlier move interrupted that way (`dst` already `src`'s inode) is
-/// finished.
+/// finished. No step follows a symbolic link: a link is moved as itself and never taken for
+/// the file it points to. A directory is renamed (after a check where the filesystem cannot
+/// refuse to replace).
 pub fn move_no_replace(src: &Path, dst: &Path) -> io::Result<bool> {
     let moved = |e: io::Error| {
         io::Error::new(
@@ -322,8 +332,16 @@ pub fn move_no_replace(src: &Path, dst: &Path) -> io::Result<bool> {
     };
     match crate::os::rename_noreplace(src, dst).map_err(moved)? {
         crate::os::NoReplace::Done => return Ok(true),
-        crate::os::NoReplace::Exists if !same_inode(src, dst) => return Ok(false),
+        crate::os::NoReplace::Exists if !same_entry(src, dst) => return Ok(false),
         _ => {}
+    }
+    if fs::symlink_metadata(src).is_ok_and(|m| m.is_dir()) {
+        // A directory cannot be linked: where the filesystem cannot rename without replacing,
+        // a rename after a check (a directory is only moved to a fresh, unique name).
+        if fs::symlink_metadata(dst).is_ok() {
+            return Ok(false);
+        }
+        return fs::rename(src, dst).map(|()| true).map_err(moved);
     }
     if !link_no_replace(src, dst).map_err(moved)? {
         return Ok(false);
@@ -334,11 +352,11 @@ pub fn move_no_replace(src: &Path, dst: &Path) -> io::Result<bool> {
 
 /// Hard-links `src` at `dst` only if nothing is at `dst`: `Ok(false)` when something other
 /// than `src` is there. A retransmitted NFS link that reports failure although it happened
-/// counts as done (stat decides).
+/// counts as done (stat decides, without following links).
 pub fn link_no_replace(src: &Path, dst: &Path) -> io::Result<bool> {
     match fs::hard_link(src, dst) {
         Ok(()) => Ok(true),
-        Err(_) if same_inode(src, dst) => Ok(true),
+        Err(_) if same_entry(src, dst) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
         Err(e) => Err(e),
     }

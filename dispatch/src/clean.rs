@@ -21,11 +21,8 @@ use serde::Serialize;
 
 use crate::claim;
 use crate::config::{Config, Rule};
-use crate::control::stage_dirs;
-use crate::engine::list_items;
 use crate::fsutil::{self, remove_if_exists};
-use crate::spool::Spool;
-use crate::stage::StageDirs;
+use crate::layout::{list_items, Spool, StageDirs};
 
 /// One unit removed (or, in a dry run, to be removed).
 #[derive(Debug, Clone, Serialize)]
@@ -121,7 +118,7 @@ pub fn clean(config: &Config, dry_run: bool) -> io::Result<CleanReport> {
 impl Cleaner<'_> {
     fn scrub_side(&mut self) -> io::Result<()> {
         let spool = Spool::new(&self.config.spool);
-        let dirs = stage_dirs(self.config, "scrub").map_err(io::Error::other)?;
+        let dirs = Spool::new(&self.config.spool).scrub_dirs();
         let in_use = InUse::of(&dirs)?;
         let r = self.config.retention.clone();
         let mut scrubbed = Vec::new();
@@ -154,7 +151,7 @@ impl Cleaner<'_> {
 
     fn user_side(&mut self, user: &str) -> io::Result<()> {
         let spool = Spool::new(&self.config.spool);
-        let dirs = stage_dirs(self.config, &format!("user/{user}")).map_err(io::Error::other)?;
+        let dirs = Spool::new(&self.config.spool).user_dirs(user);
         let in_use = InUse::of(&dirs)?;
         let r = self.config.retention.clone();
         // Users' directories hold one directory per site; items are `<site>/<name>`.

@@ -8,13 +8,12 @@ use std::path::{Path, PathBuf};
 use crate::backend::{Backend, LocalBackend, SlurmBackend};
 use crate::claim::{self, Claim, ClaimState};
 use crate::config::{BackendKind, Config};
-use crate::engine::{Engine, EngineError, Options};
+use crate::engine::{Dispatcher, Options, PassError};
 use crate::fsutil;
+use crate::layout::{Spool, StageDirs};
 use crate::ledger::{JobRow, Ledger, LedgerError};
-use crate::record::{read_json, RunRecord, StartMarker};
+use crate::record::{read_json, JobRecord, StartMarker};
 use crate::scrub::ScrubStage;
-use crate::spool::Spool;
-use crate::stage::StageDirs;
 use crate::sys;
 use crate::user::UserStage;
 
@@ -59,12 +58,12 @@ pub fn scrub_engine(
     config: &Config,
     wrapper: Vec<String>,
     default_scrub: PathBuf,
-) -> Result<Engine<ScrubStage>, EngineError> {
+) -> Result<Dispatcher<ScrubStage>, PassError> {
     let backend = backend(config, wrapper);
     let ledger = Ledger::open(&config.state_db)?;
     ledger.set_durable(config.fsync)?;
     let stage = ScrubStage::new(config.clone(), default_scrub)?;
-    Ok(Engine::new(stage, backend, ledger, options(config))?)
+    Ok(Dispatcher::new(stage, backend, ledger, options(config))?)
 }
 
 /// The engine of user `user`.
@@ -72,30 +71,19 @@ pub fn user_engine(
     config: &Config,
     user: &str,
     wrapper: Vec<String>,
-) -> Result<Engine<UserStage>, EngineError> {
+) -> Result<Dispatcher<UserStage>, PassError> {
     let backend = backend(config, wrapper);
     let ledger = Ledger::open(&config.user_db(user))?;
     ledger.set_durable(config.fsync)?;
     let stage = UserStage::new(config, user)?;
-    Ok(Engine::new(stage, backend, ledger, options(config))?)
+    Ok(Dispatcher::new(stage, backend, ledger, options(config))?)
 }
 
 /// A stage named on the command line: `scrub` or `user/<name>`.
 pub fn stage_dirs(config: &Config, stage: &str) -> Result<StageDirs, ControlError> {
-    let spool = Spool::new(&config.spool);
-    if stage == "scrub" {
-        let state = spool.scrub_state();
-        return Ok(StageDirs::under(&state, state.join("logs")));
-    }
-    match stage.strip_prefix("user/") {
-        Some(user) if config.users.contains_key(user) => Ok(StageDirs::under(
-            &spool.user_state(user),
-            spool.user_logs(user),
-        )),
-        _ => Err(ControlError::NotFound(format!(
-            "no stage {stage:?} (stages: scrub, user/<name>)"
-        ))),
-    }
+    config.stage_dirs(stage).ok_or_else(|| {
+        ControlError::NotFound(format!("no stage {stage:?} (stages: scrub, user/<name>)"))
+    })
 }
 
 /// The history database of a stage.
@@ -138,7 +126,7 @@ pub struct JobInfo {
     /// The history row.
     pub row: JobRow,
     /// Its run record, if it wrote one.
-    pub record: Option<RunRecord>,
+    pub record: Option<JobRecord>,
     /// Its start marker, while it runs.
     pub marker: Option<StartMarker>,
     /// The item's claim, if the item is still being worked on.

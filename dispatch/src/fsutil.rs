@@ -6,8 +6,8 @@ use std::io::{self, Write};
 use std::path::Path;
 
 pub use lander_capture::publish::{
-    is_temp_name, link_or_copy, remove_if_exists, rename_checked, same_inode, with_path,
-    write_atomic, write_json_atomic, LinkOutcome, PendingFile,
+    is_temp_name, link_or_copy, move_no_replace, remove_if_exists, rename_checked, same_entry,
+    same_inode, with_path, write_atomic, write_json_atomic, LinkOutcome, PendingFile,
 };
 
 /// Publishes `bytes` at `path` only if nothing is there: `Ok(false)` if something was.
@@ -53,50 +53,31 @@ pub fn create_new(path: &Path, bytes: &[u8], fsync: bool) -> io::Result<bool> {
     Ok(true)
 }
 
-/// Moves `src` to `dst` without ever replacing what is at `dst`: a hard link, then an unlink
-/// of `src` (both atomic, also on NFS; neither follows a symbolic link). A rerun after a crash
-/// between the two finds `dst` the same inode and finishes; `src` gone and `dst` there is a
-/// move done before. A different entry at `dst` is `AlreadyExists` and nothing is changed:
-/// the caller stops for that item and reports it.
+/// Moves `src` to `dst` without ever replacing what is at `dst`, as
+/// [`lander_capture::publish::move_no_replace`] does it (a rename that cannot replace, or a hard
+/// link then an unlink; neither follows a symbolic link). A rerun after a crash between link
+/// and unlink finds `dst` the same inode and finishes; `src` gone and `dst` there is a move
+/// done before. A different entry at `dst` is `AlreadyExists` and nothing is changed: the
+/// caller stops for that item and reports it.
 pub fn move_once(src: &Path, dst: &Path) -> io::Result<()> {
-    match fs::hard_link(src, dst) {
-        Ok(()) => {}
-        Err(_) if same_entry(src, dst) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound && !exists(src) && exists(dst) => {
-            return Ok(())
-        }
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            return Err(io::Error::new(
-                e.kind(),
-                format!(
-                    "{}: exists and is not {} (nothing is written over)",
-                    dst.display(),
-                    src.display()
-                ),
-            ))
-        }
-        Err(e) => {
-            return Err(io::Error::new(
-                e.kind(),
-                format!("link {} -> {}: {e}", src.display(), dst.display()),
-            ))
-        }
+    match move_no_replace(src, dst) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!(
+                "{}: exists and is not {} (nothing is written over)",
+                dst.display(),
+                src.display()
+            ),
+        )),
+        Err(e) if e.kind() == io::ErrorKind::NotFound && !exists(src) && exists(dst) => Ok(()),
+        Err(e) => Err(e),
     }
-    remove_if_exists(src)
 }
 
 /// Whether `path` names a directory entry of any kind (a dangling symbolic link too).
 pub fn exists(path: &Path) -> bool {
     fs::symlink_metadata(path).is_ok()
-}
-
-/// Whether two paths are the same directory entry's inode, without following links.
-pub fn same_entry(a: &Path, b: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (fs::symlink_metadata(a), fs::symlink_metadata(b)) {
-        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
-        _ => false,
-    }
 }
 
 /// What kind of entry a non-regular file is, for reasons and reports.
@@ -149,7 +130,7 @@ pub fn digest_of(file: &fs::File) -> io::Result<String> {
 /// The longest item name the spool takes: every name derived from it (its manifest's and reason
 /// file's temporaries, `.<name>.json.<host>.<pid>.<n>.tmp`) must fit in 255 bytes.
 pub fn max_name_len() -> usize {
-    255usize.saturating_sub(56 + crate::sys::hostname().len())
+    255usize.saturating_sub(56 + lander_capture::os::hostname().len())
 }
 
 /// Why a directory entry's name cannot be an item, if it cannot: too long for the names
@@ -243,6 +224,53 @@ mod tests {
         write_atomic(&p, b"{\"a\":1}", false).unwrap();
         assert_eq!(list_names(dir.path()).unwrap(), vec!["r.json".to_owned()]);
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn move_once_never_takes_a_symlink_for_its_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let (target, link) = (dir.path().join("t"), dir.path().join("l"));
+        fs::write(&target, b"t").unwrap();
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let err = move_once(&link, &target).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists, "{err}");
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(fs::read(&target).unwrap(), b"t");
+    }
+
+    #[test]
+    fn move_once_finishes_an_interrupted_move_and_a_done_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        fs::write(&a, b"a").unwrap();
+        fs::hard_link(&a, &b).unwrap();
+        move_once(&a, &b).unwrap();
+        assert!(!exists(&a));
+        move_once(&a, &b).unwrap();
+        assert_eq!(fs::read(&b).unwrap(), b"a");
+        assert_eq!(
+            move_once(&a, &dir.path().join("c")).unwrap_err().kind(),
+            io::ErrorKind::NotFound
+        );
+    }
+
+    #[test]
+    fn move_once_moves_a_directory_but_not_onto_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, c) = (
+            dir.path().join("a"),
+            dir.path().join("b"),
+            dir.path().join("c"),
+        );
+        fs::create_dir(&a).unwrap();
+        fs::create_dir(&b).unwrap();
+        let err = move_once(&a, &b).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists, "{err}");
+        move_once(&a, &c).unwrap();
+        assert!(c.is_dir() && !exists(&a));
     }
 
     #[test]

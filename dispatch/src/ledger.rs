@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
-use crate::record::RunRecord;
+use crate::record::JobRecord;
 
 /// A database error, naming the database file.
 #[derive(Debug, thiserror::Error)]
@@ -212,7 +212,7 @@ impl Ledger {
     /// Notes the end of an attempt from its run record, with the state it led to.
     pub fn finished(
         &mut self,
-        rec: &RunRecord,
+        rec: &JobRecord,
         state: &str,
         reason: Option<&str>,
     ) -> Result<(), LedgerError> {
@@ -274,7 +274,7 @@ impl Ledger {
 #[derive(Debug)]
 enum Write {
     Submitted(JobRow),
-    Finished(RunRecord, String, Option<String>),
+    Finished(JobRecord, String, Option<String>),
     State(JobRow),
 }
 

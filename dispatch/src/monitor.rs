@@ -9,10 +9,8 @@ use serde::Serialize;
 
 use crate::claim::{self, ClaimState};
 use crate::config::Config;
-use crate::control::stage_dirs;
-use crate::engine::list_items;
 use crate::fsutil::list_names;
-use crate::spool::Spool;
+use crate::layout::{list_items, Spool, StageDirs};
 use crate::sys;
 
 /// One stage's state, from the filesystem.
@@ -64,9 +62,9 @@ fn age_secs(path: &Path) -> f64 {
 fn stage_status(
     config: &Config,
     stage: &str,
+    dirs: &StageDirs,
     inputs: &[(std::path::PathBuf, String)],
 ) -> io::Result<StageStatus> {
-    let dirs = stage_dirs(config, stage).map_err(io::Error::other)?;
     let mut s = StageStatus {
         stage: stage.to_owned(),
         paused: dirs.paused.exists(),
@@ -134,7 +132,7 @@ pub fn status(config: &Config) -> io::Result<Status> {
                 .map(|n| (spool.raw(site).join(&n), format!("{site}/{n}"))),
         );
     }
-    let mut scrub = stage_status(config, "scrub", &raw)?;
+    let mut scrub = stage_status(config, "scrub", &spool.scrub_dirs(), &raw)?;
     for site in &config.sites {
         let found = crate::quarantine::list(&spool.scrub_quarantine(site))?;
         scrub.quarantined += found.len();
@@ -153,7 +151,12 @@ pub fn status(config: &Config) -> io::Result<Status> {
                     .map(|n| (incoming.join(&n), format!("{site}/{n}"))),
             );
         }
-        let mut s = stage_status(config, &format!("user/{user}"), &inputs)?;
+        let mut s = stage_status(
+            config,
+            &format!("user/{user}"),
+            &spool.user_dirs(user),
+            &inputs,
+        )?;
         let found = crate::quarantine::list(&spool.user_quarantine(user))?;
         s.quarantined = found.len();
         st.quarantine.extend(found);

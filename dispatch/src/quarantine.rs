@@ -53,7 +53,7 @@ pub fn quarantine(
     };
     let reason_path = to.join(format!("{id}.reason.json"));
     write_json_atomic(&reason_path, &why, fsync)?;
-    match sys::rename_noreplace(&dir.join(name), &to.join(&id)) {
+    match fsutil::move_once(&dir.join(name), &to.join(&id)) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             remove_if_exists(&reason_path)?;
             return Ok(false);
@@ -63,7 +63,7 @@ pub fn quarantine(
     let mut manifest = name.to_owned();
     manifest.push(".json");
     if fsutil::exists(&dir.join(&manifest)) {
-        match sys::rename_noreplace(&dir.join(&manifest), &to.join(format!("{id}.json"))) {
+        match fsutil::move_once(&dir.join(&manifest), &to.join(format!("{id}.json"))) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
             _ => {}
         }

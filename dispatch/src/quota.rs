@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::fsutil::with_path;
-use crate::spool::Spool;
+use crate::layout::Spool;
 
 /// One user's disk use.
 #[derive(Debug, Clone, Serialize)]

@@ -48,7 +48,7 @@ pub struct JobSpec {
 /// How a job attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "value", rename_all = "snake_case")]
-pub enum Outcome {
+pub enum JobOutcome {
     /// Exit status 0.
     Success,
     /// A non-zero exit status.
@@ -63,15 +63,15 @@ pub enum Outcome {
     SpawnFailed(String),
 }
 
-impl fmt::Display for Outcome {
+impl fmt::Display for JobOutcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Outcome::Success => f.write_str("success"),
-            Outcome::Exit(c) => write!(f, "exit {c}"),
-            Outcome::Signal(s) => write!(f, "killed by signal {s}"),
-            Outcome::Timeout => f.write_str("timeout"),
-            Outcome::Cancelled => f.write_str("cancelled"),
-            Outcome::SpawnFailed(e) => write!(f, "could not start: {e}"),
+            JobOutcome::Success => f.write_str("success"),
+            JobOutcome::Exit(c) => write!(f, "exit {c}"),
+            JobOutcome::Signal(s) => write!(f, "killed by signal {s}"),
+            JobOutcome::Timeout => f.write_str("timeout"),
+            JobOutcome::Cancelled => f.write_str("cancelled"),
+            JobOutcome::SpawnFailed(e) => write!(f, "could not start: {e}"),
         }
     }
 }
@@ -93,7 +93,7 @@ pub struct StartMarker {
 
 /// Written by the job itself when it ends, so its end is known even if no dispatcher watched.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunRecord {
+pub struct JobRecord {
     /// The job.
     pub job_id: String,
     /// Stage name.
@@ -111,7 +111,7 @@ pub struct RunRecord {
     /// Unix time of the end.
     pub end: f64,
     /// How it ended.
-    pub outcome: Outcome,
+    pub outcome: JobOutcome,
     /// Exit status, when it exited.
     pub exit_code: Option<i32>,
     /// Signal, when a signal ended it.

@@ -3,78 +3,13 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::claim::{Claim, Identity};
 use crate::config::Action;
-use crate::record::{Outcome, RunRecord};
-
-/// The state directories of one stage.
-#[derive(Debug, Clone)]
-pub struct StageDirs {
-    /// Claims, one file per item (items may hold one `/`: a subdirectory).
-    pub claims: PathBuf,
-    /// Job specs and start markers.
-    pub jobs: PathBuf,
-    /// Run records.
-    pub records: PathBuf,
-    /// Job standard output and error.
-    pub logs: PathBuf,
-    /// Present when the stage is paused.
-    pub paused: PathBuf,
-}
-
-impl StageDirs {
-    /// The state directories under `state` and logs in `logs`.
-    pub fn under(state: &Path, logs: PathBuf) -> StageDirs {
-        StageDirs {
-            claims: state.join("claims"),
-            jobs: state.join("jobs"),
-            records: state.join("records"),
-            logs,
-            paused: state.join("paused"),
-        }
-    }
-
-    /// Creates the directories.
-    pub fn create(&self) -> io::Result<()> {
-        for dir in [&self.claims, &self.jobs, &self.records, &self.logs] {
-            std::fs::create_dir_all(dir).map_err(|e| crate::fsutil::with_path(e, dir))?;
-        }
-        Ok(())
-    }
-
-    /// The claim file of `item`.
-    pub fn claim(&self, item: &str) -> PathBuf {
-        self.claims.join(item)
-    }
-
-    /// The spec file of a job.
-    pub fn spec(&self, job: &str) -> PathBuf {
-        self.jobs.join(format!("{job}.spec.json"))
-    }
-
-    /// The start marker of a job.
-    pub fn marker(&self, job: &str) -> PathBuf {
-        self.jobs.join(format!("{job}.start.json"))
-    }
-
-    /// The run record of a job.
-    pub fn record(&self, job: &str) -> PathBuf {
-        self.records.join(format!("{job}.json"))
-    }
-
-    /// Standard output of a job.
-    pub fn stdout(&self, job: &str) -> PathBuf {
-        self.logs.join(format!("{job}.out"))
-    }
-
-    /// Standard error of a job.
-    pub fn stderr(&self, job: &str) -> PathBuf {
-        self.logs.join(format!("{job}.err"))
-    }
-}
+use crate::layout::StageDirs;
+use crate::record::{JobOutcome, JobRecord};
 
 /// What to do with a freshly claimed item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,13 +68,13 @@ pub trait Stage {
         Ok(())
     }
     /// The action for a failed attempt.
-    fn action(&self, outcome: &Outcome) -> Action;
+    fn action(&self, outcome: &JobOutcome) -> Action;
     /// Checks the results of a successful attempt without changing anything; `Err` is a reason
     /// to treat the attempt as failed.
-    fn check(&self, item: &str, claim: &Claim, record: &RunRecord) -> Result<(), String>;
+    fn check(&self, item: &str, claim: &Claim, record: &JobRecord) -> Result<(), String>;
     /// Puts the results of a successful attempt in place (idempotent: may run again after a
     /// crash, at any step).
-    fn complete(&self, item: &str, claim: &Claim, record: &RunRecord) -> io::Result<()>;
+    fn complete(&self, item: &str, claim: &Claim, record: &JobRecord) -> io::Result<()>;
     /// Treats the item as finished although its job failed (action `ignore`; idempotent).
     fn ignore(&self, item: &str) -> io::Result<()>;
     /// Gives the item up (idempotent); returns whether its claim stays, marked failed.

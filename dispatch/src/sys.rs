@@ -6,6 +6,8 @@ use std::io;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
+pub use lander_capture::os::hostname;
+
 /// Sends `signal` to every process in the group `pgid`. A group that is gone is not an error.
 pub fn kill_group(pgid: u32, signal: i32) -> io::Result<()> {
     let Ok(pgid) = i32::try_from(pgid) else {
@@ -72,12 +74,6 @@ pub fn alive(pid: u32, start: u64) -> bool {
     start_time(pid) == Some(start)
 }
 
-/// This machine's host name (looked up once).
-pub fn hostname() -> &'static str {
-    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HOST.get_or_init(lander_capture::manifest::hostname)
-}
-
 /// CPU time (user and system) the calling thread has used so far.
 pub fn thread_cpu() -> std::time::Duration {
     let mut ts = libc::timespec {
@@ -108,31 +104,6 @@ pub fn local_offset(t: i64) -> i64 {
     tm.tm_gmtoff
 }
 
-/// The id of the group named `name` (or given as a number), `None` if there is no such group.
-pub fn group_id(name: &str) -> Option<u32> {
-    if let Ok(gid) = name.parse() {
-        return Some(gid);
-    }
-    let cname = std::ffi::CString::new(name).ok()?;
-    // SAFETY: an all-zero `group` is a valid value of this plain C struct (null pointers).
-    let mut grp: libc::group = unsafe { std::mem::zeroed() };
-    let mut buf = vec![0 as libc::c_char; 16 * 1024];
-    let mut out: *mut libc::group = std::ptr::null_mut();
-    // SAFETY: getgrnam_r(3) reads the NUL-terminated name and writes the entry into `grp` and
-    // the strings it points to into `buf` (of the length given); `out` is set to `&grp` or
-    // null. All live until the call returns; only `gr_gid` (a plain integer) is read after.
-    let rc = unsafe {
-        libc::getgrnam_r(
-            cname.as_ptr(),
-            &mut grp,
-            buf.as_mut_ptr(),
-            buf.len(),
-            &mut out,
-        )
-    };
-    (rc == 0 && !out.is_null()).then_some(grp.gr_gid)
-}
-
 /// A short token unique to this call: 8 hex digits from the time, host, process and a counter.
 pub fn nonce() -> String {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -142,52 +113,6 @@ pub fn nonce() -> String {
         .map_or(0, |d| d.as_nanos());
     let seed = format!("{t}.{}.{}.{n}", hostname(), std::process::id());
     blake3::hash(seed.as_bytes()).to_hex()[..8].to_owned()
-}
-
-/// Renames `from` to `to` only if nothing is at `to` (`renameat2` with `RENAME_NOREPLACE`);
-/// where the filesystem cannot (NFS), a hard link and an unlink, or for a directory a rename
-/// after a check. `AlreadyExists` when something is there.
-pub fn rename_noreplace(from: &std::path::Path, to: &std::path::Path) -> io::Result<()> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = |p: &std::path::Path| {
-        std::ffi::CString::new(p.as_os_str().as_bytes())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in path"))
-    };
-    let (a, b) = (c(from)?, c(to)?);
-    // SAFETY: renameat2(2) reads two NUL-terminated strings that live until it returns; the
-    // directory descriptors are AT_FDCWD; no memory is written.
-    let rc = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            a.as_ptr(),
-            libc::AT_FDCWD,
-            b.as_ptr(),
-            libc::RENAME_NOREPLACE,
-        )
-    };
-    if rc == 0 {
-        return Ok(());
-    }
-    let err = io::Error::last_os_error();
-    match err.raw_os_error() {
-        Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP) => {
-            let is_dir = std::fs::symlink_metadata(from).is_ok_and(|m| m.is_dir());
-            if !is_dir {
-                return crate::fsutil::move_once(from, to);
-            }
-            if crate::fsutil::exists(to) {
-                return Err(io::Error::new(
-                    io::ErrorKind::AlreadyExists,
-                    format!("{}: exists", to.display()),
-                ));
-            }
-            std::fs::rename(from, to).map_err(|e| crate::fsutil::with_path(e, from))
-        }
-        _ => Err(io::Error::new(
-            err.kind(),
-            format!("rename {} -> {}: {err}", from.display(), to.display()),
-        )),
-    }
 }
 
 /// Ends this process at once with SIGKILL, as a crash or the OOM killer would (no destructor,

@@ -16,10 +16,10 @@ use crate::claim::Claim;
 use crate::config::{Action, AfterSuccess, Config, User};
 use crate::crash;
 use crate::fsutil::{self, move_once, remove_if_exists, write_json_atomic};
+use crate::layout::{split_item, Spool, StageDirs};
 use crate::quarantine;
-use crate::record::{Outcome, RunRecord};
-use crate::spool::{split_item, Spool};
-use crate::stage::{Accept, JobCommand, Policy, Stage, StageDirs};
+use crate::record::{JobOutcome, JobRecord};
+use crate::stage::{Accept, JobCommand, Policy, Stage};
 use crate::window;
 
 /// One user's stage.
@@ -50,7 +50,7 @@ impl UserStage {
     pub fn new(config: &Config, name: &str) -> io::Result<UserStage> {
         let user = config.user(name).map_err(io::Error::other)?.clone();
         let spool = Spool::new(&config.spool);
-        let dirs = StageDirs::under(&spool.user_state(name), spool.user_logs(name));
+        let dirs = spool.user_dirs(name);
         let finished = spool.user_state(name).join("finished");
         for site in &user.subscriptions {
             for dir in [
@@ -294,15 +294,15 @@ impl Stage for UserStage {
         })
     }
 
-    fn action(&self, outcome: &Outcome) -> Action {
+    fn action(&self, outcome: &JobOutcome) -> Action {
         self.user.action_for(outcome).unwrap_or(Action::Retry)
     }
 
-    fn check(&self, _item: &str, _claim: &Claim, _record: &RunRecord) -> Result<(), String> {
+    fn check(&self, _item: &str, _claim: &Claim, _record: &JobRecord) -> Result<(), String> {
         Ok(())
     }
 
-    fn complete(&self, item: &str, _claim: &Claim, _record: &RunRecord) -> io::Result<()> {
+    fn complete(&self, item: &str, _claim: &Claim, _record: &JobRecord) -> io::Result<()> {
         self.finish(item, "done")
     }
 

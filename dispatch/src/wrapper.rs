@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use crate::claim::Claim;
 use crate::fsutil::write_json_atomic;
-use crate::record::{counts_from, read_json, JobSpec, Outcome, RunRecord, StartMarker};
+use crate::record::{counts_from, read_json, JobOutcome, JobRecord, JobSpec, StartMarker};
 use crate::sys;
 
 /// What the wrapper did.
@@ -24,7 +24,7 @@ use crate::sys;
 #[allow(clippy::large_enum_variant)] // made once per job
 pub enum Wrapped {
     /// The job ran (or failed to start) and its record was written.
-    Ran(RunRecord),
+    Ran(JobRecord),
     /// Another copy of this job runs, or the claim no longer names it (it was taken over):
     /// nothing was run or written.
     Superseded,
@@ -70,10 +70,10 @@ pub fn run(spec: &JobSpec, cancel: &AtomicBool) -> io::Result<Wrapped> {
     }
     let (outcome, status) = execute(spec, cancel);
     let (packets, bytes) = match (&outcome, &spec.counts_from) {
-        (Outcome::Success, Some(m)) => counts_from(m),
+        (JobOutcome::Success, Some(m)) => counts_from(m),
         _ => (None, None),
     };
-    let record = RunRecord {
+    let record = JobRecord {
         job_id: spec.job_id.clone(),
         stage: spec.stage.clone(),
         item: spec.item.clone(),
@@ -153,9 +153,9 @@ fn finish_copies(copies: Vec<JoinHandle<()>>) {
     }
 }
 
-fn execute(spec: &JobSpec, cancel: &AtomicBool) -> (Outcome, Option<ExitStatus>) {
+fn execute(spec: &JobSpec, cancel: &AtomicBool) -> (JobOutcome, Option<ExitStatus>) {
     let Some((program, args)) = spec.argv.split_first() else {
-        return (Outcome::SpawnFailed("empty argv".into()), None);
+        return (JobOutcome::SpawnFailed("empty argv".into()), None);
     };
     let mut cmd = Command::new(program);
     cmd.args(args)
@@ -166,7 +166,7 @@ fn execute(spec: &JobSpec, cancel: &AtomicBool) -> (Outcome, Option<ExitStatus>)
     sys::detach_and_die_with_parent(&mut cmd);
     let mut child = match cmd.spawn() {
         Ok(child) => child,
-        Err(e) => return (Outcome::SpawnFailed(format!("{program}: {e}")), None),
+        Err(e) => return (JobOutcome::SpawnFailed(format!("{program}: {e}")), None),
     };
     let copies = start_copies(&mut child, spec);
     let ended = supervise(child, spec, cancel);
@@ -179,7 +179,7 @@ fn supervise(
     mut child: std::process::Child,
     spec: &JobSpec,
     cancel: &AtomicBool,
-) -> (Outcome, Option<ExitStatus>) {
+) -> (JobOutcome, Option<ExitStatus>) {
     let pgid = child.id();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -196,16 +196,16 @@ fn supervise(
         match rx.recv_timeout(wait) {
             Ok(status) => {
                 let signalled = status.as_ref().is_ok_and(|s| s.signal().is_some());
-                let ended_by = cancelled_with(signalled, cancel).then_some(Outcome::Cancelled);
+                let ended_by = cancelled_with(signalled, cancel).then_some(JobOutcome::Cancelled);
                 return classify(status.ok(), ended_by);
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => return classify(None, None),
             Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
         let ended_by = if cancel.load(Ordering::Relaxed) {
-            Outcome::Cancelled
+            JobOutcome::Cancelled
         } else if deadline.is_some_and(|d| Instant::now() >= d) {
-            Outcome::Timeout
+            JobOutcome::Timeout
         } else {
             continue;
         };
@@ -249,18 +249,18 @@ fn end_group(
 
 fn classify(
     status: Option<ExitStatus>,
-    ended_by: Option<Outcome>,
-) -> (Outcome, Option<ExitStatus>) {
+    ended_by: Option<JobOutcome>,
+) -> (JobOutcome, Option<ExitStatus>) {
     if let Some(outcome) = ended_by {
         return (outcome, status);
     }
     let outcome = match status {
-        None => Outcome::SpawnFailed("lost the child's status".into()),
-        Some(s) if s.success() => Outcome::Success,
+        None => JobOutcome::SpawnFailed("lost the child's status".into()),
+        Some(s) if s.success() => JobOutcome::Success,
         Some(s) => match (s.code(), s.signal()) {
-            (Some(code), _) => Outcome::Exit(code),
-            (None, Some(sig)) => Outcome::Signal(sig),
-            (None, None) => Outcome::SpawnFailed("unknown exit status".into()),
+            (Some(code), _) => JobOutcome::Exit(code),
+            (None, Some(sig)) => JobOutcome::Signal(sig),
+            (None, None) => JobOutcome::SpawnFailed("unknown exit status".into()),
         },
     };
     (outcome, status)

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use lander_dispatch::claim::{self, Claim};
-use lander_dispatch::record::{JobSpec, Outcome};
+use lander_dispatch::record::{JobOutcome, JobSpec};
 use lander_dispatch::wrapper::{run, Wrapped};
 
 fn spec(dir: &Path, job: &str, argv: &[&str], timeout_secs: f64, grace_secs: f64) -> JobSpec {
@@ -32,7 +32,7 @@ fn spec(dir: &Path, job: &str, argv: &[&str], timeout_secs: f64, grace_secs: f64
     }
 }
 
-fn outcome(spec: &JobSpec) -> Outcome {
+fn outcome(spec: &JobSpec) -> JobOutcome {
     match run(spec, &AtomicBool::new(false)).unwrap() {
         Wrapped::Ran(record) => record.outcome,
         Wrapped::Superseded => panic!("{}: superseded", spec.job_id),
@@ -54,7 +54,7 @@ fn a_time_limit_too_far_to_reach_is_no_limit() {
     ];
     for (i, limit) in limits.into_iter().enumerate() {
         let s = spec(dir.path(), &format!("job{i}"), &["/bin/true"], limit, 1.0);
-        assert_eq!(outcome(&s), Outcome::Success, "timeout_secs = {limit}");
+        assert_eq!(outcome(&s), JobOutcome::Success, "timeout_secs = {limit}");
     }
 }
 
@@ -66,6 +66,6 @@ fn an_unrepresentable_grace_still_ends_the_job() {
         .enumerate()
     {
         let s = spec(dir.path(), &format!("job{i}"), &["sleep", "30"], 0.2, grace);
-        assert_eq!(outcome(&s), Outcome::Timeout, "grace_secs = {grace}");
+        assert_eq!(outcome(&s), JobOutcome::Timeout, "grace_secs = {grace}");
     }
 }

@@ -14,6 +14,7 @@ use lander_capture::engine::source::live::{LiveConfig, LiveSource};
 use lander_capture::engine::writer::IoMode;
 use lander_capture::engine::{self, Control, EngineConfig, Summary};
 use lander_capture::perms::Perms;
+use lander_capture::size::parse_size;
 use lander_capture::Format;
 
 /// Arguments of `lander-capture` / `lander capture`.
@@ -280,29 +281,6 @@ fn report(args: &Args, s: &Summary) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Parses a byte size: `4096`, `64k`, `64KiB`, `64M`, `1GiB` (powers of two).
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("bad size {s:?}"))?;
-    let shift = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 0,
-        "k" | "kb" | "kib" => 10,
-        "m" | "mb" | "mib" => 20,
-        "g" | "gb" | "gib" => 30,
-        "t" | "tb" | "tib" => 40,
-        _ => {
-            return Err(format!(
-                "bad size unit in {s:?} (use k, M, G or KiB, MiB, GiB)"
-            ))
-        }
-    };
-    n.checked_shl(shift)
-        .filter(|v| v >> shift == n)
-        .ok_or_else(|| format!("size {s:?} is too large"))
-}
-
 /// Parses seconds: `300`, `300s`, `5m`, `1h`, `1d`.
 pub fn parse_seconds(s: &str) -> Result<u64, String> {
     let t = s.trim();
@@ -323,16 +301,6 @@ pub fn parse_seconds(s: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("4096"), Ok(4096));
-        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
-        assert_eq!(parse_size("64k"), Ok(64 << 10));
-        assert_eq!(parse_size("1G"), Ok(1 << 30));
-        assert!(parse_size("12 parsecs").is_err());
-        assert!(parse_size("99999999999999999999T").is_err());
-    }
 
     #[test]
     fn seconds() {

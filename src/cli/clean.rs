@@ -1,18 +1,15 @@
 //! `lander clean`: retention of old files by the configuration's `[retention]` (age and size
 //! per class), and leftovers of interrupted writers and attempts.
 
-use std::path::PathBuf;
-
 use lander_dispatch::clean::{self, CleanReport};
 
-use crate::cli::dispatch::load;
+use super::common::ConfigArg;
 
 /// Arguments of `lander clean`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The configuration file.
-    #[arg(long, short)]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    config: ConfigArg,
     /// Only say what would be removed.
     #[arg(long)]
     dry_run: bool,
@@ -23,7 +20,7 @@ pub struct Args {
 
 /// Runs `lander clean`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let config = load(args.config.as_deref())?;
+    let config = args.config.load()?;
     let report = clean::clean(&config, args.dry_run)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -1,6 +1,36 @@
-//! Pieces shared by every front end: logging and the exit path.
+//! Pieces shared by every front end: the repeated `--config` argument, logging,
+//! the exit path, and helpers more than one subcommand uses (the job wrapper's argv, the stop
+//! flag, the pass report, opening a trace).
 
 use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use anyhow::Context;
+use lander_capture::format::TraceReader;
+use lander_capture::Format;
+use lander_dispatch::config::Config;
+use lander_dispatch::engine::PassReport;
+
+/// `--config FILE`, or `LANDER_CONFIG` in the environment: the dispatcher's configuration.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConfigArg {
+    /// The configuration file (default: $LANDER_CONFIG).
+    #[arg(long, short, global = true, env = "LANDER_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+impl ConfigArg {
+    /// Loads and validates the configuration.
+    pub fn load(&self) -> anyhow::Result<Config> {
+        let path = self
+            .config
+            .as_deref()
+            .context("--config FILE (or LANDER_CONFIG) is required")?;
+        Ok(Config::load(path)?)
+    }
+}
 
 /// Sets up `tracing` to stderr; `RUST_LOG` overrides the level given by `-v`/`-q`.
 pub fn init_logging(verbose: u8, quiet: bool) {
@@ -70,6 +100,76 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
         e.downcast_ref::<io::Error>()
             .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
     })
+}
+
+/// The job wrapper, as the argv a backend runs (the spec path is appended): `lander-job`
+/// beside this executable (a small program that starts fast), else `lander dispatch
+/// job-wrapper`.
+pub fn wrapper_argv() -> anyhow::Result<Vec<String>> {
+    let exe = std::env::current_exe().context("locating the lander executable")?;
+    if let Some(lean) = lean_job_program()? {
+        return Ok(vec![lean.to_string_lossy().into_owned()]);
+    }
+    Ok(vec![
+        exe.to_string_lossy().into_owned(),
+        "dispatch".into(),
+        "job-wrapper".into(),
+    ])
+}
+
+/// `lander-job` beside this executable, if it is there and not older than it (one left from
+/// an earlier build may not speak the same protocol).
+pub fn lean_job_program() -> anyhow::Result<Option<PathBuf>> {
+    let exe = std::env::current_exe().context("locating the lander executable")?;
+    let lean = exe.with_file_name("lander-job");
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    Ok(match (modified(&lean), modified(&exe)) {
+        (Some(job), Some(me)) if job >= me => Some(lean),
+        _ => None,
+    })
+}
+
+/// A flag set by TERM or INT.
+pub fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, Arc::clone(&flag))?;
+    }
+    Ok(flag)
+}
+
+/// Prints one pass report.
+pub fn print_report(r: &PassReport, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(r)?);
+        return Ok(());
+    }
+    println!(
+        "submitted {}  running {}  pending {}  succeeded {}  failed attempts {}  lost {}  waiting {}  given up {}  stuck {}  errors {}  backlog {}{}{}",
+        r.submitted, r.running, r.pending, r.succeeded, r.failed_attempts, r.lost, r.waiting,
+        r.failed_items, r.stuck, r.errors, r.backlog,
+        if r.over_limit { "  QUEUE OVER LIMIT" } else { "" },
+        if r.held { "  (held: paused or outside its time windows)" } else { "" },
+    );
+    Ok(())
+}
+
+/// Opens a trace file, or stdin for `-`.
+pub fn open_input(path: &Path, format: Option<Format>) -> anyhow::Result<TraceReader> {
+    let reader = if path.as_os_str() == "-" {
+        TraceReader::from_stream_with(
+            "<stdin>",
+            Box::new(io::stdin()),
+            format,
+            lander_capture::format::DEFAULT_STREAM_BUFFER,
+        )
+    } else {
+        match format {
+            Some(f) => TraceReader::open_with_format(path, f),
+            None => TraceReader::open(path),
+        }
+    };
+    Ok(reader?)
 }
 
 #[cfg(test)]

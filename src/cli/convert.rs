@@ -3,6 +3,7 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use super::common::open_input;
 use anyhow::Context;
 use lander_capture::format::{TraceReader, TraceWriter};
 use lander_capture::publish::PendingFile;
@@ -51,24 +52,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.output.display()
     );
     Ok(())
-}
-
-/// Opens a trace file, or stdin for `-`.
-pub fn open_input(path: &Path, format: Option<Format>) -> anyhow::Result<TraceReader> {
-    let reader = if path.as_os_str() == "-" {
-        TraceReader::from_stream_with(
-            "<stdin>",
-            Box::new(io::stdin()),
-            format,
-            lander_capture::format::DEFAULT_STREAM_BUFFER,
-        )
-    } else {
-        match format {
-            Some(f) => TraceReader::open_with_format(path, f),
-            None => TraceReader::open(path),
-        }
-    };
-    Ok(reader?)
 }
 
 /// The format a file name's extension names, if any.

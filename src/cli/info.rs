@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use lander_capture::summary::Summary;
+use lander_capture::utc::format_ns;
 use lander_capture::Format;
 use serde::Serialize;
 
@@ -71,7 +72,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// Reads a whole trace into an [`Info`]; a read error mid-file is kept in `error`.
 pub fn inspect(path: &Path, format: Option<Format>) -> anyhow::Result<Info> {
-    let mut reader = super::convert::open_input(path, format)?;
+    let mut reader = super::common::open_input(path, format)?;
     let mut summary = Summary::new();
     let error = loop {
         match reader.next() {
@@ -115,8 +116,11 @@ fn render(i: &Info) -> String {
     line("Wire bytes:", s.wire_bytes.to_string());
     line("Cut by snaplen:", s.cut.to_string());
     line("Drops reported:", s.drops.to_string());
-    line("First packet:", s.first_ts_ns.map_or("n/a".into(), utc));
-    line("Last packet:", s.last_ts_ns.map_or("n/a".into(), utc));
+    line(
+        "First packet:",
+        s.first_ts_ns.map_or("n/a".into(), format_ns),
+    );
+    line("Last packet:", s.last_ts_ns.map_or("n/a".into(), format_ns));
     line("Duration:", format!("{:.9} s", s.duration_secs()));
     line("Out of order:", s.out_of_order.to_string());
     if s.duration_secs() > 0.0 {
@@ -142,46 +146,4 @@ fn render(i: &Info) -> String {
         line("Error:", e.clone());
     }
     out
-}
-
-/// `YYYY-MM-DD HH:MM:SS.nnnnnnnnn UTC` of a nanosecond Unix timestamp.
-pub fn utc(ts_ns: u64) -> String {
-    let secs = ts_ns / 1_000_000_000;
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (y, m, d) = civil_from_days(days as i64);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:09} UTC",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60,
-        ts_ns % 1_000_000_000
-    )
-}
-
-/// Howard Hinnant's `civil_from_days`: days since 1970-01-01 to (year, month, day).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn utc_formats_known_instants() {
-        assert_eq!(utc(0), "1970-01-01 00:00:00.000000000 UTC");
-        assert_eq!(
-            utc(1_709_251_199_123_456_789),
-            "2024-02-29 23:59:59.123456789 UTC"
-        );
-    }
 }

@@ -1,20 +1,17 @@
 //! `lander jobs`: job control over the history and the spool.
 
-use std::path::PathBuf;
-
 use clap::Subcommand;
 use lander_dispatch::config::Config;
 use lander_dispatch::control;
 use lander_dispatch::ledger::JobRow;
 
-use super::dispatch::load;
+use super::common::ConfigArg;
 
 /// Arguments of `lander jobs`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The configuration file.
-    #[arg(long, short, global = true)]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    config: ConfigArg,
     /// Machine-readable output.
     #[arg(long, global = true)]
     json: bool,
@@ -70,7 +67,7 @@ enum Command {
 
 /// Runs `lander jobs`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let config = load(args.config.as_deref())?;
+    let config = args.config.load()?;
     let json = args.json;
     match args.command {
         Command::List {

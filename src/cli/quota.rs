@@ -1,18 +1,14 @@
 //! `lander quota`: per-user disk use against the configured quotas.
 
-use std::path::PathBuf;
-
 use lander_dispatch::quota::{self, QuotaReport};
 
-use crate::cli::common::ExitCode;
-use crate::cli::dispatch::load;
+use crate::cli::common::{ConfigArg, ExitCode};
 
 /// Arguments of `lander quota`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The configuration file.
-    #[arg(long, short)]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    config: ConfigArg,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -23,7 +19,7 @@ pub struct Args {
 
 /// Runs `lander quota`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let config = load(args.config.as_deref())?;
+    let config = args.config.load()?;
     let report = quota::usage(&config)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

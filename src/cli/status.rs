@@ -4,14 +4,13 @@ use std::path::PathBuf;
 
 use lander_dispatch::monitor;
 
-use super::dispatch::load;
+use super::common::ConfigArg;
 
 /// Arguments of `lander status`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The configuration file.
-    #[arg(long, short)]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    config: ConfigArg,
     /// Machine-readable output.
     #[arg(long)]
     json: bool,
@@ -25,7 +24,7 @@ pub struct Args {
 
 /// Runs `lander status`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let config = load(args.config.as_deref())?;
+    let config = args.config.load()?;
     let st = monitor::status(&config)?;
     if let Some(path) = &args.html {
         lander_capture::publish::write_atomic(path, monitor::html(&st).as_bytes(), false)?;

@@ -1,20 +1,18 @@
 //! `lander user`: a user's dispatcher over their `incoming/` (runs as the user).
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Subcommand;
 use lander_dispatch::control;
 
-use super::dispatch::{load, print_report, stop_flag, wrapper_argv};
+use super::common::{print_report, stop_flag, wrapper_argv, ConfigArg};
 
 /// Arguments of `lander user`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The configuration file.
-    #[arg(long, short, global = true)]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    config: ConfigArg,
     /// The user (default: $USER).
     #[arg(long, short, global = true)]
     user: Option<String>,
@@ -35,7 +33,7 @@ enum Command {
 
 /// Runs `lander user`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let config = load(args.config.as_deref())?;
+    let config = args.config.load()?;
     let user = match args.user {
         Some(u) => u,
         None => std::env::var("USER")

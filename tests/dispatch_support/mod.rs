@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use lander_dispatch::config::Config;
 use lander_dispatch::control;
-use lander_dispatch::engine::{Engine, PassReport};
+use lander_dispatch::engine::{Dispatcher, PassReport};
 use lander_dispatch::ledger::Ledger;
-use lander_dispatch::record::{read_json, Outcome, RunRecord};
+use lander_dispatch::record::{read_json, JobOutcome, JobRecord};
 use lander_dispatch::scrub::ScrubStage;
 use lander_dispatch::user::UserStage;
 
@@ -178,11 +178,11 @@ impl Spool {
         vec![LANDER.into(), "dispatch".into(), "job-wrapper".into()]
     }
 
-    pub fn scrub_engine(&self) -> Engine<ScrubStage> {
+    pub fn scrub_engine(&self) -> Dispatcher<ScrubStage> {
         self.scrub_engine_with(Self::wrapper())
     }
 
-    pub fn scrub_engine_with(&self, wrapper: Vec<String>) -> Engine<ScrubStage> {
+    pub fn scrub_engine_with(&self, wrapper: Vec<String>) -> Dispatcher<ScrubStage> {
         control::scrub_engine(
             &self.config,
             wrapper,
@@ -191,11 +191,11 @@ impl Spool {
         .unwrap()
     }
 
-    pub fn user_engine(&self, user: &str) -> Engine<UserStage> {
+    pub fn user_engine(&self, user: &str) -> Dispatcher<UserStage> {
         self.user_engine_with(user, Self::wrapper())
     }
 
-    pub fn user_engine_with(&self, user: &str, wrapper: Vec<String>) -> Engine<UserStage> {
+    pub fn user_engine_with(&self, user: &str, wrapper: Vec<String>) -> Dispatcher<UserStage> {
         control::user_engine(&self.config, user, wrapper).unwrap()
     }
 
@@ -208,7 +208,7 @@ impl Spool {
     }
 
     /// Run records of a stage's state dir.
-    pub fn records(&self, state: &Path) -> Vec<RunRecord> {
+    pub fn records(&self, state: &Path) -> Vec<JobRecord> {
         let mut out = Vec::new();
         for e in std::fs::read_dir(state.join("records")).unwrap() {
             let p = e.unwrap().path();
@@ -269,7 +269,7 @@ impl Spool {
         let successes: Vec<_> = self
             .records(&self.scrub_state())
             .into_iter()
-            .filter(|r| r.outcome == Outcome::Success)
+            .filter(|r| r.outcome == JobOutcome::Success)
             .collect();
         let mut items: Vec<_> = successes.iter().map(|r| r.item.clone()).collect();
         items.sort();
@@ -364,7 +364,7 @@ fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) {
 
 /// Runs passes until `done(report)` or the time runs out (then panics).
 pub fn pass_until<S: lander_dispatch::stage::Stage>(
-    engine: &mut Engine<S>,
+    engine: &mut Dispatcher<S>,
     what: &str,
     mut done: impl FnMut(&PassReport) -> bool,
 ) -> PassReport {
@@ -383,7 +383,7 @@ pub fn pass_until<S: lander_dispatch::stage::Stage>(
 }
 
 /// Drains an engine until nothing is left.
-pub fn drain<S: lander_dispatch::stage::Stage>(engine: &mut Engine<S>) {
+pub fn drain<S: lander_dispatch::stage::Stage>(engine: &mut Dispatcher<S>) {
     pass_until(engine, "quiescence", |r| r.quiescent());
 }
 

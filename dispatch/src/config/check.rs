@@ -15,7 +15,7 @@ pub const MAX_SECS: u64 = 366 * 86_400;
 pub const MAX_DAYS: u64 = 36_525;
 
 /// Largest size a size field may hold: 2^60 bytes (1 EiB).
-pub const MAX_BYTES: u64 = 1 << 60;
+pub const MAX_BYTES: u64 = lander_capture::size::MAX_SIZE;
 
 /// Most retries of one item.
 pub const MAX_RETRIES: u32 = 1000;
@@ -29,38 +29,8 @@ pub const MAX_QUEUE: usize = 1_000_000;
 /// Longest site or user name, in bytes: it is part of every file and job name.
 pub const MAX_NAME: usize = 64;
 
-/// Parses a size: bytes, or a number with a unit: `K`/`KiB`, `M`/`MiB`, `G`/`GiB`, `T`/`TiB`
-/// (powers of 1024) or `KB`, `MB`, `GB`, `TB` (powers of 1000); case and spaces do not matter.
-/// At most [`MAX_BYTES`].
-pub fn parse_size(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("bad size {text:?} (expected like 500MiB or 50GB)"))?;
-    let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "k" | "kib" => 1024.0,
-        "m" | "mib" => 1024.0 * 1024.0,
-        "g" | "gib" => 1024.0 * 1024.0 * 1024.0,
-        "t" | "tib" => 1024.0f64.powi(4),
-        "kb" => 1e3,
-        "mb" => 1e6,
-        "gb" => 1e9,
-        "tb" => 1e12,
-        other => return Err(format!("unknown size unit {other:?} in {text:?}")),
-    };
-    let bytes = number * scale;
-    if bytes > MAX_BYTES as f64 {
-        return Err(format!(
-            "{text:?} is more than the limit of 2^60 bytes (1 EiB)"
-        ));
-    }
-    Ok(bytes as u64)
-}
+/// Parses a size (`50GiB`, `2TB`, `1.5KiB`): the one rule of [`lander_capture::size`].
+pub use lander_capture::size::parse_size;
 
 pub(super) struct Validator<'a> {
     pub(super) path: &'a Path,

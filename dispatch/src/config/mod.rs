@@ -19,10 +19,11 @@ pub use check::{
     parse_size, MAX_BYTES, MAX_DAYS, MAX_NAME, MAX_QUEUE, MAX_RETRIES, MAX_SECS, MAX_SLOTS,
 };
 pub use types::{
-    Action, AfterSuccess, Backend, BackendKind, Config, Monitor, Retention, Rule, Scrub, Slurm,
-    User,
+    Action, AfterSuccess, BackendConfig, BackendKind, Config, Monitor, Retention, Rule, Scrub,
+    Slurm, User,
 };
 
+use crate::layout::{Spool, StageDirs};
 use check::Validator;
 use raw::RawConfig;
 
@@ -111,6 +112,17 @@ impl Config {
                 self.users.keys().cloned().collect::<Vec<_>>().join(", ")
             ),
         })
+    }
+
+    /// The state directories of a stage named `scrub` or `user/<name>` of a configured user.
+    pub fn stage_dirs(&self, stage: &str) -> Option<StageDirs> {
+        let known = match stage.strip_prefix("user/") {
+            Some(user) => self.users.contains_key(user),
+            None => true,
+        };
+        known
+            .then(|| Spool::new(&self.spool).stage_dirs(stage))
+            .flatten()
     }
 
     /// The history database of user `name`.

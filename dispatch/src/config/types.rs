@@ -51,7 +51,7 @@ pub struct Config {
     /// Users by name.
     pub users: BTreeMap<String, User>,
     /// Batch backend.
-    pub backend: Backend,
+    pub backend: BackendConfig,
     /// Most jobs submitted and not finished, per stage; over it the stage stops submitting.
     pub queue_limit: usize,
     /// Monitor thresholds.
@@ -127,7 +127,7 @@ pub struct User {
 
 /// Which batch backend runs the jobs.
 #[derive(Debug, Clone)]
-pub struct Backend {
+pub struct BackendConfig {
     /// The batch system.
     pub kind: BackendKind,
     /// Slurm settings (used when `kind` is Slurm).
@@ -225,15 +225,17 @@ pub struct Rule {
 
 impl User {
     /// The action for a job that ended with this outcome (`None` for success).
-    pub fn action_for(&self, outcome: &crate::record::Outcome) -> Option<Action> {
-        use crate::record::Outcome;
+    pub fn action_for(&self, outcome: &crate::record::JobOutcome) -> Option<Action> {
+        use crate::record::JobOutcome;
         match outcome {
-            Outcome::Success => None,
-            Outcome::Exit(code) => Some(*self.on_exit.get(code).unwrap_or(&self.on_exit_default)),
-            Outcome::Timeout => Some(self.on_timeout),
-            Outcome::Signal(_) => Some(self.on_crash),
-            Outcome::Cancelled => Some(Action::Fail),
-            Outcome::SpawnFailed(_) => Some(Action::Fail),
+            JobOutcome::Success => None,
+            JobOutcome::Exit(code) => {
+                Some(*self.on_exit.get(code).unwrap_or(&self.on_exit_default))
+            }
+            JobOutcome::Timeout => Some(self.on_timeout),
+            JobOutcome::Signal(_) => Some(self.on_crash),
+            JobOutcome::Cancelled => Some(Action::Fail),
+            JobOutcome::SpawnFailed(_) => Some(Action::Fail),
         }
     }
 }

@@ -11,7 +11,7 @@ use super::check::{valid_name, Validator, MAX_NAME, MAX_QUEUE, MAX_RETRIES, MAX_
 use super::defaults::{default_state_dir_db, default_user_db};
 use super::raw::{RawConfig, RawMonitor, RawRetention, RawScrub, RawSlurm, RawUser};
 use super::types::{
-    Action, Backend, BackendKind, Config, Monitor, Retention, Rule, Scrub, Slurm, User,
+    Action, BackendConfig, BackendKind, Config, Monitor, Retention, Rule, Scrub, Slurm, User,
 };
 use super::ConfigError;
 
@@ -71,7 +71,7 @@ impl RawConfig {
             sites: self.sites,
             scrub,
             users,
-            backend: Backend {
+            backend: BackendConfig {
                 kind,
                 slurm,
                 slots,

@@ -15,10 +15,10 @@ use crate::claim::{Claim, Identity};
 use crate::config::{Action, Config};
 use crate::crash;
 use crate::fsutil::{self, remove_if_exists};
+use crate::layout::{split_item, Spool, StageDirs};
 use crate::quarantine;
-use crate::record::{Outcome, RunRecord};
-use crate::spool::{split_item, Spool};
-use crate::stage::{Accept, JobCommand, Policy, Stage, StageDirs};
+use crate::record::{JobOutcome, JobRecord};
+use crate::stage::{Accept, JobCommand, Policy, Stage};
 
 pub mod identity;
 mod publish;
@@ -51,13 +51,12 @@ impl ScrubStage {
     /// names none (normally `lander-scrub` beside the running binary).
     pub fn new(config: Config, default_scrub: PathBuf) -> io::Result<ScrubStage> {
         let spool = Spool::new(&config.spool);
-        let state = spool.scrub_state();
-        let dirs = StageDirs::under(&state, state.join("logs"));
+        let dirs = spool.scrub_dirs();
         let scrubbed_gid = match &config.scrub.scrubbed_group {
-            Some(g) => Some(crate::sys::group_id(g).ok_or_else(|| {
+            Some(g) => Some(lander_capture::os::group_id(g).map_err(|e| {
                 io::Error::new(
-                    io::ErrorKind::NotFound,
-                    format!("scrubbed_group {g:?}: no such group"),
+                    e.kind(),
+                    format!("scrubbed_group {g:?}: no such group ({e})"),
                 )
             })?),
             None => None,
@@ -421,9 +420,9 @@ impl Stage for ScrubStage {
         }
     }
 
-    fn action(&self, outcome: &Outcome) -> Action {
+    fn action(&self, outcome: &JobOutcome) -> Action {
         match outcome {
-            Outcome::Cancelled => Action::Fail,
+            JobOutcome::Cancelled => Action::Fail,
             _ => Action::Retry,
         }
     }
@@ -431,7 +430,7 @@ impl Stage for ScrubStage {
     /// Checks the attempt's output wherever each part is: still in the scratch directory, or
     /// already published by a dispatcher that stopped half way (manifest moved, data not yet,
     /// or both), as long as the published part was made from the claimed file.
-    fn check(&self, item: &str, claim: &Claim, record: &RunRecord) -> Result<(), String> {
+    fn check(&self, item: &str, claim: &Claim, record: &JobRecord) -> Result<(), String> {
         let (site, name) = split_item(item);
         let work = self.output(item, &record.job_id);
         let published = self.spool.scrubbed(site).join(name);
@@ -452,7 +451,7 @@ impl Stage for ScrubStage {
         }
     }
 
-    fn complete(&self, item: &str, claim: &Claim, record: &RunRecord) -> io::Result<()> {
+    fn complete(&self, item: &str, claim: &Claim, record: &JobRecord) -> io::Result<()> {
         let (site, name) = split_item(item);
         let published = self.spool.scrubbed(site).join(name);
         let id = claim.identity.as_ref();

@@ -168,7 +168,7 @@ fn measure(args: &Args, dir: &Path) -> anyhow::Result<Report> {
         .map(|(t, m)| row(t.group, &t.name, args.packets, size, m.expect("measured")))
         .collect();
     set_ratios(&mut rows);
-    let rotate = crate::cli::capture::parse_size(&args.rotate_size).unwrap_or(u64::MAX);
+    let rotate = lander_capture::size::parse_size(&args.rotate_size).unwrap_or(u64::MAX);
     Ok(Report {
         load_before,
         load_after: load_average(),

@@ -16,7 +16,7 @@ use lander_dispatch::config::Config;
 use lander_dispatch::control;
 use lander_dispatch::engine::PassReport;
 
-use crate::cli::dispatch::{lean_job_program, wrapper_argv};
+use crate::cli::common::{lean_job_program, wrapper_argv};
 
 /// Arguments of `lander bench dispatch`.
 #[derive(Debug, clap::Args)]

@@ -1,4 +1,4 @@
-//! The spool directory layout.
+//! The spool directory layout: where every stage's inputs, outputs and state live.
 //!
 //! ```text
 //! <spool>/raw/<site>/                      finished trace files and their manifests
@@ -15,8 +15,14 @@
 //! ```
 //!
 //! Items of both stages are `<site>/<name>`: two sites with the same file name never meet.
+//! Readers of the layout (the monitor, the cleaner, job control) find everything here and in
+//! [`StageDirs`], without going through the stages or the engine.
 
 use std::path::{Path, PathBuf};
+
+mod stage_dirs;
+
+pub use stage_dirs::{list_items, StageDirs};
 
 /// Paths in the spool.
 #[derive(Debug, Clone)]
@@ -126,6 +132,27 @@ impl Spool {
     /// failed), so that a second link of it into `incoming/` is recognized as a duplicate.
     pub fn finished_marker(&self, user: &str, item: &str) -> PathBuf {
         self.user_state(user).join("finished").join(item)
+    }
+
+    /// The state directories of the scrub stage.
+    pub fn scrub_dirs(&self) -> StageDirs {
+        let state = self.scrub_state();
+        StageDirs::under(&state, state.join("logs"))
+    }
+
+    /// The state directories of user `user`'s stage.
+    pub fn user_dirs(&self, user: &str) -> StageDirs {
+        StageDirs::under(&self.user_state(user), self.user_logs(user))
+    }
+
+    /// The state directories of a stage named `scrub` or `user/<name>`; `None` for any other
+    /// name (whether the user is configured is the configuration's to say).
+    pub fn stage_dirs(&self, stage: &str) -> Option<StageDirs> {
+        if stage == "scrub" {
+            return Some(self.scrub_dirs());
+        }
+        let user = stage.strip_prefix("user/")?;
+        (!user.is_empty() && !user.contains('/')).then(|| self.user_dirs(user))
     }
 }
 
