@@ -515,7 +515,7 @@ impl Gen<'_> {
         options.truncate(40);
         options.resize(options.len().div_ceil(4) * 4, 0);
         let mut s = self.num(12);
-        s.push(((20 + options.len()) / 4 << 4) as u8);
+        s.push((((20 + options.len()) / 4) << 4) as u8);
         s.extend(self.num(7));
         s.extend(options);
         s.extend(self.payload());

@@ -104,7 +104,8 @@ pub struct Config {
 pub struct Scrub {
     /// Program and leading arguments; `None` means `lander-scrub` beside the running binary.
     pub command: Option<Vec<String>>,
-    /// Argument template: `{in}`, `{out}`, `{mapping}`, `{key}`, `{payload}`, `{checksums}`.
+    /// Argument template: `{in}`, `{out}`, `{mapping}`, `{key}`, `{payload}`, `{checksums}`,
+    /// `{mac}`, `{mpls}`.
     pub args: Vec<String>,
     /// Address mapping name.
     pub mapping: String,
@@ -114,6 +115,10 @@ pub struct Scrub {
     pub payload: String,
     /// Checksum policy.
     pub checksums: String,
+    /// MAC address policy (`keep`, `zero`, `scramble`, `scramble-keep-oui`).
+    pub mac: String,
+    /// What follows an MPLS label stack (`auto`, `ip`, `ethernet`, `cut`).
+    pub mpls: String,
     /// Environment added to the job's.
     pub env: BTreeMap<String, String>,
     /// Job time limit.
@@ -427,6 +432,8 @@ struct RawScrub {
     key_file: PathBuf,
     payload: String,
     checksums: String,
+    mac: String,
+    mpls: String,
     env: BTreeMap<String, String>,
     timeout_secs: u64,
     retries: u32,
@@ -445,7 +452,16 @@ impl Default for RawScrub {
             "--payload",
             "{payload}",
         ];
-        let args2 = ["--checksums", "{checksums}", "{in}", "{out}"];
+        let args2 = [
+            "--checksums",
+            "{checksums}",
+            "--mac",
+            "{mac}",
+            "--mpls",
+            "{mpls}",
+            "{in}",
+            "{out}",
+        ];
         Self {
             command: None,
             args: args.iter().chain(&args2).map(|s| (*s).to_owned()).collect(),
@@ -453,6 +469,8 @@ impl Default for RawScrub {
             key_file: PathBuf::from("/etc/lander/key"),
             payload: "zero".into(),
             checksums: "fix".into(),
+            mac: "keep".into(),
+            mpls: "auto".into(),
             env: BTreeMap::new(),
             timeout_secs: 3600,
             retries: 3,
@@ -760,6 +778,14 @@ impl RawScrub {
         if !self.args.iter().any(|a| a.contains("{out}")) {
             return Err(v.invalid("scrub", "args", "must contain {out}"));
         }
+        let macs = ["keep", "zero", "scramble", "scramble-keep-oui"];
+        if !macs.contains(&self.mac.as_str()) {
+            return Err(v.invalid("scrub", "mac", format!("one of {}", macs.join(", "))));
+        }
+        let mpls = ["auto", "ip", "ethernet", "cut"];
+        if !mpls.contains(&self.mpls.as_str()) {
+            return Err(v.invalid("scrub", "mpls", format!("one of {}", mpls.join(", "))));
+        }
         Ok(Scrub {
             command: self.command,
             args: self.args,
@@ -767,6 +793,8 @@ impl RawScrub {
             key_file: self.key_file,
             payload: self.payload,
             checksums: self.checksums,
+            mac: self.mac,
+            mpls: self.mpls,
             env: self.env,
             timeout: secs(self.timeout_secs),
             retries: self.retries,
@@ -938,6 +966,24 @@ slots = 3
         let text = GOOD.replace("22:00-06:00", "22:00-30:00");
         let err = parse(&text).unwrap_err().to_string();
         assert!(err.contains("users.alice.windows"), "{err}");
+    }
+
+    #[test]
+    fn scrub_mac_and_mpls_policies() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(
+            (c.scrub.mac.as_str(), c.scrub.mpls.as_str()),
+            ("keep", "auto")
+        );
+        assert!(c.scrub.args.windows(2).any(|w| w == ["--mac", "{mac}"]));
+        let text = GOOD.replace("[scrub]\n", "[scrub]\nmac = \"scramble-keep-oui\"\n");
+        assert_eq!(parse(&text).unwrap().scrub.mac, "scramble-keep-oui");
+        let text = GOOD.replace("[scrub]\n", "[scrub]\nmpls = \"guess\"\n");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("scrub.mpls") && err.contains("ethernet"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -223,3 +223,17 @@ fn quoted_unknown_protocol_keeps_nothing() {
     let (_, out) = walked(link::IPV4, &raw, Payload::Drop);
     assert_eq!(out.payload_at, 20 + 8 + 20);
 }
+
+/// Found by the leak property test: the gateway of a redirect quoted in an ICMP error was
+/// kept (only a redirect's own gateway was anonymized).
+#[test]
+fn quoted_redirect_gateway_is_anonymized() {
+    let gateway = Ipv4Addr::new(100, 64, 9, 9);
+    let redirect = build::icmp4(5, 1, gateway.octets(), &[0u8; 28]);
+    let quoted = build::ipv4(DST, SRC, proto::ICMP, V4Opts::default(), &redirect);
+    let error = build::icmp4(11, 0, [0; 4], &quoted[..28]);
+    let raw = build::ipv4(SRC, DST, proto::ICMP, V4Opts::default(), &error);
+    let (packet, out) = walked(link::IPV4, &raw, Payload::Drop);
+    assert_eq!(out.payload_at, 20 + 8 + 28);
+    assert!(!contains(&packet[..out.caplen], &gateway.octets()));
+}

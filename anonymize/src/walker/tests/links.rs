@@ -32,6 +32,9 @@ fn sll(v2: bool, hatype: u16, addr_len: u8, field: [u8; 8]) -> Vec<u8> {
     h
 }
 
+/// ARPHRD type, address length, address field, MAC policy, expected field.
+type SllCase = (u16, u8, [u8; 8], MacPolicy, [u8; 8]);
+
 #[test]
 fn cooked_address_field_by_arphrd_type() {
     let raw_mac = [0x00u8, 0x1b, 0x21, 0x3a, 0x4c, 0x5d];
@@ -44,8 +47,7 @@ fn cooked_address_field_by_arphrd_type() {
         } else {
             (link::LINUX_SLL, 6)
         };
-        // (hatype, address length, field, MAC policy, expected field)
-        let cases: [(u16, u8, [u8; 8], MacPolicy, [u8; 8]); 6] = [
+        let cases: [SllCase; 6] = [
             (
                 1,
                 6,
@@ -177,4 +179,29 @@ fn mpls_ipv6_needs_a_length_that_accounts_for_the_bytes() {
         (out.reason, out.caplen),
         (Some(Reason::UnknownMplsPayload), 22)
     );
+}
+
+/// Found by the leak property test: a VLAN-tagged pseudowire frame without a control word
+/// whose destination MAC starts with the nibble 0 parses as a control word and an untagged
+/// frame; the "control word" (4 bytes of the MAC) was kept. It follows the MAC policy now.
+#[test]
+fn pseudowire_control_word_follows_the_mac_policy() {
+    let dst = [0x00u8, 0x1b, 0x21, 0x3a, 0x4c, 0x5d];
+    let tagged = build::ethernet(
+        dst,
+        [0x00, 0x1b, 0x21, 0x99, 0x88, 0x77],
+        &[10],
+        0x0800,
+        &ip(),
+    );
+    for (mac, kept) in [(MacPolicy::Keep, true), (MacPolicy::Zero, false)] {
+        let mut frame = mpls_frame(&tagged);
+        let policy = Policy {
+            mac,
+            ..Policy::default()
+        };
+        let out = walk(link::ETHERNET, &mut frame, &policy, &mut anonymizer());
+        assert_eq!(out.reason, None);
+        assert_eq!(contains(&frame[..out.caplen], &dst[..4]), kept, "{mac:?}");
+    }
 }
