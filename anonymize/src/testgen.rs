@@ -5,10 +5,10 @@
 //! address is a *marker* (`10.99.x.y`, or `fd63:...` for IPv6, the low bytes from
 //! `0x50..=0x5f`), and so is every byte the walker must not keep: unknown options and their
 //! data, padding, bytes after an end-of-list, reserved fields, digests, link-layer and
-//! cooked-header addresses, tunnel options and extension headers. Payloads are random. The
-//! fields the walker keeps (ports, sequence numbers, lengths, keys, identifiers) are drawn
-//! from bytes that are never `0x0a` or `0x63`, so no window of kept bytes can spell a
-//! marker. After a walk with [`Payload::Drop`](crate::walker::Payload::Drop) and the MAC
+//! cooked-header addresses, tunnel options and extension headers. Payloads are random bytes
+//! of `0xe0..=0xef`. The fields the walker keeps (ports, sequence numbers, keys,
+//! identifiers) are drawn from bytes that are neither marker nor payload bytes, so no
+//! window of kept bytes can spell a marker or a payload run. After a walk with [`Payload::Drop`](crate::walker::Payload::Drop) and the MAC
 //! addresses zeroed, [`Hostile::leaks`] must find nothing.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -86,6 +86,7 @@ pub fn generate(choices: &[u8]) -> Hostile {
 }
 
 const MARKER_LOW: u8 = 0x50;
+const PAYLOAD_HIGH: u8 = 0xe0;
 const MAX_DEPTH: u8 = 3;
 
 struct Gen<'a> {
@@ -115,11 +116,14 @@ impl Gen<'_> {
         self.byte() < in_256
     }
 
-    /// `n` bytes of a kept field: never `0x0a` or `0x63`.
+    /// `n` bytes of a kept field: never a marker byte (`0x0a`, `0x63`, `0x50..=0x5f`) nor
+    /// a payload byte (`0xe0..=0xef`), so no window of kept bytes spells either, whatever
+    /// the choices (a fuzzer that sees the comparisons would otherwise copy a payload run
+    /// into a sequence number).
     fn num(&mut self, n: usize) -> Vec<u8> {
         (0..n)
             .map(|_| match self.byte() {
-                b @ (0x0a | 0x63) => b ^ 0x80,
+                b @ (0x0a | 0x63 | 0x50..=0x5f | 0xe0..=0xef) => b ^ 0x40,
                 b => b,
             })
             .collect()
@@ -159,12 +163,13 @@ impl Gen<'_> {
         h
     }
 
-    /// A random payload of 8 to 47 bytes.
+    /// A random payload of 8 to 47 bytes, from `0xe0..=0xef` (4 random bits a byte: an
+    /// 8-byte run is one of 2^32).
     fn payload(&mut self) -> Vec<u8> {
         let n = 8 + self.below(40);
         self.seed ^= u64::from(self.byte()) << 17 ^ self.payloads.len() as u64;
         let p: Vec<u8> = (0..n)
-            .map(|_| (splitmix(&mut self.seed) >> 56) as u8)
+            .map(|_| PAYLOAD_HIGH | (splitmix(&mut self.seed) >> 60) as u8)
             .collect();
         self.payloads.push(p.clone());
         p

@@ -2,6 +2,7 @@
 //! allow-list, tunnels, link layers and the leak property test in the modules below.
 
 mod allowlist;
+mod corpus;
 mod leak;
 mod links;
 mod regressions;

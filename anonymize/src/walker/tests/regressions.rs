@@ -5,20 +5,20 @@ use super::*;
 use lander_capture::synth::build::{self, V4Opts};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-const SRC: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
-const DST: Ipv4Addr = Ipv4Addr::new(198, 51, 0xf0, 20);
-const SRC6: Ipv6Addr = Ipv6Addr::new(
+pub(super) const SRC: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
+pub(super) const DST: Ipv4Addr = Ipv4Addr::new(198, 51, 0xf0, 20);
+pub(super) const SRC6: Ipv6Addr = Ipv6Addr::new(
     0x2001, 0xdb8, 0x1234, 0x5678, 0x9abc, 0xdef0, 0x1357, 0x2468,
 );
-const DST6: Ipv6Addr = Ipv6Addr::new(
+pub(super) const DST6: Ipv6Addr = Ipv6Addr::new(
     0x2001, 0xdb8, 0xaaaa, 0xbbbb, 0xcccc, 0xdddd, 0xeeee, 0xf00d,
 );
 
-fn udp4(payload: &[u8]) -> Vec<u8> {
+pub(super) fn udp4(payload: &[u8]) -> Vec<u8> {
     build::udp(SRC.into(), DST.into(), 5000, 9999, payload)
 }
 
-fn ipv4_with_options(options: &[u8], l4: &[u8]) -> Vec<u8> {
+pub(super) fn ipv4_with_options(options: &[u8], l4: &[u8]) -> Vec<u8> {
     let o = V4Opts {
         options,
         ..V4Opts::default()
@@ -26,7 +26,12 @@ fn ipv4_with_options(options: &[u8], l4: &[u8]) -> Vec<u8> {
     build::ipv4(SRC, DST, proto::UDP, o, l4)
 }
 
-fn tcp(options: &[u8], payload: &[u8], src: std::net::IpAddr, dst: std::net::IpAddr) -> Vec<u8> {
+pub(super) fn tcp(
+    options: &[u8],
+    payload: &[u8],
+    src: std::net::IpAddr,
+    dst: std::net::IpAddr,
+) -> Vec<u8> {
     build::Tcp {
         sport: 40000,
         dport: 443,
@@ -67,7 +72,7 @@ fn ipv4_timestamp_option_of_length_4_to_6_ends_the_walk() {
 }
 
 /// Ethernet over MPLS without a control word, the inner frame given its MACs.
-fn pseudowire(dst_mac: [u8; 6], src_mac: [u8; 6], ethertype: u16, ip: &[u8]) -> Vec<u8> {
+pub(super) fn pseudowire(dst_mac: [u8; 6], src_mac: [u8; 6], ethertype: u16, ip: &[u8]) -> Vec<u8> {
     let inner = build::ethernet(dst_mac, src_mac, &[], ethertype, ip);
     let labelled = build::mpls(&[16_001], &inner);
     build::ethernet(
@@ -291,7 +296,7 @@ fn routing_header_bytes_past_the_addresses_are_zeroed() {
 }
 
 /// A Linux cooked (v1) frame of ARPHRD type `hatype` with the 4-byte address `addr`.
-fn sll_v1(hatype: u16, addr: [u8; 4], ip: &[u8]) -> Vec<u8> {
+pub(super) fn sll_v1(hatype: u16, addr: [u8; 4], ip: &[u8]) -> Vec<u8> {
     let mut h = vec![0u8, 0];
     h.extend_from_slice(&hatype.to_be_bytes());
     h.extend_from_slice(&4u16.to_be_bytes());
