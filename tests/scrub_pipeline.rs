@@ -100,7 +100,7 @@ fn edge_traffic_scrubbed_then_verified_clean_for_every_mapping_and_format() {
         assert_eq!(a.mapping, mapping);
         assert_eq!(a.payload, "zero");
         assert_eq!(a.key_id.len(), 32);
-        assert!(a.counts["unknown-tunnel"] > 0);
+        assert!(a.counts["truncated-ipv4"] > 0);
         assert_eq!(m.packets, 4_200);
         let bytes = std::fs::read(&out).unwrap();
         assert_eq!(m.blake3, blake3::hash(&bytes).to_hex().to_string());

@@ -204,6 +204,15 @@ impl Key {
         hex(&hasher.finalize().as_bytes()[..16])
     }
 
+    /// The key of MAC address scrambling, derived from the key material (no key file
+    /// holds one of its own).
+    pub fn mac_key(&self) -> [u8; 32] {
+        blake3::derive_key(
+            "lander-rs 2026 mac scramble v1",
+            self.to_file_text().as_bytes(),
+        )
+    }
+
     /// The 8-byte MAC mask (Ethernet address, VLAN id): cryptopANT's own when its key has one,
     /// otherwise derived from the key material.
     pub fn mac_mask(&self) -> [u8; CRYPTOPANT_MAC_LEN] {

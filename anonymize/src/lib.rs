@@ -11,6 +11,8 @@ pub mod key;
 pub mod mapping;
 pub mod prefix;
 pub mod scrub;
+#[cfg(any(test, feature = "testgen"))]
+pub mod testgen;
 pub mod verify;
 pub mod walker;
 pub mod wire;

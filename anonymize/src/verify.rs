@@ -20,7 +20,7 @@ use lander_capture::format::{ReadError, TraceReader};
 
 use crate::cache::CachedAnonymizer;
 use crate::mapping::Anonymizer;
-use crate::walker::{walk, Checksums, MacPolicy, Payload, Policy, Rewriter};
+use crate::walker::{walk, Checksums, MacPolicy, MplsPolicy, Payload, Policy, Rewriter};
 
 /// Length of the payload runs searched for.
 pub const RUN: usize = 8;
@@ -84,6 +84,7 @@ const COLLECT: Policy = Policy {
     payload: Payload::Keep(usize::MAX),
     checksums: Checksums::Keep,
     mac: MacPolicy::Keep,
+    mpls: MplsPolicy::Auto,
 };
 
 fn uniform(bytes: &[u8]) -> bool {

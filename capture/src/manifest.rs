@@ -97,6 +97,10 @@ pub struct Anonymization {
     /// Packets cut or dropped, by reason.
     #[serde(default)]
     pub counts: BTreeMap<String, u64>,
+    /// Packets whose headers had bytes replaced by zeros or padding (unknown options,
+    /// reserved fields, digests), by kind.
+    #[serde(default)]
+    pub neutralised: BTreeMap<String, u64>,
     /// Name of the raw file this was made from.
     pub source_file: Option<String>,
     /// BLAKE3 of the raw file.

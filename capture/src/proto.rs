@@ -19,6 +19,14 @@ pub mod ethertype {
     pub const MPLS: u16 = 0x8847;
     /// MPLS multicast.
     pub const MPLS_MC: u16 = 0x8848;
+    /// PPPoE session stage.
+    pub const PPPOE_SESSION: u16 = 0x8864;
+    /// Transparent Ethernet bridging (an Ethernet frame inside GRE or Geneve).
+    pub const TEB: u16 = 0x6558;
+    /// ERSPAN type I and II (GRE protocol type).
+    pub const ERSPAN_II: u16 = 0x88be;
+    /// ERSPAN type III (GRE protocol type).
+    pub const ERSPAN_III: u16 = 0x22eb;
 }
 
 /// IP protocol numbers (and IPv6 next-header values).

@@ -25,6 +25,8 @@ mapping = "cryptopant"
 key_file = "/etc/lander/key"
 payload = "keep:16"
 checksums = "zero"
+mac = "scramble"
+mpls = "ethernet"
 env = { RUST_LOG = "info" }
 timeout_secs = 600
 retries = 2

@@ -1,14 +1,17 @@
-//! The packet walker on arbitrary bytes: never panics, never grows a frame, and under every
-//! payload policy leaves no byte past the cut it reports.
+//! The packet walker on arbitrary bytes: never panics, never grows a frame, stays within
+//! its work bound, and under every payload policy leaves no byte past the cut it reports.
+//!
+//! The first byte selects the link type (low 3 bits, in `link::ALL` order), the checksum
+//! policy (bit 5), the MPLS policy (bits 3-4) and the payload policy (top 2 bits).
 #![no_main]
 
 use std::sync::OnceLock;
 
-use lander_anonymize::walker::{walk, Checksums, MacPolicy, Payload, Policy};
+use lander_anonymize::walker::{
+    link, walk, Checksums, MacKey, MacPolicy, MplsPolicy, Payload, Policy, MAX_WORK,
+};
 use lander_anonymize::{Anonymizer, CachedAnonymizer, Key, MapOptions, Mapping};
 use libfuzzer_sys::fuzz_target;
-
-const LINKS: [u32; 8] = [0, 1, 101, 108, 113, 228, 229, 276];
 
 fn prototype() -> &'static Anonymizer {
     static ANON: OnceLock<Anonymizer> = OnceLock::new();
@@ -37,16 +40,18 @@ fuzz_target!(|data: &[u8]| {
         } else {
             Checksums::Zero
         },
-        mac: MacPolicy::scramble([1, 2, 3, 4, 5, 6]),
+        mac: MacPolicy::Scramble(MacKey([7; 32])),
+        mpls: MplsPolicy::ALL[usize::from(selector >> 3) & 3].1,
     };
     let mut anon = CachedAnonymizer::new(prototype().clone());
     let mut buf = frame.to_vec();
     let out = walk(
-        LINKS[usize::from(selector & 7)],
+        link::ALL[usize::from(selector & 7)],
         &mut buf,
         &policy,
         &mut anon,
     );
     assert!(out.caplen <= frame.len());
-    assert!(out.payload_at <= frame.len());
+    assert!(out.payload_at <= out.caplen);
+    assert!(out.work <= MAX_WORK);
 });

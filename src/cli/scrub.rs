@@ -7,7 +7,7 @@ use anyhow::{bail, Context};
 use lander_anonymize::key::{Key, Mapping};
 use lander_anonymize::mapping::{Anonymizer, MapOptions};
 use lander_anonymize::scrub::{self, Provenance, ScrubConfig, Summary};
-use lander_anonymize::walker::{MacPolicy, Policy};
+use lander_anonymize::walker::{MacKey, MacPolicy, MplsPolicy, Policy};
 use lander_anonymize::PrefixList;
 use lander_capture::manifest::manifest_path;
 use lander_capture::publish::is_temp_name;
@@ -67,8 +67,11 @@ pub enum MacArg {
     Keep,
     /// Zeroed.
     Zero,
-    /// XORed with a mask derived from the key (unicast stays unicast).
+    /// Replaced by a keyed pseudorandom function of the address (a key derived from the
+    /// scrub key); broadcast, group and locally-administered bits kept.
     Scramble,
+    /// As scramble, keeping the OUI (the vendor's first 3 bytes).
+    ScrambleKeepOui,
 }
 
 /// Arguments of `lander-scrub` and `lander scrub`.
@@ -92,9 +95,15 @@ pub struct Args {
     /// Checksum policy: fix, zero or keep.
     #[arg(long, default_value = "fix", value_parser = scrub::parse_checksums)]
     pub checksums: lander_anonymize::walker::Checksums,
-    /// MAC addresses: keep, zero or scramble.
+    /// MAC addresses (Ethernet, ARP, Linux cooked headers): keep, zero, scramble or
+    /// scramble-keep-oui.
     #[arg(long, value_enum, default_value_t = MacArg::Keep)]
     pub mac: MacArg,
+    /// What follows an MPLS label stack: auto (decided by evidence: a control word means an
+    /// Ethernet pseudowire, IP only with consistent lengths and checksum, else an Ethernet
+    /// pseudowire if it parses, else cut), ip (by the first nibble), ethernet, or cut.
+    #[arg(long, default_value = "auto")]
+    pub mpls: MplsPolicy,
     /// Drop packets whose headers cannot be parsed whole (default: cut them there).
     #[arg(long)]
     pub drop_unparsed: bool,
@@ -144,16 +153,15 @@ pub fn config(args: &Args, key: &Key) -> ScrubConfig {
     let mac = match args.mac {
         MacArg::Keep => MacPolicy::Keep,
         MacArg::Zero => MacPolicy::Zero,
-        MacArg::Scramble => {
-            let m = key.mac_mask();
-            MacPolicy::scramble([m[0], m[1], m[2], m[3], m[4], m[5]])
-        }
+        MacArg::Scramble => MacPolicy::Scramble(MacKey(key.mac_key())),
+        MacArg::ScrambleKeepOui => MacPolicy::ScrambleKeepOui(MacKey(key.mac_key())),
     };
     ScrubConfig {
         policy: Policy {
             payload: args.payload,
             checksums: args.checksums,
             mac,
+            mpls: args.mpls,
         },
         drop_unparsed: args.drop_unparsed,
         threads: args.threads.unwrap_or_else(default_threads),
@@ -204,5 +212,8 @@ fn report(input: &Path, output: &Path, s: &Summary) {
     );
     for (reason, n) in &s.reasons {
         eprintln!("  {reason}: {n}");
+    }
+    for (kind, n) in &s.neutralised {
+        eprintln!("  neutralised {kind}: {n}");
     }
 }

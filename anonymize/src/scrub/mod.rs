@@ -19,7 +19,7 @@ use lander_capture::publish::PendingFile;
 use lander_capture::{Format, LinkType};
 
 use crate::mapping::Anonymizer;
-use crate::walker::{Checksums, MacPolicy, Payload, Policy};
+use crate::walker::{Checksums, Payload, Policy};
 use pipeline::Source;
 
 pub use pcap::BLOCK as PCAP_BLOCK;
@@ -125,6 +125,8 @@ pub struct Summary {
     pub wire_bytes_out: u64,
     /// Packets cut or dropped, by reason name.
     pub reasons: BTreeMap<String, u64>,
+    /// Packets with bytes replaced by zeros or padding, by kind.
+    pub neutralised: BTreeMap<String, u64>,
     /// First and last timestamps written.
     pub first_ts_ns: Option<u64>,
     /// Last timestamp written.
@@ -331,6 +333,7 @@ pub fn scrub_file(
         key_id: provenance.key_id.clone(),
         settings: settings(config, provenance),
         counts: summary.reasons.clone(),
+        neutralised: summary.neutralised.clone(),
         source_file: input.file_name().map(|n| n.to_string_lossy().into_owned()),
         source_blake3,
     });
@@ -373,12 +376,8 @@ fn build_manifest(
 
 fn settings(config: &ScrubConfig, provenance: &Provenance) -> BTreeMap<String, String> {
     let mut s = provenance.settings.clone();
-    let mac = match config.policy.mac {
-        MacPolicy::Keep => "keep",
-        MacPolicy::Zero => "zero",
-        MacPolicy::Scramble(_) => "scramble",
-    };
-    s.insert("mac".into(), mac.into());
+    s.insert("mac".into(), config.policy.mac.name().into());
+    s.insert("mpls".into(), config.policy.mpls.name().into());
     s.insert("drop_unparsed".into(), config.drop_unparsed.to_string());
     if config.drop_unparsed {
         s.insert("unparsed".into(), "dropped".into());

@@ -27,7 +27,7 @@ use super::pcap::{PcapLayout, PcapSource};
 use super::{io_at, ScrubConfig, ScrubError, Summary};
 use crate::cache::CachedAnonymizer;
 use crate::mapping::Anonymizer;
-use crate::walker::{Outcome, Reason, Walker};
+use crate::walker::{Neutral, Outcome, Reason, Walker};
 
 /// Records per chunk of the record path.
 pub const CHUNK_RECORDS: usize = 8192;
@@ -36,6 +36,7 @@ pub const CHUNK_RECORDS: usize = 8192;
 pub const CHUNK_BYTES: usize = 4 << 20;
 
 const REASONS: usize = Reason::ALL.len();
+const NEUTRAL: usize = Neutral::ALL.len();
 
 /// Where records come from.
 pub(super) enum Source {
@@ -61,6 +62,7 @@ pub(super) struct Meta {
 pub(super) struct Tally {
     pub(super) stats: Summary,
     pub(super) reasons: [u64; REASONS],
+    pub(super) neutral: [u64; NEUTRAL],
 }
 
 impl Default for Tally {
@@ -68,6 +70,7 @@ impl Default for Tally {
         Tally {
             stats: Summary::default(),
             reasons: [0; REASONS],
+            neutral: [0; NEUTRAL],
         }
     }
 }
@@ -79,6 +82,12 @@ impl Tally {
         self.stats.packets_in += 1;
         self.stats.bytes_in += len as u64;
         self.stats.source_drops += u64::from(drops);
+        if !outcome.neutralised.is_empty() {
+            outcome
+                .neutralised
+                .iter()
+                .for_each(|n| self.neutral[n as usize] += 1);
+        }
         if let Some(reason) = outcome.reason {
             self.reasons[reason as usize] += 1;
             if drop {
@@ -351,6 +360,7 @@ struct OrderedWriter<'w, W: Write> {
     pending: BTreeMap<u64, Chunk>,
     next: u64,
     reasons: [u64; REASONS],
+    neutral: [u64; NEUTRAL],
     total: Summary,
     input: InputTree,
 }
@@ -364,6 +374,7 @@ impl<'w, W: Write> OrderedWriter<'w, W> {
             pending: BTreeMap::new(),
             next: 0,
             reasons: [0; REASONS],
+            neutral: [0; NEUTRAL],
             total: Summary::default(),
             input: InputTree::default(),
         };
@@ -421,6 +432,10 @@ impl<'w, W: Write> OrderedWriter<'w, W> {
             .iter_mut()
             .zip(&c.tally.reasons)
             .for_each(|(a, b)| *a += b);
+        self.neutral
+            .iter_mut()
+            .zip(&c.tally.neutral)
+            .for_each(|(a, b)| *a += b);
         Ok(())
     }
 
@@ -429,6 +444,11 @@ impl<'w, W: Write> OrderedWriter<'w, W> {
         for (r, &n) in Reason::ALL.iter().zip(&self.reasons) {
             if n > 0 {
                 self.total.reasons.insert(r.name().to_string(), n);
+            }
+        }
+        for (k, &n) in Neutral::ALL.iter().zip(&self.neutral) {
+            if n > 0 {
+                self.total.neutralised.insert(k.name().to_string(), n);
             }
         }
         (self.total, self.input)

@@ -59,17 +59,22 @@ pub fn vlan_next(buf: &[u8], tag: usize) -> Result<u16, Truncated> {
 }
 
 /// Whether the MPLS label stack entry at `at` is the bottom of the stack.
+///
+/// What follows the stack is not declared; see the walker for how it is decided.
 pub fn mpls_bottom(buf: &[u8], at: usize) -> Result<bool, Truncated> {
     need("MPLS label", buf, at + MPLS_ENTRY_LEN)?;
     Ok(buf[at + 2] & 1 == 1)
 }
 
+/// Length of the link-layer address field of a Linux cooked header.
+pub const SLL_ADDR_FIELD: usize = 8;
+
 /// A Linux cooked capture header: where its link-layer address lies and the protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Sll {
-    /// Byte offset of the link-layer address.
+    /// Byte offset of the link-layer address field (8 bytes).
     pub addr_at: usize,
-    /// Its length (at most 8).
+    /// The address length the header gives (may exceed the field).
     pub addr_len: usize,
     /// The ARPHRD type.
     pub hatype: u16,
@@ -77,6 +82,31 @@ pub struct Sll {
     pub protocol: u16,
     /// Header length.
     pub header_len: usize,
+    /// Offset of 2 reserved bytes (v2), zeroed by the walker.
+    pub reserved_at: Option<usize>,
+}
+
+/// What the link-layer address of a Linux cooked header is, by the interface's ARPHRD type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SllAddr {
+    /// A 6-byte IEEE 802 MAC address (Ethernet, 802.11, FDDI, token ring).
+    Mac,
+    /// The IPv4 address of a tunnel endpoint (IPIP, SIT, GRE).
+    V4,
+    /// Anything else, the 8 bytes kept of an IPv6 tunnel endpoint among them: zeroed.
+    Other,
+}
+
+/// The kind of address an interface of ARPHRD type `hatype` puts in the cooked header, with
+/// `len` the length the header gives.
+pub fn sll_addr(hatype: u16, len: usize) -> SllAddr {
+    match (hatype, len) {
+        // ETHER, EETHER, IEEE802, FDDI, IEEE802_TR, IEEE80211, _PRISM, _RADIOTAP
+        (1 | 2 | 6 | 774 | 800 | 801 | 802 | 803, 6) => SllAddr::Mac,
+        // TUNNEL (IPIP), SIT, IPGRE
+        (768 | 776 | 778, 4) => SllAddr::V4,
+        _ => SllAddr::Other,
+    }
 }
 
 impl Sll {
@@ -85,10 +115,11 @@ impl Sll {
         need("linux cooked header", buf, SLL_LEN)?;
         Ok(Sll {
             addr_at: 6,
-            addr_len: usize::from(be16(buf, 4)).min(8),
+            addr_len: usize::from(be16(buf, 4)),
             hatype: be16(buf, 2),
             protocol: be16(buf, 14),
             header_len: SLL_LEN,
+            reserved_at: None,
         })
     }
 
@@ -97,10 +128,11 @@ impl Sll {
         need("linux cooked v2 header", buf, SLL2_LEN)?;
         Ok(Sll {
             addr_at: 12,
-            addr_len: usize::from(buf[11]).min(8),
+            addr_len: usize::from(buf[11]),
             hatype: be16(buf, 8),
             protocol: be16(buf, 0),
             header_len: SLL2_LEN,
+            reserved_at: Some(2),
         })
     }
 }
@@ -124,6 +156,11 @@ mod tests {
             assert!(Sll::parse_v2(&sll[..n]).is_err());
         }
         assert!(vlan_next(&sll, 17).is_err());
+        assert_eq!(sll_addr(1, 6), SllAddr::Mac);
+        assert_eq!(sll_addr(1, 8), SllAddr::Other);
+        assert_eq!(sll_addr(778, 4), SllAddr::V4);
+        assert_eq!(sll_addr(823, 16), SllAddr::Other);
+        assert_eq!(sll_addr(772, 6), SllAddr::Other);
         assert!(mpls_bottom(&sll, 17).is_err());
     }
 }

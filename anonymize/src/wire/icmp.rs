@@ -6,6 +6,8 @@ use super::{need, Truncated};
 pub const HEADER_LEN: usize = 8;
 /// Offset of the checksum.
 pub const CHECKSUM_AT: usize = 2;
+/// ICMP (v4) redirect: the 4 bytes after the checksum are the gateway's address.
+pub const REDIRECT: u8 = 5;
 
 /// ICMP (v4) types whose body quotes the packet that caused them.
 pub fn v4_quotes_packet(kind: u8) -> bool {
@@ -15,6 +17,18 @@ pub fn v4_quotes_packet(kind: u8) -> bool {
 /// ICMPv6 types whose body quotes the packet that caused them.
 pub fn v6_quotes_packet(kind: u8) -> bool {
     matches!(kind, 1..=4)
+}
+
+/// ICMP (v4) types whose 4 bytes after the checksum are known fields (identifiers, sequence
+/// numbers, pointers, MTUs, counts, the redirect gateway): for other types they are zeroed.
+pub fn v4_rest_known(kind: u8) -> bool {
+    matches!(kind, 0 | 3 | 4 | 5 | 8..=18 | 42 | 43)
+}
+
+/// ICMPv6 types whose 4 bytes after the checksum are known fields: for other types they are
+/// zeroed.
+pub fn v6_rest_known(kind: u8) -> bool {
+    matches!(kind, 1..=4 | 128..=137 | 143 | 160 | 161)
 }
 
 /// The type of the ICMP header at the start of `buf`, after checking the header is there.
@@ -32,5 +46,9 @@ mod tests {
             assert!(super::kind(&h[..n]).is_err());
         }
         assert_eq!(super::kind(&h), Ok(3));
+        assert!(super::v4_rest_known(8) && !super::v4_rest_known(6) && !super::v4_rest_known(44));
+        assert!(
+            super::v6_rest_known(135) && !super::v6_rest_known(5) && !super::v6_rest_known(200)
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! IPv4 header with options.
 
+use super::options::{Action, Family, Fields};
 use super::{be16, need, set_be16, Truncated};
 
 mod field {
@@ -87,37 +88,37 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     }
 }
 
-/// Where the addresses inside the IPv4 options are, as byte offsets into the options; `None`
-/// when an option is malformed (a length under 2 or past the end).
+/// What happens to the IPv4 option `opt` (kind byte first, `opt.len()` its whole length).
 ///
 /// Record route, loose and strict source route carry a list of addresses after a pointer;
-/// timestamp options with flag 1 or 3 carry address and timestamp pairs.
-pub fn option_addresses(options: &[u8], mut each: impl FnMut(usize)) -> Option<()> {
-    let mut at = 0;
-    while at < options.len() {
-        let kind = options[at];
-        match kind {
-            0 => return Some(()),
-            1 => {
-                at += 1;
-                continue;
-            }
-            _ => {}
-        }
-        let len = usize::from(*options.get(at + 1)?);
-        if len < 2 || at + len > options.len() {
-            return None;
-        }
-        match kind {
-            7 | 131 | 137 if len >= 3 => (at + 3..at + len - 3).step_by(4).for_each(&mut each),
-            68 if len >= 4 && matches!(options[at + 3] & 0x0f, 1 | 3) => {
-                (at + 4..at + len - 7).step_by(8).for_each(&mut each)
-            }
-            _ => {}
-        }
-        at += len;
+/// the timestamp option carries timestamps (flag 0) or address and timestamp pairs (flags 1
+/// and 3); router alert carries a 2-byte value. Bytes past the last whole entry are zeroed.
+/// Every other option, and these with a length they cannot have, is neutralised.
+pub fn option_action(opt: &[u8]) -> Action {
+    let len = opt.len();
+    match (opt.first(), opt.get(3)) {
+        (Some(7 | 131 | 137), _) if len >= 3 => Action::Known(Fields::list(Family::V4, 3, 4, len)),
+        (Some(68), Some(flags)) => match flags & 0x0f {
+            0 => Action::Known(Fields::entries(4, 4, len)),
+            1 | 3 => Action::Known(Fields::list(Family::V4, 4, 8, len)),
+            _ => Action::Neutralise,
+        },
+        (Some(148), _) if len == 4 => Action::Known(Fields::KEEP),
+        _ => Action::Neutralise,
     }
-    Some(())
+}
+
+/// Whether `buf` starts with an IPv4 header beyond reasonable doubt (for payloads whose type
+/// is not declared, such as MPLS): version 4, IHL at least 5, the whole header present with a
+/// right checksum, and a total length that covers the header and fits the bytes present;
+/// `may_be_cut` allows a total length past them (the capture may have cut the packet).
+pub fn plausible(buf: &[u8], may_be_cut: bool) -> bool {
+    let Ok(p) = Packet::new_checked(buf) else {
+        return false;
+    };
+    let (hl, total) = (p.header_len(), p.total_len());
+    let checksum_ok = super::checksum::fold(super::checksum::sum(&buf[..hl])) == 0xffff;
+    checksum_ok && total >= hl && (total <= buf.len() || may_be_cut)
 }
 
 #[cfg(test)]
@@ -146,18 +147,58 @@ mod tests {
         assert_eq!(Packet::new_checked(&v6[..]).unwrap_err(), Bad::Malformed);
     }
 
+    fn known(opt: &[u8]) -> Fields {
+        match option_action(opt) {
+            Action::Known(f) => f,
+            Action::Neutralise => panic!("{opt:?} neutralised"),
+        }
+    }
+
     #[test]
-    fn option_addresses_found() {
-        let opts = [0x94, 4, 0, 0, 1, 7, 11, 8, 1, 2, 3, 4, 5, 6, 7, 8, 0];
-        let mut found = vec![];
-        option_addresses(&opts, |a| found.push(a)).unwrap();
-        assert_eq!(found, vec![8, 12]);
+    fn option_fields() {
+        let rr = [7, 11, 8, 1, 2, 3, 4, 5, 6, 7, 8];
+        assert_eq!(known(&rr).addresses().collect::<Vec<_>>(), vec![3, 7]);
+        assert_eq!(known(&rr).zero, 11..11);
         let ts = [68, 12, 5, 1, 9, 9, 9, 9, 0, 0, 0, 1];
-        let mut found = vec![];
-        option_addresses(&ts, |a| found.push(a)).unwrap();
-        assert_eq!(found, vec![4]);
-        assert!(option_addresses(&[7, 1], |_| {}).is_none());
-        assert!(option_addresses(&[7, 9, 4], |_| {}).is_none());
-        assert!(option_addresses(&[7], |_| {}).is_none());
+        assert_eq!(known(&ts).addresses().collect::<Vec<_>>(), vec![4]);
+        let ts0 = [68, 10, 5, 0, 9, 9, 9, 9, 7, 7];
+        assert_eq!((known(&ts0).count, known(&ts0).zero.clone()), (0, 8..10));
+        assert_eq!(known(&[148, 4, 0, 0]), Fields::KEEP);
+        for neutral in [
+            &[82u8, 12, 0, 1][..],
+            &[148, 6, 0, 0, 0, 0],
+            &[68, 8, 5, 2],
+            &[7, 2],
+        ] {
+            assert_eq!(option_action(neutral), Action::Neutralise, "{neutral:?}");
+        }
+    }
+
+    /// A timestamp option of length 4, 5 or 6 made `at + len - 7` wrap: no entry, the rest
+    /// zeroed, nothing out of bounds.
+    #[test]
+    fn short_timestamp_options_have_no_entries() {
+        for len in 4..=11 {
+            let mut ts = vec![68u8, len as u8, 5, 1];
+            ts.resize(len, 0xee);
+            let f = known(&ts);
+            assert_eq!(f.count, usize::from(len >= 12));
+            assert!(f.addresses().all(|o| o + 4 <= len));
+            assert_eq!(f.zero, 4..len);
+        }
+    }
+
+    #[test]
+    fn plausibility() {
+        let mut h = header(&[]);
+        h[2..4].copy_from_slice(&40u16.to_be_bytes());
+        h.resize(40, 0);
+        let c = crate::wire::checksum::finish(crate::wire::checksum::sum(&h[..20]));
+        h[10..12].copy_from_slice(&c.to_be_bytes());
+        assert!(plausible(&h, false));
+        assert!(!plausible(&h[..39], false));
+        assert!(plausible(&h[..39], true));
+        h[11] ^= 1;
+        assert!(!plausible(&h, true));
     }
 }

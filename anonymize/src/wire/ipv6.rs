@@ -1,5 +1,8 @@
 //! IPv6 fixed header and extension headers.
 
+use std::ops::Range;
+
+use super::options::{Action, Family, Fields};
 use super::{be16, need, Truncated};
 
 mod field {
@@ -78,42 +81,77 @@ impl Ext {
     }
 }
 
-/// Offsets of home address options (type 0xC9) in a destination options header `hdr`;
-/// `None` when the options are malformed.
-pub fn home_addresses(hdr: &[u8], mut each: impl FnMut(usize)) -> Option<()> {
-    let mut at = 2;
-    while at < hdr.len() {
-        if hdr[at] == 0 {
-            at += 1;
-            continue;
-        }
-        let len = usize::from(*hdr.get(at + 1)?);
-        if at + 2 + len > hdr.len() {
-            return None;
-        }
-        if hdr[at] == 0xc9 {
-            if len != 16 {
-                return None;
-            }
-            each(at + 2);
-        }
-        at += 2 + len;
+/// What happens to the hop-by-hop or destination option `opt` (type byte first,
+/// `opt.len()` its whole length): PadN keeps its length with its data zeroed; router alert
+/// and jumbo payload are kept; the home address is anonymized; everything else (and these
+/// with a length they cannot have) is neutralised.
+pub fn option_action(opt: &[u8]) -> Action {
+    let len = opt.len();
+    match opt.first() {
+        Some(1) => Action::Known(Fields {
+            zero: 2.min(len)..len,
+            ..Fields::KEEP
+        }),
+        Some(5) if len == 4 => Action::Known(Fields::KEEP),
+        Some(0xc2) if len == 6 => Action::Known(Fields::KEEP),
+        Some(0xc9) if len == 18 => Action::Known(Fields::list(Family::V6, 2, 16, len)),
+        _ => Action::Neutralise,
     }
-    Some(())
 }
 
-/// Offsets of the addresses in a routing header `hdr`; `None` for routing types that are not
-/// known to be address lists (0: source route, 2: home address, 4: segment routing).
-pub fn routing_addresses(hdr: &[u8], mut each: impl FnMut(usize)) -> Option<()> {
-    let count = match hdr[2] {
-        0 => (hdr.len() - 8) / 16,
-        2 => 1.min((hdr.len() - 8) / 16),
-        4 => (usize::from(hdr[4]) + 1).min((hdr.len() - 8) / 16),
+/// The fields of a routing header `hdr` (whole, next header byte first).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Routing {
+    /// The addresses, and the bytes past them (SRH TLVs, partial entries) to zero.
+    pub fields: Fields,
+    /// Reserved bytes to zero.
+    pub reserved: Range<usize>,
+}
+
+/// The fields of the routing header `hdr`; `None` for routing types whose layout is not known
+/// to be an address list (0: source route, 2: home address, 4: segment routing).
+pub fn routing(hdr: &[u8]) -> Option<Routing> {
+    let len = hdr.len();
+    let all = Fields::list(Family::V6, 8, 16, len);
+    let (count, reserved) = match hdr.get(2)? {
+        0 => (all.count, 4..8),
+        2 => (all.count.min(1), 4..8),
+        4 => (all.count.min(usize::from(*hdr.get(4)?) + 1), 4..4),
         _ => return None,
     };
-    (0..count).for_each(|i| each(8 + 16 * i));
-    Some(())
+    let end = 8 + 16 * count;
+    Some(Routing {
+        fields: Fields {
+            count,
+            zero: end.min(len)..len,
+            ..all
+        },
+        reserved: reserved.start.min(len)..reserved.end.min(len),
+    })
 }
+
+/// The integrity check value of an authentication header `hdr` (after next header, length,
+/// 2 reserved bytes, SPI and sequence number), zeroed by the walker: a digest over the
+/// original addresses is not kept.
+pub fn ah_icv(hdr: &[u8]) -> Range<usize> {
+    12.min(hdr.len())..hdr.len()
+}
+
+/// Whether `buf` holds an IPv6 packet beyond reasonable doubt (for payloads whose type is
+/// not declared, such as MPLS): version 6 and a payload length that accounts for the bytes
+/// present, up to a trailer of [`MAX_TRAILER`] bytes (an Ethernet FCS) or the padding of a
+/// minimum-size Ethernet frame (`buf` of at most 46 bytes). Without a checksum to confirm
+/// it, a length that merely fits would take one frame in ~50 for IPv6.
+pub fn plausible(buf: &[u8]) -> bool {
+    let Ok(p) = Packet::new_checked(buf) else {
+        return false;
+    };
+    let whole = field::HEADER_LEN + p.payload_len();
+    whole <= buf.len() && (buf.len() - whole <= MAX_TRAILER || buf.len() <= 46)
+}
+
+/// The most bytes after an IPv6 packet of undeclared type that [`plausible`] allows.
+pub const MAX_TRAILER: usize = 4;
 
 /// Offset of the final destination in a routing header `hdr` with segments left (RFC 8200
 /// 8.1: the upper-layer pseudo-header takes it): the last address of a type 0 header, the
@@ -154,24 +192,30 @@ mod tests {
 
     #[test]
     fn options_and_routing() {
-        let mut dst = vec![17u8, 2, 1, 0, 0xc9, 16];
-        dst.extend_from_slice(&[0xaa; 16]);
-        dst.extend_from_slice(&[0, 0]);
-        let mut found = vec![];
-        home_addresses(&dst[..24], |a| found.push(a)).unwrap();
-        assert_eq!(found, vec![6]);
-        assert!(home_addresses(&[0, 0, 1, 9], |_| {}).is_none());
+        let mut home = vec![0xc9u8, 16];
+        home.extend_from_slice(&[0xaa; 16]);
+        match option_action(&home) {
+            Action::Known(f) => assert_eq!(f.addresses().collect::<Vec<_>>(), vec![2]),
+            Action::Neutralise => panic!(),
+        }
+        assert_eq!(option_action(&home[..10]), Action::Neutralise);
+        assert_eq!(option_action(&[0x3e, 2, 1, 2]), Action::Neutralise);
+        assert_eq!(option_action(&[5, 2, 0, 0]), Action::Known(Fields::KEEP));
         let mut rh = vec![6u8, 4, 0, 2, 0, 0, 0, 0];
         rh.extend_from_slice(&[0xbb; 32]);
-        let mut found = vec![];
-        routing_addresses(&rh, |a| found.push(a)).unwrap();
-        assert_eq!(found, vec![8, 24]);
+        let r = routing(&rh).unwrap();
+        assert_eq!(r.fields.addresses().collect::<Vec<_>>(), vec![8, 24]);
+        assert_eq!((r.fields.zero, r.reserved), (40..40, 4..8));
         assert_eq!(routing_final(&rh), Some(24));
         rh[2] = 4;
         assert_eq!(routing_final(&rh), Some(8));
+        rh[4] = 0; // last entry 0: one segment, the rest is TLVs
+        let r = routing(&rh).unwrap();
+        assert_eq!((r.fields.count, r.fields.zero), (1, 24..40));
         rh[3] = 0;
         assert_eq!(routing_final(&rh), None);
         rh[2] = 3;
-        assert!(routing_addresses(&rh, |_| {}).is_none());
+        assert!(routing(&rh).is_none());
+        assert!(routing(&rh[..2]).is_none());
     }
 }

@@ -10,11 +10,18 @@
 pub mod arp;
 pub mod checksum;
 pub mod ethernet;
+pub mod geneve;
+pub mod gre;
+pub mod gtp;
 pub mod icmp;
 pub mod ipv4;
 pub mod ipv6;
+pub mod l2tp;
+pub mod options;
+pub mod ppp;
 pub mod tcp;
 pub mod udp;
+pub mod vxlan;
 
 /// A buffer shorter than its header needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -26,6 +33,21 @@ pub struct Truncated {
     pub needed: usize,
     /// Bytes there.
     pub available: usize,
+}
+
+/// Why a tunnel or encapsulation header is not walked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bad {
+    /// Fewer bytes than the header needs.
+    Truncated(Truncated),
+    /// A version, flag, type or value this walker does not follow.
+    Unsupported,
+}
+
+impl From<Truncated> for Bad {
+    fn from(t: Truncated) -> Self {
+        Bad::Truncated(t)
+    }
 }
 
 /// Fails with [`Truncated`] unless `buf` holds `needed` bytes.

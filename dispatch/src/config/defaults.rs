@@ -20,7 +20,16 @@ impl Default for RawScrub {
             "--payload",
             "{payload}",
         ];
-        let args2 = ["--checksums", "{checksums}", "{in}", "{out}"];
+        let args2 = [
+            "--checksums",
+            "{checksums}",
+            "--mac",
+            "{mac}",
+            "--mpls",
+            "{mpls}",
+            "{in}",
+            "{out}",
+        ];
         Self {
             command: None,
             args: args.iter().chain(&args2).map(|s| (*s).to_owned()).collect(),
@@ -28,6 +37,8 @@ impl Default for RawScrub {
             key_file: PathBuf::from("/etc/lander/key"),
             payload: "zero".into(),
             checksums: "fix".into(),
+            mac: "keep".into(),
+            mpls: "auto".into(),
             env: BTreeMap::new(),
             timeout_secs: 3600,
             retries: 3,

@@ -44,6 +44,8 @@ pub(super) struct RawScrub {
     pub(super) key_file: PathBuf,
     pub(super) payload: String,
     pub(super) checksums: String,
+    pub(super) mac: String,
+    pub(super) mpls: String,
     pub(super) env: BTreeMap<String, String>,
     pub(super) timeout_secs: u64,
     pub(super) retries: u32,

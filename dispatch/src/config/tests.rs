@@ -88,6 +88,24 @@ fn bad_window_is_reported() {
 }
 
 #[test]
+fn scrub_mac_and_mpls_policies() {
+    let c = parse(GOOD).unwrap();
+    assert_eq!(
+        (c.scrub.mac.as_str(), c.scrub.mpls.as_str()),
+        ("keep", "auto")
+    );
+    assert!(c.scrub.args.windows(2).any(|w| w == ["--mac", "{mac}"]));
+    let text = GOOD.replace("[scrub]\n", "[scrub]\nmac = \"scramble-keep-oui\"\n");
+    assert_eq!(parse(&text).unwrap().scrub.mac, "scramble-keep-oui");
+    let text = GOOD.replace("[scrub]\n", "[scrub]\nmpls = \"guess\"\n");
+    let err = parse(&text).unwrap_err().to_string();
+    assert!(
+        err.contains("scrub.mpls") && err.contains("ethernet"),
+        "{err}"
+    );
+}
+
+#[test]
 fn slurm_backend_parses_with_defaults() {
     let c = parse(&GOOD.replace("slots = 3", "kind = \"slurm\"")).unwrap();
     assert_eq!(c.backend.kind, BackendKind::Slurm);

@@ -65,7 +65,8 @@ pub struct Config {
 pub struct Scrub {
     /// Program and leading arguments; `None` means `lander-scrub` beside the running binary.
     pub command: Option<Vec<String>>,
-    /// Argument template: `{in}`, `{out}`, `{mapping}`, `{key}`, `{payload}`, `{checksums}`.
+    /// Argument template: `{in}`, `{out}`, `{mapping}`, `{key}`, `{payload}`, `{checksums}`,
+    /// `{mac}`, `{mpls}`.
     pub args: Vec<String>,
     /// Address mapping name.
     pub mapping: String,
@@ -75,6 +76,10 @@ pub struct Scrub {
     pub payload: String,
     /// Checksum policy.
     pub checksums: String,
+    /// MAC address policy (`keep`, `zero`, `scramble`, `scramble-keep-oui`).
+    pub mac: String,
+    /// What follows an MPLS label stack (`auto`, `ip`, `ethernet`, `cut`).
+    pub mpls: String,
     /// Environment added to the job's.
     pub env: BTreeMap<String, String>,
     /// Job time limit.

@@ -118,6 +118,14 @@ impl RawScrub {
             .map_err(|e| v.invalid(t, "payload", e))?;
         lander_anonymize::scrub::parse_checksums(&self.checksums)
             .map_err(|e| v.invalid(t, "checksums", e))?;
+        let macs = ["keep", "zero", "scramble", "scramble-keep-oui"];
+        if !macs.contains(&self.mac.as_str()) {
+            return Err(v.invalid(t, "mac", format!("one of {}", macs.join(", "))));
+        }
+        let mpls = ["auto", "ip", "ethernet", "cut"];
+        if !mpls.contains(&self.mpls.as_str()) {
+            return Err(v.invalid(t, "mpls", format!("one of {}", mpls.join(", "))));
+        }
         Ok(Scrub {
             command: self.command,
             args: self.args,
@@ -125,6 +133,8 @@ impl RawScrub {
             key_file: self.key_file,
             payload: self.payload,
             checksums: self.checksums,
+            mac: self.mac,
+            mpls: self.mpls,
             env: self.env,
             timeout: v.secs(t, "timeout_secs", self.timeout_secs)?,
             retries: v.count(t, "retries", self.retries, 0, MAX_RETRIES)?,

@@ -101,6 +101,8 @@ impl ScrubStage {
             .replace("{key}", &s.key_file.to_string_lossy())
             .replace("{payload}", &s.payload)
             .replace("{checksums}", &s.checksums)
+            .replace("{mac}", &s.mac)
+            .replace("{mpls}", &s.mpls)
             .replace("{site}", site)
             .replace("{name}", name)
     }

@@ -1,0 +1,276 @@
+//! Writes into the frame, the checksum scopes they are accounted in, and the end of a walk:
+//! the cut, the payload policy and the checksums.
+
+use super::{Checksums, Outcome, Payload, Rewriter, Step, Stop, Walk};
+use crate::wire::checksum::{self, delta, fold, sum, sum_at};
+use crate::wire::ipv4;
+
+/// Where the pseudo-header of a transport checksum takes its addresses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) enum Pseudo {
+    #[default]
+    None,
+    V4 {
+        ip: usize,
+        proto: u8,
+    },
+    V6 {
+        /// Offset of the source address.
+        src: usize,
+        /// Offset of the final destination address.
+        dst: usize,
+        proto: u8,
+    },
+}
+
+impl Pseudo {
+    /// The protocol it names, if any.
+    pub(super) fn protocol(self) -> Option<u8> {
+        match self {
+            Pseudo::V4 { proto, .. } | Pseudo::V6 { proto, .. } => Some(proto),
+            Pseudo::None => None,
+        }
+    }
+
+    /// ICMP has no pseudo-header; ICMPv6 has one.
+    pub(super) fn of_icmp(self) -> Pseudo {
+        match self {
+            Pseudo::V4 { .. } => Pseudo::None,
+            other => other,
+        }
+    }
+}
+
+/// One checksum and the bytes it covers.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Scope {
+    pub(super) start: usize,
+    /// Declared end of the covered bytes (may lie past the captured bytes).
+    pub(super) end: usize,
+    pub(super) checksum_at: usize,
+    pub(super) pseudo: Pseudo,
+    pub(super) delta: u64,
+    pub(super) udp: bool,
+}
+
+/// The folded sum of `n` bytes of value `byte`, seen from an even offset.
+fn fill_sum(byte: u8, n: usize) -> u16 {
+    let word = u64::from(u16::from_be_bytes([byte, byte]));
+    let tail = if n % 2 == 1 { u64::from(byte) << 8 } else { 0 };
+    fold((n / 2) as u64 * word + tail)
+}
+
+impl<R: Rewriter> Walk<'_, R> {
+    /// Rewrites the IPv4 address at `at`; returns the checksum delta of the change.
+    #[inline]
+    pub(super) fn rewrite_v4(&mut self, at: usize) -> u64 {
+        let Some(&old) = self.buf.get(at..).and_then(|b| b.first_chunk::<4>()) else {
+            return 0;
+        };
+        let new = self.rw.v4(old);
+        self.write(at, &new)
+    }
+
+    /// Rewrites the IPv6 address at `at`; returns the checksum delta of the change.
+    pub(super) fn rewrite_v6(&mut self, at: usize) -> u64 {
+        let Some(&old) = self.buf.get(at..).and_then(|b| b.first_chunk::<16>()) else {
+            return 0;
+        };
+        let new = self.rw.v6(old);
+        self.write(at, &new)
+    }
+
+    /// Writes the even-length `new` at `at`, adding the change to every open scope that
+    /// covers it. Returns the change as seen from an even offset (for pseudo-headers).
+    #[inline]
+    pub(super) fn write(&mut self, at: usize, new: &[u8]) -> u64 {
+        self.write_in(self.n_scopes, at, new)
+    }
+
+    /// [`Walk::write`] accounting the change in the first `scopes` scopes only.
+    #[inline]
+    fn write_in(&mut self, scopes: usize, at: usize, new: &[u8]) -> u64 {
+        let Some(field) = self.buf.get_mut(at..at + new.len()) else {
+            return 0;
+        };
+        let d = checksum::words_delta(field, new);
+        for s in &mut self.scopes[..scopes] {
+            if at >= s.start && at < s.end {
+                s.delta += if (at - s.start) % 2 == 1 {
+                    u64::from(fold(d).swap_bytes())
+                } else {
+                    d
+                };
+            }
+        }
+        field.copy_from_slice(new);
+        d
+    }
+
+    /// Writes `new` (any length, any alignment) at `at`, accounting the change in every
+    /// open scope it overlaps.
+    pub(super) fn put(&mut self, at: usize, new: &[u8]) {
+        let to = at + new.len();
+        if to > self.buf.len() {
+            return;
+        }
+        for s in &mut self.scopes[..self.n_scopes] {
+            let (a, b) = (at.max(s.start), to.min(s.end));
+            if a < b {
+                let rel = a - s.start;
+                let new_sum = sum_at(&new[a - at..b - at], rel);
+                s.delta += delta(sum_at(&self.buf[a..b], rel), new_sum);
+            }
+        }
+        self.buf[at..to].copy_from_slice(new);
+    }
+
+    /// Sets `from..to` to `byte`, accounting the change; false when it already was.
+    pub(super) fn fill(&mut self, from: usize, to: usize, byte: u8) -> bool {
+        let to = to.min(self.buf.len());
+        if from >= to || self.buf[from..to].iter().all(|&b| b == byte) {
+            return false;
+        }
+        for s in &mut self.scopes[..self.n_scopes] {
+            let (a, b) = (from.max(s.start), to.min(s.end));
+            if a < b {
+                let new = fill_sum(byte, b - a);
+                let new = if (a - s.start) % 2 == 1 {
+                    new.swap_bytes()
+                } else {
+                    new
+                };
+                s.delta += delta(sum_at(&self.buf[a..b], a - s.start), new);
+            }
+        }
+        self.buf[from..to].fill(byte);
+        true
+    }
+
+    pub(super) fn open(&mut self, scope: Scope) -> Result<(), Stop> {
+        let slot = self
+            .scopes
+            .get_mut(self.n_scopes)
+            .ok_or(super::stop(scope.start, super::Reason::TooDeep))?;
+        *slot = scope;
+        self.n_scopes += 1;
+        Ok(())
+    }
+
+    pub(super) fn open_transport(
+        &mut self,
+        at: usize,
+        declared: usize,
+        checksum_at: usize,
+        pseudo: Pseudo,
+        addr_delta: u64,
+        udp: bool,
+    ) -> Result<(), Stop> {
+        self.open(Scope {
+            start: at,
+            end: declared.max(at + checksum_at + 2),
+            checksum_at: at + checksum_at,
+            pseudo,
+            delta: addr_delta,
+            udp,
+        })
+    }
+
+    // ---- the cut and the checksums ----
+
+    pub(super) fn finish(mut self, step: Step) -> Outcome {
+        let (caplen, payload_at, reason) = match step {
+            Ok(e) => {
+                let payload_at = e.payload_at.min(self.buf.len());
+                let payload_end = e.payload_end.clamp(payload_at, self.buf.len());
+                let caplen = match self.policy.payload {
+                    Payload::Drop => payload_at,
+                    Payload::Keep(n) => payload_end.min(payload_at.saturating_add(n)),
+                    Payload::Zero => {
+                        self.fill(payload_at, payload_end, 0);
+                        payload_end
+                    }
+                };
+                (caplen, payload_at, None)
+            }
+            Err(s) => (s.at, s.at, Some(s.reason)),
+        };
+        let caplen = caplen.min(self.buf.len());
+        self.checksums(caplen);
+        Outcome {
+            caplen,
+            payload_at: payload_at.min(caplen),
+            reason,
+            neutralised: self.neutral,
+            work: self.work,
+        }
+    }
+
+    fn checksums(&mut self, caplen: usize) {
+        if self.policy.checksums == Checksums::Keep {
+            return;
+        }
+        for i in (0..self.n_scopes).rev() {
+            let s = self.scopes[i];
+            if s.checksum_at + 2 > caplen {
+                continue;
+            }
+            let value = match self.policy.checksums {
+                Checksums::Zero => 0,
+                _ if s.end <= caplen => self.full_checksum(&s),
+                _ => {
+                    let old =
+                        u16::from_be_bytes([self.buf[s.checksum_at], self.buf[s.checksum_at + 1]]);
+                    checksum::update(old, s.delta)
+                }
+            };
+            let value = if s.udp && value == 0 && self.policy.checksums == Checksums::Fix {
+                0xffff
+            } else {
+                value
+            };
+            // only the scopes around this one (opened before it) are still to be summed
+            self.write_in(i, s.checksum_at, &value.to_be_bytes());
+        }
+    }
+
+    fn full_checksum(&mut self, s: &Scope) -> u16 {
+        let at = s.checksum_at;
+        let field = u16::from_be_bytes([self.buf[at], self.buf[at + 1]]);
+        // the sum with the field as zero: take the field's value out again
+        let total = sum(&self.buf[s.start..s.end]) + u64::from(!field) + self.pseudo_sum(s);
+        checksum::finish(total)
+    }
+
+    fn pseudo_sum(&self, s: &Scope) -> u64 {
+        let len = (s.end - s.start) as u64;
+        match s.pseudo {
+            Pseudo::None => 0,
+            Pseudo::V4 { ip, proto } => {
+                sum(&self.buf[ip + ipv4::SRC_AT..ip + ipv4::DST_AT + 4]) + u64::from(proto) + len
+            }
+            Pseudo::V6 { src, dst, proto } => {
+                sum(&self.buf[src..src + 16])
+                    + sum(&self.buf[dst..dst + 16])
+                    + (len >> 16)
+                    + (len & 0xffff)
+                    + u64::from(proto)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fill_sum;
+    use crate::wire::checksum::{fold, sum};
+
+    #[test]
+    fn fill_sum_is_the_sum_of_the_filled_bytes() {
+        for byte in [0u8, 1, 0x5a, 0xff] {
+            for n in 0..20 {
+                assert_eq!(fill_sum(byte, n), fold(sum(&vec![byte; n])), "{byte} {n}");
+            }
+        }
+    }
+}
