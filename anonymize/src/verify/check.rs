@@ -1,0 +1,457 @@
+//! The checks of one pair of packets (raw, scrubbed), and the collection of one raw packet.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use super::hash::{IntMap, IntSet};
+use super::headers::{self, scan};
+use super::layout::Layout;
+use super::report::{Finding, Kind, FIXED_POINT_HINT};
+use crate::cache::CachedAnonymizer;
+
+/// Length of the payload runs searched for.
+pub const RUN: usize = 8;
+
+/// Every raw address of the trace, with the 1-based raw frame that first held it.
+#[derive(Debug, Default)]
+pub struct Global {
+    pub v4: IntMap<u32, u64>,
+    pub v6: IntMap<u128, u64>,
+}
+
+impl Global {
+    /// Merges `other` in, keeping the first frame of each address.
+    pub fn merge(&mut self, other: Global) {
+        for (a, f) in other.v4 {
+            let e = self.v4.entry(a).or_insert(f);
+            *e = (*e).min(f);
+        }
+        for (a, f) in other.v6 {
+            let e = self.v6.entry(a).or_insert(f);
+            *e = (*e).min(f);
+        }
+    }
+}
+
+/// A raw packet to read.
+#[derive(Clone, Copy, Debug)]
+pub struct Packet<'a> {
+    pub data: &'a [u8],
+    pub link: u32,
+    pub wire_len: u32,
+    /// 1-based frame number in its trace.
+    pub frame: u64,
+}
+
+#[inline]
+fn be32(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+#[inline]
+fn be128(b: &[u8], at: usize) -> u128 {
+    let mut v = [0u8; 16];
+    v.copy_from_slice(&b[at..at + 16]);
+    u128::from_be_bytes(v)
+}
+
+fn uniform4(a: u32) -> bool {
+    a == u32::from_ne_bytes([a as u8; 4])
+}
+
+fn uniform16(a: u128) -> bool {
+    a == u128::from_ne_bytes([a as u8; 16])
+}
+
+/// Whether a payload run carries enough information to be searched for.
+pub fn informative(run: &[u8]) -> bool {
+    let mut counts = [0u8; 256];
+    run.iter().for_each(|&b| counts[usize::from(b)] += 1);
+    let distinct = counts.iter().filter(|&&c| c > 0).count();
+    distinct >= 3 && counts.iter().all(|&c| c <= 4)
+}
+
+/// Reads a raw packet: its layout (with choices recorded) and the plausible-header scan.
+pub fn read_raw(p: &Packet<'_>, l: &mut Layout) {
+    l.reset(p.data.len(), false);
+    headers::recognise(p.link, p.data, l);
+    let from = l.payload_at;
+    let to = from.saturating_add(scan::SCAN_PAYLOAD);
+    scan::scan(p.data, from, to, p.wire_len as usize, l);
+}
+
+/// The distinct, informative addresses of a raw packet read into `l`.
+fn raw_addresses(data: &[u8], l: &Layout, v4: &mut Vec<u32>, v6: &mut Vec<u128>) {
+    v4.clear();
+    v6.clear();
+    for &at in l.v4.iter().chain(&l.extra_v4) {
+        let a = be32(data, at);
+        if !uniform4(a) && !v4.contains(&a) {
+            v4.push(a);
+        }
+    }
+    for &at in l.v6.iter().chain(&l.extra_v6) {
+        let a = be128(data, at);
+        if !uniform16(a) && !v6.contains(&a) {
+            v6.push(a);
+        }
+    }
+}
+
+/// Collects the addresses of one raw packet into `g`.
+pub fn collect(p: &Packet<'_>, l: &mut Layout, g: &mut Global, scratch: &mut Scratch) {
+    read_raw(p, l);
+    raw_addresses(p.data, l, &mut scratch.v4, &mut scratch.v6);
+    for &a in &scratch.v4 {
+        g.v4.entry(a).or_insert(p.frame);
+    }
+    for &a in &scratch.v6 {
+        g.v6.entry(a).or_insert(p.frame);
+    }
+}
+
+/// Per-worker buffers.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    v4: Vec<u32>,
+    v6: Vec<u128>,
+    soft: Vec<u32>,
+}
+
+/// A payload window to look for in every raw packet (file-wide, second pass).
+#[derive(Clone, Copy, Debug)]
+pub struct Candidate {
+    pub window: u64,
+    pub frame: u64,
+    pub raw_frame: u64,
+    pub offset: usize,
+}
+
+/// What the checks of a batch of pairs found.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub findings: Vec<Finding>,
+    pub leaky_packets: u64,
+    pub fixed_points: u64,
+    pub collisions: u64,
+    pub candidates: Vec<Candidate>,
+}
+
+/// Checks pairs of packets against the raw trace's addresses.
+pub struct Checker<'g> {
+    pub global: &'g Global,
+    pub mapping: Option<CachedAnonymizer>,
+    raw: Layout,
+    anon: Layout,
+    scratch: Scratch,
+    /// Candidates kept per batch at most.
+    pub max_candidates: usize,
+}
+
+/// Where a hit sits in the output packet.
+enum Place {
+    /// Not an address field.
+    Elsewhere,
+    /// An address field that held `raw` in the raw packet.
+    Field { raw: u128 },
+    /// An address field with no address at that place in the raw packet.
+    NewField,
+}
+
+impl<'g> Checker<'g> {
+    pub fn new(global: &'g Global, mapping: Option<CachedAnonymizer>) -> Checker<'g> {
+        Checker {
+            global,
+            mapping,
+            raw: Layout::default(),
+            anon: Layout::default(),
+            scratch: Scratch::default(),
+            max_candidates: 1 << 16,
+        }
+    }
+
+    /// Checks one pair; findings and counts go to `out`.
+    pub fn pair(&mut self, raw: &Packet<'_>, anon: &Packet<'_>, out: &mut Outcome) {
+        read_raw(raw, &mut self.raw);
+        raw_addresses(raw.data, &self.raw, &mut self.scratch.v4, &mut self.scratch.v6);
+        self.anon.replaying(anon.data.len(), &self.raw);
+        headers::recognise(anon.link, anon.data, &mut self.anon);
+        let before = out.findings.len();
+        let mut pair = Pair {
+            c: self,
+            raw,
+            anon,
+            out,
+            before,
+        };
+        pair.own_addresses();
+        pair.fields_file_wide();
+        let soft = pair.c.anon.has_soft_bytes();
+        if soft {
+            pair.soft_prefix();
+            pair.soft_file_wide();
+        }
+        pair.unexplained();
+        if soft {
+            pair.payload_runs();
+        }
+        if out.findings.len() > before {
+            out.leaky_packets += 1;
+        }
+    }
+}
+
+/// One pair being checked.
+struct Pair<'c, 'g, 'p, 'o> {
+    c: &'c mut Checker<'g>,
+    raw: &'p Packet<'p>,
+    anon: &'p Packet<'p>,
+    out: &'o mut Outcome,
+    /// Findings of other packets already in `out`.
+    before: usize,
+}
+
+impl Pair<'_, '_, '_, '_> {
+    fn finding(&mut self, offset: Option<usize>, kind: Kind, detail: String) {
+        self.out.findings.push(Finding {
+            frame: self.anon.frame,
+            raw_frame: Some(self.raw.frame),
+            offset,
+            kind,
+            detail,
+        });
+    }
+
+    fn place(&self, at: usize, v6: bool) -> Place {
+        let (anon_fields, raw_fields) = match v6 {
+            false => (&self.c.anon.v4, &self.c.raw.v4),
+            true => (&self.c.anon.v6, &self.c.raw.v6),
+        };
+        if !anon_fields.contains(&at) {
+            return Place::Elsewhere;
+        }
+        match (raw_fields.contains(&at), v6) {
+            (true, false) => Place::Field {
+                raw: be32(self.raw.data, at).into(),
+            },
+            (true, true) => Place::Field {
+                raw: be128(self.raw.data, at),
+            },
+            (false, _) => Place::NewField,
+        }
+    }
+
+    /// The mapping's output for `raw`, when the mapping is at hand.
+    fn mapped(&mut self, raw: u128, v6: bool) -> Option<u128> {
+        let m = self.c.mapping.as_mut()?;
+        Some(match v6 {
+            false => m.anon_v4(raw as u32).into(),
+            true => m.anon_v6(raw),
+        })
+    }
+
+    /// A raw address `found` at `at` of the output: a leak, a fixed point or a collision.
+    fn hit(&mut self, at: usize, found: u128, v6: bool, from: u64) {
+        let what = match v6 {
+            false => format!("IPv4 address {}", Ipv4Addr::from(found as u32)),
+            true => format!("IPv6 address {}", Ipv6Addr::from(found)),
+        };
+        let origin = match from == self.raw.frame {
+            true => String::new(),
+            false => format!(" of raw frame {from}"),
+        };
+        match self.place(at, v6) {
+            Place::Field { raw } if raw == found => match self.mapped(raw, v6) {
+                Some(m) if m == raw => self.out.fixed_points += 1,
+                Some(_) => self.finding(
+                    Some(at),
+                    Kind::AddressUnchanged,
+                    format!("{what} left unchanged"),
+                ),
+                None => self.finding(
+                    Some(at),
+                    Kind::AddressUnchanged,
+                    format!("{what} left unchanged {FIXED_POINT_HINT}"),
+                ),
+            },
+            Place::Field { raw } => match self.mapped(raw, v6) {
+                Some(m) if m == found => self.out.collisions += 1,
+                None if !v6 => self.out.collisions += 1,
+                _ => self.finding(
+                    Some(at),
+                    Kind::Address,
+                    format!("{what}{origin} in an address field, not the mapping's output"),
+                ),
+            },
+            Place::NewField | Place::Elsewhere => {
+                self.finding(Some(at), Kind::Address, format!("raw {what}{origin}"))
+            }
+        }
+    }
+
+    /// The raw packet's own addresses, anywhere in the output.
+    fn own_addresses(&mut self) {
+        let data = self.anon.data;
+        if !self.c.scratch.v4.is_empty() && data.len() >= 4 {
+            for at in 0..=data.len() - 4 {
+                let w = be32(data, at);
+                if self.c.scratch.v4.contains(&w) {
+                    self.hit(at, w.into(), false, self.raw.frame);
+                }
+            }
+        }
+        if !self.c.scratch.v6.is_empty() && data.len() >= 16 {
+            for at in 0..=data.len() - 16 {
+                let w = be128(data, at);
+                if self.c.scratch.v6.contains(&w) {
+                    self.hit(at, w, true, self.raw.frame);
+                }
+            }
+        }
+    }
+
+    /// Address fields of the output holding an address of another raw packet.
+    fn fields_file_wide(&mut self) {
+        let data = self.anon.data;
+        for i in 0..self.c.anon.v4.len() {
+            let at = self.c.anon.v4[i];
+            let w = be32(data, at);
+            if uniform4(w) || self.c.scratch.v4.contains(&w) {
+                continue;
+            }
+            if let Some(&from) = self.c.global.v4.get(&w) {
+                self.hit(at, w.into(), false, from);
+            }
+        }
+        for i in 0..self.c.anon.v6.len() {
+            let at = self.c.anon.v6[i];
+            let w = be128(data, at);
+            if uniform16(w) || self.c.scratch.v6.contains(&w) {
+                continue;
+            }
+            if let Some(&from) = self.c.global.v6.get(&w) {
+                self.hit(at, w, true, from);
+            }
+        }
+    }
+
+    /// `soft[i]`: bytes before `i` outside the understood headers.
+    fn soft_prefix(&mut self) {
+        let soft = &mut self.c.scratch.soft;
+        soft.clear();
+        soft.push(0);
+        let mut n = 0;
+        for c in &self.c.anon.classes {
+            n += u32::from(!c.explained());
+            soft.push(n);
+        }
+    }
+
+    /// Whether `at..at + len` touches a byte outside the understood headers.
+    #[inline]
+    fn touches_soft(&self, at: usize, len: usize) -> bool {
+        let s = &self.c.scratch.soft;
+        s[at + len] > s[at]
+    }
+
+    /// Windows outside the understood headers holding an address of another raw packet.
+    fn soft_file_wide(&mut self) {
+        let data = self.anon.data;
+        for at in 0..data.len().saturating_sub(3) {
+            let w = be32(data, at);
+            if !self.touches_soft(at, 4) || uniform4(w) || self.c.scratch.v4.contains(&w) {
+                continue;
+            }
+            if let Some(&from) = self.c.global.v4.get(&w) {
+                self.hit(at, w.into(), false, from);
+            }
+        }
+        for at in 0..data.len().saturating_sub(15) {
+            let w = be128(data, at);
+            if !self.touches_soft(at, 16) || uniform16(w) || self.c.scratch.v6.contains(&w) {
+                continue;
+            }
+            if let Some(&from) = self.c.global.v6.get(&w) {
+                self.hit(at, w, true, from);
+            }
+        }
+    }
+
+    /// Runs of the raw packet's payload outside the understood headers of the output; the
+    /// other windows of a packet with no finding yet become candidates for the file-wide
+    /// search. One finding per packet.
+    fn payload_runs(&mut self) {
+        let data = self.anon.data;
+        let raw = self.raw.data;
+        let raw_payload = &raw[self.c.raw.payload_at.min(raw.len())..];
+        for at in 0..data.len().saturating_sub(RUN - 1) {
+            let w = &data[at..at + RUN];
+            if !self.touches_soft(at, RUN) || !informative(w) {
+                continue;
+            }
+            let in_place = raw.get(at..at + RUN) == Some(w) && at >= self.c.raw.payload_at;
+            if in_place || raw_payload.windows(RUN).any(|r| r == w) {
+                let detail = format!("{RUN} bytes of the raw packet's payload ({w:02x?})");
+                return self.finding(Some(at), Kind::PayloadRun, detail);
+            }
+            let clean_so_far = self.out.findings.len() == self.before;
+            if clean_so_far && self.out.candidates.len() < self.c.max_candidates {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(w);
+                self.out.candidates.push(Candidate {
+                    window: u64::from_ne_bytes(b),
+                    frame: self.anon.frame,
+                    raw_frame: self.raw.frame,
+                    offset: at,
+                });
+            }
+        }
+    }
+
+    /// Check 2: header bytes not understood that are neither zero nor padding.
+    fn unexplained(&mut self) {
+        for (at, n) in self.c.anon.unexplained(self.anon.data) {
+            let bytes = &self.anon.data[at..at + n.min(8)];
+            let detail = format!("{n} header bytes not understood, starting {bytes:02x?}");
+            self.finding(Some(at), Kind::UnexplainedHeaderByte, detail);
+        }
+    }
+}
+
+/// Looks for the candidate windows in the payload of one raw packet; hits from another
+/// packet than the candidate's own are findings.
+pub fn search_candidates(
+    p: &Packet<'_>,
+    l: &mut Layout,
+    windows: &IntMap<u64, Vec<Candidate>>,
+    out: &mut Vec<Finding>,
+) {
+    read_raw(p, l);
+    let payload = &p.data[l.payload_at.min(p.data.len())..];
+    if payload.len() < RUN {
+        return;
+    }
+    let mut seen = IntSet::default();
+    for (i, w) in payload.windows(RUN).enumerate() {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(w);
+        let Some(cands) = windows.get(&u64::from_ne_bytes(b)) else {
+            continue;
+        };
+        for c in cands.iter().filter(|c| c.raw_frame != p.frame) {
+            if seen.insert(c.frame) {
+                out.push(Finding {
+                    frame: c.frame,
+                    raw_frame: Some(c.raw_frame),
+                    offset: Some(c.offset),
+                    kind: Kind::PayloadRun,
+                    detail: format!(
+                        "{RUN} bytes of the payload of raw frame {} (at its byte {})",
+                        p.frame,
+                        l.payload_at + i
+                    ),
+                });
+            }
+        }
+    }
+}
+
