@@ -2,35 +2,19 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use super::global::{Collected, Global};
 use super::hash::{IntMap, IntSet};
 use super::headers::{self, scan};
 use super::layout::Layout;
 use super::report::{Finding, Kind, FIXED_POINT_HINT};
 use crate::cache::CachedAnonymizer;
 
+/// Hint appended to an address of the packet found in another of its address fields when
+/// no mapping was given (with high bits passed, such a collision happens by chance).
+pub const COLLISION_HINT: &str = "(may be the mapping's output for the address there: pass --key to check)";
+
 /// Length of the payload runs searched for.
 pub const RUN: usize = 8;
-
-/// Every raw address of the trace, with the 1-based raw frame that first held it.
-#[derive(Debug, Default)]
-pub struct Global {
-    pub v4: IntMap<u32, u64>,
-    pub v6: IntMap<u128, u64>,
-}
-
-impl Global {
-    /// Merges `other` in, keeping the first frame of each address.
-    pub fn merge(&mut self, other: Global) {
-        for (a, f) in other.v4 {
-            let e = self.v4.entry(a).or_insert(f);
-            *e = (*e).min(f);
-        }
-        for (a, f) in other.v6 {
-            let e = self.v6.entry(a).or_insert(f);
-            *e = (*e).min(f);
-        }
-    }
-}
 
 /// A raw packet to read.
 #[derive(Clone, Copy, Debug)]
@@ -98,15 +82,11 @@ fn raw_addresses(data: &[u8], l: &Layout, v4: &mut Vec<u32>, v6: &mut Vec<u128>)
 }
 
 /// Collects the addresses of one raw packet into `g`.
-pub fn collect(p: &Packet<'_>, l: &mut Layout, g: &mut Global, scratch: &mut Scratch) {
+pub fn collect(p: &Packet<'_>, l: &mut Layout, g: &mut Collected, scratch: &mut Scratch) {
     read_raw(p, l);
     raw_addresses(p.data, l, &mut scratch.v4, &mut scratch.v6);
-    for &a in &scratch.v4 {
-        g.v4.entry(a).or_insert(p.frame);
-    }
-    for &a in &scratch.v6 {
-        g.v6.entry(a).or_insert(p.frame);
-    }
+    g.v4.extend(scratch.v4.iter().map(|&a| (a, p.frame)));
+    g.v6.extend(scratch.v6.iter().map(|&a| (a, p.frame)));
 }
 
 /// Per-worker buffers.
@@ -115,6 +95,20 @@ pub struct Scratch {
     v4: Vec<u32>,
     v6: Vec<u128>,
     soft: Vec<u32>,
+    /// First bytes of `v4` and `v6` (a 256-bit set), to skip windows fast.
+    first4: [u64; 4],
+    first6: [u64; 4],
+}
+
+fn first_bytes(firsts: impl Iterator<Item = u8>) -> [u64; 4] {
+    let mut set = [0u64; 4];
+    firsts.for_each(|b| set[usize::from(b >> 6)] |= 1 << (b & 63));
+    set
+}
+
+#[inline]
+fn starts(set: &[u64; 4], b: u8) -> bool {
+    set[usize::from(b >> 6)] & (1 << (b & 63)) != 0
 }
 
 /// A payload window to look for in every raw packet (file-wide, second pass).
@@ -173,6 +167,8 @@ impl<'g> Checker<'g> {
     pub fn pair(&mut self, raw: &Packet<'_>, anon: &Packet<'_>, out: &mut Outcome) {
         read_raw(raw, &mut self.raw);
         raw_addresses(raw.data, &self.raw, &mut self.scratch.v4, &mut self.scratch.v6);
+        self.scratch.first4 = first_bytes(self.scratch.v4.iter().map(|a| (a >> 24) as u8));
+        self.scratch.first6 = first_bytes(self.scratch.v6.iter().map(|a| (a >> 120) as u8));
         self.anon.replaying(anon.data.len(), &self.raw);
         headers::recognise(anon.link, anon.data, &mut self.anon);
         let before = out.findings.len();
@@ -185,12 +181,14 @@ impl<'g> Checker<'g> {
         };
         pair.own_addresses();
         pair.fields_file_wide();
-        let soft = pair.c.anon.has_soft_bytes();
+        let (soft, unknown) = pair.c.anon.summary();
         if soft {
             pair.soft_prefix();
             pair.soft_file_wide();
         }
-        pair.unexplained();
+        if unknown {
+            pair.unexplained();
+        }
         if soft {
             pair.payload_runs();
         }
@@ -275,7 +273,12 @@ impl Pair<'_, '_, '_, '_> {
             },
             Place::Field { raw } => match self.mapped(raw, v6) {
                 Some(m) if m == found => self.out.collisions += 1,
-                None if !v6 => self.out.collisions += 1,
+                None if !v6 && from != self.raw.frame => self.out.collisions += 1,
+                None if !v6 => self.finding(
+                    Some(at),
+                    Kind::Address,
+                    format!("raw {what} of this packet in another address field {COLLISION_HINT}"),
+                ),
                 _ => self.finding(
                     Some(at),
                     Kind::Address,
@@ -291,21 +294,33 @@ impl Pair<'_, '_, '_, '_> {
     /// The raw packet's own addresses, anywhere in the output.
     fn own_addresses(&mut self) {
         let data = self.anon.data;
-        if !self.c.scratch.v4.is_empty() && data.len() >= 4 {
+        let s = &self.c.scratch;
+        let mut hits = [(0usize, 0u128, false); 8];
+        let mut n = 0;
+        if !s.v4.is_empty() && data.len() >= 4 {
             for at in 0..=data.len() - 4 {
-                let w = be32(data, at);
-                if self.c.scratch.v4.contains(&w) {
-                    self.hit(at, w.into(), false, self.raw.frame);
+                if starts(&s.first4, data[at]) {
+                    let w = be32(data, at);
+                    if s.v4.contains(&w) && n < hits.len() {
+                        hits[n] = (at, w.into(), false);
+                        n += 1;
+                    }
                 }
             }
         }
-        if !self.c.scratch.v6.is_empty() && data.len() >= 16 {
+        if !s.v6.is_empty() && data.len() >= 16 {
             for at in 0..=data.len() - 16 {
-                let w = be128(data, at);
-                if self.c.scratch.v6.contains(&w) {
-                    self.hit(at, w, true, self.raw.frame);
+                if starts(&s.first6, data[at]) {
+                    let w = be128(data, at);
+                    if s.v6.contains(&w) && n < hits.len() {
+                        hits[n] = (at, w, true);
+                        n += 1;
+                    }
                 }
             }
+        }
+        for &(at, w, v6) in &hits[..n] {
+            self.hit(at, w, v6, self.raw.frame);
         }
     }
 
@@ -318,7 +333,7 @@ impl Pair<'_, '_, '_, '_> {
             if uniform4(w) || self.c.scratch.v4.contains(&w) {
                 continue;
             }
-            if let Some(&from) = self.c.global.v4.get(&w) {
+            if let Some(from) = self.c.global.v4.get(w) {
                 self.hit(at, w.into(), false, from);
             }
         }
@@ -328,7 +343,7 @@ impl Pair<'_, '_, '_, '_> {
             if uniform16(w) || self.c.scratch.v6.contains(&w) {
                 continue;
             }
-            if let Some(&from) = self.c.global.v6.get(&w) {
+            if let Some(from) = self.c.global.v6.get(w) {
                 self.hit(at, w, true, from);
             }
         }
@@ -361,7 +376,7 @@ impl Pair<'_, '_, '_, '_> {
             if !self.touches_soft(at, 4) || uniform4(w) || self.c.scratch.v4.contains(&w) {
                 continue;
             }
-            if let Some(&from) = self.c.global.v4.get(&w) {
+            if let Some(from) = self.c.global.v4.get(w) {
                 self.hit(at, w.into(), false, from);
             }
         }
@@ -370,7 +385,7 @@ impl Pair<'_, '_, '_, '_> {
             if !self.touches_soft(at, 16) || uniform16(w) || self.c.scratch.v6.contains(&w) {
                 continue;
             }
-            if let Some(&from) = self.c.global.v6.get(&w) {
+            if let Some(from) = self.c.global.v6.get(w) {
                 self.hit(at, w, true, from);
             }
         }

@@ -201,9 +201,15 @@ impl Layout {
         runs
     }
 
-    /// Whether any byte is outside the understood headers (unknown or payload).
-    pub fn has_soft_bytes(&self) -> bool {
-        self.classes.iter().any(|c| !c.explained())
+    /// Whether any byte is outside the understood headers (unknown or payload), and
+    /// whether any is not understood.
+    pub fn summary(&self) -> (bool, bool) {
+        let (mut soft, mut unknown) = (false, false);
+        for &c in &self.classes {
+            soft |= !c.explained();
+            unknown |= c == Class::Unknown;
+        }
+        (soft, unknown)
     }
 }
 

@@ -36,10 +36,12 @@
 //!   least 3 distinct byte values and none more than 4 times (zero padding next to a
 //!   checksum byte would otherwise match by chance).
 //! - A rewritten IPv4 address field (its value differs from the raw packet's at that place)
-//!   whose new value equals some raw address: with N raw addresses, each anonymized field
-//!   equals one of them with probability N/2^32, so a large trace has such collisions by
-//!   chance. They are counted (`collisions`); with `mapping` each one is checked against
-//!   the mapping and is a leak unless it is the mapping's output. For IPv6 a 128-bit
+//!   whose new value equals an address of *another* raw packet: with N raw addresses, each
+//!   anonymized field equals one of them with probability N/2^32, so a large trace has such
+//!   collisions by chance. They are counted (`collisions`); with `mapping` each one is
+//!   checked against the mapping and is a leak unless it is the mapping's output. An address
+//!   of the same packet in another of its address fields is a leak without `mapping` (with
+//!   a hint: high bits passed make it likelier), and is checked with it. For IPv6 a 128-bit
 //!   coincidence is not credible: any such hit is a leak.
 //! - A raw address of *another* packet inside a known non-address field of the output
 //!   (sequence numbers, timestamps, ports, checksums): a 32-bit value copied from the
@@ -50,6 +52,7 @@
 //!   is reported, with a hint, unless `mapping` maps it to itself (counted as a fixed point).
 
 mod check;
+mod global;
 mod hash;
 pub mod headers;
 pub mod layout;

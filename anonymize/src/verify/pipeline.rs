@@ -16,7 +16,8 @@ use lander_capture::format::{ReadError, TraceReader};
 use lander_capture::{Format, Record};
 use rayon::prelude::*;
 
-use super::check::{self, Candidate, Checker, Global, Outcome, Packet, Scratch};
+use super::check::{self, Candidate, Checker, Outcome, Packet, Scratch};
+use super::global::{Collected, Global};
 use super::hash::{IntMap, IntSet};
 use super::layout::Layout;
 use super::report::{Finding, Kind, Report};
@@ -320,21 +321,26 @@ fn produce_raw(mut reader: TraceReader, progress: &Progress, f: &mut Filler<'_>)
 
 /// Pass 1: every address of the raw trace.
 fn collect_pass(threads: usize, reader: TraceReader, progress: &Progress) -> Result<Global, VerifyError> {
-    let mut global = Global::default();
+    let mut all = Collected::default();
     run_chunks(
         threads,
         |f| produce_raw(reader, progress, f),
         || (Layout::default(), Scratch::default()),
         |(layout, scratch), chunk| {
-            let mut g = Global::default();
+            let mut c = Collected::default();
             for item in chunk.raw.iter().flatten() {
-                check::collect(&item.packet(&chunk.data), layout, &mut g, scratch);
+                check::collect(&item.packet(&chunk.data), layout, &mut c, scratch);
             }
-            g
+            c.compact();
+            c
         },
-        |g| global.merge(g),
+        |c| all.append(c),
     )?;
-    Ok(global)
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| VerifyError::Threads(e.to_string()))?;
+    Ok(pool.install(|| all.build()))
 }
 
 /// Whether a raw record is the one a scrubbed record came from: same wire length, same
