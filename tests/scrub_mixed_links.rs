@@ -19,7 +19,11 @@ fn s(p: &Path) -> &str {
 
 fn key(dir: &Path) -> PathBuf {
     let k = dir.join("key");
-    assert!(run(env!("CARGO_BIN_EXE_lander"), &["keygen", "--out", s(&k)]).status.success());
+    assert!(
+        run(env!("CARGO_BIN_EXE_lander"), &["keygen", "--out", s(&k)])
+            .status
+            .success()
+    );
     k
 }
 
@@ -34,10 +38,27 @@ fn scrub(key: &Path, input: &Path, output: &Path, extra: &[&str]) -> Output {
 fn tshark(path: &Path) -> Vec<String> {
     let out = run(
         "tshark",
-        &["-r", s(path), "-T", "fields", "-e", "frame.interface_id", "-e", "frame.encap_type"],
+        &[
+            "-r",
+            s(path),
+            "-T",
+            "fields",
+            "-e",
+            "frame.interface_id",
+            "-e",
+            "frame.encap_type",
+        ],
     );
-    assert!(out.status.success(), "tshark on {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+    assert!(
+        out.status.success(),
+        "tshark on {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 /// Per record, our reader's interface and link type.
@@ -55,7 +76,10 @@ fn every_good_fixture_scrubs_and_keeps_its_interfaces() {
     let dir = tempfile::tempdir().unwrap();
     let key = key(dir.path());
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/formats");
-    let mut names: Vec<_> = std::fs::read_dir(&fixtures).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut names: Vec<_> = std::fs::read_dir(&fixtures)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     names.sort();
     let mut scrubbed = 0;
     for input in names {
@@ -64,10 +88,18 @@ fn every_good_fixture_scrubs_and_keeps_its_interfaces() {
             continue;
         }
         let format = name.ends_with(".erf").then_some(Format::Erf);
-        let fmt: &[&str] = if format.is_some() { &["--input-format", "erf"] } else { &[] };
+        let fmt: &[&str] = if format.is_some() {
+            &["--input-format", "erf"]
+        } else {
+            &[]
+        };
         let output = dir.path().join(&name);
         let out = scrub(&key, &input, &output, fmt);
-        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert_eq!(records(&input, format), records(&output, format), "{name}");
         assert_eq!(tshark(&input), tshark(&output), "{name}");
         let mut verify = vec!["verify", s(&input), s(&output)];
@@ -75,7 +107,11 @@ fn every_good_fixture_scrubs_and_keeps_its_interfaces() {
             verify.extend(["--format", "erf"]);
         }
         let v = run(env!("CARGO_BIN_EXE_lander"), &verify);
-        assert!(v.status.success(), "{name}: {}", String::from_utf8_lossy(&v.stdout));
+        assert!(
+            v.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&v.stdout)
+        );
         scrubbed += 1;
     }
     assert!(scrubbed >= 9);
@@ -83,7 +119,9 @@ fn every_good_fixture_scrubs_and_keeps_its_interfaces() {
 
 /// A pcapng file with an Ethernet and a raw-IP interface, records interleaved.
 fn two_interfaces(path: &Path) -> usize {
-    let enc = RecordEncoder::new(Format::Pcapng, LinkType::ETHERNET, 65_535).unwrap().mixed();
+    let enc = RecordEncoder::new(Format::Pcapng, LinkType::ETHERNET, 65_535)
+        .unwrap()
+        .mixed();
     let mut bytes = enc.file_header();
     bytes.extend(RecordEncoder::interface_block(LinkType::ETHERNET, 65_535));
     bytes.extend(RecordEncoder::interface_block(LinkType::RAW, 9_000));
@@ -94,7 +132,13 @@ fn two_interfaces(path: &Path) -> usize {
             _ => (LinkType::ETHERNET, 0, &rec.data[..]),
         };
         let wire_len = rec.wire_len - if interface == 1 { 14 } else { 0 };
-        let r = Record { link_type: link, interface, wire_len, data, ..rec.as_record() };
+        let r = Record {
+            link_type: link,
+            interface,
+            wire_len,
+            data,
+            ..rec.as_record()
+        };
         enc.encode(&r, &mut bytes).unwrap();
         n += 1;
     }
@@ -121,11 +165,19 @@ fn pcapng_with_ethernet_and_raw_interfaces_scrubs_to_pcapng_and_erf() {
     let erf = dir.path().join("two-anon.erf");
     let o = scrub(&key, &raw, &erf, &["--format", "erf"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let links: Vec<LinkType> = records(&erf, Some(Format::Erf)).into_iter().map(|r| r.1).collect();
+    let links: Vec<LinkType> = records(&erf, Some(Format::Erf))
+        .into_iter()
+        .map(|r| r.1)
+        .collect();
     assert_eq!(links, before.iter().map(|r| r.1).collect::<Vec<_>>());
     // and back from ERF to pcapng: one interface per (port, link type)
     let back = dir.path().join("back.pcapng");
-    let o = scrub(&key, &erf, &back, &["--input-format", "erf", "--format", "pcapng"]);
+    let o = scrub(
+        &key,
+        &erf,
+        &back,
+        &["--input-format", "erf", "--format", "pcapng"],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(records(&back, None).len(), n);
     assert_eq!(tshark(&back).len(), n);

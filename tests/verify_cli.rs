@@ -26,10 +26,22 @@ fn scrubbed(dir: &Path) -> (PathBuf, PathBuf) {
     let key = dir.join("key");
     assert!(lander(&["keygen", "--out", s(&key)]).status.success());
     let out = Command::new(env!("CARGO_BIN_EXE_lander-scrub"))
-        .args(["-q", "--payload", "zero", "--key", s(&key), s(&raw), s(&anon)])
+        .args([
+            "-q",
+            "--payload",
+            "zero",
+            "--key",
+            s(&key),
+            s(&raw),
+            s(&anon),
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     (raw, anon)
 }
 
@@ -58,7 +70,12 @@ fn clean_is_0_and_json_has_the_report() {
     let dir = tempfile::tempdir().unwrap();
     let (raw, anon) = scrubbed(dir.path());
     let v = lander(&["verify", "--json", s(&raw), s(&anon)]);
-    assert_eq!(v.status.code(), Some(0), "{}", String::from_utf8_lossy(&v.stdout));
+    assert_eq!(
+        v.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&v.stdout)
+    );
     let j: serde_json::Value = serde_json::from_slice(&v.stdout).unwrap();
     assert_eq!(j["clean"], true);
     assert_eq!(j["report"]["anon_packets"], 2_000);
@@ -78,7 +95,12 @@ fn leaks_are_1_with_frame_offset_and_kind_in_json() {
     let bad = dir.path().join("bad.pcap");
     plant(&raw, &anon, index, &bad);
     let v = lander(&["verify", "--json", s(&raw), s(&bad)]);
-    assert_eq!(v.status.code(), Some(1), "{}", String::from_utf8_lossy(&v.stderr));
+    assert_eq!(
+        v.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&v.stderr)
+    );
     let j: serde_json::Value = serde_json::from_slice(&v.stdout).unwrap();
     assert_eq!(j["clean"], false);
     let f = &j["report"]["findings"][0];
@@ -99,9 +121,17 @@ fn usage_errors_are_2_and_input_errors_3() {
     let dir = tempfile::tempdir().unwrap();
     let (raw, anon) = scrubbed(dir.path());
     assert_eq!(lander(&["verify", s(&raw)]).status.code(), Some(2));
-    assert_eq!(lander(&["verify", "--bogus", s(&raw), s(&anon)]).status.code(), Some(2));
+    assert_eq!(
+        lander(&["verify", "--bogus", s(&raw), s(&anon)])
+            .status
+            .code(),
+        Some(2)
+    );
     let missing = dir.path().join("missing.pcap");
-    assert_eq!(lander(&["verify", s(&raw), s(&missing)]).status.code(), Some(3));
+    assert_eq!(
+        lander(&["verify", s(&raw), s(&missing)]).status.code(),
+        Some(3)
+    );
     let garbage = dir.path().join("garbage.pcap");
     std::fs::write(&garbage, b"this is not a trace at all").unwrap();
     let v = lander(&["verify", s(&garbage), s(&anon)]);
@@ -111,14 +141,21 @@ fn usage_errors_are_2_and_input_errors_3() {
     cut.truncate(cut.len() - 3);
     let truncated = dir.path().join("truncated.pcap");
     std::fs::write(&truncated, cut).unwrap();
-    assert_eq!(lander(&["verify", s(&raw), s(&truncated)]).status.code(), Some(3));
+    assert_eq!(
+        lander(&["verify", s(&raw), s(&truncated)]).status.code(),
+        Some(3)
+    );
 }
 
 #[test]
 fn help_documents_the_exit_codes_and_kinds() {
     let h = lander(&["verify", "--help"]);
     let text = String::from_utf8_lossy(&h.stdout);
-    for needle in ["0 clean, 1 leaks found, 2 usage error, 3 input or I/O error", "unexplained-header-byte", "--json"] {
+    for needle in [
+        "0 clean, 1 leaks found, 2 usage error, 3 input or I/O error",
+        "unexplained-header-byte",
+        "--json",
+    ] {
         assert!(text.contains(needle), "{needle}: {text}");
     }
 }

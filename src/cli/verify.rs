@@ -139,7 +139,11 @@ fn mapping(args: &Args, key_path: &Path) -> anyhow::Result<Anonymizer> {
 }
 
 /// Shows the pass, packets and percentage on stderr until `done` (a terminal only).
-fn show_progress(progress: Arc<Progress>, sizes: [u64; 2], done: Arc<std::sync::atomic::AtomicBool>) {
+fn show_progress(
+    progress: Arc<Progress>,
+    sizes: [u64; 2],
+    done: Arc<std::sync::atomic::AtomicBool>,
+) {
     let start = Instant::now();
     let mut err = std::io::stderr();
     while !done.load(Ordering::Relaxed) {
@@ -155,7 +159,10 @@ fn show_progress(progress: Arc<Progress>, sizes: [u64; 2], done: Arc<std::sync::
             _ => "searching payload runs file-wide",
         };
         let secs = start.elapsed().as_secs_f64();
-        let _ = write!(err, "\rverify: pass {pass}/3 {what}: {packets} packets, {pct:5.1}% ({secs:.1} s)\x1b[K");
+        let _ = write!(
+            err,
+            "\rverify: pass {pass}/3 {what}: {packets} packets, {pct:5.1}% ({secs:.1} s)\x1b[K"
+        );
         let _ = err.flush();
     }
     let _ = write!(err, "\r\x1b[K");
@@ -163,18 +170,33 @@ fn show_progress(progress: Arc<Progress>, sizes: [u64; 2], done: Arc<std::sync::
 
 fn print_text(report: &Report, checked: bool) {
     for f in &report.findings {
-        let raw = f.raw_frame.map(|r| format!(" (raw frame {r})")).unwrap_or_default();
+        let raw = f
+            .raw_frame
+            .map(|r| format!(" (raw frame {r})"))
+            .unwrap_or_default();
         let offset = f.offset.map(|o| format!(" offset {o}")).unwrap_or_default();
-        println!("frame {}{raw}{offset}: {}: {}", f.frame, f.kind.name(), f.detail);
+        println!(
+            "frame {}{raw}{offset}: {}: {}",
+            f.frame,
+            f.kind.name(),
+            f.detail
+        );
     }
     if report.findings_total > report.findings.len() as u64 {
-        println!("... {} more findings", report.findings_total - report.findings.len() as u64);
+        println!(
+            "... {} more findings",
+            report.findings_total - report.findings.len() as u64
+        );
     }
     let fixed = match checked {
         true => format!(", {} fixed points of the mapping", report.fixed_points),
         false => String::new(),
     };
-    let verdict = if report.clean() { "clean" } else { "leaks found" };
+    let verdict = if report.clean() {
+        "clean"
+    } else {
+        "leaks found"
+    };
     println!(
         "{verdict}: {} raw packets, {} scrubbed, {} unmatched, {} with findings ({} findings), {} raw IPv4 and {} IPv6 addresses, {} address collisions{fixed}",
         report.raw_packets,

@@ -64,7 +64,10 @@ impl Interfaces {
             out.extend(RecordEncoder::section_header());
         }
         for iface in reader.interfaces().iter().skip(self.declared) {
-            out.extend(RecordEncoder::interface_block(iface.link_type, iface.snaplen));
+            out.extend(RecordEncoder::interface_block(
+                iface.link_type,
+                iface.snaplen,
+            ));
         }
         self.declared = reader.interfaces().len();
     }

@@ -152,7 +152,8 @@ pub fn scrub_stream<W: Write>(
 ) -> Result<Summary, ScrubError> {
     let format = config.format.unwrap_or(reader.format());
     let encoder = encoder(format, reader.link_type(), reader.snaplen(), out_path)?.mixed();
-    let interfaces = (format == Format::Pcapng).then(|| Interfaces::new(&reader, encoder.snaplen()));
+    let interfaces =
+        (format == Format::Pcapng).then(|| Interfaces::new(&reader, encoder.snaplen()));
     let (summary, _) = pipeline::run(
         Source::Records(reader, interfaces),
         out,

@@ -11,7 +11,8 @@ use crate::cache::CachedAnonymizer;
 
 /// Hint appended to an address of the packet found in another of its address fields when
 /// no mapping was given (with high bits passed, such a collision happens by chance).
-pub const COLLISION_HINT: &str = "(may be the mapping's output for the address there: pass --key to check)";
+pub const COLLISION_HINT: &str =
+    "(may be the mapping's output for the address there: pass --key to check)";
 
 /// Length of the payload runs searched for.
 pub const RUN: usize = 8;
@@ -95,6 +96,7 @@ pub struct Scratch {
     v4: Vec<u32>,
     v6: Vec<u128>,
     soft: Vec<u32>,
+    nonzero: Vec<u32>,
     /// First bytes of `v4` and `v6` (a 256-bit set), to skip windows fast.
     first4: [u64; 4],
     first6: [u64; 4],
@@ -166,7 +168,12 @@ impl<'g> Checker<'g> {
     /// Checks one pair; findings and counts go to `out`.
     pub fn pair(&mut self, raw: &Packet<'_>, anon: &Packet<'_>, out: &mut Outcome) {
         read_raw(raw, &mut self.raw);
-        raw_addresses(raw.data, &self.raw, &mut self.scratch.v4, &mut self.scratch.v6);
+        raw_addresses(
+            raw.data,
+            &self.raw,
+            &mut self.scratch.v4,
+            &mut self.scratch.v6,
+        );
         self.scratch.first4 = first_bytes(self.scratch.v4.iter().map(|a| (a >> 24) as u8));
         self.scratch.first6 = first_bytes(self.scratch.v6.iter().map(|a| (a >> 120) as u8));
         self.anon.replaying(anon.data.len(), &self.raw);
@@ -349,23 +356,29 @@ impl Pair<'_, '_, '_, '_> {
         }
     }
 
-    /// `soft[i]`: bytes before `i` outside the understood headers.
+    /// `soft[i]`: bytes before `i` outside the understood headers; `nonzero[i]`: non-zero
+    /// bytes before `i`.
     fn soft_prefix(&mut self) {
-        let soft = &mut self.c.scratch.soft;
+        let Scratch { soft, nonzero, .. } = &mut self.c.scratch;
         soft.clear();
+        nonzero.clear();
         soft.push(0);
-        let mut n = 0;
-        for c in &self.c.anon.classes {
-            n += u32::from(!c.explained());
-            soft.push(n);
+        nonzero.push(0);
+        let (mut s, mut z) = (0, 0);
+        for (c, &b) in self.c.anon.classes.iter().zip(self.anon.data) {
+            s += u32::from(!c.explained());
+            z += u32::from(b != 0);
+            soft.push(s);
+            nonzero.push(z);
         }
     }
 
-    /// Whether `at..at + len` touches a byte outside the understood headers.
+    /// Whether `at..at + len` touches a byte outside the understood headers and holds a
+    /// non-zero byte (all-zero windows are never searched).
     #[inline]
     fn touches_soft(&self, at: usize, len: usize) -> bool {
-        let s = &self.c.scratch.soft;
-        s[at + len] > s[at]
+        let (s, z) = (&self.c.scratch.soft, &self.c.scratch.nonzero);
+        s[at + len] > s[at] && z[at + len] > z[at]
     }
 
     /// Windows outside the understood headers holding an address of another raw packet.
@@ -399,8 +412,11 @@ impl Pair<'_, '_, '_, '_> {
         let raw = self.raw.data;
         let raw_payload = &raw[self.c.raw.payload_at.min(raw.len())..];
         for at in 0..data.len().saturating_sub(RUN - 1) {
+            if !self.touches_soft(at, RUN) {
+                continue;
+            }
             let w = &data[at..at + RUN];
-            if !self.touches_soft(at, RUN) || !informative(w) {
+            if w.iter().all(|&b| b == w[0]) || !informative(w) {
                 continue;
             }
             let in_place = raw.get(at..at + RUN) == Some(w) && at >= self.c.raw.payload_at;
@@ -469,4 +485,3 @@ pub fn search_candidates(
         }
     }
 }
-

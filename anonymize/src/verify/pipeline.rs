@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 use lander_capture::format::{ReadError, TraceReader};
-use lander_capture::{Format, Record};
+use lander_capture::{Format, OwnedRecord, Record};
 use rayon::prelude::*;
 
 use super::check::{self, Candidate, Checker, Outcome, Packet, Scratch};
@@ -118,7 +118,11 @@ pub fn verify_files(
 }
 
 /// Verifies the scrubbed trace `anon` against the raw trace `raw`.
-pub fn verify(raw: &dyn Open, anon: &dyn Open, options: &VerifyOptions) -> Result<Report, VerifyError> {
+pub fn verify(
+    raw: &dyn Open,
+    anon: &dyn Open,
+    options: &VerifyOptions,
+) -> Result<Report, VerifyError> {
     let threads = match options.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
@@ -134,11 +138,25 @@ pub fn verify(raw: &dyn Open, anon: &dyn Open, options: &VerifyOptions) -> Resul
         ..Report::default()
     };
     progress.start(2);
-    let candidates = pair_pass(threads, (raw.open()?, anon_reader), &global, options, &progress, &mut report)?;
+    let candidates = pair_pass(
+        threads,
+        (raw.open()?, anon_reader),
+        &global,
+        options,
+        &progress,
+        &mut report,
+    )?;
     drop(global);
     if !candidates.is_empty() {
         progress.start(3);
-        payload_pass(threads, raw.open()?, &candidates, &progress, options.limit, &mut report)?;
+        payload_pass(
+            threads,
+            raw.open()?,
+            &candidates,
+            &progress,
+            options.limit,
+            &mut report,
+        )?;
     }
     Ok(report)
 }
@@ -267,14 +285,16 @@ where
         });
         let workers = s.spawn(move || {
             pool.install(|| {
-                (0..threads).into_par_iter().for_each_init(&init, |state, _| {
-                    for chunk in work_rx.iter() {
-                        let r = work(state, &chunk);
-                        if done_tx.send((r, chunk)).is_err() {
-                            return;
+                (0..threads)
+                    .into_par_iter()
+                    .for_each_init(&init, |state, _| {
+                        for chunk in work_rx.iter() {
+                            let r = work(state, &chunk);
+                            if done_tx.send((r, chunk)).is_err() {
+                                return;
+                            }
                         }
-                    }
-                })
+                    })
             })
         });
         let mut pending = BTreeMap::new();
@@ -300,7 +320,11 @@ fn note(progress: &Progress, reader: &TraceReader, packets: u64) {
 }
 
 /// Every packet of `reader`, one item each.
-fn produce_raw(mut reader: TraceReader, progress: &Progress, f: &mut Filler<'_>) -> Result<(), ReadError> {
+fn produce_raw(
+    mut reader: TraceReader,
+    progress: &Progress,
+    f: &mut Filler<'_>,
+) -> Result<(), ReadError> {
     let mut frame = 0;
     while let Some(r) = reader.next()? {
         frame += 1;
@@ -320,7 +344,11 @@ fn produce_raw(mut reader: TraceReader, progress: &Progress, f: &mut Filler<'_>)
 }
 
 /// Pass 1: every address of the raw trace.
-fn collect_pass(threads: usize, reader: TraceReader, progress: &Progress) -> Result<Global, VerifyError> {
+fn collect_pass(
+    threads: usize,
+    reader: TraceReader,
+    progress: &Progress,
+) -> Result<Global, VerifyError> {
     let mut all = Collected::default();
     run_chunks(
         threads,
@@ -349,43 +377,108 @@ fn same_packet(raw: &Record<'_>, anon: &Record<'_>, resolution: u64) -> bool {
     raw.wire_len == anon.wire_len && raw.ts_ns / resolution == anon.ts_ns / resolution
 }
 
+/// Raw records read ahead while looking for a match, at most (count and bytes).
+const LOOKAHEAD: usize = 1 << 20;
+const LOOKAHEAD_BYTES: usize = 256 << 20;
+
+/// The raw side of the pairing: the reader, and the records read ahead of the last match.
+struct RawSide {
+    reader: TraceReader,
+    /// Records read but not matched yet, with their frame numbers.
+    ahead: std::collections::VecDeque<(u64, OwnedRecord)>,
+    ahead_bytes: usize,
+    frames: u64,
+}
+
+impl RawSide {
+    /// The raw record `anon` came from: searched among the records read ahead, then read
+    /// on (up to the lookahead limit). Records before a match were dropped by the scrub and
+    /// are forgotten; without a match nothing is forgotten.
+    fn find(
+        &mut self,
+        anon: &Record<'_>,
+        resolution: u64,
+        chunk: &mut Chunk,
+    ) -> Result<Option<Item>, ReadError> {
+        if let Some(i) = self
+            .ahead
+            .iter()
+            .position(|(_, r)| same_packet(&r.as_record(), anon, resolution))
+        {
+            let (frame, rec) = self.ahead.remove(i).unwrap_or_else(|| unreachable!());
+            self.forget(i);
+            return Ok(Some(chunk.copy(&rec.as_record(), frame)));
+        }
+        while self.ahead.len() < LOOKAHEAD && self.ahead_bytes < LOOKAHEAD_BYTES {
+            let Some(r) = self.reader.next()? else {
+                return Ok(None);
+            };
+            self.frames += 1;
+            if same_packet(&r, anon, resolution) {
+                let item = chunk.copy(&r, self.frames);
+                self.forget(self.ahead.len());
+                return Ok(Some(item));
+            }
+            self.ahead_bytes += r.data.len();
+            self.ahead.push_back((self.frames, r.to_owned_record()));
+        }
+        Ok(None)
+    }
+
+    /// Forgets the first `n` records read ahead (dropped by the scrub).
+    fn forget(&mut self, n: usize) {
+        for (_, r) in self.ahead.drain(..n) {
+            self.ahead_bytes -= r.data.len();
+        }
+    }
+
+    /// Reads to the end; returns the raw packet count.
+    fn finish(mut self) -> Result<u64, ReadError> {
+        while self.reader.next()?.is_some() {
+            self.frames += 1;
+        }
+        Ok(self.frames)
+    }
+}
+
 /// Pairs the scrubbed records with raw ones, in order, skipping raw records dropped by
 /// the scrub. Returns the raw packet count.
 fn produce_pairs(
-    mut raw: TraceReader,
+    raw: TraceReader,
     mut anon: TraceReader,
     progress: &Progress,
     f: &mut Filler<'_>,
 ) -> Result<u64, ReadError> {
-    let resolution = raw.format().resolution_ns().max(anon.format().resolution_ns());
-    let (mut raw_frame, mut anon_frame) = (0, 0);
+    let resolution = raw
+        .format()
+        .resolution_ns()
+        .max(anon.format().resolution_ns());
+    let mut raw = RawSide {
+        reader: raw,
+        ahead: Default::default(),
+        ahead_bytes: 0,
+        frames: 0,
+    };
+    let mut anon_frame = 0;
     while let Some(a) = anon.next()? {
         anon_frame += 1;
-        let Some(c) = f.current() else { return Ok(raw_frame) };
+        let Some(c) = f.current() else {
+            return raw.finish();
+        };
         let item = c.copy(&a, anon_frame);
         c.anon.push(item);
-        let mut matched = None;
-        while let Some(r) = raw.next()? {
-            raw_frame += 1;
-            if same_packet(&r, &a, resolution) {
-                matched = Some(c.copy(&r, raw_frame));
-                break;
-            }
-        }
+        let matched = raw.find(&a, resolution, c)?;
         c.raw.push(matched);
         if c.full() {
             note(progress, &anon, anon_frame);
         }
         if !f.flush(false) {
-            return Ok(raw_frame);
+            return raw.finish();
         }
     }
     f.flush(true);
     note(progress, &anon, anon_frame);
-    while raw.next()?.is_some() {
-        raw_frame += 1;
-    }
-    Ok(raw_frame)
+    raw.finish()
 }
 
 /// What pass 2 found in one chunk.
@@ -423,7 +516,11 @@ fn pair_pass(
             for (a, raw) in chunk.anon.iter().zip(&chunk.raw) {
                 r.pairs += 1;
                 match raw {
-                    Some(raw) => checker.pair(&raw.packet(&chunk.data), &a.packet(&chunk.data), &mut r.outcome),
+                    Some(raw) => checker.pair(
+                        &raw.packet(&chunk.data),
+                        &a.packet(&chunk.data),
+                        &mut r.outcome,
+                    ),
                     None => r.unmatched.push(a.frame),
                 }
             }
@@ -440,7 +537,13 @@ fn pair_pass(
             for frame in r.unmatched {
                 report.unmatched += 1;
                 let detail = "no raw record with its timestamp and wire length".to_string();
-                let f = Finding { frame, raw_frame: None, offset: None, kind: Kind::Unmatched, detail };
+                let f = Finding {
+                    frame,
+                    raw_frame: None,
+                    offset: None,
+                    kind: Kind::Unmatched,
+                    detail,
+                };
                 report.add(f, limit);
             }
             for c in r.outcome.candidates {
@@ -479,7 +582,12 @@ fn payload_pass(
             }
             out
         },
-        |out| found.extend(out.into_iter().filter(|f: &Finding| reported.insert(f.frame))),
+        |out| {
+            found.extend(
+                out.into_iter()
+                    .filter(|f: &Finding| reported.insert(f.frame)),
+            )
+        },
     )?;
     found.sort_by_key(|f| (f.frame, f.offset));
     report.leaky_packets += found.len() as u64;

@@ -417,13 +417,20 @@ mod tests {
         out.extend(RecordEncoder::interface_block(LinkType::RAW, 100));
         let eth = [0xaa; 14];
         let ip = [0x45; 20];
-        e.encode(&rec_of(&eth, LinkType::ETHERNET, 0), &mut out).unwrap();
+        e.encode(&rec_of(&eth, LinkType::ETHERNET, 0), &mut out)
+            .unwrap();
         e.encode(&rec_of(&ip, LinkType::RAW, 1), &mut out).unwrap();
         let mut r = TraceReader::from_bytes("mem", out, None).unwrap();
         let a = r.next_owned().unwrap().unwrap();
         let b = r.next_owned().unwrap().unwrap();
-        assert_eq!((a.link_type, a.interface, a.data), (LinkType::ETHERNET, 0, eth.to_vec()));
-        assert_eq!((b.link_type, b.interface, b.data), (LinkType::RAW, 1, ip.to_vec()));
+        assert_eq!(
+            (a.link_type, a.interface, a.data),
+            (LinkType::ETHERNET, 0, eth.to_vec())
+        );
+        assert_eq!(
+            (b.link_type, b.interface, b.data),
+            (LinkType::RAW, 1, ip.to_vec())
+        );
         assert_eq!(r.interfaces().len(), 2);
     }
 
@@ -435,14 +442,23 @@ mod tests {
         let mut out = Vec::new();
         let eth = [0xaa; 14];
         let v6 = [0x60; 40];
-        e.encode(&rec_of(&eth, LinkType::ETHERNET, 1), &mut out).unwrap();
+        e.encode(&rec_of(&eth, LinkType::ETHERNET, 1), &mut out)
+            .unwrap();
         e.encode(&rec_of(&v6, LinkType::RAW, 2), &mut out).unwrap();
-        assert!(e.encode(&rec_of(&eth, LinkType::LINUX_SLL, 0), &mut out).is_err());
+        assert!(e
+            .encode(&rec_of(&eth, LinkType::LINUX_SLL, 0), &mut out)
+            .is_err());
         let mut r = TraceReader::from_bytes("mem", out, Some(Format::Erf)).unwrap();
         let a = r.next_owned().unwrap().unwrap();
         let b = r.next_owned().unwrap().unwrap();
-        assert_eq!((a.link_type, a.interface, a.data), (LinkType::ETHERNET, 1, eth.to_vec()));
-        assert_eq!((b.link_type, b.interface, b.data), (LinkType::RAW, 2, v6.to_vec()));
+        assert_eq!(
+            (a.link_type, a.interface, a.data),
+            (LinkType::ETHERNET, 1, eth.to_vec())
+        );
+        assert_eq!(
+            (b.link_type, b.interface, b.data),
+            (LinkType::RAW, 2, v6.to_vec())
+        );
         assert!(r.next().unwrap().is_none());
     }
 

@@ -33,7 +33,10 @@ pub fn plausible_v6(b: &[u8], wire_left: usize) -> bool {
         return false;
     }
     let payload = usize::from(u16::from_be_bytes([b[4], b[5]]));
-    let known = matches!(b[6], 0 | 4 | 6 | 17 | 41 | 43 | 44 | 47 | 50 | 51 | 58 | 59 | 60);
+    let known = matches!(
+        b[6],
+        0 | 4 | 6 | 17 | 41 | 43 | 44 | 47 | 50 | 51 | 58 | 59 | 60
+    );
     known && 40 + payload <= wire_left
 }
 

@@ -141,13 +141,23 @@ fn tunnels_are_followed_to_the_inner_addresses() {
         &build::ethernet(MAC_A, MAC_B, &[], ethertype::IPV4, &inner),
     ]
     .concat();
-    let gtp = [&[0x34u8, 255, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0x85, 1, 0, 9, 0][..], &inner].concat();
+    let gtp = [
+        &[0x34u8, 255, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0x85, 1, 0, 9, 0][..],
+        &inner,
+    ]
+    .concat();
     let geneve = [&[1u8, 0, 0x08, 0, 0, 0, 1, 0, 0, 0, 0, 0][..], &inner].concat();
     let l2tp = [&[0x00u8, 0x02, 0, 1, 0, 2, 0xff, 0x03, 0, 0x21][..], &inner].concat();
     let outer_s = Ipv4Addr::new(203, 0, 113, 1);
     let cases: Vec<(&str, Vec<u8>)> = vec![
-        ("ipip", build::ipv4(outer_s, D4, proto::IPIP, V4Opts::default(), &inner)),
-        ("gre", build::ipv4(outer_s, D4, proto::GRE, V4Opts::default(), &gre_key)),
+        (
+            "ipip",
+            build::ipv4(outer_s, D4, proto::IPIP, V4Opts::default(), &inner),
+        ),
+        (
+            "gre",
+            build::ipv4(outer_s, D4, proto::GRE, V4Opts::default(), &gre_key),
+        ),
         ("vxlan", udp4(&vxlan, 4789)),
         ("gtp-u", udp4(&gtp, 2152)),
         ("geneve", udp4(&geneve, 6081)),
@@ -156,9 +166,16 @@ fn tunnels_are_followed_to_the_inner_addresses() {
     for (name, ip) in cases {
         let l = read(link::RAW, &ip);
         let found = v4s(&ip, &l);
-        assert!(found.iter().filter(|a| **a == S4).count() >= 1, "{name}: {found:?}");
+        assert!(
+            found.iter().filter(|a| **a == S4).count() >= 1,
+            "{name}: {found:?}"
+        );
         assert!(l.complete, "{name}");
-        assert!(l.unexplained(&ip).is_empty(), "{name}: {:?}", l.unexplained(&ip));
+        assert!(
+            l.unexplained(&ip).is_empty(),
+            "{name}: {:?}",
+            l.unexplained(&ip)
+        );
         assert_eq!(&ip[l.payload_at..], b"payload!payload!", "{name}");
     }
 }
@@ -172,7 +189,13 @@ fn mpls_ethernet_pseudowire_whose_mac_looks_like_ipv4() {
         ethertype::IPV4,
         &tcp4(&[]),
     );
-    let f = build::ethernet(MAC_A, MAC_B, &[], ethertype::MPLS, &build::mpls(&[16], &inner));
+    let f = build::ethernet(
+        MAC_A,
+        MAC_B,
+        &[],
+        ethertype::MPLS,
+        &build::mpls(&[16], &inner),
+    );
     let l = read(link::ETHERNET, &f);
     assert_eq!(v4s(&f, &l), vec![S4, D4]);
     assert!(l.complete);
@@ -207,7 +230,13 @@ fn every_truncation_and_random_bytes_are_safe() {
     let inner = tcp4(&[2, 4, 5, 0xb4, 99, 3, 1]);
     let frames = [
         build::ethernet(MAC_A, MAC_B, &[1, 2], ethertype::IPV4, &inner),
-        build::ethernet(MAC_A, MAC_B, &[], ethertype::MPLS, &build::mpls(&[1, 2], &inner)),
+        build::ethernet(
+            MAC_A,
+            MAC_B,
+            &[],
+            ethertype::MPLS,
+            &build::mpls(&[1, 2], &inner),
+        ),
         udp4(&[8, 0, 0, 0, 0, 0, 1, 0, 1, 2, 3], 4789),
     ];
     for f in &frames {

@@ -198,4 +198,3 @@ impl Reader<'_, '_> {
         self.ppp(at + 6)
     }
 }
-
