@@ -93,7 +93,13 @@ fn edge_traffic_scrubbed_then_verified_clean_for_every_mapping_and_format() {
             .status()
             .unwrap();
         assert!(status.success());
-        let v = lander(&["verify", raw.to_str().unwrap(), out.to_str().unwrap()]);
+        let (r, o, k) = (
+            raw.to_str().unwrap(),
+            out.to_str().unwrap(),
+            key.to_str().unwrap(),
+        );
+        // with the key: a fixed point of a random key is no leak
+        let v = lander(&["verify", "--key", k, r, o]);
         assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
         let m = Manifest::read(&manifest_path(&out)).unwrap();
         let a = m.anonymization.unwrap();
@@ -138,7 +144,12 @@ fn drop_unparsed_drops_and_counts() {
     let dropped: u64 = m.anonymization.unwrap().counts.values().sum();
     assert!(dropped > 0);
     assert_eq!(m.packets + dropped, 2_100);
-    let v = lander(&["verify", raw.to_str().unwrap(), out.to_str().unwrap()]);
+    let (r, o, k) = (
+        raw.to_str().unwrap(),
+        out.to_str().unwrap(),
+        key.to_str().unwrap(),
+    );
+    let v = lander(&["verify", "--key", k, r, o]);
     assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
 }
 

@@ -18,7 +18,7 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// A raw mixed trace and its scrubbed form (payload zeroed).
+/// A raw mixed trace and its scrubbed form (payload zeroed); the key is `dir/key`.
 fn scrubbed(dir: &Path) -> (PathBuf, PathBuf) {
     let raw = dir.join("raw.pcap");
     let anon = dir.join("anon.pcap");
@@ -69,7 +69,8 @@ fn plant(raw: &Path, anon: &Path, index: usize, out: &Path) {
 fn clean_is_0_and_json_has_the_report() {
     let dir = tempfile::tempdir().unwrap();
     let (raw, anon) = scrubbed(dir.path());
-    let v = lander(&["verify", "--json", s(&raw), s(&anon)]);
+    let key = dir.path().join("key");
+    let v = lander(&["verify", "--json", "--key", s(&key), s(&raw), s(&anon)]);
     assert_eq!(
         v.status.code(),
         Some(0),
@@ -86,15 +87,17 @@ fn clean_is_0_and_json_has_the_report() {
 fn leaks_are_1_with_frame_offset_and_kind_in_json() {
     let dir = tempfile::tempdir().unwrap();
     let (raw, anon) = scrubbed(dir.path());
-    // a frame whose zeroed payload is long enough
+    // a frame after the first whose zeroed payload is long enough
     let mut a = TraceReader::open(&anon).unwrap();
-    let mut index = 0;
+    a.next_owned().unwrap();
+    let mut index = 1;
     while a.next_owned().unwrap().unwrap().data.len() < 500 {
         index += 1;
     }
     let bad = dir.path().join("bad.pcap");
     plant(&raw, &anon, index, &bad);
-    let v = lander(&["verify", "--json", s(&raw), s(&bad)]);
+    let key = dir.path().join("key");
+    let v = lander(&["verify", "--json", "--key", s(&key), s(&raw), s(&bad)]);
     assert_eq!(
         v.status.code(),
         Some(1),
@@ -109,7 +112,7 @@ fn leaks_are_1_with_frame_offset_and_kind_in_json() {
     assert!(f["offset"].as_u64().is_some(), "{f}");
     assert!(f["detail"].as_str().unwrap().contains("raw frame 1"), "{f}");
     // the text form says the same
-    let t = lander(&["verify", s(&raw), s(&bad)]);
+    let t = lander(&["verify", "--key", s(&key), s(&raw), s(&bad)]);
     assert_eq!(t.status.code(), Some(1));
     let text = String::from_utf8_lossy(&t.stdout);
     assert!(text.contains(&format!("frame {} ", index + 1)), "{text}");
