@@ -139,11 +139,14 @@ pub struct Checker<'g> {
     raw: Layout,
     anon: Layout,
     scratch: Scratch,
+    /// Address fields of the batch to look up in the raw trace's tables.
+    deferred: Vec<Hit>,
     /// Candidates kept per batch at most.
     pub max_candidates: usize,
 }
 
 /// Where a hit sits in the output packet.
+#[derive(Clone, Copy, Debug)]
 enum Place {
     /// Not an address field.
     Elsewhere,
@@ -161,11 +164,13 @@ impl<'g> Checker<'g> {
             raw: Layout::default(),
             anon: Layout::default(),
             scratch: Scratch::default(),
+            deferred: Vec::new(),
             max_candidates: 1 << 16,
         }
     }
 
-    /// Checks one pair; findings and counts go to `out`.
+    /// Checks one pair; findings and counts go to `out` (call [`Self::finish`] after the
+    /// batch).
     pub fn pair(&mut self, raw: &Packet<'_>, anon: &Packet<'_>, out: &mut Outcome) {
         read_raw(raw, &mut self.raw);
         raw_addresses(
@@ -199,9 +204,101 @@ impl<'g> Checker<'g> {
         if soft {
             pair.payload_runs();
         }
-        if out.findings.len() > before {
-            out.leaky_packets += 1;
+    }
+}
+
+/// A raw address found in an output packet.
+#[derive(Clone, Copy, Debug)]
+struct Hit {
+    at: usize,
+    found: u128,
+    v6: bool,
+    /// The first raw frame that held it.
+    from: u64,
+    place: Place,
+    frame: u64,
+    raw_frame: u64,
+}
+
+impl Checker<'_> {
+    /// The mapping's output for `raw`, when the mapping is at hand.
+    fn mapped(&mut self, raw: u128, v6: bool) -> Option<u128> {
+        let m = self.mapping.as_mut()?;
+        Some(match v6 {
+            false => m.anon_v4(raw as u32).into(),
+            true => m.anon_v6(raw),
+        })
+    }
+
+    /// Decides what a hit is: a leak, a fixed point or a collision.
+    fn judge(&mut self, h: Hit, out: &mut Outcome) {
+        let what = match h.v6 {
+            false => format!("IPv4 address {}", Ipv4Addr::from(h.found as u32)),
+            true => format!("IPv6 address {}", Ipv6Addr::from(h.found)),
+        };
+        let origin = match h.from == h.raw_frame {
+            true => String::new(),
+            false => format!(" of raw frame {}", h.from),
+        };
+        let mut finding = |kind, detail| {
+            out.findings.push(Finding {
+                frame: h.frame,
+                raw_frame: Some(h.raw_frame),
+                offset: Some(h.at),
+                kind,
+                detail,
+            })
+        };
+        match h.place {
+            Place::Field { raw } if raw == h.found => match self.mapped(raw, h.v6) {
+                Some(m) if m == raw => out.fixed_points += 1,
+                Some(_) => finding(Kind::AddressUnchanged, format!("{what} left unchanged")),
+                None => finding(
+                    Kind::AddressUnchanged,
+                    format!("{what} left unchanged {FIXED_POINT_HINT}"),
+                ),
+            },
+            Place::Field { raw } => match self.mapped(raw, h.v6) {
+                Some(m) if m == h.found => out.collisions += 1,
+                None if !h.v6 && h.from != h.raw_frame => out.collisions += 1,
+                None if !h.v6 => finding(
+                    Kind::Address,
+                    format!("raw {what} of this packet in another address field {COLLISION_HINT}"),
+                ),
+                _ => finding(
+                    Kind::Address,
+                    format!("{what}{origin} in an address field, not the mapping's output"),
+                ),
+            },
+            Place::NewField | Place::Elsewhere => {
+                finding(Kind::Address, format!("raw {what}{origin}"))
+            }
         }
+    }
+
+    /// Ends a batch: looks the deferred address fields up (back to back, so their cache
+    /// misses overlap), orders the findings by frame and counts the packets with findings;
+    /// candidates of those packets are dropped (they already leak).
+    pub fn finish(&mut self, out: &mut Outcome) {
+        let deferred = std::mem::take(&mut self.deferred);
+        for &(mut h) in &deferred {
+            let from = match h.v6 {
+                false => self.global.v4.get(h.found as u32),
+                true => self.global.v6.get(h.found),
+            };
+            if let Some(from) = from {
+                h.from = from;
+                self.judge(h, out);
+            }
+        }
+        self.deferred = deferred;
+        self.deferred.clear();
+        out.findings.sort_by_key(|f| (f.frame, f.offset));
+        let mut frames: Vec<u64> = out.findings.iter().map(|f| f.frame).collect();
+        frames.dedup();
+        out.leaky_packets = frames.len() as u64;
+        out.candidates
+            .retain(|c| frames.binary_search(&c.frame).is_err());
     }
 }
 
@@ -245,57 +342,18 @@ impl Pair<'_, '_, '_, '_> {
         }
     }
 
-    /// The mapping's output for `raw`, when the mapping is at hand.
-    fn mapped(&mut self, raw: u128, v6: bool) -> Option<u128> {
-        let m = self.c.mapping.as_mut()?;
-        Some(match v6 {
-            false => m.anon_v4(raw as u32).into(),
-            true => m.anon_v6(raw),
-        })
-    }
-
-    /// A raw address `found` at `at` of the output: a leak, a fixed point or a collision.
+    /// A raw address `found` at `at` of the output, first held by raw frame `from`.
     fn hit(&mut self, at: usize, found: u128, v6: bool, from: u64) {
-        let what = match v6 {
-            false => format!("IPv4 address {}", Ipv4Addr::from(found as u32)),
-            true => format!("IPv6 address {}", Ipv6Addr::from(found)),
+        let hit = Hit {
+            at,
+            found,
+            v6,
+            from,
+            place: self.place(at, v6),
+            frame: self.anon.frame,
+            raw_frame: self.raw.frame,
         };
-        let origin = match from == self.raw.frame {
-            true => String::new(),
-            false => format!(" of raw frame {from}"),
-        };
-        match self.place(at, v6) {
-            Place::Field { raw } if raw == found => match self.mapped(raw, v6) {
-                Some(m) if m == raw => self.out.fixed_points += 1,
-                Some(_) => self.finding(
-                    Some(at),
-                    Kind::AddressUnchanged,
-                    format!("{what} left unchanged"),
-                ),
-                None => self.finding(
-                    Some(at),
-                    Kind::AddressUnchanged,
-                    format!("{what} left unchanged {FIXED_POINT_HINT}"),
-                ),
-            },
-            Place::Field { raw } => match self.mapped(raw, v6) {
-                Some(m) if m == found => self.out.collisions += 1,
-                None if !v6 && from != self.raw.frame => self.out.collisions += 1,
-                None if !v6 => self.finding(
-                    Some(at),
-                    Kind::Address,
-                    format!("raw {what} of this packet in another address field {COLLISION_HINT}"),
-                ),
-                _ => self.finding(
-                    Some(at),
-                    Kind::Address,
-                    format!("{what}{origin} in an address field, not the mapping's output"),
-                ),
-            },
-            Place::NewField | Place::Elsewhere => {
-                self.finding(Some(at), Kind::Address, format!("raw {what}{origin}"))
-            }
-        }
+        self.c.judge(hit, self.out);
     }
 
     /// The raw packet's own addresses, anywhere in the output.
@@ -331,29 +389,37 @@ impl Pair<'_, '_, '_, '_> {
         }
     }
 
-    /// Address fields of the output holding an address of another raw packet.
+    /// Address fields of the output, to look up in the raw trace's tables at the end of
+    /// the batch (an address of another raw packet there).
     fn fields_file_wide(&mut self) {
         let data = self.anon.data;
         for i in 0..self.c.anon.v4.len() {
             let at = self.c.anon.v4[i];
             let w = be32(data, at);
-            if uniform4(w) || self.c.scratch.v4.contains(&w) {
-                continue;
-            }
-            if let Some(from) = self.c.global.v4.get(w) {
-                self.hit(at, w.into(), false, from);
+            if !uniform4(w) && !self.c.scratch.v4.contains(&w) {
+                self.defer(at, w.into(), false);
             }
         }
         for i in 0..self.c.anon.v6.len() {
             let at = self.c.anon.v6[i];
             let w = be128(data, at);
-            if uniform16(w) || self.c.scratch.v6.contains(&w) {
-                continue;
-            }
-            if let Some(from) = self.c.global.v6.get(w) {
-                self.hit(at, w, true, from);
+            if !uniform16(w) && !self.c.scratch.v6.contains(&w) {
+                self.defer(at, w, true);
             }
         }
+    }
+
+    fn defer(&mut self, at: usize, found: u128, v6: bool) {
+        let hit = Hit {
+            at,
+            found,
+            v6,
+            from: 0,
+            place: self.place(at, v6),
+            frame: self.anon.frame,
+            raw_frame: self.raw.frame,
+        };
+        self.c.deferred.push(hit);
     }
 
     /// `soft[i]`: bytes before `i` outside the understood headers; `nonzero[i]`: non-zero

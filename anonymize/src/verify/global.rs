@@ -3,8 +3,6 @@
 //! (two bits in one 64-bit word), so the many lookups that miss (nearly all of them) cost
 //! one probe of a bit array, and the rare others two more.
 
-use rayon::slice::ParallelSliceMut;
-
 /// Bits of filter per address (two bits set per address: about 1.5 % of misses pass).
 const BITS_PER_KEY: usize = 16;
 /// Addresses per bucket of the index, on average.
@@ -58,21 +56,46 @@ fn log2_at_least(n: usize, min: u32) -> u32 {
 
 impl<K: Key> Table<K> {
     /// The table of `entries` (in any order, repeats allowed: the lowest frame is kept).
-    pub fn new(mut entries: Vec<(K, u64)>) -> Table<K> {
+    pub fn new(entries: Vec<(K, u64)>) -> Table<K> {
         let bucket_bits = log2_at_least(entries.len() / PER_BUCKET, 4);
         let bucket_shift = 64 - bucket_bits;
         let bucket = |k: K| (mix(k) >> bucket_shift) as usize;
-        entries.par_sort_unstable_by_key(|&(k, f)| (bucket(k), k, f));
-        entries.dedup_by_key(|e| e.0);
-        entries.shrink_to_fit();
-        let mut index = vec![0u32; (1 << bucket_bits) + 1];
-        entries.iter().for_each(|&(k, _)| index[bucket(k) + 1] += 1);
-        for b in 1..index.len() {
-            index[b] += index[b - 1];
+        // a counting sort by bucket, then each (small) bucket sorted and its repeats dropped
+        let mut starts = vec![0u32; (1 << bucket_bits) + 1];
+        entries
+            .iter()
+            .for_each(|&(k, _)| starts[bucket(k) + 1] += 1);
+        for b in 1..starts.len() {
+            starts[b] += starts[b - 1];
         }
-        let bloom_bits = log2_at_least(entries.len() * BITS_PER_KEY, 10);
+        let mut placed = vec![None; entries.len()];
+        let mut next = starts.clone();
+        for e in entries {
+            let b = bucket(e.0);
+            placed[next[b] as usize] = Some(e);
+            next[b] += 1;
+        }
+        let mut sorted: Vec<(K, u64)> = Vec::with_capacity(placed.len());
+        let mut index = Vec::with_capacity(starts.len());
+        for b in 0..starts.len() - 1 {
+            index.push(sorted.len() as u32);
+            let at = sorted.len();
+            let span = starts[b] as usize..starts[b + 1] as usize;
+            sorted.extend(placed[span].iter().flatten().copied());
+            sorted[at..].sort_unstable();
+            let mut kept = at;
+            for i in at..sorted.len() {
+                if i == at || sorted[i].0 != sorted[kept - 1].0 {
+                    sorted[kept] = sorted[i];
+                    kept += 1;
+                }
+            }
+            sorted.truncate(kept);
+        }
+        index.push(sorted.len() as u32);
+        let bloom_bits = log2_at_least(sorted.len() * BITS_PER_KEY, 10);
         let mut t = Table {
-            entries,
+            entries: sorted,
             index,
             bucket_shift,
             bloom: vec![0; 1 << (bloom_bits - 6)],

@@ -524,6 +524,7 @@ fn pair_pass(
                     None => r.unmatched.push(a.frame),
                 }
             }
+            checker.finish(&mut r.outcome);
             r
         },
         |r| {
@@ -531,21 +532,20 @@ fn pair_pass(
             report.leaky_packets += r.outcome.leaky_packets;
             report.fixed_points += r.outcome.fixed_points;
             report.collisions += r.outcome.collisions;
-            for f in r.outcome.findings {
-                report.add(f, limit);
-            }
+            let mut findings = r.outcome.findings;
             for frame in r.unmatched {
                 report.unmatched += 1;
                 let detail = "no raw record with its timestamp and wire length".to_string();
-                let f = Finding {
+                findings.push(Finding {
                     frame,
                     raw_frame: None,
                     offset: None,
                     kind: Kind::Unmatched,
                     detail,
-                };
-                report.add(f, limit);
+                });
             }
+            findings.sort_by_key(|f| (f.frame, f.offset));
+            findings.into_iter().for_each(|f| report.add(f, limit));
             for c in r.outcome.candidates {
                 if report.payload_windows >= options.max_payload_windows as u64 {
                     report.payload_windows_limited = true;
