@@ -71,7 +71,7 @@ impl Reader<'_, '_> {
             tcpopt::MSS => len == 4,
             tcpopt::WSCALE => len == 3,
             tcpopt::SACK_PERMITTED => len == 2,
-            tcpopt::SACK => len >= 10 && (len - 2) % 8 == 0,
+            tcpopt::SACK => len >= 10 && (len - 2).is_multiple_of(8),
             tcpopt::TIMESTAMPS => len == 10,
             tcpopt::MPTCP => return self.mptcp(at, len),
             _ => false,
