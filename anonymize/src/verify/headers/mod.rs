@@ -274,7 +274,7 @@ fn mpls_evidence(b: &[u8]) -> u8 {
     let Some(&first) = b.first() else {
         return mpls_payload::NONE;
     };
-    if first >> 4 == 4 && scan::plausible_v4(b) {
+    if first >> 4 == 4 && scan::plausible_v4(b, usize::MAX) {
         return mpls_payload::IPV4;
     }
     if first >> 4 == 6 && scan::plausible_v6(b, usize::MAX) {

@@ -3,7 +3,8 @@
 //! the bytes around it (an unknown tunnel, a payload that carries packets).
 //!
 //! Plausible IPv4: version 4, a header length of 5 to 15 words that is all there, a total
-//! length at least that long, and a header checksum that verifies. Plausible IPv6: version
+//! length at least that long that fits in what is left of the packet on the wire, a
+//! non-zero TTL, and a header checksum that verifies (checked last: it is the costly test). Plausible IPv6: version
 //! 6, the fixed header all there, a payload length that fits in what is left of the packet
 //! on the wire, a next header the recogniser knows, and a non-zero hop limit.
 
@@ -13,17 +14,18 @@ use crate::verify::layout::Layout;
 /// header near the start).
 pub const SCAN_PAYLOAD: usize = 256;
 
-/// Whether `b` starts with a plausible IPv4 header.
-pub fn plausible_v4(b: &[u8]) -> bool {
+/// Whether `b` starts with a plausible IPv4 header, in a packet with `wire_left` bytes on
+/// the wire from there.
+pub fn plausible_v4(b: &[u8], wire_left: usize) -> bool {
     let Some(&vihl) = b.first() else {
         return false;
     };
     let hl = usize::from(vihl & 0x0f) * 4;
-    if vihl >> 4 != 4 || hl < 20 || b.len() < hl {
+    if vihl >> 4 != 4 || hl < 20 || b.len() < hl || b[8] == 0 {
         return false;
     }
     let total = usize::from(u16::from_be_bytes([b[2], b[3]]));
-    total >= hl && ones_complement(&b[..hl]) == 0xffff
+    (hl..=wire_left).contains(&total) && ones_complement(&b[..hl]) == 0xffff
 }
 
 /// Whether `b` starts with a plausible IPv6 header, in a packet with `wire_left` bytes on
@@ -57,7 +59,7 @@ pub fn scan(data: &[u8], from: usize, to: usize, wire_len: usize, layout: &mut L
     let to = to.min(data.len());
     for at in from..to {
         match data[at] >> 4 {
-            4 if plausible_v4(&data[at..]) => {
+            4 if plausible_v4(&data[at..], wire_len.saturating_sub(at)) => {
                 layout.note4(at + 12);
                 layout.note4(at + 16);
             }
