@@ -55,13 +55,16 @@ pub fn informative(run: &[u8]) -> bool {
     distinct >= 3 && counts.iter().all(|&c| c <= 4)
 }
 
-/// Reads a raw packet: its layout (with choices recorded) and the plausible-header scan.
-pub fn read_raw(p: &Packet<'_>, l: &mut Layout) {
+/// Reads a raw packet: its layout (with choices recorded), and with `scan` the
+/// plausible-header scan after the headers.
+pub fn read_raw(p: &Packet<'_>, l: &mut Layout, scan: bool) {
     l.reset(p.data.len(), false);
     headers::recognise(p.link, p.data, l);
-    let from = l.payload_at;
-    let to = from.saturating_add(scan::SCAN_PAYLOAD);
-    scan::scan(p.data, from, to, p.wire_len as usize, l);
+    if scan {
+        let from = l.payload_at;
+        let to = from.saturating_add(scan::SCAN_PAYLOAD);
+        scan::scan(p.data, from, to, p.wire_len as usize, l);
+    }
 }
 
 /// The distinct, informative addresses of a raw packet read into `l`.
@@ -84,7 +87,7 @@ fn raw_addresses(data: &[u8], l: &Layout, v4: &mut Vec<u32>, v6: &mut Vec<u128>)
 
 /// Collects the addresses of one raw packet into `g`.
 pub fn collect(p: &Packet<'_>, l: &mut Layout, g: &mut Collected, scratch: &mut Scratch) {
-    read_raw(p, l);
+    read_raw(p, l, true);
     raw_addresses(p.data, l, &mut scratch.v4, &mut scratch.v6);
     g.v4.extend(scratch.v4.iter().map(|&a| (a, p.frame)));
     g.v6.extend(scratch.v6.iter().map(|&a| (a, p.frame)));
@@ -172,7 +175,8 @@ impl<'g> Checker<'g> {
     /// Checks one pair; findings and counts go to `out` (call [`Self::finish`] after the
     /// batch).
     pub fn pair(&mut self, raw: &Packet<'_>, anon: &Packet<'_>, out: &mut Outcome) {
-        read_raw(raw, &mut self.raw);
+        // the scan's addresses are in the tables already: they are found file-wide
+        read_raw(raw, &mut self.raw, false);
         raw_addresses(
             raw.data,
             &self.raw,
@@ -522,7 +526,7 @@ pub fn search_candidates(
     windows: &IntMap<u64, Vec<Candidate>>,
     out: &mut Vec<Finding>,
 ) {
-    read_raw(p, l);
+    read_raw(p, l, false);
     let payload = &p.data[l.payload_at.min(p.data.len())..];
     if payload.len() < RUN {
         return;

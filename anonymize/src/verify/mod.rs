@@ -16,7 +16,8 @@
 //!
 //! # Check 1: no raw address, no raw payload run
 //! Every byte of every scrubbed packet, at every alignment, is searched:
-//! - for the addresses of its own raw packet (4 and 16 bytes) anywhere in it;
+//! - for the addresses of its own raw packet (4 and 16 bytes; those of the plausible-header
+//!   scan excepted, which the file-wide searches cover) anywhere in it;
 //! - for the addresses of the whole raw trace in the address fields the recogniser finds in
 //!   the output and in every window that touches a byte outside the understood headers
 //!   (payload, trailer, unknown options or protocols);

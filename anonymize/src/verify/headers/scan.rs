@@ -12,7 +12,7 @@ use crate::verify::layout::Layout;
 
 /// Payload bytes scanned after the end of the recognised headers (tunnels put their inner
 /// header near the start).
-pub const SCAN_PAYLOAD: usize = 256;
+pub const SCAN_PAYLOAD: usize = 128;
 
 /// Whether `b` starts with a plausible IPv4 header, in a packet with `wire_left` bytes on
 /// the wire from there.
