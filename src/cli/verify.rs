@@ -1,23 +1,41 @@
-//! `lander verify RAW ANON`: proves that no raw address and no raw payload run survived.
+//! `lander verify RAW ANON`: proves, with its own header recogniser, that no raw address and
+//! no raw payload run survived and that every kept header byte is understood.
 //!
 //! With `--key`, the mapping the scrub used is rebuilt (mapping and settings taken from the
 //! manifest beside ANON when there is one, the key checked against its key id), so a raw
 //! address the mapping maps to itself, its legitimate output, is not reported as a leak.
 
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use lander_anonymize::key::{Key, Mapping};
 use lander_anonymize::mapping::{Anonymizer, MapOptions};
-use lander_anonymize::{verify, PrefixList};
-use lander_capture::format::TraceReader;
+use lander_anonymize::verify::{self, Progress, Report, VerifyError, VerifyOptions};
+use lander_anonymize::PrefixList;
 use lander_capture::manifest::{manifest_path, Anonymization, Manifest};
 use lander_capture::Format;
 
 use super::common::ExitCode;
 
+const AFTER_HELP: &str = "\
+Checks (each finding names the 1-based frame of ANON, as tshark counts, the byte offset and the kind):
+  address                  a raw address (4 or 16 bytes, any alignment) found in ANON: the packet's
+                           own anywhere, any raw packet's outside the understood headers or in an
+                           address field
+  address-unchanged        an address field left as it was (with --key: unless a fixed point)
+  payload-run              8 bytes of raw payload (own packet's, or any packet's, second pass)
+  unexplained-header-byte  a header byte the verifier does not understand that is not zero/padding
+  unmatched                an ANON record with no raw record of its timestamp and wire length
+
+Exit status: 0 clean, 1 leaks found, 2 usage error, 3 input or I/O error.";
+
 /// Arguments of `lander verify`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = AFTER_HELP)]
 pub struct Args {
     /// The raw trace.
     pub raw: PathBuf,
@@ -26,9 +44,15 @@ pub struct Args {
     /// Format of both traces (needed for ERF).
     #[arg(long)]
     pub format: Option<Format>,
-    /// Leaks listed at most.
+    /// Findings listed at most (all are counted).
     #[arg(long, default_value_t = 50)]
     pub max_report: usize,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Worker threads (0: one per CPU).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
     /// The key the scrub used: raw addresses the mapping maps to themselves are then no leak.
     #[arg(long)]
     pub key: Option<PathBuf>,
@@ -46,12 +70,15 @@ pub struct Args {
     pub keep_prefix: Vec<String>,
 }
 
-fn open(path: &Path, format: Option<Format>) -> anyhow::Result<TraceReader> {
-    let r = match format {
-        Some(f) => TraceReader::open_with_format(path, f),
-        None => TraceReader::open(path),
-    };
-    r.with_context(|| format!("opening {}", path.display()))
+/// Exit status when leaks were found.
+const LEAKS: i32 = 1;
+/// Exit status of a usage error (as clap's own).
+const USAGE: i32 = 2;
+/// Exit status of an input or I/O error.
+const INPUT: i32 = 3;
+
+fn fail(code: i32, err: anyhow::Error) -> anyhow::Error {
+    ExitCode(code, format!("{err:#}")).into()
 }
 
 /// The mapping of `--key`, with the settings of the manifest beside `anon` where not given.
@@ -67,18 +94,19 @@ fn mapping(args: &Args, key_path: &Path) -> anyhow::Result<Anonymizer> {
     let name = recorded.as_ref().map(|a| a.mapping.clone());
     let mapping = match (args.mapping, name) {
         (Some(m), _) => m,
-        (None, Some(n)) => n.parse()?,
+        (None, Some(n)) => n.parse().map_err(|e| fail(INPUT, anyhow::anyhow!("{e}")))?,
         (None, None) => Mapping::CryptoPan,
     };
-    let key = Key::read(mapping, key_path)?;
+    let key = Key::read(mapping, key_path).map_err(|e| fail(INPUT, e.into()))?;
     if let Some(a) = &recorded {
         if a.key_id != key.id() {
-            bail!(
+            let msg = format!(
                 "{}: key id {} differs from the manifest's {} (not the key this file was scrubbed with)",
                 key_path.display(),
                 key.id(),
                 a.key_id
             );
+            return Err(ExitCode(USAGE, msg).into());
         }
     }
     let pass = |given: Option<u8>, name: &str| -> anyhow::Result<u8> {
@@ -94,37 +122,137 @@ fn mapping(args: &Args, key_path: &Path) -> anyhow::Result<Anonymizer> {
     match args.keep_prefix.is_empty() {
         true => from_manifest
             .map(str::to_string)
-            .try_for_each(|p| keep.add(&p))?,
-        false => args.keep_prefix.iter().try_for_each(|p| keep.add(p))?,
+            .try_for_each(|p| keep.add(&p))
+            .map_err(|e| fail(INPUT, e.into()))?,
+        false => args
+            .keep_prefix
+            .iter()
+            .try_for_each(|p| keep.add(p))
+            .map_err(|e| fail(USAGE, e.into()))?,
     }
     let options = MapOptions {
-        pass4: pass(args.pass4, "pass4")?,
-        pass6: pass(args.pass6, "pass6")?,
+        pass4: pass(args.pass4, "pass4").map_err(|e| fail(USAGE, e))?,
+        pass6: pass(args.pass6, "pass6").map_err(|e| fail(USAGE, e))?,
         keep,
     };
-    Ok(Anonymizer::new(&key, &options)?)
+    Anonymizer::new(&key, &options).map_err(|e| fail(USAGE, e.into()))
 }
 
-/// Runs `lander verify`; exits with status 2 when something leaked.
+/// Shows the pass, packets and percentage on stderr until `done` (a terminal only).
+fn show_progress(
+    progress: Arc<Progress>,
+    sizes: [u64; 2],
+    done: Arc<std::sync::atomic::AtomicBool>,
+) {
+    let start = Instant::now();
+    let mut err = std::io::stderr();
+    while !done.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(200));
+        let pass = progress.pass.load(Ordering::Relaxed);
+        let packets = progress.packets.load(Ordering::Relaxed);
+        let bytes = progress.bytes.load(Ordering::Relaxed);
+        let size = if pass == 2 { sizes[1] } else { sizes[0] };
+        let pct = (bytes as f64 * 100.0 / size.max(1) as f64).min(100.0);
+        let what = match pass {
+            1 => "collecting raw addresses",
+            2 => "checking pairs",
+            _ => "searching payload runs file-wide",
+        };
+        let secs = start.elapsed().as_secs_f64();
+        let _ = write!(
+            err,
+            "\rverify: pass {pass}/3 {what}: {packets} packets, {pct:5.1}% ({secs:.1} s)\x1b[K"
+        );
+        let _ = err.flush();
+    }
+    let _ = write!(err, "\r\x1b[K");
+}
+
+fn print_text(report: &Report, checked: bool) {
+    for f in &report.findings {
+        let raw = f
+            .raw_frame
+            .map(|r| format!(" (raw frame {r})"))
+            .unwrap_or_default();
+        let offset = f.offset.map(|o| format!(" offset {o}")).unwrap_or_default();
+        println!(
+            "frame {}{raw}{offset}: {}: {}",
+            f.frame,
+            f.kind.name(),
+            f.detail
+        );
+    }
+    if report.findings_total > report.findings.len() as u64 {
+        println!(
+            "... {} more findings",
+            report.findings_total - report.findings.len() as u64
+        );
+    }
+    let fixed = match checked {
+        true => format!(", {} fixed points of the mapping", report.fixed_points),
+        false => String::new(),
+    };
+    let verdict = if report.clean() {
+        "clean"
+    } else {
+        "leaks found"
+    };
+    println!(
+        "{verdict}: {} raw packets, {} scrubbed, {} unmatched, {} with findings ({} findings), {} raw IPv4 and {} IPv6 addresses, {} address collisions{fixed}",
+        report.raw_packets,
+        report.anon_packets,
+        report.unmatched,
+        report.leaky_packets,
+        report.findings_total,
+        report.raw_v4_addresses,
+        report.raw_v6_addresses,
+        report.collisions,
+    );
+}
+
+fn size(path: &Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
+}
+
+/// Runs `lander verify`; exit status 1 when something leaked, 2 on a usage error, 3 when an
+/// input could not be read.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let anonymizer = args.key.as_deref().map(|k| mapping(&args, k)).transpose()?;
-    let raw = open(&args.raw, args.format)?;
-    let anon = open(&args.anon, args.format)?;
-    let report = verify::verify(raw, anon, args.max_report, anonymizer.as_ref())?;
-    for leak in &report.leaks {
-        println!("packet {} (ts {}): {}", leak.index, leak.ts_ns, leak.what);
-    }
-    let fixed = match anonymizer {
-        Some(_) => format!(", {} fixed points of the mapping", report.fixed_points),
-        None => String::new(),
+    let checked = anonymizer.is_some();
+    let progress = Arc::new(Progress::default());
+    let options = VerifyOptions {
+        limit: args.max_report,
+        threads: args.threads,
+        mapping: anonymizer,
+        progress: Some(Arc::clone(&progress)),
+        ..VerifyOptions::default()
     };
-    let summary = format!(
-        "{} raw packets, {} scrubbed, {} unmatched, {} with leaks{fixed}",
-        report.raw_packets, report.anon_packets, report.unmatched, report.leaky_packets
-    );
-    if report.clean() {
-        println!("clean: {summary}");
-        return Ok(());
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let shower = std::io::stderr().is_terminal().then(|| {
+        let (p, d) = (Arc::clone(&progress), Arc::clone(&done));
+        let sizes = [size(&args.raw), size(&args.anon)];
+        std::thread::spawn(move || show_progress(p, sizes, d))
+    });
+    let result = verify::verify_files(&args.raw, &args.anon, args.format, &options);
+    done.store(true, Ordering::Relaxed);
+    if let Some(t) = shower {
+        let _ = t.join();
     }
-    Err(ExitCode(2, format!("leaks found: {summary}")).into())
+    let report = result.map_err(|e: VerifyError| fail(INPUT, e.into()))?;
+    match args.json {
+        true => {
+            let json = serde_json::json!({
+                "raw": args.raw,
+                "anon": args.anon,
+                "clean": report.clean(),
+                "report": report,
+            });
+            println!("{}", serde_json::to_string_pretty(&json)?);
+        }
+        false => print_text(&report, checked),
+    }
+    match report.clean() {
+        true => Ok(()),
+        false => Err(ExitCode(LEAKS, format!("leaks found in {}", args.anon.display())).into()),
+    }
 }

@@ -3,6 +3,7 @@
 //! then the manifest and atomic publication.
 
 mod digest;
+mod interfaces;
 mod pcap;
 mod pipeline;
 
@@ -20,10 +21,14 @@ use lander_capture::{Format, LinkType};
 
 use crate::mapping::Anonymizer;
 use crate::walker::{Checksums, Payload, Policy};
+use interfaces::Interfaces;
 use pipeline::Source;
 
 pub use pcap::BLOCK as PCAP_BLOCK;
 pub use pipeline::{CHUNK_BYTES, CHUNK_RECORDS};
+
+/// The snaplen written for an input that has none (a pcapng interface with snaplen 0).
+const NO_SNAPLEN: u32 = 262_144;
 
 /// Read buffer of the input stream (record path).
 const READ_BUFFER: usize = 1 << 20;
@@ -148,9 +153,11 @@ pub fn scrub_stream<W: Write>(
     config: &ScrubConfig,
 ) -> Result<Summary, ScrubError> {
     let format = config.format.unwrap_or(reader.format());
-    let encoder = encoder(format, reader.link_type(), reader.snaplen(), out_path)?;
+    let encoder = encoder(format, reader.link_type(), reader.snaplen(), out_path)?.mixed();
+    let interfaces =
+        (format == Format::Pcapng).then(|| Interfaces::new(&reader, encoder.snaplen()));
     let (summary, _) = pipeline::run(
-        Source::Records(reader),
+        Source::Records(reader, interfaces),
         out,
         out_path,
         encoder,
@@ -166,7 +173,11 @@ fn encoder(
     snaplen: u32,
     out_path: &Path,
 ) -> Result<RecordEncoder, ScrubError> {
-    RecordEncoder::new(format, link, snaplen.max(1)).map_err(|source| ScrubError::Write {
+    let snaplen = match snaplen {
+        0 => NO_SNAPLEN,
+        n => n,
+    };
+    RecordEncoder::new(format, link, snaplen).map_err(|source| ScrubError::Write {
         path: out_path.to_owned(),
         source,
     })

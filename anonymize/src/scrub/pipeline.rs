@@ -23,6 +23,7 @@ use lander_capture::{LinkType, Record};
 use rayon::prelude::*;
 
 use super::digest::InputTree;
+use super::interfaces::Interfaces;
 use super::pcap::{PcapLayout, PcapSource};
 use super::{io_at, ScrubConfig, ScrubError, Summary};
 use crate::cache::CachedAnonymizer;
@@ -42,8 +43,8 @@ const NEUTRAL: usize = Neutral::ALL.len();
 pub(super) enum Source {
     /// A pcap file read in blocks and scrubbed in place.
     Pcap(Box<PcapSource>),
-    /// Any trace, record by record.
-    Records(TraceReader),
+    /// Any trace, record by record; a pcapng output declares its interfaces.
+    Records(TraceReader, Option<Interfaces>),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -121,6 +122,10 @@ pub(super) struct Chunk {
     metas: Vec<Meta>,
     /// Record path: the encoded output.
     out: Vec<u8>,
+    /// Record path: pcapng blocks (SHB, IDB) to write before some records.
+    blocks: Vec<u8>,
+    /// Record path: (record index, start, end) of each run of `blocks`.
+    block_spans: Vec<(usize, usize, usize)>,
     /// Pcap path: the output was written over `data[..n]`.
     pub(super) in_place: Option<usize>,
     pub(super) tally: Tally,
@@ -148,6 +153,8 @@ impl Chunk {
         self.filled = 0;
         self.metas.clear();
         self.out.clear();
+        self.blocks.clear();
+        self.block_spans.clear();
         self.in_place = None;
         self.tally = Tally::default();
         self.error = None;
@@ -172,6 +179,18 @@ impl Chunk {
             start,
             len: rec.data.len(),
         });
+    }
+
+    /// Writes the interface blocks the last record pushed needs before it, and gives it
+    /// its output interface id.
+    fn declare(&mut self, ifs: &mut Interfaces, reader: &TraceReader, iface: u32, link: LinkType) {
+        let start = self.blocks.len();
+        let id = ifs.blocks_before(reader, iface, link, &mut self.blocks);
+        let index = self.metas.len() - 1;
+        self.metas[index].interface = id;
+        if self.blocks.len() > start {
+            self.block_spans.push((index, start, self.blocks.len()));
+        }
     }
 
     fn output(&self) -> &[u8] {
@@ -205,10 +224,16 @@ impl Worker<'_> {
             out,
             tally,
             error,
+            blocks,
+            block_spans,
             ..
         } = chunk;
         let snaplen = self.encoder.snaplen() as usize;
-        for m in metas.iter() {
+        let mut spans = block_spans.iter().peekable();
+        for (i, m) in metas.iter().enumerate() {
+            while let Some(&(_, start, end)) = spans.next_if(|s| s.0 == i) {
+                out.extend_from_slice(&blocks[start..end]);
+            }
             let frame = &mut data[m.start..m.start + m.len];
             let policy = &self.config.policy;
             let outcome = self
@@ -262,7 +287,7 @@ pub(super) fn run<W: Write>(
     let mut writer = OrderedWriter::new(out, out_path, &encoder)?;
     let layout = match &source {
         Source::Pcap(p) => Some(p.layout),
-        Source::Records(_) => None,
+        Source::Records(..) => None,
     };
     let single = std::thread::scope(|s| {
         let pcap = layout.as_ref();
@@ -270,7 +295,7 @@ pub(super) fn run<W: Write>(
             .name("scrub-read".into())
             .spawn_scoped(s, move || match source {
                 Source::Pcap(p) => p.read_blocks(&free_rx, work_tx),
-                Source::Records(r) => read_records(r, &free_rx, work_tx).map(|()| None),
+                Source::Records(r, i) => read_records(r, i, &free_rx, work_tx).map(|()| None),
             })
             .map_err(|e| io_at(out_path)(e))?;
         let encoder = &encoder;
@@ -297,6 +322,7 @@ pub(super) fn run<W: Write>(
 
 fn read_records(
     mut reader: TraceReader,
+    mut interfaces: Option<Interfaces>,
     free: &Receiver<Chunk>,
     work: Sender<Chunk>,
 ) -> Result<(), ScrubError> {
@@ -307,6 +333,10 @@ fn read_records(
     chunk.data.clear();
     while let Some(rec) = reader.next()? {
         chunk.push(&rec);
+        let (iface, link) = (rec.interface, rec.link_type);
+        if let Some(ifs) = interfaces.as_mut() {
+            chunk.declare(ifs, &reader, iface, link);
+        }
         if chunk.full() {
             chunk.seq = seq;
             seq += 1;

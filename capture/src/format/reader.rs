@@ -259,6 +259,14 @@ impl TraceReader {
         &self.path
     }
 
+    /// pcapng sections begun so far (0 for other formats).
+    pub fn sections(&self) -> u32 {
+        match &self.decoder {
+            Decoder::Pcapng(s) => s.sections(),
+            _ => 0,
+        }
+    }
+
     /// The pcapng interfaces of the current section (empty for other formats).
     pub fn interfaces(&self) -> &[pcapng::Interface] {
         match &self.decoder {

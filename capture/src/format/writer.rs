@@ -6,6 +6,11 @@
 //! IDB with `if_tsresol` 9 (ns). ERF records are padded to a multiple of 8 bytes; ERF has no
 //! caplen, so a record cut at the snaplen reads back with its pad bytes (zeros) included, up to
 //! its wire length.
+//!
+//! A [`RecordEncoder::mixed`] encoder takes records of several link types: pcapng records
+//! keep their interface id (the caller writes the IDBs, [`RecordEncoder::interface_block`],
+//! and the file header is the SHB alone), ERF records get the type of their own link type
+//! (Ethernet, IPv4 or IPv6). pcap holds one link type only.
 
 use std::io::Write;
 
@@ -21,6 +26,7 @@ pub struct RecordEncoder {
     format: Format,
     link_type: LinkType,
     snaplen: u32,
+    mixed: bool,
 }
 
 impl RecordEncoder {
@@ -45,7 +51,35 @@ impl RecordEncoder {
             format,
             link_type,
             snaplen,
+            mixed: false,
         })
+    }
+
+    /// The same encoder for records of several link types (pcapng, ERF; pcap stays strict).
+    /// For pcapng the caller declares the interfaces: [`file_header`](Self::file_header) is
+    /// then the SHB alone, and each record is written with its own interface id.
+    pub fn mixed(mut self) -> Self {
+        self.mixed = !matches!(self.format, Format::Pcap | Format::PcapNs);
+        self
+    }
+
+    /// Whether records of several link types are taken.
+    pub fn is_mixed(&self) -> bool {
+        self.mixed
+    }
+
+    /// A pcapng Section Header Block (what a new section starts with).
+    pub fn section_header() -> Vec<u8> {
+        let mut v = vec![0; pcapng::SECTION_HEADER_LEN];
+        pcapng::emit_section_header(&mut v);
+        v
+    }
+
+    /// A pcapng Interface Description Block (nanosecond timestamps).
+    pub fn interface_block(link_type: LinkType, snaplen: u32) -> Vec<u8> {
+        let mut v = vec![0; pcapng::INTERFACE_LEN];
+        pcapng::emit_interface(&mut v, link_type, snaplen);
+        v
     }
 
     /// The output format.
@@ -77,6 +111,7 @@ impl RecordEncoder {
                 repr.emit(&mut v);
                 v
             }
+            Format::Pcapng if self.mixed => Self::section_header(),
             Format::Pcapng => {
                 let mut v = vec![0; pcapng::SECTION_HEADER_LEN + pcapng::INTERFACE_LEN];
                 pcapng::emit_section_header(&mut v);
@@ -88,21 +123,28 @@ impl RecordEncoder {
         }
     }
 
-    /// Exact bytes `encode` appends for a record of `caplen` captured bytes (after the cut).
+    /// Exact bytes `encode` appends for a record of `caplen` captured bytes (after the cut)
+    /// of the file's link type.
     #[inline]
     pub fn record_len(&self, caplen: usize) -> usize {
+        self.record_len_of(self.link_type, caplen)
+    }
+
+    /// Exact bytes `encode` appends for a record of link type `link` and `caplen` bytes.
+    #[inline]
+    pub fn record_len_of(&self, link: LinkType, caplen: usize) -> usize {
         let cut = caplen.min(self.snaplen as usize);
         match self.format {
             Format::Pcap | Format::PcapNs => pcap::RECORD_HEADER_LEN + cut,
             Format::Pcapng => pcapng::epb_len(cut),
-            Format::Erf => erf::record_len(self.erf_pad_type(), cut),
+            Format::Erf => erf::record_len(erf_pad_type(link), cut),
         }
     }
 
     /// Appends the encoded record to `out`.
     pub fn encode(&self, rec: &Record<'_>, out: &mut Vec<u8>) -> Result<(), WriteError> {
         let at = out.len();
-        out.resize(at + self.record_len(rec.caplen()), 0);
+        out.resize(at + self.record_len_of(rec.link_type, rec.caplen()), 0);
         match self.encode_into(rec, &mut out[at..]) {
             Ok(_) => Ok(()),
             Err(e) => {
@@ -118,7 +160,7 @@ impl RecordEncoder {
         self.check_link(rec)?;
         let cut = rec.caplen().min(self.snaplen as usize);
         let data = &rec.data[..cut];
-        let needed = self.record_len(cut);
+        let needed = self.record_len_of(rec.link_type, cut);
         if out.len() < needed {
             return Err(WriteError::BufferTooSmall {
                 needed,
@@ -127,7 +169,10 @@ impl RecordEncoder {
         }
         match self.format {
             Format::Pcap | Format::PcapNs => self.encode_pcap(rec, data, out)?,
-            Format::Pcapng => pcapng::emit_enhanced_packet(out, 0, rec.ts_ns, rec.wire_len, data),
+            Format::Pcapng => {
+                let interface = if self.mixed { rec.interface } else { 0 };
+                pcapng::emit_enhanced_packet(out, interface, rec.ts_ns, rec.wire_len, data)
+            }
             Format::Erf => self.encode_erf(rec, data, out)?,
         }
         Ok(needed)
@@ -162,16 +207,15 @@ impl RecordEncoder {
         Ok(())
     }
 
-    /// The ERF type that decides padding (raw IP types share a length).
-    fn erf_pad_type(&self) -> u8 {
-        match self.link_type {
-            LinkType::ETHERNET => erf::TYPE_ETH,
-            _ => erf::TYPE_IPV4,
-        }
-    }
-
     fn check_link(&self, rec: &Record<'_>) -> Result<(), WriteError> {
         if rec.link_type == self.link_type || raw_ip_compatible(self.link_type, rec) {
+            return Ok(());
+        }
+        let mixed_ok = match self.format {
+            Format::Erf => is_ethernet_or_ip(rec.link_type),
+            _ => rec.link_type.0 <= 0xffff,
+        };
+        if self.mixed && mixed_ok {
             return Ok(());
         }
         Err(WriteError::LinkTypeMismatch {
@@ -179,6 +223,14 @@ impl RecordEncoder {
             file: self.link_type,
             record: rec.link_type,
         })
+    }
+}
+
+/// The ERF type that decides padding (raw IP types share a length).
+fn erf_pad_type(link: LinkType) -> u8 {
+    match link {
+        LinkType::ETHERNET => erf::TYPE_ETH,
+        _ => erf::TYPE_IPV4,
     }
 }
 
@@ -345,6 +397,79 @@ mod tests {
                 Err(WriteError::BufferTooSmall { .. })
             ));
         }
+    }
+
+    fn rec_of<'a>(data: &'a [u8], link: LinkType, interface: u32) -> Record<'a> {
+        Record {
+            link_type: link,
+            interface,
+            ..rec(data, 1_000_000_007)
+        }
+    }
+
+    #[test]
+    fn mixed_pcapng_keeps_interfaces_and_link_types() {
+        let e = RecordEncoder::new(Format::Pcapng, LinkType::ETHERNET, 65535)
+            .unwrap()
+            .mixed();
+        let mut out = e.file_header();
+        out.extend(RecordEncoder::interface_block(LinkType::ETHERNET, 65535));
+        out.extend(RecordEncoder::interface_block(LinkType::RAW, 100));
+        let eth = [0xaa; 14];
+        let ip = [0x45; 20];
+        e.encode(&rec_of(&eth, LinkType::ETHERNET, 0), &mut out)
+            .unwrap();
+        e.encode(&rec_of(&ip, LinkType::RAW, 1), &mut out).unwrap();
+        let mut r = TraceReader::from_bytes("mem", out, None).unwrap();
+        let a = r.next_owned().unwrap().unwrap();
+        let b = r.next_owned().unwrap().unwrap();
+        assert_eq!(
+            (a.link_type, a.interface, a.data),
+            (LinkType::ETHERNET, 0, eth.to_vec())
+        );
+        assert_eq!(
+            (b.link_type, b.interface, b.data),
+            (LinkType::RAW, 1, ip.to_vec())
+        );
+        assert_eq!(r.interfaces().len(), 2);
+    }
+
+    #[test]
+    fn mixed_erf_gives_each_record_its_type() {
+        let e = RecordEncoder::new(Format::Erf, LinkType::ETHERNET, 65535)
+            .unwrap()
+            .mixed();
+        let mut out = Vec::new();
+        let eth = [0xaa; 14];
+        let v6 = [0x60; 40];
+        e.encode(&rec_of(&eth, LinkType::ETHERNET, 1), &mut out)
+            .unwrap();
+        e.encode(&rec_of(&v6, LinkType::RAW, 2), &mut out).unwrap();
+        assert!(e
+            .encode(&rec_of(&eth, LinkType::LINUX_SLL, 0), &mut out)
+            .is_err());
+        let mut r = TraceReader::from_bytes("mem", out, Some(Format::Erf)).unwrap();
+        let a = r.next_owned().unwrap().unwrap();
+        let b = r.next_owned().unwrap().unwrap();
+        assert_eq!(
+            (a.link_type, a.interface, a.data),
+            (LinkType::ETHERNET, 1, eth.to_vec())
+        );
+        assert_eq!(
+            (b.link_type, b.interface, b.data),
+            (LinkType::RAW, 2, v6.to_vec())
+        );
+        assert!(r.next().unwrap().is_none());
+    }
+
+    #[test]
+    fn pcap_stays_one_link_type_even_mixed() {
+        let e = RecordEncoder::new(Format::Pcap, LinkType::ETHERNET, 100)
+            .unwrap()
+            .mixed();
+        assert!(!e.is_mixed());
+        let mut out = Vec::new();
+        assert!(e.encode(&rec_of(b"x", LinkType::RAW, 0), &mut out).is_err());
     }
 
     #[test]
