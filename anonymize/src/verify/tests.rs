@@ -291,3 +291,41 @@ fn unmatched_records_are_reported() {
     );
     assert_eq!((r.raw_packets, r.anon_packets, r.unmatched), (10, 9, 1));
 }
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Whatever the scrubber's walker does with addresses hidden in options it may not know,
+/// the verifier reports every one the output still holds (the verifier it replaced, which
+/// asked the walker where addresses are, called these outputs clean).
+#[test]
+fn addresses_the_walker_leaves_in_options_are_reported() {
+    let hidden = [192, 0, 2, 10]; // the packets' own source address
+    let traceroute = [82, 12, 0, 1, 0, 2, 0, 3, 192, 0, 2, 10];
+    let (s, d) = (
+        Ipv4Addr::new(192, 0, 2, 10),
+        Ipv4Addr::new(198, 51, 100, 20),
+    );
+    let udp = build::udp(s.into(), d.into(), 5, 6, PAYLOAD);
+    let v4 = V4Opts {
+        options: &traceroute,
+        ..V4Opts::default()
+    };
+    let ip = build::ipv4(s, d, proto::UDP, v4, &udp);
+    let frames = vec![
+        build::ethernet([2; 6], [4; 6], &[], ethertype::IPV4, &ip),
+        syn_with_options(&[253, 6, 192, 0, 2, 10], PAYLOAD), // experimental TCP option
+        syn_with_options(&[30, 8, 0x30, 1, 192, 0, 2, 10], PAYLOAD), // MPTCP ADD_ADDR
+    ];
+    let raw = trace_of(frames);
+    let anon = scrub(&raw, Payload::Drop);
+    let r = check(&raw, &anon, Some(anonymizer()));
+    for (i, rec) in read(&anon).iter().enumerate() {
+        let frame = i as u64 + 1;
+        let reported = r.findings.iter().any(|f| f.frame == frame);
+        if contains(&rec.data, &hidden) {
+            assert!(reported, "frame {frame} holds the raw address: {r:#?}");
+        }
+    }
+}
