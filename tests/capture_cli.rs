@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use lander_capture::format::{pcapng, TraceWriter};
-use lander_capture::synth::{generate, Profile};
-use lander_capture::{Format, LinkType, OwnedRecord};
+use lander_trace::format::{pcapng, TraceWriter};
+use lander_trace::synth::{generate, Profile};
+use lander_trace::{Format, LinkType, OwnedRecord};
 
 const CAPTURE: &str = env!("CARGO_BIN_EXE_lander-capture");
 const LANDER: &str = env!("CARGO_BIN_EXE_lander");

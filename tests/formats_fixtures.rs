@@ -8,8 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use lander_capture::format::{ReadError, TraceReader};
-use lander_capture::{Format, LinkType, OwnedRecord};
+use lander_trace::format::{ReadError, TraceReader};
+use lander_trace::{Format, LinkType, OwnedRecord};
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/formats")

@@ -5,9 +5,9 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use lander_capture::format::{TraceReader, TraceWriter};
-use lander_capture::synth::{self, Profile};
-use lander_capture::{Format, LinkType, OwnedRecord};
+use lander_trace::format::{TraceReader, TraceWriter};
+use lander_trace::synth::{self, Profile};
+use lander_trace::{Format, LinkType, OwnedRecord};
 
 fn run(cmd: &str, args: &[&str]) -> Output {
     Command::new(cmd)

@@ -4,9 +4,10 @@
 use std::path::Path;
 use std::process::Command;
 
-use lander_capture::format::{TraceReader, TraceWriter};
-use lander_capture::synth::{self, Profile};
-use lander_capture::{Format, OwnedRecord};
+use lander_spool::synth::write_trace;
+use lander_trace::format::{TraceReader, TraceWriter};
+use lander_trace::synth::Profile;
+use lander_trace::{Format, OwnedRecord};
 
 fn read(path: &Path) -> Vec<OwnedRecord> {
     let mut r = TraceReader::open(path).unwrap();
@@ -51,7 +52,7 @@ fn pcap_to_pcapng_to_erf_to_pcap_keeps_packets() {
     let d = dir.path();
     for profile in [Profile::Mixed, Profile::SynFlood, Profile::Edge] {
         let start = d.join("a.pcap");
-        synth::write_trace(profile, 3, 400, &start, Format::PcapNs).unwrap();
+        write_trace(profile, 3, 400, &start, Format::PcapNs).unwrap();
         let original = read(&start);
         copy(&start, &d.join("b.pcapng"), Format::Pcapng);
         copy(&d.join("b.pcapng"), &d.join("c.erf"), Format::Erf);
@@ -67,7 +68,7 @@ fn lander_convert_round_trips_and_reads_stdin() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let start = d.join("a.pcap");
-    synth::write_trace(Profile::Mixed, 9, 250, &start, Format::PcapNs).unwrap();
+    write_trace(Profile::Mixed, 9, 250, &start, Format::PcapNs).unwrap();
     let original = read(&start);
     let lander = env!("CARGO_BIN_EXE_lander");
     let convert = |args: &[&Path]| {
@@ -122,7 +123,7 @@ fn snaplen_cuts_and_keeps_wire_length() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let start = d.join("a.pcap");
-    synth::write_trace(Profile::Mixed, 1, 100, &start, Format::Pcap).unwrap();
+    write_trace(Profile::Mixed, 1, 100, &start, Format::Pcap).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_lander"))
         .args(["-q", "convert", "--snaplen", "64"])
         .arg(&start)

@@ -24,11 +24,11 @@ use crossbeam_channel::{Receiver, TryRecvError};
 use super::ring::{Buffer, BufferMeta, FreeBuffers};
 use super::rotate::CloseReason;
 use super::stats::Counters;
-use crate::manifest::Manifest;
-use crate::perms::Perms;
-use crate::publish::PendingFile;
-use crate::record::LinkType;
-use crate::seq::SeqAllocator;
+use lander_spool::manifest::Manifest;
+use lander_spool::perms::Perms;
+use lander_spool::publish::PendingFile;
+use lander_spool::seq::SeqAllocator;
+use lander_trace::record::LinkType;
 
 pub mod publisher;
 pub mod sync;
