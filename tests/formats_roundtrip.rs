@@ -169,3 +169,29 @@ fn lander_info_reports_counts_as_json() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("offset 292: truncated at end"));
 }
+
+/// Each failing file operation names its path and the operating system's error once, however
+/// many layers carry it (the path travels as a typed error whose source is the OS error).
+#[test]
+fn cli_errors_name_the_path_and_the_os_error_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("a.pcap");
+    write_trace(Profile::Mixed, 1, 10, &input, Format::Pcap).unwrap();
+    let missing_out = dir.path().join("no-such-dir/out.pcap");
+    let runs: [&[&std::ffi::OsStr]; 2] = [
+        &["info".as_ref(), "/nonexistent/lander-trace.pcap".as_ref()],
+        &["convert".as_ref(), input.as_ref(), missing_out.as_ref()],
+    ];
+    for args in runs {
+        let out = Command::new(env!("CARGO_BIN_EXE_lander"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+        let path = args.last().unwrap().to_string_lossy();
+        let dir_of = Path::new(path.as_ref()).parent().unwrap().to_string_lossy();
+        assert!(err.contains(dir_of.as_ref()), "{err}");
+    }
+}

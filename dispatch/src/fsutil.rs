@@ -5,9 +5,10 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::Path;
 
+pub use lander_spool::error::with_path;
 pub use lander_spool::publish::{
     is_temp_name, link_or_copy, move_no_replace, remove_if_exists, rename_checked, same_entry,
-    same_inode, with_path, write_atomic, write_json_atomic, LinkOutcome, PendingFile,
+    same_inode, write_atomic, write_json_atomic, LinkOutcome, PendingFile,
 };
 
 /// Publishes `bytes` at `path` only if nothing is there: `Ok(false)` if something was.

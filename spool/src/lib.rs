@@ -3,6 +3,7 @@
 //! Above [`lander_trace`] (manifests describe traces), below every part that writes or reads
 //! a spool (capture, scrub, dispatch).
 //!
+//! - [`error`]: I/O errors that name their path ([`error::with_path`]).
 //! - [`naming`]: `<site>-<YYYYMMDD>-<HHMMSS>-<seq>.<ext>` names, parsed and formatted.
 //! - [`publish`]: temporary name, fsync, rename that never replaces, directory fsync;
 //!   recovery of leftovers.
@@ -14,6 +15,7 @@
 //! - [`utc`]: calendar dates of Unix times.
 //! - `synth` (feature `synth`): synthetic traffic published as a trace file.
 
+pub mod error;
 pub mod manifest;
 pub mod naming;
 pub mod os;

@@ -49,7 +49,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let info = match inspect(file, args.format) {
             Ok(info) => info,
             Err(e) => {
-                eprintln!("{e:#}");
+                eprintln!("{}", super::common::describe(&e));
                 failed += 1;
                 continue;
             }

@@ -78,7 +78,7 @@ const USAGE: i32 = 2;
 const INPUT: i32 = 3;
 
 fn fail(code: i32, err: anyhow::Error) -> anyhow::Error {
-    ExitCode(code, format!("{err:#}")).into()
+    ExitCode(code, super::common::describe(&err)).into()
 }
 
 /// The mapping of `--key`, with the settings of the manifest beside `anon` where not given.
