@@ -131,7 +131,7 @@ fn tcpdump_and_tshark_read_what_we_write() {
 
 #[test]
 fn tshark_agrees_on_files_others_wrote() {
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/formats");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/formats");
     for name in [
         "tcpdump.pcap",
         "editcap.pcapng",
