@@ -21,6 +21,7 @@ use lander_spool::perms::Perms;
 use lander_spool::seq::SeqAllocator;
 use lander_trace::record::Format;
 
+pub mod error;
 pub mod producer;
 pub mod publication;
 pub mod ring;
@@ -258,7 +259,7 @@ pub fn run<S: Source + ?Sized>(
     let report = writer_thread
         .join()
         .unwrap_or_else(|_| writer::WriterReport {
-            error: Some(writer::WriterError {
+            error: Some(error::WriterError {
                 path: config.out_dir.clone(),
                 what: "the writer thread panicked".into(),
                 source: std::io::Error::other("panic"),

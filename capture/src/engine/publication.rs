@@ -8,7 +8,7 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use super::writer::WriterError;
+use super::error::WriterError;
 use lander_spool::manifest::{manifest_path, now_ns, Manifest};
 use lander_spool::naming::with_seq;
 use lander_spool::perms::Perms;

@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, TryRecvError};
 
+use super::error::WriterError;
 use super::ring::{Buffer, BufferMeta, FreeBuffers};
 use super::rotate::CloseReason;
 use super::stats::Counters;
@@ -148,19 +149,6 @@ pub struct Published {
     pub size: u64,
     /// Why it ends early, if it does.
     pub partial: Option<String>,
-}
-
-/// A write error that ended the capture.
-#[derive(Debug, thiserror::Error)]
-#[error("{path}: {what}: {source}")]
-pub struct WriterError {
-    /// The file concerned.
-    pub path: PathBuf,
-    /// What was being done.
-    pub what: String,
-    /// The underlying error.
-    #[source]
-    pub source: io::Error,
 }
 
 /// What the writer thread hands back when it ends.
