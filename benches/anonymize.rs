@@ -3,7 +3,7 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use lander_anonymize::walker::{walk, Policy};
 use lander_anonymize::{Anonymizer, CachedAnonymizer, Key, MapOptions, Mapping};
-use lander_capture::synth::{generate, Profile};
+use lander_trace::synth::{generate, Profile};
 
 const N: u64 = 4096;
 

@@ -5,8 +5,8 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use lander_capture::engine::source::{Next, Source, SourceError};
 use lander_capture::engine::writer::IoMode;
 use lander_capture::engine::{self, Control, EngineConfig};
-use lander_capture::synth::{generate, Profile};
-use lander_capture::{LinkType, OwnedRecord};
+use lander_trace::synth::{generate, Profile};
+use lander_trace::{LinkType, OwnedRecord};
 
 const PACKETS: u64 = 200_000;
 

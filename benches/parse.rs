@@ -4,8 +4,8 @@
 use std::io::Cursor;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use lander_capture::format::{TraceReader, TraceWriter};
-use lander_capture::{Format, LinkType, Record};
+use lander_trace::format::{TraceReader, TraceWriter};
+use lander_trace::{Format, LinkType, Record};
 
 const PACKETS: u32 = 100_000;
 

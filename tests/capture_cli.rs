@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use lander_capture::format::{pcapng, TraceWriter};
-use lander_capture::synth::{generate, Profile};
-use lander_capture::{Format, LinkType, OwnedRecord};
+use lander_trace::format::{pcapng, TraceWriter};
+use lander_trace::synth::{generate, Profile};
+use lander_trace::{Format, LinkType, OwnedRecord};
 
 const CAPTURE: &str = env!("CARGO_BIN_EXE_lander-capture");
 const LANDER: &str = env!("CARGO_BIN_EXE_lander");
@@ -485,20 +485,24 @@ fn pcapng_mixing_link_types_rotates_at_each_change() {
     let input = dir.path().join("mixed.pcapng");
     let recs = stamped(6, 1_700_000_000_000_000_000, 1000);
     // Interface 0 is Ethernet, interface 1 raw IP: packets on 0, 0, 1, 1, 0, 0.
-    let mut bytes = vec![0; pcapng::SECTION_HEADER_LEN + 2 * pcapng::INTERFACE_LEN];
-    pcapng::emit_section_header(&mut bytes);
-    let idbs = &mut bytes[pcapng::SECTION_HEADER_LEN..];
-    pcapng::emit_interface(idbs, LinkType::ETHERNET, 65535);
-    pcapng::emit_interface(&mut idbs[pcapng::INTERFACE_LEN..], LinkType::RAW, 65535);
+    let mut bytes = vec![0; pcapng::emit::SECTION_HEADER_LEN + 2 * pcapng::emit::INTERFACE_LEN];
+    pcapng::emit::emit_section_header(&mut bytes);
+    let idbs = &mut bytes[pcapng::emit::SECTION_HEADER_LEN..];
+    pcapng::emit::emit_interface(idbs, LinkType::ETHERNET, 65535);
+    pcapng::emit::emit_interface(
+        &mut idbs[pcapng::emit::INTERFACE_LEN..],
+        LinkType::RAW,
+        65535,
+    );
     for (i, r) in recs.iter().enumerate() {
         let (interface, data) = match i {
             2 | 3 => (1, &r.data[14..]),
             _ => (0, &r.data[..]),
         };
         let at = bytes.len();
-        bytes.resize(at + pcapng::epb_len(data.len()), 0);
+        bytes.resize(at + pcapng::emit::epb_len(data.len()), 0);
         let wire = data.len() as u32;
-        pcapng::emit_enhanced_packet(&mut bytes[at..], interface, r.ts_ns, wire, data);
+        pcapng::emit::emit_enhanced_packet(&mut bytes[at..], interface, r.ts_ns, wire, data);
     }
     std::fs::write(&input, bytes).unwrap();
     let out = dir.path().join("out");

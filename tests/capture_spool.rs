@@ -57,7 +57,7 @@ fn move_all(from: &Path, to: &Path, rename: impl Fn(&str) -> String) {
 fn seqs(names: &[String]) -> BTreeSet<u64> {
     names
         .iter()
-        .map(|n| lander_capture::seq::seq_in_name(n, "t").unwrap())
+        .map(|n| lander_spool::seq::seq_in_name(n, "t").unwrap())
         .collect()
 }
 
@@ -114,12 +114,12 @@ fn replaying_the_same_trace_twice_overwrites_nothing() {
 }
 
 fn erf_records(n: u64, start_ns: u64) -> Vec<u8> {
-    use lander_capture::format::TraceWriter;
-    use lander_capture::synth::{generate, Profile};
+    use lander_trace::format::TraceWriter;
+    use lander_trace::synth::{generate, Profile};
     let mut w = TraceWriter::new(
         Vec::new(),
-        lander_capture::Format::Erf,
-        lander_capture::LinkType::ETHERNET,
+        lander_trace::Format::Erf,
+        lander_trace::LinkType::ETHERNET,
         65535,
     )
     .unwrap();
@@ -157,8 +157,7 @@ fn a_file_planted_under_the_next_name_while_capturing_is_left_untouched() {
         assert!(Instant::now() < end, "the capture never opened a file");
         std::thread::sleep(Duration::from_millis(10));
     }
-    let taken =
-        lander_capture::engine::naming::trace_name("t", start_ns, 0, lander_capture::Format::Pcap);
+    let taken = lander_spool::naming::trace_name("t", start_ns, 0, lander_trace::Format::Pcap);
     std::fs::write(out.join(&taken), b"planted").unwrap();
     w.write_all(&stream[stream.len() / 2..]).unwrap();
     drop(w);
@@ -203,7 +202,7 @@ fn raw_traces_are_never_readable_by_others_whatever_the_umask() {
         "parents as usual"
     );
     let trace = traces(&out).pop().unwrap();
-    let mark = lander_capture::seq::mark_path(&out, "t");
+    let mark = lander_spool::seq::mark_path(&out, "t");
     for p in [
         trace.clone(),
         PathBuf::from(format!("{}.json", trace.display())),
@@ -212,7 +211,7 @@ fn raw_traces_are_never_readable_by_others_whatever_the_umask() {
         assert_eq!(mode(&p), 0o640, "{p:?}");
     }
     // Another mode and a group, by name.
-    let gid = lander_capture::os::group_id("daemon").expect("Debian has a daemon group");
+    let gid = lander_spool::os::group_id("daemon").expect("Debian has a daemon group");
     let out2 = dir.path().join("raw/u");
     let o = capture_umask0(&out2, &input, "--raw-mode 0600 --raw-group daemon");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -243,7 +242,7 @@ fn discard_partial_leaves_no_orphan_manifest() {
     // A publication interrupted between the manifest and the trace: the manifest under its
     // final name, the trace still under the temporary name of a writer that died.
     let victim = &published[0];
-    let host = lander_capture::manifest::hostname();
+    let host = lander_spool::manifest::hostname();
     let tmp = out.join(format!(".{}.{host}.4000000000.0.tmp", name(victim)));
     std::fs::rename(victim, &tmp).unwrap();
     std::fs::create_dir(dir.path().join("small")).unwrap();

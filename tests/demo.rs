@@ -61,7 +61,7 @@ fn demo_moves_every_packet_through_every_stage() {
         let left: Vec<String> = std::fs::read_dir(spool.join("raw").join(site))
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| !lander_capture::seq::is_mark_name(n))
+            .filter(|n| !lander_spool::seq::is_mark_name(n))
             .collect();
         assert!(left.is_empty(), "raw {site} drained: {left:?}");
         for entry in std::fs::read_dir(spool.join("scrubbed").join(site)).unwrap() {

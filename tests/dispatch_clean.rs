@@ -142,7 +142,7 @@ fn leftover_temporaries_and_work_dirs_of_given_up_attempts_go() {
     write(&old_tmp, 10, 2 * 3600);
     write(&new_tmp, 10, 0);
     // A capture's sequence mark, untouched since the capture stopped, is no leftover.
-    let mark = lander_capture::seq::mark_path(&spool.raw_dir(), SITE);
+    let mark = lander_spool::seq::mark_path(&spool.raw_dir(), SITE);
     write(&mark, 10, 2 * 3600);
     let work = spool.scrubbed_dir().join(".work");
     let given_up = work.join("scrub.s1.x.pcap.4");
@@ -252,7 +252,7 @@ fn quota_counts_linked_files_once_and_reports_what_is_shared_with_scrubbed() {
 
 /// A temporary file in `dir` left by a writer on this host that is gone.
 fn dead_writers_temporary(dir: &Path, name: &str) -> std::path::PathBuf {
-    let host = lander_capture::manifest::hostname();
+    let host = lander_spool::manifest::hostname();
     let path = dir.join(format!(".{name}.{host}.{}.0.tmp", u32::MAX - 1));
     write(&path, 10, 0);
     path

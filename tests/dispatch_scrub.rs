@@ -338,10 +338,9 @@ fn the_real_lander_scrub_runs_as_the_scrub_job() {
     assert_eq!(rows[0].state, "succeeded", "{rows:?}");
     assert_eq!(rows[0].packets, Some(200));
     let published = spool.scrubbed_dir().join(&name);
-    let manifest = lander_capture::manifest::Manifest::read(
-        &lander_capture::manifest::manifest_path(&published),
-    )
-    .unwrap();
+    let manifest =
+        lander_spool::manifest::Manifest::read(&lander_spool::manifest::manifest_path(&published))
+            .unwrap();
     assert!(manifest.anonymization.is_some());
     for user in USERS {
         assert_eq!(

@@ -575,8 +575,8 @@ fn captured_files_are_scrubbed_on_slurm_end_to_end() {
     let records = spool.records(&spool.scrub_state());
     for name in &names {
         let published = spool.scrubbed_dir().join(name);
-        let manifest = lander_capture::manifest::Manifest::read(
-            &lander_capture::manifest::manifest_path(&published),
+        let manifest = lander_spool::manifest::Manifest::read(
+            &lander_spool::manifest::manifest_path(&published),
         )
         .unwrap();
         assert_eq!(manifest.packets, 100, "{name}");

@@ -4,9 +4,10 @@
 use std::path::Path;
 use std::process::Command;
 
-use lander_capture::format::{TraceReader, TraceWriter};
-use lander_capture::synth::{self, Profile};
-use lander_capture::{Format, OwnedRecord};
+use lander_spool::synth::write_trace;
+use lander_trace::format::{TraceReader, TraceWriter};
+use lander_trace::synth::Profile;
+use lander_trace::{Format, OwnedRecord};
 
 fn read(path: &Path) -> Vec<OwnedRecord> {
     let mut r = TraceReader::open(path).unwrap();
@@ -51,7 +52,7 @@ fn pcap_to_pcapng_to_erf_to_pcap_keeps_packets() {
     let d = dir.path();
     for profile in [Profile::Mixed, Profile::SynFlood, Profile::Edge] {
         let start = d.join("a.pcap");
-        synth::write_trace(profile, 3, 400, &start, Format::PcapNs).unwrap();
+        write_trace(profile, 3, 400, &start, Format::PcapNs).unwrap();
         let original = read(&start);
         copy(&start, &d.join("b.pcapng"), Format::Pcapng);
         copy(&d.join("b.pcapng"), &d.join("c.erf"), Format::Erf);
@@ -67,7 +68,7 @@ fn lander_convert_round_trips_and_reads_stdin() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let start = d.join("a.pcap");
-    synth::write_trace(Profile::Mixed, 9, 250, &start, Format::PcapNs).unwrap();
+    write_trace(Profile::Mixed, 9, 250, &start, Format::PcapNs).unwrap();
     let original = read(&start);
     let lander = env!("CARGO_BIN_EXE_lander");
     let convert = |args: &[&Path]| {
@@ -122,7 +123,7 @@ fn snaplen_cuts_and_keeps_wire_length() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let start = d.join("a.pcap");
-    synth::write_trace(Profile::Mixed, 1, 100, &start, Format::Pcap).unwrap();
+    write_trace(Profile::Mixed, 1, 100, &start, Format::Pcap).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_lander"))
         .args(["-q", "convert", "--snaplen", "64"])
         .arg(&start)
@@ -167,4 +168,30 @@ fn lander_info_reports_counts_as_json() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("offset 292: truncated at end"));
+}
+
+/// Each failing file operation names its path and the operating system's error once, however
+/// many layers carry it (the path travels as a typed error whose source is the OS error).
+#[test]
+fn cli_errors_name_the_path_and_the_os_error_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("a.pcap");
+    write_trace(Profile::Mixed, 1, 10, &input, Format::Pcap).unwrap();
+    let missing_out = dir.path().join("no-such-dir/out.pcap");
+    let runs: [&[&std::ffi::OsStr]; 2] = [
+        &["info".as_ref(), "/nonexistent/lander-trace.pcap".as_ref()],
+        &["convert".as_ref(), input.as_ref(), missing_out.as_ref()],
+    ];
+    for args in runs {
+        let out = Command::new(env!("CARGO_BIN_EXE_lander"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+        let path = args.last().unwrap().to_string_lossy();
+        let dir_of = Path::new(path.as_ref()).parent().unwrap().to_string_lossy();
+        assert!(err.contains(dir_of.as_ref()), "{err}");
+    }
 }

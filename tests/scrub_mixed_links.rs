@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use lander_capture::format::{RecordEncoder, TraceReader};
-use lander_capture::synth::{generate, Profile};
-use lander_capture::{Format, LinkType, Record};
+use lander_trace::format::{RecordEncoder, TraceReader};
+use lander_trace::synth::{generate, Profile};
+use lander_trace::{Format, LinkType, Record};
 
 fn run(bin: &str, args: &[&str]) -> Output {
     Command::new(bin).args(args).output().unwrap()

@@ -5,9 +5,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-use lander_capture::format::TraceReader;
-use lander_capture::synth::{write_trace, Profile};
-use lander_capture::Format;
+use lander_spool::synth::write_trace;
+use lander_trace::format::TraceReader;
+use lander_trace::synth::Profile;
+use lander_trace::Format;
 
 /// 32 printable bytes: traceanon takes its `-c` string as the key bytes.
 const KEY: &str = "lander-rs-traceanon-oracle-key!!";

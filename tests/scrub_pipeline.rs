@@ -7,10 +7,11 @@ use std::process::Command;
 
 use lander_anonymize::scrub::{scrub_stream, ScrubConfig};
 use lander_anonymize::{Anonymizer, Key, MapOptions, Mapping};
-use lander_capture::format::TraceReader;
-use lander_capture::manifest::{manifest_path, Manifest};
-use lander_capture::synth::{write_trace, Profile};
-use lander_capture::Format;
+use lander_spool::manifest::{manifest_path, Manifest};
+use lander_spool::synth::write_trace;
+use lander_trace::format::TraceReader;
+use lander_trace::synth::Profile;
+use lander_trace::Format;
 
 fn lander(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_lander"))
@@ -235,12 +236,12 @@ fn verify_with_the_key_tells_fixed_points_of_the_mapping_from_leaks() {
     let key_path = dir.path().join("fixed.key");
     key.write_new(&key_path).unwrap();
     let raw = dir.path().join("syn.pcap");
-    let records: Vec<_> = lander_capture::synth::generate(Profile::SynFlood, 4, 50).collect();
+    let records: Vec<_> = lander_trace::synth::generate(Profile::SynFlood, 4, 50).collect();
     let file = std::fs::File::create(&raw).unwrap();
-    let mut w = lander_capture::format::TraceWriter::new(
+    let mut w = lander_trace::format::TraceWriter::new(
         file,
         Format::Pcap,
-        lander_capture::LinkType::ETHERNET,
+        lander_trace::LinkType::ETHERNET,
         65_535,
     )
     .unwrap();

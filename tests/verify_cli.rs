@@ -3,9 +3,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use lander_capture::format::{TraceReader, TraceWriter};
-use lander_capture::synth::{write_trace, Profile};
-use lander_capture::{Format, LinkType};
+use lander_spool::synth::write_trace;
+use lander_trace::format::{TraceReader, TraceWriter};
+use lander_trace::synth::Profile;
+use lander_trace::{Format, LinkType};
 
 fn lander(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_lander"))

@@ -8,8 +8,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-use lander_capture::proto::{ethertype, ip as proto};
-use lander_capture::synth::build::{self, V4Opts};
+use lander_trace::proto::{ethertype, ip as proto};
+use lander_trace::synth::build::{self, V4Opts};
 
 const KEY: &str = "lander-rs-walker-interop-key-32b";
 const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);

@@ -13,8 +13,8 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use lander_capture::proto::{ethertype, ip as proto};
-use lander_capture::synth::build::{self, V4Opts};
+use lander_trace::proto::{ethertype, ip as proto};
+use lander_trace::synth::build::{self, V4Opts};
 
 use crate::walker::link;
 

@@ -1,30 +1,7 @@
-//! Trace formats, capture sources, the buffer ring and the rotating writer.
+//! The capture engine: sources, the ring of buffers, io_uring and plain writers, rotation,
+//! publication into the spool and salvage of what a crash left.
 //!
-//! - [`record`]: the packet record, link types and format names every part shares.
-//! - [`format`](mod@format): pcap, pcapng and ERF parsers, readers and writers.
-//! - [`engine`]: sources, the ring of buffers, io_uring and plain writers, rotation.
-//! - [`manifest`]: the JSON manifest beside every published trace file.
-//! - [`proto`]: EtherTypes and IP protocol numbers.
-//! - [`publish`]: temporary name, fsync, rename that never replaces, directory fsync;
-//!   recovery of leftovers.
-//! - [`perms`]: mode and group of raw traces.
-//! - [`seq`]: sequence numbers that never repeat for a site.
-//! - [`size`]: byte sizes (`64MiB`, `50GB`), one rule everywhere.
-//! - [`utc`]: calendar dates of Unix times.
-//! - [`synth`]: deterministic synthetic traffic.
+//! Trace formats live in [`lander_trace`], the spool contract (names, publication,
+//! manifests, sequence numbers) in [`lander_spool`].
 
 pub mod engine;
-pub mod format;
-pub mod manifest;
-pub mod os;
-pub mod perms;
-pub mod proto;
-pub mod publish;
-pub mod record;
-pub mod seq;
-pub mod size;
-pub mod summary;
-pub mod synth;
-pub mod utc;
-
-pub use record::{Format, LinkType, OwnedRecord, Record};

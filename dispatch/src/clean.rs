@@ -16,7 +16,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use lander_capture::manifest::is_manifest_name;
+use lander_spool::manifest::is_manifest_name;
 use serde::Serialize;
 
 use crate::claim;
@@ -282,7 +282,7 @@ impl Cleaner<'_> {
                 continue;
             }
             // A site's sequence mark is state, not a leftover: without it names could repeat.
-            if lander_capture::seq::is_mark_name(&name) {
+            if lander_spool::seq::is_mark_name(&name) {
                 continue;
             }
             let Some(unit) = unit_of(dir, &name, &[])? else {

@@ -307,12 +307,9 @@ fn requeue_user_file(config: &Config, user: &str, item: &str) -> Result<String, 
         std::fs::create_dir_all(dir)?;
     }
     fsutil::remove_if_exists(&spool.finished_marker(user, item))?;
-    let manifest = lander_capture::manifest::manifest_path(&failed);
+    let manifest = lander_spool::manifest::manifest_path(&failed);
     if fsutil::exists(&manifest) {
-        fsutil::move_once(
-            &manifest,
-            &lander_capture::manifest::manifest_path(&incoming),
-        )?;
+        fsutil::move_once(&manifest, &lander_spool::manifest::manifest_path(&incoming))?;
     }
     fsutil::move_once(&failed, &incoming)?;
     fsutil::remove_if_exists(&spool.failed(user).join(format!("{item}.reason")))?;

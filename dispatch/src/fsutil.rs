@@ -5,9 +5,10 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::Path;
 
-pub use lander_capture::publish::{
+pub use lander_spool::error::with_path;
+pub use lander_spool::publish::{
     is_temp_name, link_or_copy, move_no_replace, remove_if_exists, rename_checked, same_entry,
-    same_inode, with_path, write_atomic, write_json_atomic, LinkOutcome, PendingFile,
+    same_inode, write_atomic, write_json_atomic, LinkOutcome, PendingFile,
 };
 
 /// Publishes `bytes` at `path` only if nothing is there: `Ok(false)` if something was.
@@ -48,13 +49,13 @@ pub fn create_new(path: &Path, bytes: &[u8], fsync: bool) -> io::Result<bool> {
     file.write_all(bytes).map_err(|e| with_path(e, path))?;
     if fsync {
         file.sync_all().map_err(|e| with_path(e, path))?;
-        lander_capture::publish::fsync_dir(path.parent().unwrap_or(Path::new(".")))?;
+        lander_spool::publish::fsync_dir(path.parent().unwrap_or(Path::new(".")))?;
     }
     Ok(true)
 }
 
 /// Moves `src` to `dst` without ever replacing what is at `dst`, as
-/// [`lander_capture::publish::move_no_replace`] does it (a rename that cannot replace, or a hard
+/// [`lander_spool::publish::move_no_replace`] does it (a rename that cannot replace, or a hard
 /// link then an unlink; neither follows a symbolic link). A rerun after a crash between link
 /// and unlink finds `dst` the same inode and finishes; `src` gone and `dst` there is a move
 /// done before. A different entry at `dst` is `AlreadyExists` and nothing is changed: the
@@ -130,7 +131,7 @@ pub fn digest_of(file: &fs::File) -> io::Result<String> {
 /// The longest item name the spool takes: every name derived from it (its manifest's and reason
 /// file's temporaries, `.<name>.json.<host>.<pid>.<n>.tmp`) must fit in 255 bytes.
 pub fn max_name_len() -> usize {
-    255usize.saturating_sub(56 + lander_capture::os::hostname().len())
+    255usize.saturating_sub(56 + lander_spool::os::hostname().len())
 }
 
 /// Why a directory entry's name cannot be an item, if it cannot: too long for the names

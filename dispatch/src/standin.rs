@@ -4,8 +4,8 @@
 use std::io::{self, Write};
 use std::path::Path;
 
-use lander_capture::manifest::{manifest_path, Anonymization, Manifest};
-use lander_capture::publish::PendingFile;
+use lander_spool::manifest::{manifest_path, Anonymization, Manifest};
+use lander_spool::publish::PendingFile;
 
 use crate::fsutil::with_path;
 use crate::record::counts_from;

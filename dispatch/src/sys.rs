@@ -6,7 +6,7 @@ use std::io;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
-pub use lander_capture::os::hostname;
+pub use lander_spool::os::hostname;
 
 /// Sends `signal` to every process in the group `pgid`. A group that is gone is not an error.
 pub fn kill_group(pgid: u32, signal: i32) -> io::Result<()> {

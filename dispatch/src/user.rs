@@ -10,7 +10,7 @@ use std::ffi::OsStr;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use lander_capture::manifest::{is_manifest_name, manifest_path};
+use lander_spool::manifest::{is_manifest_name, manifest_path};
 
 use crate::claim::Claim;
 use crate::config::{Action, AfterSuccess, Config, User};
@@ -116,7 +116,7 @@ impl UserStage {
         };
         let written = match (linked, self.fsync) {
             (Ok(()), true) => {
-                lander_capture::publish::fsync_dir(path.parent().unwrap_or(Path::new(".")))
+                lander_spool::publish::fsync_dir(path.parent().unwrap_or(Path::new(".")))
             }
             (Ok(()), false) => Ok(()),
             (Err(_), true) => fsutil::write_atomic(&path, how.as_bytes(), true),

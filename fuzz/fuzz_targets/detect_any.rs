@@ -1,7 +1,7 @@
 //! Format detection and whatever reader it picks, over arbitrary bytes.
 #![no_main]
 
-use lander_capture::format::{detect, TraceReader};
+use lander_trace::format::{detect, TraceReader};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,8 +1,8 @@
 //! The pcapng reader over arbitrary bytes: no panic, and it always ends.
 #![no_main]
 
-use lander_capture::format::TraceReader;
-use lander_capture::Format;
+use lander_trace::format::TraceReader;
+use lander_trace::Format;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -13,9 +13,9 @@ use lander_capture::engine::source::file::FileSource;
 use lander_capture::engine::source::live::{LiveConfig, LiveSource};
 use lander_capture::engine::writer::IoMode;
 use lander_capture::engine::{self, Control, EngineConfig, Summary};
-use lander_capture::perms::Perms;
-use lander_capture::size::parse_size;
-use lander_capture::Format;
+use lander_spool::perms::Perms;
+use lander_spool::size::parse_size;
+use lander_trace::Format;
 
 /// Arguments of `lander-capture` / `lander capture`.
 #[derive(Debug, clap::Args)]
@@ -130,7 +130,7 @@ fn engine_config(args: &Args) -> anyhow::Result<EngineConfig> {
     let site = args
         .site
         .clone()
-        .unwrap_or_else(lander_capture::manifest::hostname);
+        .unwrap_or_else(lander_spool::manifest::hostname);
     if site.is_empty() || site.contains(['/', '.']) || site.starts_with('-') {
         bail!("--site {site:?}: use a name without '/' or '.'");
     }
@@ -243,7 +243,7 @@ fn install_signals(control: &Control) -> anyhow::Result<()> {
 }
 
 fn group(name: &str) -> anyhow::Result<u32> {
-    lander_capture::os::group_id(name).with_context(|| format!("--raw-group {name:?}"))
+    lander_spool::os::group_id(name).with_context(|| format!("--raw-group {name:?}"))
 }
 
 fn parse_raw_mode(s: &str) -> Result<u32, String> {
@@ -274,7 +274,7 @@ fn report(args: &Args, s: &Summary) -> anyhow::Result<()> {
         if path.as_os_str() == "-" {
             std::io::stdout().write_all(&json)?;
         } else {
-            lander_capture::publish::write_atomic(path, &json, false)
+            lander_spool::publish::write_atomic(path, &json, false)
                 .with_context(|| format!("cannot write {}", path.display()))?;
         }
     }

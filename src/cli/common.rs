@@ -8,10 +8,10 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use anyhow::Context;
-use lander_capture::format::TraceReader;
-use lander_capture::Format;
 use lander_dispatch::config::Config;
 use lander_dispatch::engine::PassReport;
+use lander_trace::format::TraceReader;
+use lander_trace::Format;
 
 /// `--config FILE`, or `LANDER_CONFIG` in the environment: the dispatcher's configuration.
 #[derive(Debug, Clone, clap::Args)]
@@ -161,7 +161,7 @@ pub fn open_input(path: &Path, format: Option<Format>) -> anyhow::Result<TraceRe
             "<stdin>",
             Box::new(io::stdin()),
             format,
-            lander_capture::format::DEFAULT_STREAM_BUFFER,
+            lander_trace::format::DEFAULT_STREAM_BUFFER,
         )
     } else {
         match format {

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use super::common::open_input;
 use anyhow::Context;
-use lander_capture::format::{TraceReader, TraceWriter};
-use lander_capture::publish::PendingFile;
-use lander_capture::{Format, LinkType};
+use lander_spool::publish::PendingFile;
+use lander_trace::format::{TraceReader, TraceWriter};
+use lander_trace::{Format, LinkType};
 
 /// Arguments of `lander convert`.
 #[derive(Debug, clap::Args)]

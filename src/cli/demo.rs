@@ -15,12 +15,13 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use lander_capture::manifest::{is_manifest_name, Manifest};
-use lander_capture::publish::is_temp_name;
-use lander_capture::synth::{self, Profile};
-use lander_capture::Format;
 use lander_dispatch::config::Config;
 use lander_dispatch::control;
+use lander_spool::manifest::{is_manifest_name, Manifest};
+use lander_spool::publish::is_temp_name;
+use lander_spool::synth::write_trace;
+use lander_trace::synth::Profile;
+use lander_trace::Format;
 
 /// Arguments of `lander demo`.
 #[derive(Debug, clap::Args)]
@@ -174,7 +175,7 @@ fn generate(dir: &Path, packets: u64, stages: &mut Vec<StageRow>) -> anyhow::Res
             packets / 4
         };
         let path = input.join(format!("{site}-{profile}.pcap"));
-        synth::write_trace(profile, 1, n, &path, Format::Pcap)?;
+        write_trace(profile, 1, n, &path, Format::Pcap)?;
         files.push(path);
         total += n;
     }

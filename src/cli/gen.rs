@@ -3,8 +3,9 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use lander_capture::synth::{self, Profile};
-use lander_capture::Format;
+use lander_spool::synth::write_trace;
+use lander_trace::synth::Profile;
+use lander_trace::Format;
 
 /// Arguments of `lander gen`.
 #[derive(Debug, clap::Args)]
@@ -30,7 +31,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let format = args
         .format
         .unwrap_or_else(|| format_from_extension(&args.out));
-    let bytes = synth::write_trace(args.profile, args.seed, args.packets, &args.out, format)
+    let bytes = write_trace(args.profile, args.seed, args.packets, &args.out, format)
         .with_context(|| format!("writing {}", args.out.display()))?;
     eprintln!(
         "wrote {} packets of {} ({} bytes, {}) to {}",

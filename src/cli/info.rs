@@ -2,9 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use lander_capture::summary::Summary;
-use lander_capture::utc::format_ns;
-use lander_capture::Format;
+use lander_spool::utc::format_ns;
+use lander_trace::summary::Summary;
+use lander_trace::Format;
 use serde::Serialize;
 
 /// Arguments of `lander info`.
@@ -49,7 +49,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let info = match inspect(file, args.format) {
             Ok(info) => info,
             Err(e) => {
-                eprintln!("{e:#}");
+                eprintln!("{}", super::common::describe(&e));
                 failed += 1;
                 continue;
             }

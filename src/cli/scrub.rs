@@ -9,9 +9,9 @@ use lander_anonymize::mapping::{Anonymizer, MapOptions};
 use lander_anonymize::scrub::{self, Provenance, ScrubConfig, Summary};
 use lander_anonymize::walker::{MacKey, MacPolicy, MplsPolicy, Policy};
 use lander_anonymize::PrefixList;
-use lander_capture::manifest::manifest_path;
-use lander_capture::publish::is_temp_name;
-use lander_capture::Format;
+use lander_spool::manifest::manifest_path;
+use lander_spool::publish::is_temp_name;
+use lander_trace::Format;
 
 /// The address mapping options shared by `scrub` and `anon ip`.
 #[derive(Debug, Clone, clap::Args)]

@@ -27,7 +27,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let config = args.config.load()?;
     let st = monitor::status(&config)?;
     if let Some(path) = &args.html {
-        lander_capture::publish::write_atomic(path, monitor::html(&st).as_bytes(), false)?;
+        lander_spool::publish::write_atomic(path, monitor::html(&st).as_bytes(), false)?;
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&st)?);

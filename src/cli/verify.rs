@@ -16,8 +16,8 @@ use lander_anonymize::key::{Key, Mapping};
 use lander_anonymize::mapping::{Anonymizer, MapOptions};
 use lander_anonymize::verify::{self, Progress, Report, VerifyError, VerifyOptions};
 use lander_anonymize::PrefixList;
-use lander_capture::manifest::{manifest_path, Anonymization, Manifest};
-use lander_capture::Format;
+use lander_spool::manifest::{manifest_path, Anonymization, Manifest};
+use lander_trace::Format;
 
 use super::common::ExitCode;
 
@@ -78,7 +78,7 @@ const USAGE: i32 = 2;
 const INPUT: i32 = 3;
 
 fn fail(code: i32, err: anyhow::Error) -> anyhow::Error {
-    ExitCode(code, format!("{err:#}")).into()
+    ExitCode(code, super::common::describe(&err)).into()
 }
 
 /// The mapping of `--key`, with the settings of the manifest beside `anon` where not given.

@@ -195,7 +195,7 @@ pub fn signal(child: &Child, sig: i32) {
 
 /// The frames of a trace file, in order.
 pub fn read_frames(path: &Path) -> Vec<Vec<u8>> {
-    let mut r = lander_capture::format::TraceReader::open(path).unwrap();
+    let mut r = lander_trace::format::TraceReader::open(path).unwrap();
     let mut v = Vec::new();
     while let Some(rec) = r.next().unwrap() {
         v.push(rec.data.to_vec());
@@ -205,7 +205,7 @@ pub fn read_frames(path: &Path) -> Vec<Vec<u8>> {
 
 /// Packets in a trace file.
 pub fn count_packets(path: &Path) -> u64 {
-    let mut r = lander_capture::format::TraceReader::open(path).unwrap();
+    let mut r = lander_trace::format::TraceReader::open(path).unwrap();
     let mut n = 0;
     while r.next().unwrap().is_some() {
         n += 1;

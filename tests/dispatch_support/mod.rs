@@ -136,13 +136,13 @@ impl Spool {
                 let name = Self::name(i);
                 let path = self.raw_dir().join(&name);
                 let manifest = format!("{{\"packets\": {i}, \"bytes\": {}}}", 10 * i);
-                lander_capture::publish::write_atomic(
+                lander_spool::publish::write_atomic(
                     &path.with_file_name(format!("{name}.json")),
                     manifest.as_bytes(),
                     false,
                 )
                 .unwrap();
-                lander_capture::publish::write_atomic(
+                lander_spool::publish::write_atomic(
                     &path,
                     format!("trace {i}\n").as_bytes(),
                     false,
@@ -159,13 +159,13 @@ impl Spool {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(name);
         let manifest = format!("{{\"packets\": 1, \"bytes\": {}}}", content.len());
-        lander_capture::publish::write_atomic(
+        lander_spool::publish::write_atomic(
             &path.with_file_name(format!("{name}.json")),
             manifest.as_bytes(),
             false,
         )
         .unwrap();
-        lander_capture::publish::write_atomic(&path, content, false).unwrap();
+        lander_spool::publish::write_atomic(&path, content, false).unwrap();
         path
     }
 
@@ -311,7 +311,7 @@ impl Spool {
         let mut found = Vec::new();
         walk(&self.root(), &mut |p: &Path| {
             let name = p.file_name().unwrap().to_string_lossy();
-            let state = (name == ".work" && p.is_dir()) || lander_capture::seq::is_mark_name(&name);
+            let state = (name == ".work" && p.is_dir()) || lander_spool::seq::is_mark_name(&name);
             if name.starts_with('.') && !state {
                 found.push(p.to_owned());
             }
@@ -331,7 +331,7 @@ pub fn list(dir: &Path) -> Vec<String> {
         Ok(rd) => rd
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             // the scratch of scrub attempts and capture's sequence mark are not items
-            .filter(|n| n != ".work" && !lander_capture::seq::is_mark_name(n))
+            .filter(|n| n != ".work" && !lander_spool::seq::is_mark_name(n))
             .collect(),
         Err(_) => Vec::new(),
     };

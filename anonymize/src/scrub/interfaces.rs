@@ -8,8 +8,8 @@
 //! The reader thread asks [`Interfaces::blocks_before`] after each record it reads: the
 //! blocks to write before that record, and the record's interface id in the output.
 
-use lander_capture::format::{RecordEncoder, TraceReader};
-use lander_capture::LinkType;
+use lander_trace::format::{RecordEncoder, TraceReader};
+use lander_trace::LinkType;
 
 /// Interface bookkeeping of one output.
 #[derive(Debug)]
@@ -27,7 +27,7 @@ impl Interfaces {
     /// Bookkeeping for the output of `reader`, whose records are cut at `snaplen`.
     pub(super) fn new(reader: &TraceReader, snaplen: u32) -> Interfaces {
         Interfaces {
-            mirror: reader.format() == lander_capture::Format::Pcapng,
+            mirror: reader.format() == lander_trace::Format::Pcapng,
             sections: 1,
             declared: 0,
             pairs: Vec::new(),

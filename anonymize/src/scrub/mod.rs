@@ -13,11 +13,11 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use lander_capture::format::pcap::{FileHeaderRepr, HEADER_LEN};
-use lander_capture::format::{Parsed, ReadError, RecordEncoder, TraceReader, WriteError};
-use lander_capture::manifest::{manifest_path, Anonymization, Manifest};
-use lander_capture::publish::PendingFile;
-use lander_capture::{Format, LinkType};
+use lander_spool::manifest::{manifest_path, Anonymization, Manifest};
+use lander_spool::publish::PendingFile;
+use lander_trace::format::pcap::{FileHeaderRepr, HEADER_LEN};
+use lander_trace::format::{Parsed, ReadError, RecordEncoder, TraceReader, WriteError};
+use lander_trace::{Format, LinkType};
 
 use crate::mapping::Anonymizer;
 use crate::walker::{Checksums, Payload, Policy};

@@ -12,9 +12,9 @@
 use std::io::{self, Read};
 
 use crossbeam_channel::{Receiver, Sender};
-use lander_capture::format::pcap::{self, FileHeaderRepr};
-use lander_capture::format::{ReadError, WriteError};
-use lander_capture::Format;
+use lander_trace::format::pcap::{self, FileHeaderRepr};
+use lander_trace::format::{ReadError, WriteError};
+use lander_trace::Format;
 
 use super::digest;
 use super::pipeline::{Chunk, Fresh, Worker};

@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 
 use blake3::hazmat::ChainingValue;
 use crossbeam_channel::{bounded, Receiver, Sender};
-use lander_capture::format::{RecordEncoder, TraceReader, WriteError};
-use lander_capture::{LinkType, Record};
+use lander_trace::format::{RecordEncoder, TraceReader, WriteError};
+use lander_trace::{LinkType, Record};
 use rayon::prelude::*;
 
 use super::digest::InputTree;

@@ -2,9 +2,9 @@
 
 use std::path::Path;
 
-use lander_capture::format::{ReadError, TraceReader, TraceWriter};
-use lander_capture::synth::{generate, Profile};
-use lander_capture::{Format, LinkType};
+use lander_trace::format::{ReadError, TraceReader, TraceWriter};
+use lander_trace::synth::{generate, Profile};
+use lander_trace::{Format, LinkType};
 
 use super::*;
 use crate::{Key, MapOptions, Mapping};

@@ -10,8 +10,8 @@
 //! Every IPv4 and IPv6 address in any header the recogniser reads (at every depth: tunnels,
 //! ICMP quotes, options, extension headers, ARP, neighbour discovery, MLD), addresses of
 //! options the output may not carry (traceroute, unknown TCP options of address size), and
-//! the addresses of every plausible IP header in the first [`headers::scan::SCAN_PAYLOAD`]
-//! bytes after the recognised headers ([`headers::scan`]). The payload is everything after
+//! the addresses of every plausible IP header in the first `headers::scan::SCAN_PAYLOAD`
+//! bytes after the recognised headers (`headers::scan`). The payload is everything after
 //! the recognised headers (or after where recognition stopped).
 //!
 //! # Check 1: no raw address, no raw payload run

@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
-use lander_capture::format::{ReadError, TraceReader};
-use lander_capture::{Format, OwnedRecord, Record};
+use lander_trace::format::{ReadError, TraceReader};
+use lander_trace::{Format, OwnedRecord, Record};
 use rayon::prelude::*;
 
 use super::check::{self, Candidate, Checker, Outcome, Packet, Scratch};

@@ -3,10 +3,10 @@
 use std::net::Ipv4Addr;
 use std::path::Path;
 
-use lander_capture::format::{TraceReader, TraceWriter};
-use lander_capture::synth::build::{self, ethertype, proto, Tcp, V4Opts};
-use lander_capture::synth::{generate, Profile};
-use lander_capture::{Format, LinkType, OwnedRecord};
+use lander_trace::format::{TraceReader, TraceWriter};
+use lander_trace::synth::build::{self, ethertype, proto, Tcp, V4Opts};
+use lander_trace::synth::{generate, Profile};
+use lander_trace::{Format, LinkType, OwnedRecord};
 
 use super::*;
 use crate::scrub::{scrub_stream, ScrubConfig};

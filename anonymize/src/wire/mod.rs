@@ -70,4 +70,4 @@ pub(crate) fn set_be16(b: &mut [u8], at: usize, v: u16) {
     b[at..at + 2].copy_from_slice(&v.to_be_bytes());
 }
 
-pub use lander_capture::proto::{ethertype, ip as proto};
+pub use lander_trace::proto::{ethertype, ip as proto};

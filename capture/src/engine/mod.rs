@@ -16,12 +16,12 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::manifest::{hostname, now_ns, Manifest};
-use crate::perms::Perms;
-use crate::record::Format;
-use crate::seq::SeqAllocator;
+use lander_spool::manifest::{hostname, now_ns, Manifest};
+use lander_spool::perms::Perms;
+use lander_spool::seq::SeqAllocator;
+use lander_trace::record::Format;
 
-pub mod naming;
+pub mod error;
 pub mod producer;
 pub mod publication;
 pub mod ring;
@@ -182,11 +182,14 @@ pub fn run<S: Source + ?Sized>(
             .map_err(io_err("cannot create the output directory"))?;
     }
     // A file with the mode and group asked for, at once, rather than at the first packet.
-    crate::publish::PendingFile::create_with_perms(&config.out_dir.join("probe"), &config.perms)
-        .and_then(crate::publish::PendingFile::abort)
-        .map_err(io_err(
-            "cannot create a trace file with the mode and group asked for",
-        ))?;
+    lander_spool::publish::PendingFile::create_with_perms(
+        &config.out_dir.join("probe"),
+        &config.perms,
+    )
+    .and_then(lander_spool::publish::PendingFile::abort)
+    .map_err(io_err(
+        "cannot create a trace file with the mode and group asked for",
+    ))?;
     let count = config.buffer_count();
     let free = FreeBuffers::allocate(count, config.buffer_bytes, source.is_live())
         .map_err(io_err("cannot allocate the ring buffers"))?;
@@ -256,7 +259,7 @@ pub fn run<S: Source + ?Sized>(
     let report = writer_thread
         .join()
         .unwrap_or_else(|_| writer::WriterReport {
-            error: Some(writer::WriterError {
+            error: Some(error::WriterError {
                 path: config.out_dir.clone(),
                 what: "the writer thread panicked".into(),
                 source: std::io::Error::other("panic"),

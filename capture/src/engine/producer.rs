@@ -12,17 +12,17 @@ use std::time::Duration;
 
 use crossbeam_channel::Sender;
 
-use super::naming::trace_name;
 use super::ring::{Buffer, FreeBuffers};
 use super::rotate::{CloseReason, RotatePolicy};
 use super::source::{KernelStats, Next, Source};
 use super::stats::Counters;
 use super::writer::{Event, FileClose, FileOpen};
 use super::{Control, EngineError};
-use crate::format::RecordEncoder;
-use crate::manifest::now_ns;
-use crate::record::{Format, LinkType, Record};
-use crate::seq::SeqAllocator;
+use lander_spool::manifest::now_ns;
+use lander_spool::naming::trace_name;
+use lander_spool::seq::SeqAllocator;
+use lander_trace::format::RecordEncoder;
+use lander_trace::record::{Format, LinkType, Record};
 
 /// Packets between looks at the stop and rotate flags.
 const FLAG_CHECK_MASK: u64 = 1023;
@@ -110,7 +110,7 @@ impl Producer {
     /// type, live or not.
     pub fn new(
         config: ProducerConfig,
-        source: (crate::record::LinkType, bool),
+        source: (lander_trace::record::LinkType, bool),
         free: FreeBuffers,
         events: Sender<Event>,
         counters: Arc<Counters>,

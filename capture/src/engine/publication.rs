@@ -8,12 +8,12 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use super::naming::with_seq;
-use super::writer::WriterError;
-use crate::manifest::{manifest_path, now_ns, Manifest};
-use crate::perms::Perms;
-use crate::publish::{fsync_dir, remove_if_exists, PendingFile};
-use crate::seq::SeqAllocator;
+use super::error::WriterError;
+use lander_spool::manifest::{manifest_path, now_ns, Manifest};
+use lander_spool::naming::with_seq;
+use lander_spool::perms::Perms;
+use lander_spool::publish::{fsync_dir, remove_if_exists, PendingFile};
+use lander_spool::seq::SeqAllocator;
 
 /// How many names a file tries before publication gives up (each one found taken by a file
 /// that is not ours).

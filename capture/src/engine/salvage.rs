@@ -18,13 +18,13 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::naming::parse_trace_name;
 use super::publication::Publication;
-use crate::format::{RecordEncoder, TraceReader};
-use crate::manifest::{manifest_path, Manifest};
-use crate::perms::Perms;
-use crate::publish::{leftovers, Leftover, PendingFile};
-use crate::seq::{is_mark_name, SeqAllocator};
+use lander_spool::manifest::{manifest_path, Manifest};
+use lander_spool::naming::parse_trace_name;
+use lander_spool::perms::Perms;
+use lander_spool::publish::{leftovers, Leftover, PendingFile};
+use lander_spool::seq::{is_mark_name, SeqAllocator};
+use lander_trace::format::{RecordEncoder, TraceReader};
 
 /// A temporary file from another host counts as abandoned after this long untouched.
 const FOREIGN_AGE: Duration = Duration::from_secs(3600);

@@ -134,7 +134,7 @@ pub fn write_run_record(state_dir: &Path, record: &RunRecord) -> std::io::Result
     }
     let mut json = serde_json::to_vec_pretty(record).map_err(std::io::Error::other)?;
     json.push(b'\n');
-    crate::publish::write_atomic(&path, &json, false)
+    lander_spool::publish::write_atomic(&path, &json, false)
 }
 
 /// Rates between two snapshots `secs` apart: (packets/s, bits/s on the wire).

@@ -11,10 +11,11 @@ use super::salvage::{salvage_dir, LeftoverPolicy, Outcome};
 use super::source::{Next, Source, SourceError};
 use super::writer::{Backend, Failure, IoMode};
 use super::*;
-use crate::format::TraceReader;
-use crate::manifest::{manifest_path, Manifest};
-use crate::record::{LinkType, OwnedRecord};
-use crate::synth::{generate, Profile};
+use lander_spool::manifest::{manifest_path, Manifest};
+use lander_spool::naming;
+use lander_trace::format::TraceReader;
+use lander_trace::record::{LinkType, OwnedRecord};
+use lander_trace::synth::{generate, Profile};
 
 mod spool;
 
@@ -65,9 +66,9 @@ impl Source for VecSource {
     }
 }
 
-fn seqs(dir: &Path) -> std::sync::Arc<crate::seq::SeqAllocator> {
-    let perms = crate::perms::Perms::RAW;
-    std::sync::Arc::new(crate::seq::SeqAllocator::open(dir, "t", perms, false).unwrap())
+fn seqs(dir: &Path) -> std::sync::Arc<lander_spool::seq::SeqAllocator> {
+    let perms = lander_spool::perms::Perms::RAW;
+    std::sync::Arc::new(lander_spool::seq::SeqAllocator::open(dir, "t", perms, false).unwrap())
 }
 
 fn synth(n: u64) -> Vec<OwnedRecord> {
@@ -204,7 +205,7 @@ fn rotate_interval_aligns_files_to_the_clock() {
 #[test]
 fn interval_timer_closes_a_file_when_no_packet_arrives() {
     let dir = tempfile::tempdir().unwrap();
-    let now = crate::manifest::now_ns();
+    let now = lander_spool::manifest::now_ns();
     let recs: Vec<OwnedRecord> = synth(3)
         .into_iter()
         .map(|mut r| {
@@ -345,7 +346,7 @@ fn a_failed_write_publishes_the_whole_records_before_it_as_partial() {
         writer::WriterConfig {
             fsync: false,
             template,
-            perms: crate::perms::Perms::RAW,
+            perms: lander_spool::perms::Perms::RAW,
             seqs: seqs(dir.path()),
         },
         backend,
@@ -414,7 +415,7 @@ fn salvage_keeps_whole_records_of_a_leftover_and_marks_it_recovered() {
     std::fs::remove_file(&file).unwrap();
     std::fs::remove_file(manifest_path(&file)).unwrap();
     // A crash mid-record: a pid that cannot be alive, the last record cut short.
-    let host = crate::manifest::hostname();
+    let host = lander_spool::manifest::hostname();
     let tmp = dir.path().join(format!(".{name}.{host}.4000000000.0.tmp"));
     std::fs::write(&tmp, &bytes[..bytes.len() - 7]).unwrap();
     let stale_manifest = dir
@@ -440,7 +441,7 @@ fn salvage_keeps_whole_records_of_a_leftover_and_marks_it_recovered() {
 #[test]
 fn discard_partial_removes_leftovers() {
     let dir = tempfile::tempdir().unwrap();
-    let host = crate::manifest::hostname();
+    let host = lander_spool::manifest::hostname();
     let tmp = dir.path().join(format!(
         ".t-20240101-000000-000000.pcap.{host}.4000000000.0.tmp"
     ));

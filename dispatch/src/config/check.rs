@@ -15,7 +15,7 @@ pub const MAX_SECS: u64 = 366 * 86_400;
 pub const MAX_DAYS: u64 = 36_525;
 
 /// Largest size a size field may hold: 2^60 bytes (1 EiB).
-pub const MAX_BYTES: u64 = lander_capture::size::MAX_SIZE;
+pub const MAX_BYTES: u64 = lander_spool::size::MAX_SIZE;
 
 /// Most retries of one item.
 pub const MAX_RETRIES: u32 = 1000;
@@ -29,8 +29,8 @@ pub const MAX_QUEUE: usize = 1_000_000;
 /// Longest site or user name, in bytes: it is part of every file and job name.
 pub const MAX_NAME: usize = 64;
 
-/// Parses a size (`50GiB`, `2TB`, `1.5KiB`): the one rule of [`lander_capture::size`].
-pub use lander_capture::size::parse_size;
+/// Parses a size (`50GiB`, `2TB`, `1.5KiB`): the one rule of [`lander_spool::size`].
+pub use lander_spool::size::parse_size;
 
 pub(super) struct Validator<'a> {
     pub(super) path: &'a Path,

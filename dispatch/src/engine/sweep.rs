@@ -24,7 +24,7 @@ impl<S: Stage> Dispatcher<S> {
                     removed += 1;
                 }
             }
-            for left in lander_capture::publish::leftovers(&dir, foreign_age).unwrap_or_default() {
+            for left in lander_spool::publish::leftovers(&dir, foreign_age).unwrap_or_default() {
                 remove_if_exists(&left.path)?;
                 removed += 1;
             }

@@ -7,7 +7,7 @@
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use lander_capture::manifest::manifest_path;
+use lander_spool::manifest::manifest_path;
 
 use crate::claim::Identity;
 use crate::fsutil::{self, create_excl, open_regular};
@@ -137,7 +137,7 @@ impl Names {
 /// a capture run reaches, so it reads as "renamed"); another name gets `-dup<k>` before its
 /// extension.
 pub fn fresh_name(name: &str, k: u64) -> String {
-    use lander_capture::engine::naming::parse_trace_name;
+    use lander_spool::naming::parse_trace_name;
     if let Some((_, _, seq)) = parse_trace_name(name) {
         let (stem, ext) = name.rsplit_once('.').unwrap_or((name, ""));
         let head = &stem[..stem.rfind('-').map_or(0, |i| i + 1)];
@@ -157,7 +157,7 @@ mod tests {
 
     #[test]
     fn fresh_names_keep_the_trace_name_shape() {
-        use lander_capture::engine::naming::parse_trace_name;
+        use lander_spool::naming::parse_trace_name;
         let name = "isi-20240229-235959-000007.pcapng";
         let fresh = fresh_name(name, 1);
         assert_eq!(fresh, "isi-20240229-235959-1000000007.pcapng");

@@ -9,7 +9,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use lander_capture::manifest::{is_manifest_name, manifest_path, Manifest};
+use lander_spool::manifest::{is_manifest_name, manifest_path, Manifest};
 
 use crate::claim::{Claim, Identity};
 use crate::config::{Action, Config};
@@ -53,7 +53,7 @@ impl ScrubStage {
         let spool = Spool::new(&config.spool);
         let dirs = spool.scrub_dirs();
         let scrubbed_gid = match &config.scrub.scrubbed_group {
-            Some(g) => Some(lander_capture::os::group_id(g).map_err(|e| {
+            Some(g) => Some(lander_spool::os::group_id(g).map_err(|e| {
                 io::Error::new(
                     e.kind(),
                     format!("scrubbed_group {g:?}: no such group ({e})"),
@@ -492,7 +492,7 @@ impl Stage for ScrubStage {
                 self.spool.names().join(site),
                 self.spool.scrub_quarantine(site),
             ] {
-                let left = lander_capture::publish::leftovers(&dir, min_age).unwrap_or_default();
+                let left = lander_spool::publish::leftovers(&dir, min_age).unwrap_or_default();
                 for l in left {
                     remove_if_exists(&l.path)?;
                     removed += 1;

@@ -8,7 +8,7 @@ use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use lander_capture::manifest::manifest_path;
+use lander_spool::manifest::manifest_path;
 
 use super::identity::{digest_at, read_manifest};
 use super::ScrubStage;
@@ -34,7 +34,7 @@ impl ScrubStage {
         }
         crash::point("scrub.published");
         if self.config.fsync {
-            lander_capture::publish::fsync_dir(dst.parent().unwrap_or(Path::new(".")))?;
+            lander_spool::publish::fsync_dir(dst.parent().unwrap_or(Path::new(".")))?;
         }
         Ok(())
     }

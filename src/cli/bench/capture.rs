@@ -15,8 +15,9 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use lander_capture::engine::sys::peak_rss;
-use lander_capture::synth::{self, Profile};
-use lander_capture::Format;
+use lander_spool::synth::write_trace;
+use lander_trace::synth::Profile;
+use lander_trace::Format;
 use serde::Serialize;
 
 /// Arguments of `lander bench capture`.
@@ -138,7 +139,7 @@ fn tools() -> Vec<Tool> {
 fn measure(args: &Args, dir: &Path) -> anyhow::Result<Report> {
     let load_before = load_average();
     let input = dir.join("syn-flood.pcap");
-    synth::write_trace(Profile::SynFlood, 1, args.packets, &input, Format::Pcap)
+    write_trace(Profile::SynFlood, 1, args.packets, &input, Format::Pcap)
         .with_context(|| format!("generating {}", input.display()))?;
     let size = std::fs::metadata(&input)?.len();
     let out = dir.join("out");
@@ -168,7 +169,7 @@ fn measure(args: &Args, dir: &Path) -> anyhow::Result<Report> {
         .map(|(t, m)| row(t.group, &t.name, args.packets, size, m.expect("measured")))
         .collect();
     set_ratios(&mut rows);
-    let rotate = lander_capture::size::parse_size(&args.rotate_size).unwrap_or(u64::MAX);
+    let rotate = lander_spool::size::parse_size(&args.rotate_size).unwrap_or(u64::MAX);
     Ok(Report {
         load_before,
         load_after: load_average(),

@@ -6,9 +6,10 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::Context;
-use lander_capture::format::TraceReader;
-use lander_capture::synth::{self, Profile};
-use lander_capture::Format;
+use lander_spool::synth::write_trace;
+use lander_trace::format::TraceReader;
+use lander_trace::synth::Profile;
+use lander_trace::Format;
 use serde::Serialize;
 
 /// Arguments of `lander bench parse`.
@@ -67,7 +68,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn measure(args: &Args, path: &Path) -> anyhow::Result<Vec<Row>> {
-    synth::write_trace(Profile::SynFlood, 1, args.packets, path, args.format)
+    write_trace(Profile::SynFlood, 1, args.packets, path, args.format)
         .with_context(|| format!("generating {}", path.display()))?;
     let size = std::fs::metadata(path)?.len();
     let mut raw = vec![

@@ -15,8 +15,9 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use lander_anonymize::scrub::{scrub_file, Provenance, ScrubConfig};
 use lander_anonymize::{Anonymizer, Key, MapOptions, Mapping};
-use lander_capture::synth::{write_trace, Profile};
-use lander_capture::Format;
+use lander_spool::synth::write_trace;
+use lander_trace::synth::Profile;
+use lander_trace::Format;
 use serde::Serialize;
 
 /// 32 printable bytes, the `-c` string of traceanon and our raw key file alike.

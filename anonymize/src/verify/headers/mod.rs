@@ -2,7 +2,7 @@
 //! reads a packet to learn where addresses sit and which bytes are header fields it
 //! understands, never rewrites anything, and is generous where the walker must be strict
 //! (it also collects addresses from options the output may not carry, and from every
-//! offset where an IPv4 or IPv6 header plausibly sits, see [`scan`]).
+//! offset where an IPv4 or IPv6 header plausibly sits, see `scan`).
 //!
 //! Link layers: Ethernet (802.3 with SNAP, VLAN/QinQ tags), MPLS (payload decided by
 //! evidence), PPPoE sessions, Linux cooked v1/v2, BSD/OpenBSD loopback, raw IP. Network:

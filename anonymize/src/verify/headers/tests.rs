@@ -1,6 +1,6 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use lander_capture::synth::build::{self, ethertype, proto, Tcp, V4Opts};
+use lander_trace::synth::build::{self, ethertype, proto, Tcp, V4Opts};
 
 use super::*;
 

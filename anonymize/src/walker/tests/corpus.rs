@@ -5,7 +5,7 @@
 
 use super::regressions::{ipv4_with_options, pseudowire, sll_v1, tcp, udp4, DST, DST6, SRC, SRC6};
 use super::*;
-use lander_capture::synth::build::{self, V4Opts};
+use lander_trace::synth::build::{self, V4Opts};
 use std::path::PathBuf;
 
 /// Name, link type and frame of each regression case.

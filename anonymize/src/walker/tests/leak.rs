@@ -94,8 +94,8 @@ fn pad1_floods_hit_the_work_bound() {
         "2001:db8::1".parse().unwrap(),
         "2001:db8::2".parse().unwrap(),
     );
-    let hbh = lander_capture::synth::build::ipv6_ext(proto::NONE, &[0u8; 2040]);
-    let mut p = lander_capture::synth::build::ipv6(s, d, proto::HOPOPT, 64, &hbh);
+    let hbh = lander_trace::synth::build::ipv6_ext(proto::NONE, &[0u8; 2040]);
+    let mut p = lander_trace::synth::build::ipv6(s, d, proto::HOPOPT, 64, &hbh);
     let out = walk(link::IPV6, &mut p, &Policy::default(), &mut Constant);
     assert_eq!(out.reason, Some(Reason::WorkBound));
     assert_eq!(out.work, MAX_WORK);

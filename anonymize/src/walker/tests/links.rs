@@ -2,7 +2,7 @@
 //! under each policy.
 
 use super::*;
-use lander_capture::synth::build::{self, V4Opts};
+use lander_trace::synth::build::{self, V4Opts};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 const SRC: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);

@@ -12,7 +12,7 @@ use super::*;
 use crate::key::{Key, Mapping};
 use crate::mapping::{Anonymizer, MapOptions};
 use crate::wire::{checksum, proto};
-use lander_capture::synth::{generate, Profile};
+use lander_trace::synth::{generate, Profile};
 use std::collections::HashSet;
 
 /// Records every address the walker shows it and returns it unchanged.
@@ -297,7 +297,7 @@ proptest::proptest! {
 /// then the type's fixed bytes and its addresses) sends it on to `last`, with the UDP
 /// checksum computed over `last` as RFC 8200 8.1 says.
 fn routed_udp(routing: &[u8], next_hop: std::net::Ipv6Addr, last: std::net::Ipv6Addr) -> Vec<u8> {
-    use lander_capture::synth::build;
+    use lander_trace::synth::build;
     let src: std::net::Ipv6Addr = "2001:db8:1::1".parse().unwrap();
     let udp = build::udp(src.into(), last.into(), 5000, 9999, b"routed payload bytes");
     let rh = build::ipv6_ext(proto::UDP, routing);

@@ -2,7 +2,7 @@
 //! (checked by running this file against it) and passes now.
 
 use super::*;
-use lander_capture::synth::build::{self, V4Opts};
+use lander_trace::synth::build::{self, V4Opts};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 pub(super) const SRC: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);

@@ -3,7 +3,7 @@
 //! tunnel was only guessed from a port cut when they do not parse.
 
 use super::*;
-use lander_capture::synth::build::{self, V4Opts};
+use lander_trace::synth::build::{self, V4Opts};
 use std::net::Ipv4Addr;
 
 const OUTER_SRC: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);

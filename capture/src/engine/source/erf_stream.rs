@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 
 use super::{Next, Source, SourceError};
-use crate::format::{ReadError, TraceReader};
-use crate::record::{Format, LinkType};
+use lander_trace::format::{ReadError, TraceReader};
+use lander_trace::record::{Format, LinkType};
 
 /// How long one `poll` waits before the stop flag is looked at again, in milliseconds.
 const POLL_MS: i32 = 100;

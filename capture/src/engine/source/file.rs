@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{Next, Source, SourceError};
-use crate::format::TraceReader;
-use crate::record::LinkType;
+use lander_trace::format::TraceReader;
+use lander_trace::record::LinkType;
 
 /// Bytes read from the file at a time.
 const READ_BUFFER: usize = 4 << 20;

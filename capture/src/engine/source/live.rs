@@ -17,8 +17,8 @@ use std::os::fd::{AsRawFd, RawFd};
 
 use super::{KernelStats, Next, Source, SourceError};
 use crate::engine::sys::poll_readable;
-use crate::manifest::now_ns;
-use crate::record::{LinkType, Record};
+use lander_spool::manifest::now_ns;
+use lander_trace::record::{LinkType, Record};
 
 /// Longest wait for packets before the capture loop looks at its flags and clocks again.
 pub const MAX_WAIT_MS: u32 = 100;

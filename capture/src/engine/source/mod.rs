@@ -1,7 +1,7 @@
 //! Where packets come from: a live interface (libpcap), an ERF record stream, a trace file.
 
-use crate::format::ReadError;
-use crate::record::{LinkType, Record};
+use lander_trace::format::ReadError;
+use lander_trace::record::{LinkType, Record};
 
 pub mod erf_stream;
 pub mod file;

@@ -4,8 +4,8 @@
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 use super::*;
-use crate::perms::Perms;
-use crate::seq::{mark_path, read_mark};
+use lander_spool::perms::Perms;
+use lander_spool::seq::{mark_path, read_mark};
 
 fn digest(path: &Path) -> String {
     blake3::hash(&std::fs::read(path).unwrap())
@@ -130,7 +130,7 @@ fn traces_manifests_mark_and_directory_get_exact_modes() {
 /// A leftover of a dead writer beside `dir`'s published trace `name`: its bytes, as the
 /// temporary file the publication was interrupted with.
 fn leftover(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
-    let host = crate::manifest::hostname();
+    let host = lander_spool::manifest::hostname();
     let tmp = dir.join(format!(".{name}.{host}.4000000000.0.tmp"));
     std::fs::write(&tmp, bytes).unwrap();
     tmp

@@ -21,14 +21,15 @@ use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, TryRecvError};
 
+use super::error::WriterError;
 use super::ring::{Buffer, BufferMeta, FreeBuffers};
 use super::rotate::CloseReason;
 use super::stats::Counters;
-use crate::manifest::Manifest;
-use crate::perms::Perms;
-use crate::publish::PendingFile;
-use crate::record::LinkType;
-use crate::seq::SeqAllocator;
+use lander_spool::manifest::Manifest;
+use lander_spool::perms::Perms;
+use lander_spool::publish::PendingFile;
+use lander_spool::seq::SeqAllocator;
+use lander_trace::record::LinkType;
 
 pub mod publisher;
 pub mod sync;
@@ -148,19 +149,6 @@ pub struct Published {
     pub size: u64,
     /// Why it ends early, if it does.
     pub partial: Option<String>,
-}
-
-/// A write error that ended the capture.
-#[derive(Debug, thiserror::Error)]
-#[error("{path}: {what}: {source}")]
-pub struct WriterError {
-    /// The file concerned.
-    pub path: PathBuf,
-    /// What was being done.
-    pub what: String,
-    /// The underlying error.
-    #[source]
-    pub source: io::Error,
 }
 
 /// What the writer thread hands back when it ends.

@@ -34,10 +34,10 @@ use crossbeam_channel::Sender;
 use super::{Published, WriterError};
 use crate::engine::publication::Publication;
 use crate::engine::stats::Counters;
-use crate::manifest::Manifest;
-use crate::perms::Perms;
-use crate::publish::PendingFile;
-use crate::seq::SeqAllocator;
+use lander_spool::manifest::Manifest;
+use lander_spool::perms::Perms;
+use lander_spool::publish::PendingFile;
+use lander_spool::seq::SeqAllocator;
 
 /// Requests (files and writeback ranges) not yet served, at most (the writer waits beyond
 /// that: the disk is then the bottleneck).

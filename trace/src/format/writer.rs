@@ -70,15 +70,15 @@ impl RecordEncoder {
 
     /// A pcapng Section Header Block (what a new section starts with).
     pub fn section_header() -> Vec<u8> {
-        let mut v = vec![0; pcapng::SECTION_HEADER_LEN];
-        pcapng::emit_section_header(&mut v);
+        let mut v = vec![0; pcapng::emit::SECTION_HEADER_LEN];
+        pcapng::emit::emit_section_header(&mut v);
         v
     }
 
     /// A pcapng Interface Description Block (nanosecond timestamps).
     pub fn interface_block(link_type: LinkType, snaplen: u32) -> Vec<u8> {
-        let mut v = vec![0; pcapng::INTERFACE_LEN];
-        pcapng::emit_interface(&mut v, link_type, snaplen);
+        let mut v = vec![0; pcapng::emit::INTERFACE_LEN];
+        pcapng::emit::emit_interface(&mut v, link_type, snaplen);
         v
     }
 
@@ -113,10 +113,10 @@ impl RecordEncoder {
             }
             Format::Pcapng if self.mixed => Self::section_header(),
             Format::Pcapng => {
-                let mut v = vec![0; pcapng::SECTION_HEADER_LEN + pcapng::INTERFACE_LEN];
-                pcapng::emit_section_header(&mut v);
-                let idb = &mut v[pcapng::SECTION_HEADER_LEN..];
-                pcapng::emit_interface(idb, self.link_type, self.snaplen);
+                let mut v = vec![0; pcapng::emit::SECTION_HEADER_LEN + pcapng::emit::INTERFACE_LEN];
+                pcapng::emit::emit_section_header(&mut v);
+                let idb = &mut v[pcapng::emit::SECTION_HEADER_LEN..];
+                pcapng::emit::emit_interface(idb, self.link_type, self.snaplen);
                 v
             }
             Format::Erf => Vec::new(),
@@ -136,7 +136,7 @@ impl RecordEncoder {
         let cut = caplen.min(self.snaplen as usize);
         match self.format {
             Format::Pcap | Format::PcapNs => pcap::RECORD_HEADER_LEN + cut,
-            Format::Pcapng => pcapng::epb_len(cut),
+            Format::Pcapng => pcapng::emit::epb_len(cut),
             Format::Erf => erf::record_len(erf_pad_type(link), cut),
         }
     }
@@ -171,7 +171,7 @@ impl RecordEncoder {
             Format::Pcap | Format::PcapNs => self.encode_pcap(rec, data, out)?,
             Format::Pcapng => {
                 let interface = if self.mixed { rec.interface } else { 0 };
-                pcapng::emit_enhanced_packet(out, interface, rec.ts_ns, rec.wire_len, data)
+                pcapng::emit::emit_enhanced_packet(out, interface, rec.ts_ns, rec.wire_len, data)
             }
             Format::Erf => self.encode_erf(rec, data, out)?,
         }

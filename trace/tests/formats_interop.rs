@@ -5,9 +5,9 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use lander_capture::format::{TraceReader, TraceWriter};
-use lander_capture::synth::{self, Profile};
-use lander_capture::{Format, LinkType, OwnedRecord};
+use lander_trace::format::{TraceReader, TraceWriter};
+use lander_trace::synth::{self, Profile};
+use lander_trace::{Format, LinkType, OwnedRecord};
 
 fn run(cmd: &str, args: &[&str]) -> Output {
     Command::new(cmd)
@@ -131,7 +131,7 @@ fn tcpdump_and_tshark_read_what_we_write() {
 
 #[test]
 fn tshark_agrees_on_files_others_wrote() {
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/formats");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/formats");
     for name in [
         "tcpdump.pcap",
         "editcap.pcapng",

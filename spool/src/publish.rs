@@ -12,6 +12,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::error::{with_path, with_paths};
 use crate::os::hostname;
 use crate::perms::Perms;
 
@@ -264,10 +265,7 @@ pub fn link_or_copy(src: &Path, dst: &Path) -> io::Result<LinkOutcome> {
             Ok(LinkOutcome::AlreadyLinked)
         }
         Err(e) if e.raw_os_error() == Some(libc::EXDEV) => copy_atomic(src, dst),
-        Err(e) => Err(io::Error::new(
-            e.kind(),
-            format!("link {} -> {}: {e}", src.display(), dst.display()),
-        )),
+        Err(e) => Err(with_paths(e, "link", src, dst)),
     }
 }
 
@@ -305,10 +303,7 @@ pub fn rename_checked(from: &Path, to: &Path) -> io::Result<()> {
             if before.is_some() && before == after && !from.exists() {
                 return Ok(());
             }
-            Err(io::Error::new(
-                e.kind(),
-                format!("rename {} -> {}: {e}", from.display(), to.display()),
-            ))
+            Err(with_paths(e, "rename", from, to))
         }
     }
 }
@@ -324,12 +319,7 @@ pub fn rename_checked(from: &Path, to: &Path) -> io::Result<()> {
 /// the file it points to. A directory is renamed (after a check where the filesystem cannot
 /// refuse to replace).
 pub fn move_no_replace(src: &Path, dst: &Path) -> io::Result<bool> {
-    let moved = |e: io::Error| {
-        io::Error::new(
-            e.kind(),
-            format!("move {} -> {}: {e}", src.display(), dst.display()),
-        )
-    };
+    let moved = |e: io::Error| with_paths(e, "move", src, dst);
     match crate::os::rename_noreplace(src, dst).map_err(moved)? {
         crate::os::NoReplace::Done => return Ok(true),
         crate::os::NoReplace::Exists if !same_entry(src, dst) => return Ok(false),
@@ -391,11 +381,6 @@ fn parent_of(path: &Path) -> &Path {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     }
-}
-
-/// Adds the path to an I/O error's message, keeping its kind.
-pub fn with_path(err: io::Error, path: &Path) -> io::Error {
-    io::Error::new(err.kind(), format!("{}: {err}", path.display()))
 }
 
 #[cfg(test)]

@@ -16,7 +16,6 @@ mod profiles;
 mod rng;
 
 use std::fmt;
-use std::path::Path;
 use std::str::FromStr;
 
 use crate::record::{LinkType, OwnedRecord};
@@ -131,28 +130,23 @@ impl Iterator for Generator {
     }
 }
 
-/// Writes `packets` packets of `profile` to `path` in `format`, published atomically.
-/// Returns the number of bytes written.
-pub fn write_trace(
+/// Writes `packets` packets of `profile` to `out` in `format`.
+/// Returns the number of bytes written and `out` (not flushed).
+pub fn write_to<W: std::io::Write>(
     profile: Profile,
     seed: u64,
     packets: u64,
-    path: &Path,
+    out: W,
     format: crate::Format,
-) -> Result<u64, crate::format::WriteError> {
-    let mut pending = crate::publish::PendingFile::create(path)?;
-    let out = std::io::BufWriter::with_capacity(1 << 20, &mut pending.file);
+) -> Result<(u64, W), crate::format::WriteError> {
     let mut writer =
         crate::format::TraceWriter::new(out, format, LinkType::ETHERNET, profile.snaplen())?;
     for rec in generate(profile, seed, packets) {
         writer.write(&rec.as_record())?;
     }
     let bytes = writer.bytes_written();
-    let mut out = writer.finish()?;
-    std::io::Write::flush(&mut out)?;
-    drop(out);
-    pending.commit(false)?;
-    Ok(bytes)
+    let out = writer.finish()?;
+    Ok((bytes, out))
 }
 
 #[cfg(test)]

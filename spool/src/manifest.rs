@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::record::{Format, LinkType};
+use lander_trace::record::{Format, LinkType};
 
 /// Version of the manifest layout written by this build.
 pub const MANIFEST_VERSION: u32 = 1;

@@ -1,18 +1,18 @@
 //! The committed trace fixtures in `fixtures/formats/`: how they are made, and what reading
 //! them must give.
 //!
-//! `LANDER_REGEN_FIXTURES=1 cargo test -p lander --test formats_fixtures` rewrites the
+//! `LANDER_REGEN_FIXTURES=1 cargo test -p lander-trace --test formats_fixtures` rewrites the
 //! generated files (and, with tcpdump and editcap installed, the tool-written ones);
 //! without it, `fixtures_are_current` checks that the committed files match the generator.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use lander_capture::format::{ReadError, TraceReader};
-use lander_capture::{Format, LinkType, OwnedRecord};
+use lander_trace::format::{ReadError, TraceReader};
+use lander_trace::{Format, LinkType, OwnedRecord};
 
 fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/formats")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/formats")
 }
 
 /// Base timestamp of every fixture: 2024-03-01 12:00:00 UTC.

@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use crate::record::Format;
 use crate::utc::{civil_from_days, days_from_civil};
+use lander_trace::record::Format;
 
 /// Digits of the zero-padded sequence number, so names sort in capture order.
 const SEQ_WIDTH: usize = 6;

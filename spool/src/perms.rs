@@ -88,12 +88,12 @@ impl Perms {
     /// left as it is with a warning: the files in it are protected by their own mode anyway.
     pub fn ensure_dir(&self, dir: &Path) -> io::Result<()> {
         if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-            fs::create_dir_all(parent).map_err(|e| crate::publish::with_path(e, parent))?;
+            fs::create_dir_all(parent).map_err(|e| crate::error::with_path(e, parent))?;
         }
         let created = match fs::DirBuilder::new().mode(self.dir_mode()).create(dir) {
             Ok(()) => true,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => false,
-            Err(e) => return Err(crate::publish::with_path(e, dir)),
+            Err(e) => return Err(crate::error::with_path(e, dir)),
         };
         if let Err(e) = self.fix_dir(dir, created) {
             if created {

@@ -12,7 +12,7 @@ use crate::record::{Format, LinkType};
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
     /// The source could not be opened or read.
-    #[error("{path}: offset {}: {source}", offset_text(*.offset))]
+    #[error("{path}{}: {source}", offset_text(*.offset))]
     Io {
         /// File name (or stream name).
         path: String,
@@ -72,8 +72,9 @@ pub enum ReadError {
     },
 }
 
+/// `: offset N` when the read had started, nothing when the source could not be opened.
 fn offset_text(offset: Option<u64>) -> String {
-    offset.map_or_else(|| "-".to_string(), |o| o.to_string())
+    offset.map_or_else(String::new, |o| format!(": offset {o}"))
 }
 
 impl ReadError {

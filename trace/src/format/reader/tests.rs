@@ -1,0 +1,125 @@
+//! Tests of the reader module.
+
+use super::*;
+use crate::format::TraceWriter;
+
+/// Returns 1..=7 bytes per read, cycling.
+struct Dribble {
+    bytes: Vec<u8>,
+    pos: usize,
+    step: usize,
+}
+
+impl Read for Dribble {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        self.step = self.step % 7 + 1;
+        let n = self.step.min(out.len()).min(self.bytes.len() - self.pos);
+        out[..n].copy_from_slice(&self.bytes[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+fn trace(format: Format, n: usize) -> Vec<u8> {
+    let mut w = TraceWriter::new(Vec::new(), format, LinkType::ETHERNET, 65535).unwrap();
+    for i in 0..n {
+        let data = vec![i as u8; 14 + i % 50];
+        let r = Record {
+            ts_ns: 1_600_000_000_000_000_000 + i as u64 * 1000,
+            wire_len: data.len() as u32 + 3,
+            link_type: LinkType::ETHERNET,
+            interface: 0,
+            drops: 0,
+            data: &data,
+        };
+        w.write(&r).unwrap();
+    }
+    w.finish().unwrap()
+}
+
+fn drain(r: &mut TraceReader) -> Result<Vec<OwnedRecord>, ReadError> {
+    let mut out = Vec::new();
+    for _ in 0..100_000 {
+        match r.next_owned()? {
+            Some(rec) => out.push(rec),
+            None => return Ok(out),
+        }
+    }
+    panic!("reader made no end")
+}
+
+#[test]
+fn stream_reader_matches_slice_reader() {
+    for format in Format::ALL {
+        let bytes = trace(format, 100);
+        let mut a = TraceReader::from_bytes("a", bytes.clone(), Some(format)).unwrap();
+        let dribble = Dribble {
+            bytes,
+            pos: 0,
+            step: 0,
+        };
+        let mut b =
+            TraceReader::from_stream_with("b", Box::new(dribble), Some(format), 64).unwrap();
+        let (ra, rb) = (drain(&mut a).unwrap(), drain(&mut b).unwrap());
+        assert_eq!(ra.len(), 100);
+        assert_eq!(ra, rb, "{format}");
+        assert_eq!(a.offset(), b.offset());
+    }
+}
+
+/// Offsets at which a cut leaves a whole file (block and record boundaries).
+fn boundaries(format: Format, n: usize) -> Vec<usize> {
+    let enc = crate::format::RecordEncoder::new(format, LinkType::ETHERNET, 65535).unwrap();
+    let mut at = enc.file_header().len();
+    let mut v = match format {
+        Format::Pcapng => vec![pcapng::emit::SECTION_HEADER_LEN, at],
+        Format::Erf => vec![0],
+        _ => vec![at],
+    };
+    for i in 0..n {
+        at += enc.record_len(14 + i % 50);
+        v.push(at);
+    }
+    v
+}
+
+#[test]
+fn every_truncation_is_an_error_or_a_clean_end() {
+    for format in Format::ALL {
+        let bytes = trace(format, 3);
+        let whole = boundaries(format, 3);
+        for n in 0..bytes.len() {
+            let cut = bytes[..n].to_vec();
+            let outcome =
+                TraceReader::from_bytes("cut", cut, Some(format)).and_then(|mut r| drain(&mut r));
+            match outcome {
+                Ok(recs) => assert!(whole.contains(&n), "{format} {n}: {recs:?}"),
+                Err(e) => {
+                    assert!(!whole.contains(&n), "{format} {n}: {e}");
+                    assert!(e.is_truncated_at_end(), "{format} {n}: {e}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn errors_name_file_offset_and_what() {
+    let mut bytes = trace(Format::Pcap, 2);
+    bytes[24 + 8..24 + 12].copy_from_slice(&u32::MAX.to_le_bytes());
+    let mut r = TraceReader::from_bytes("bad.pcap", bytes, None).unwrap();
+    let e = r.next().unwrap_err();
+    assert_eq!(e.offset(), Some(24));
+    assert!(
+        e.to_string().starts_with("bad.pcap: offset 24: caplen"),
+        "{e}"
+    );
+    let e = TraceReader::from_bytes("x", b"hello world, no trace".to_vec(), None).unwrap_err();
+    assert!(matches!(e, ReadError::UnknownFormat { .. }));
+}
+
+#[test]
+fn empty_input_is_unknown_format() {
+    let e = TraceReader::from_bytes("empty", Vec::new(), None).unwrap_err();
+    assert!(e.to_string().contains("empty input"), "{e}");
+}

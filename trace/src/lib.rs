@@ -1,0 +1,18 @@
+//! Packet traces: records, link types and the pcap, pcapng and ERF formats.
+//!
+//! The bottom floor: it knows nothing of spools, capture or anonymization.
+//!
+//! - [`record`]: the packet record, link types and format names every part shares.
+//! - [`format`](mod@format): pcap, pcapng and ERF parsers, readers and writers.
+//! - [`proto`]: EtherTypes and IP protocol numbers.
+//! - [`summary`]: what a trace holds (packets, bytes, times, link types).
+//! - `synth` (feature `synth`): deterministic synthetic traffic.
+
+pub mod format;
+pub mod proto;
+pub mod record;
+pub mod summary;
+#[cfg(feature = "synth")]
+pub mod synth;
+
+pub use record::{Format, LinkType, OwnedRecord, Record};
