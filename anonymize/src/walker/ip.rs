@@ -5,6 +5,7 @@ use super::{end_at, stop, Neutral, Reason, Rewriter, Step, Stop, Walk, MAX_EXT};
 use crate::wire::{ipv4, ipv6, proto};
 
 impl<R: Rewriter> Walk<'_, R> {
+    #[inline]
     pub(super) fn ip_by_version(&mut self, at: usize, end: usize, quoted: bool) -> Step {
         match self.bytes(at, end).first().map(|b| b >> 4) {
             Some(4) => self.ipv4(at, end, quoted),
@@ -16,6 +17,7 @@ impl<R: Rewriter> Walk<'_, R> {
 
     /// The IPv4 packet at `at`, bounded by `end`; `quoted` inside an ICMP error (its total
     /// length then describes the original, not the bytes here).
+    #[inline]
     pub(super) fn ipv4(&mut self, at: usize, end: usize, quoted: bool) -> Step {
         self.descend(at)?;
         let p = ipv4::Packet::new_checked(self.bytes(at, end)).map_err(|e| match e {
@@ -51,6 +53,7 @@ impl<R: Rewriter> Walk<'_, R> {
     }
 
     /// The IPv6 packet at `at`, bounded by `end`, with its extension headers.
+    #[inline]
     pub(super) fn ipv6(&mut self, at: usize, end: usize, quoted: bool) -> Step {
         self.descend(at)?;
         let p = ipv6::Packet::new_checked(self.bytes(at, end)).map_err(|e| match e {
@@ -111,6 +114,7 @@ impl<R: Rewriter> Walk<'_, R> {
     /// Handles the extension header of type `kind` at `pos..end`: options, routing
     /// addresses, reserved bytes, the AH digest. Returns the offset of a routing header's
     /// final destination, with the checksum delta of its rewrite, when segments are left.
+    #[inline(never)]
     fn ipv6_ext(&mut self, kind: u8, pos: usize, end: usize) -> Result<Option<(usize, u64)>, Stop> {
         match kind {
             proto::HOPOPT | proto::DSTOPTS => self.ipv6_options(pos + 2, end)?,

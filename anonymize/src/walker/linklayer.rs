@@ -10,6 +10,7 @@ use crate::wire::{arp, ethertype, ipv4, ipv6, ppp, Bad};
 const CONTROL_WORD_LEN: usize = 4;
 
 impl<R: Rewriter> Walk<'_, R> {
+    #[inline]
     pub(super) fn link(&mut self, link: u32) -> Step {
         let end = self.buf.len();
         match link {
@@ -25,6 +26,7 @@ impl<R: Rewriter> Walk<'_, R> {
     }
 
     /// The Ethernet frame at `at..end`.
+    #[inline]
     pub(super) fn ethernet(&mut self, at: usize, end: usize) -> Step {
         self.descend(at)?;
         let et = ethernet::Packet::new_checked(self.bytes(at, end))
@@ -38,6 +40,7 @@ impl<R: Rewriter> Walk<'_, R> {
     /// A Linux cooked header: its address field by ARPHRD type (a MAC address under the MAC
     /// policy, a tunnel's IPv4 endpoint anonymized, anything else zeroed), the unused rest
     /// of the field and the reserved bytes zeroed.
+    #[inline(never)]
     fn sll(&mut self, sll: Result<ethernet::Sll, crate::wire::Truncated>) -> Step {
         let sll = sll.map_err(|_| stop(0, Reason::TruncatedLink))?;
         self.tick(0)?;
@@ -60,6 +63,7 @@ impl<R: Rewriter> Walk<'_, R> {
         self.ethertype(sll.protocol, sll.header_len, self.buf.len())
     }
 
+    #[inline(never)]
     fn loopback(&mut self, link: u32) -> Step {
         let Some(&fam) = self.buf.first_chunk::<4>() else {
             return Err(stop(0, Reason::TruncatedLink));
@@ -77,6 +81,7 @@ impl<R: Rewriter> Walk<'_, R> {
     }
 
     /// The payload of EtherType `et` at `at..end`, after any VLAN tags.
+    #[inline]
     pub(super) fn ethertype(&mut self, mut et: u16, mut at: usize, end: usize) -> Step {
         for _ in 0..MAX_TAGS {
             self.tick(at)?;
@@ -97,6 +102,7 @@ impl<R: Rewriter> Walk<'_, R> {
         Err(stop(at, Reason::TooDeep))
     }
 
+    #[inline(never)]
     pub(super) fn mpls(&mut self, mut at: usize, end: usize) -> Step {
         for _ in 0..MAX_LABELS {
             self.tick(at)?;
@@ -152,6 +158,7 @@ impl<R: Rewriter> Walk<'_, R> {
         })
     }
 
+    #[inline(never)]
     fn arp(&mut self, at: usize, end: usize) -> Step {
         match arp::is_ethernet_ipv4(self.bytes(at, end)) {
             Err(_) => Err(stop(at, Reason::TruncatedArp)),
@@ -167,6 +174,7 @@ impl<R: Rewriter> Walk<'_, R> {
     }
 
     /// A PPPoE session header, then PPP.
+    #[inline(never)]
     fn pppoe(&mut self, at: usize, end: usize) -> Step {
         let len = ppp::pppoe_session(self.bytes(at, end)).map_err(|e| match e {
             Bad::Truncated(_) => stop(at, Reason::TruncatedLink),
@@ -179,6 +187,7 @@ impl<R: Rewriter> Walk<'_, R> {
     /// A PPP frame at `at..end` (with address and control bytes when `framed` allows
     /// them): IPv4 and IPv6 are walked, other protocols (LCP, authentication, IPCP, which
     /// carry names, secrets and addresses) are cut.
+    #[inline(never)]
     pub(super) fn ppp(&mut self, at: usize, end: usize, framed: bool) -> Step {
         self.tick(at)?;
         let (len, protocol) = ppp::header(self.bytes(at, end), framed).map_err(|e| match e {

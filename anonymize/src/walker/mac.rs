@@ -85,14 +85,19 @@ impl MacMemo {
         }
     }
 
-    /// The memo for `key`, made anew if `memo` was for another key.
-    pub(super) fn for_key(memo: &mut Option<Box<MacMemo>>, key: MacKey, keep_oui: bool) {
+    /// The memo in `memo` for `key`, made anew if it was for another key.
+    pub(super) fn for_key(
+        memo: &mut Option<Box<MacMemo>>,
+        key: MacKey,
+        keep_oui: bool,
+    ) -> Option<&mut MacMemo> {
         if !memo
             .as_ref()
             .is_some_and(|m| m.key == key && m.keep_oui == keep_oui)
         {
             *memo = Some(Box::new(MacMemo::new(key, keep_oui)));
         }
+        memo.as_deref_mut()
     }
 
     /// The image of `mac`.

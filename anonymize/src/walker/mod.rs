@@ -232,11 +232,11 @@ impl Walker {
         policy: &Policy,
         rw: &mut R,
     ) -> Outcome {
-        match policy.mac {
+        let macs = match policy.mac {
             MacPolicy::Scramble(key) => MacMemo::for_key(&mut self.macs, key, false),
             MacPolicy::ScrambleKeepOui(key) => MacMemo::for_key(&mut self.macs, key, true),
-            MacPolicy::Keep | MacPolicy::Zero => {}
-        }
+            MacPolicy::Keep | MacPolicy::Zero => None,
+        };
         let mut w = Walk {
             buf: frame,
             policy,
@@ -247,7 +247,7 @@ impl Walker {
             work: 0,
             ip_headers: 0,
             neutral: Neutralised::default(),
-            macs: self.macs.as_deref_mut(),
+            macs,
         };
         let step = w.link(link);
         w.finish(step)
@@ -315,6 +315,7 @@ struct Walk<'a, R> {
 
 impl<R: Rewriter> Walk<'_, R> {
     /// The bytes `at..end`, empty where that is no range of the frame.
+    #[inline]
     fn bytes(&self, at: usize, end: usize) -> &[u8] {
         self.buf.get(at..end).unwrap_or(&[])
     }
@@ -330,6 +331,7 @@ impl<R: Rewriter> Walk<'_, R> {
     }
 
     /// Enters one more level of nesting (a header that can contain another of its kind).
+    #[inline]
     fn descend(&mut self, at: usize) -> Result<(), Stop> {
         self.tick(at)?;
         self.depth += 1;
@@ -343,6 +345,7 @@ impl<R: Rewriter> Walk<'_, R> {
     /// walk ends cleanly, or when the bytes ran out after at least one more IP header was
     /// parsed whole; otherwise the checksum scopes and counts are restored and the frame is
     /// cut at `at` for `reason` (the bytes past `at`, rewritten or not, are not kept).
+    #[inline(never)]
     fn speculate(&mut self, at: usize, reason: Reason, f: impl FnOnce(&mut Self) -> Step) -> Step {
         let saved = Saved {
             scopes: *self.scopes,
@@ -366,14 +369,17 @@ impl<R: Rewriter> Walk<'_, R> {
     }
 
     /// Applies the MAC policy to the 6-byte address at `at`.
+    #[inline]
     fn mac(&mut self, at: usize) {
+        if self.policy.mac == MacPolicy::Keep {
+            return;
+        }
         let Some(&old) = self.buf.get(at..).and_then(|b| b.first_chunk::<6>()) else {
             return;
         };
-        let new = match (self.policy.mac, self.macs.as_deref_mut()) {
-            (MacPolicy::Keep, _) => return,
-            (MacPolicy::Scramble(_) | MacPolicy::ScrambleKeepOui(_), Some(memo)) => memo.get(old),
-            _ => [0; 6],
+        let new = match self.macs.as_deref_mut() {
+            Some(memo) => memo.get(old),
+            None => [0; 6],
         };
         self.put(at, &new);
     }

@@ -37,6 +37,7 @@ const TCP: List = List {
 
 impl<R: Rewriter> Walk<'_, R> {
     /// The IPv4 options at `from..to`.
+    #[inline(never)]
     pub(super) fn ipv4_options(&mut self, from: usize, to: usize) -> Result<(), Stop> {
         self.option_list(IPV4, from, to, |opt| {
             (ipv4::option_action(opt), Neutral::Ipv4Option)
@@ -44,6 +45,7 @@ impl<R: Rewriter> Walk<'_, R> {
     }
 
     /// The hop-by-hop or destination options at `from..to`.
+    #[inline(never)]
     pub(super) fn ipv6_options(&mut self, from: usize, to: usize) -> Result<(), Stop> {
         self.option_list(IPV6, from, to, |opt| {
             (ipv6::option_action(opt), Neutral::Ipv6Option)
@@ -51,6 +53,7 @@ impl<R: Rewriter> Walk<'_, R> {
     }
 
     /// The TCP options at `from..to`.
+    #[inline(never)]
     pub(super) fn tcp_options(&mut self, from: usize, to: usize) -> Result<(), Stop> {
         self.option_list(TCP, from, to, |opt| {
             let zeroed = match opt.first() {
@@ -142,6 +145,7 @@ impl<R: Rewriter> Walk<'_, R> {
     /// The routing header at `pos..end`: its addresses anonymized, reserved bytes and
     /// whatever follows the addresses (SRH TLVs) zeroed. Unknown routing types are cut.
     /// Returns the final destination and the delta of its rewrite when segments are left.
+    #[inline(never)]
     pub(super) fn routing(&mut self, pos: usize, end: usize) -> Result<Option<(usize, u64)>, Stop> {
         let hdr = self.bytes(pos, end);
         let routing = ipv6::routing(hdr).ok_or(stop(pos, Reason::UnknownRoutingType))?;

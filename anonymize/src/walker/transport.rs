@@ -7,6 +7,7 @@ use crate::wire::{icmp, proto, tcp, udp};
 
 impl<R: Rewriter> Walk<'_, R> {
     /// The payload of an IP header at `at..end` (`declared`: its end by the IP lengths).
+    #[inline]
     pub(super) fn transport(
         &mut self,
         at: usize,
@@ -38,6 +39,7 @@ impl<R: Rewriter> Walk<'_, R> {
     /// The transport header of a packet quoted in an ICMP error: often only its first 8
     /// bytes are there. Its checksum is kept right where the header is whole. Of other
     /// protocols nothing is kept as header.
+    #[inline(never)]
     fn quoted_transport(
         &mut self,
         protocol: u8,
@@ -67,6 +69,7 @@ impl<R: Rewriter> Walk<'_, R> {
         }
     }
 
+    #[inline]
     fn tcp(&mut self, at: usize, end: usize, declared: usize, pseudo: Pseudo, d: u64) -> Step {
         let hl = tcp::header_len(self.bytes(at, end)).map_err(|e| match e {
             tcp::Bad::Truncated(_) => stop(at, Reason::TruncatedTcp),
@@ -81,6 +84,7 @@ impl<R: Rewriter> Walk<'_, R> {
 
     /// A UDP header; with `tunnels`, a payload its ports suggest is a tunnel is walked as
     /// one (speculatively: when it does not parse, the frame is cut after the UDP header).
+    #[inline]
     fn udp(
         &mut self,
         at: usize,
@@ -149,6 +153,7 @@ impl<R: Rewriter> Walk<'_, R> {
 
     /// The 4 bytes after the checksum of the ICMP header at `at` (whole): the gateway of a
     /// redirect anonymized, those of types not known zeroed.
+    #[inline(never)]
     fn icmp_rest(&mut self, at: usize, v6: bool) {
         let kind = self.buf[at];
         match v6 {

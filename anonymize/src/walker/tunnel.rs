@@ -18,6 +18,7 @@ fn bad(at: usize) -> impl Fn(Bad) -> Stop {
 impl<R: Rewriter> Walk<'_, R> {
     /// The GRE packet at `at..end` (`declared`: its end by the IP lengths, which its
     /// checksum covers).
+    #[inline(never)]
     pub(super) fn gre(&mut self, at: usize, end: usize, declared: usize) -> Step {
         self.descend(at)?;
         let h = gre::parse(self.bytes(at, end)).map_err(bad(at))?;
@@ -63,6 +64,7 @@ impl<R: Rewriter> Walk<'_, R> {
     }
 
     /// The tunnel of kind `kind` at `at..end` (the UDP payload).
+    #[inline(never)]
     pub(super) fn udp_tunnel(&mut self, kind: Tunnel, at: usize, end: usize) -> Step {
         self.descend(at)?;
         match kind {

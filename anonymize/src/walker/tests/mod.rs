@@ -234,6 +234,16 @@ fn mac_policies() {
             assert_ne!(f[at..at + 6], old);
         }
     }
+    // one walker, the policy changing between frames: the memo is not used for `zero`
+    let mut walker = Walker::new();
+    let scramble = Policy {
+        mac: MacPolicy::Scramble(MacKey([3; 32])),
+        ..Policy::default()
+    };
+    walker.walk(link::ETHERNET, &mut rec.data.clone(), &scramble, &mut anon);
+    let mut f = rec.data.clone();
+    walker.walk(link::ETHERNET, &mut f, &zero, &mut anon);
+    assert_eq!(f[..12], [0; 12]);
 }
 
 #[test]
