@@ -16,7 +16,8 @@
 //! Every slot always holds a valid entry: the tables start filled with the entries of the
 //! all-zero address and prefixes, computed once, so no lookup tests a valid flag.
 
-use crate::mapping::{top_mask128, Anonymizer, Scratch};
+use crate::mapping::{Anonymizer, Scratch};
+use crate::mask::top_mask128;
 
 const HOT4_BITS: u32 = 12;
 const HOT6_BITS: u32 = 10;

@@ -9,6 +9,7 @@
 pub mod cache;
 pub mod key;
 pub mod mapping;
+mod mask;
 pub mod prefix;
 pub mod scrub;
 #[cfg(any(test, feature = "testgen"))]

@@ -48,7 +48,7 @@ impl PrefixList {
                 if len > 32 {
                     return Err(bad("length over 32"));
                 }
-                let mask = super::mapping::top_mask32(len);
+                let mask = crate::mask::top_mask32(len);
                 self.v4.push((u32::from(a) & mask, mask));
             }
             IpAddr::V6(a) => {
@@ -56,7 +56,7 @@ impl PrefixList {
                 if len > 128 {
                     return Err(bad("length over 128"));
                 }
-                let mask = super::mapping::top_mask128(len);
+                let mask = crate::mask::top_mask128(len);
                 self.v6.push((u128::from(a) & mask, mask));
             }
         }

@@ -29,7 +29,7 @@ impl Pad {
         let tail = (self.0 as u64).to_be_bytes();
         let pad_hi = (self.0 >> 64) as u64;
         let addr = u64::from(addr) << 32;
-        let mut keep = u64::from(super::top_mask32(from)) << 32;
+        let mut keep = u64::from(crate::mask::top_mask32(from)) << 32;
         for block in blocks.iter_mut().take((32 - from) as usize) {
             let head = (addr & keep) | (pad_hi & !keep);
             block[..8].copy_from_slice(&head.to_be_bytes());
@@ -40,7 +40,7 @@ impl Pad {
 
     /// The AES inputs for bits `from..128` of an IPv6 address, into `blocks[0..]`.
     pub(crate) fn blocks_v6(&self, addr: u128, from: u32, blocks: &mut [Block]) {
-        let mut keep = super::top_mask128(from);
+        let mut keep = crate::mask::top_mask128(from);
         for block in blocks.iter_mut().take((128 - from) as usize) {
             *block = Block::from(((addr & keep) | (self.0 & !keep)).to_be_bytes());
             keep = (keep >> 1) | 1 << 127;

@@ -16,7 +16,7 @@
 
 use aes::Block;
 
-use super::top_mask32;
+use crate::mask::top_mask32;
 
 /// The pad and the words derived from it.
 #[derive(Clone, Copy, Debug)]

@@ -146,3 +146,74 @@ pub(super) struct RawRetention {
     pub(super) records_days: u64,
     pub(super) records_max: Option<String>,
 }
+
+impl Default for RawScrub {
+    fn default() -> Self {
+        let args = [
+            "--mapping",
+            "{mapping}",
+            "--key",
+            "{key}",
+            "--payload",
+            "{payload}",
+        ];
+        let args2 = [
+            "--checksums",
+            "{checksums}",
+            "--mac",
+            "{mac}",
+            "--mpls",
+            "{mpls}",
+            "{in}",
+            "{out}",
+        ];
+        Self {
+            command: None,
+            args: args.iter().chain(&args2).map(|s| (*s).to_owned()).collect(),
+            mapping: "cryptopan".into(),
+            key_file: PathBuf::from("/etc/lander/key"),
+            payload: "zero".into(),
+            checksums: "fix".into(),
+            mac: "keep".into(),
+            mpls: "auto".into(),
+            env: BTreeMap::new(),
+            timeout_secs: 3600,
+            retries: 3,
+            backoff_secs: 30,
+            verify_digest: true,
+            raw_after: AfterSuccess::Remove,
+            scrubbed_group: None,
+        }
+    }
+}
+
+impl Default for RawBackend {
+    fn default() -> Self {
+        let slots = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self {
+            kind: "local".into(),
+            slots,
+            grace_secs: 10,
+            slurm: RawSlurm::default(),
+        }
+    }
+}
+
+impl Default for RawQueue {
+    fn default() -> Self {
+        Self { limit: 1000 }
+    }
+}
+
+impl Default for RawMonitor {
+    fn default() -> Self {
+        Self {
+            stale_secs: 600,
+            start_timeout_secs: 600,
+            silent_secs: 3600,
+            temp_max_age_secs: 3600,
+            lost_grace_secs: 30.0,
+            rescan_secs: 1.0,
+        }
+    }
+}
