@@ -1,24 +1,8 @@
 //! IPv4 with its options, IPv6 with its extension headers, and the protocol that follows.
 
-use super::Reader;
+use lander_trace::proto::ip as proto;
 
-/// IP protocol numbers the recogniser follows.
-pub(super) mod proto {
-    pub const HOPOPT: u8 = 0;
-    pub const ICMP: u8 = 1;
-    pub const IPIP: u8 = 4;
-    pub const TCP: u8 = 6;
-    pub const UDP: u8 = 17;
-    pub const IPV6: u8 = 41;
-    pub const ROUTING: u8 = 43;
-    pub const FRAGMENT: u8 = 44;
-    pub const GRE: u8 = 47;
-    pub const ESP: u8 = 50;
-    pub const AH: u8 = 51;
-    pub const ICMPV6: u8 = 58;
-    pub const NONE: u8 = 59;
-    pub const DSTOPTS: u8 = 60;
-}
+use super::Reader;
 
 /// IPv4 option types.
 mod opt4 {

@@ -19,6 +19,8 @@ pub(crate) mod scan;
 mod transport;
 mod tunnel;
 
+use lander_trace::proto::ethertype;
+
 use super::layout::{Class, Layout};
 
 /// Link types, numbered as `LINKTYPE_*`.
@@ -31,20 +33,6 @@ mod link {
     pub const IPV4: u32 = 228;
     pub const IPV6: u32 = 229;
     pub const LINUX_SLL2: u32 = 276;
-}
-
-/// EtherTypes the recogniser follows.
-mod ethertype {
-    pub const IPV4: u16 = 0x0800;
-    pub const ARP: u16 = 0x0806;
-    pub const VLAN: u16 = 0x8100;
-    pub const QINQ: u16 = 0x88a8;
-    pub const QINQ_OLD: u16 = 0x9100;
-    pub const IPV6: u16 = 0x86dd;
-    pub const MPLS: u16 = 0x8847;
-    pub const MPLS_MC: u16 = 0x8848;
-    pub const PPPOE_SESSION: u16 = 0x8864;
-    pub const TEB: u16 = 0x6558;
 }
 
 /// Nesting of encapsulations and quotes followed at most.
