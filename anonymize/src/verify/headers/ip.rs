@@ -6,8 +6,6 @@ use super::Reader;
 
 /// IPv4 option types.
 mod opt4 {
-    pub const EOL: u8 = 0;
-    pub const NOP: u8 = 1;
     pub const RR: u8 = 7;
     pub const TS: u8 = 68;
     pub const TRACEROUTE: u8 = 82;
@@ -52,26 +50,8 @@ impl Reader<'_, '_> {
         self.protocol(p, at + hl);
     }
 
-    fn ipv4_options(&mut self, mut at: usize, end: usize) {
-        let end = end.min(self.b.len());
-        while at < end {
-            let kind = self.b[at];
-            match kind {
-                opt4::EOL => return, // the rest must be zero: left unknown
-                opt4::NOP => {
-                    self.l.pad(at, 1);
-                    at += 1;
-                    continue;
-                }
-                _ => {}
-            }
-            let len = self.u8(at + 1).map_or(0, usize::from);
-            if len < 2 || at + len > end {
-                return; // malformed: the rest stays unknown
-            }
-            self.ipv4_option(kind, at, len);
-            at += len;
-        }
+    fn ipv4_options(&mut self, at: usize, end: usize) {
+        self.options(at, end, Self::ipv4_option);
     }
 
     fn ipv4_option(&mut self, kind: u8, at: usize, len: usize) {

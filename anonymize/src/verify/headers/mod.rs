@@ -69,6 +69,32 @@ pub(super) struct Reader<'a, 'l> {
 }
 
 impl Reader<'_, '_> {
+    /// Walks a kind-length option list (IPv4 and TCP share its shape: 0 ends it, 1 is one
+    /// byte of padding), handing each whole option to `each(kind, at, len)`. A malformed
+    /// option, or the end-of-list byte, leaves the rest unknown (it must then be zero).
+    fn options(&mut self, mut at: usize, end: usize, each: fn(&mut Self, u8, usize, usize)) {
+        const EOL: u8 = 0;
+        const NOP: u8 = 1;
+        let end = end.min(self.b.len());
+        while at < end {
+            let kind = self.b[at];
+            if kind == EOL {
+                return;
+            }
+            if kind == NOP {
+                self.l.pad(at, 1);
+                at += 1;
+                continue;
+            }
+            let len = self.u8(at + 1).map_or(0, usize::from);
+            if len < 2 || at + len > end {
+                return;
+            }
+            each(self, kind, at, len);
+            at += len;
+        }
+    }
+
     /// Whether `n` bytes are there at `at`.
     #[inline]
     pub(super) fn has(&self, at: usize, n: usize) -> bool {

@@ -4,8 +4,6 @@ use super::Reader;
 
 /// TCP option kinds.
 mod tcpopt {
-    pub const EOL: u8 = 0;
-    pub const NOP: u8 = 1;
     pub const MSS: u8 = 2;
     pub const WSCALE: u8 = 3;
     pub const SACK_PERMITTED: u8 = 4;
@@ -45,25 +43,8 @@ impl Reader<'_, '_> {
         self.l.payload(at + hl);
     }
 
-    fn tcp_options(&mut self, mut at: usize, end: usize) {
-        while at < end {
-            let kind = self.b[at];
-            match kind {
-                tcpopt::EOL => return, // the rest must be zero: left unknown
-                tcpopt::NOP => {
-                    self.l.pad(at, 1);
-                    at += 1;
-                    continue;
-                }
-                _ => {}
-            }
-            let len = self.u8(at + 1).map_or(0, usize::from);
-            if len < 2 || at + len > end {
-                return; // malformed: the rest stays unknown
-            }
-            self.tcp_option(kind, at, len);
-            at += len;
-        }
+    fn tcp_options(&mut self, at: usize, end: usize) {
+        self.options(at, end, Self::tcp_option);
     }
 
     fn tcp_option(&mut self, kind: u8, at: usize, len: usize) {
