@@ -11,11 +11,13 @@
 //! - [`seq`]: sequence numbers that never repeat for a site.
 //! - [`perms`]: mode and group of raw traces.
 //! - [`os`]: host identity, group lookup, renames that never replace.
+//! - [`human`]: sizes, counts, rates, durations and instants for people.
 //! - [`size`]: byte sizes (`64MiB`, `50GB`), one rule everywhere.
 //! - [`utc`]: calendar dates of Unix times.
 //! - `synth` (feature `synth`): synthetic traffic published as a trace file.
 
 pub mod error;
+pub mod human;
 pub mod manifest;
 pub mod naming;
 pub mod os;
