@@ -21,6 +21,7 @@ pub mod quota;
 pub mod record;
 pub mod scrub;
 pub mod stage;
+pub mod status;
 pub mod standin;
 pub mod sys;
 pub mod user;

@@ -12,6 +12,7 @@ pub mod gen;
 pub mod info;
 pub mod jobs;
 pub mod keygen;
+pub mod monitor;
 pub mod quota;
 pub mod scrub;
 pub mod status;

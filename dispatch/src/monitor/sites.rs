@@ -35,7 +35,7 @@ pub struct SiteStatus {
     pub drop_fraction: f64,
     /// File being written.
     pub current_file: Option<String>,
-    /// Newest finished raw file still in `raw/`.
+    /// Newest finished file: in `raw/`, else the newest scrubbed one.
     pub last_file: Option<String>,
     /// Raw files waiting in `raw/`.
     pub raw_files: usize,
@@ -129,6 +129,17 @@ fn read_heartbeat(path: &Path) -> Result<Heartbeat, String> {
     serde_json::from_slice(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// The newest trace file (by modification time) in `dir`.
+fn newest_trace(dir: &Path) -> Option<String> {
+    list_names(dir)
+        .ok()?
+        .into_iter()
+        .filter(|n| !n.ends_with(".json"))
+        .map(|n| (age_secs(&dir.join(&n)), n))
+        .min_by(|a, b| a.0.total_cmp(&b.0).then_with(|| b.1.cmp(&a.1)))
+        .map(|(_, n)| n)
+}
+
 /// The site's state, and its raw trace files as `(path, "<site>/<name>")`.
 pub(super) fn site_status(
     spool: &Spool,
@@ -147,7 +158,10 @@ pub(super) fn site_status(
         site: site.to_owned(),
         state: "none".into(),
         raw_files: traces.len(),
-        last_file: traces.first().map(|t| t.1.clone()),
+        last_file: traces
+            .first()
+            .map(|t| t.1.clone())
+            .or_else(|| newest_trace(&spool.scrubbed(site))),
         heartbeat_error,
         ..Default::default()
     };
