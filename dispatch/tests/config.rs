@@ -72,6 +72,26 @@ silent_secs = 3600
 temp_max_age_secs = 3600
 lost_grace_secs = 30.0
 rescan_secs = 1.5
+poll_secs = 60
+max_backlog = 5000
+min_running = 1
+max_drop_fraction = 0.01
+min_free = "5%"
+remind_secs = 86400
+max_per_hour = 20
+arrival_batch_secs = 600
+notify_timeout_secs = 30
+history_days = 30
+in_dispatch = true
+
+[[notify]]
+command = ["/usr/local/bin/page-ops", "--team", "lander"]
+events = ["problem"]
+
+[[notify]]
+command = ["/usr/local/bin/tell-user"]
+user = "alice"
+events = ["arrival", "failure", "problem"]
 
 [retention]
 scrubbed_days = 30

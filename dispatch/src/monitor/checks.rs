@@ -142,7 +142,8 @@ fn stages(config: &Config, st: &Status, f: &mut Found) {
     for s in &st.stages {
         let name = &s.stage;
         let stale = m.stale_after.as_secs_f64();
-        if s.waiting_files > 0 && s.oldest_waiting_secs > stale && !s.paused {
+        let is_stale = s.waiting_files > 0 && s.oldest_waiting_secs > stale && !s.paused;
+        if is_stale {
             let msg = format!(
                 "{name}: {} files waiting, oldest {}: is its dispatcher running?",
                 s.waiting_files,
@@ -161,7 +162,12 @@ fn stages(config: &Config, st: &Status, f: &mut Found) {
         }
         let running = s.active.saturating_sub(s.pending);
         let start = m.start_timeout.as_secs_f64();
-        if !s.paused && s.waiting_files > 0 && s.oldest_waiting_secs > start
+        // Work waiting past the start timeout with too few jobs on it (when nothing at all
+        // took it up past `stale_secs`, `stale` says so already).
+        if !s.paused
+            && !is_stale
+            && s.waiting_files > 0
+            && s.oldest_waiting_secs > start
             && running < m.min_running
         {
             let msg = format!(
