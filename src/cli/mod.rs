@@ -6,6 +6,7 @@ pub mod capture;
 pub mod clean;
 pub mod common;
 pub mod convert;
+pub mod daemon;
 pub mod demo;
 pub mod dispatch;
 pub mod gen;

@@ -42,7 +42,7 @@ table{border-collapse:collapse;background:#fff}td,th{padding:.25em .7em;border-b
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}.meta{color:#666}\
 .problems li{margin:.2em 0}.critical{color:#b00;font-weight:bold}.warning{color:#a60}\
 .ok{color:#080}.charts{display:flex;flex-wrap:wrap;gap:12px}.chart{background:#fff;border:1px solid #ddd}\
-.chart .t{font-size:12px;font-weight:bold}.chart .a,.chart .l{font-size:10px;fill:#555}.chart .f{fill:none;stroke:#eee}\
+.chart .t{font-size:12px;font-weight:bold}.chart .a{font-size:10px;fill:#555}.chart .l{font-size:10px}.chart .f{fill:none;stroke:#eee}\
 code{background:#eee;padding:0 .3em}";
 
 /// The whole document.

@@ -9,10 +9,10 @@ use super::html::escape;
 pub const MAX_POINTS: usize = 300;
 
 const W: f64 = 360.0;
-const H: f64 = 120.0;
+const H: f64 = 132.0;
 const LEFT: f64 = 56.0;
 const RIGHT: f64 = 8.0;
-const TOP: f64 = 20.0;
+const TOP: f64 = 32.0;
 const BOTTOM: f64 = 18.0;
 const COLOURS: [&str; 6] = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"];
 
@@ -79,6 +79,7 @@ pub fn chart(title: &str, lines: &[Line<'_>], t0: f64, t1: f64, fmt: &dyn Fn(f64
         H - 4.0,
     );
     let mut any = false;
+    let mut lx = LEFT;
     for (i, line) in lines.iter().enumerate() {
         let colour = COLOURS[i % COLOURS.len()];
         let pts = downsample(line.points, t0, t1, MAX_POINTS);
@@ -95,13 +96,12 @@ pub fn chart(title: &str, lines: &[Line<'_>], t0: f64, t1: f64, fmt: &dyn Fn(f64
                 coords.join(" ")
             );
         }
-        let lx = W - RIGHT - 90.0 * (lines.len() - i) as f64;
         let _ = write!(
             out,
-            "<text x=\"{:.0}\" y=\"13\" class=l fill=\"{colour}\">&#9632; {}</text>",
-            lx.max(LEFT + 110.0),
+            "<text x=\"{lx:.0}\" y=\"26\" class=l fill=\"{colour}\">&#9632; {}</text>",
             escape(line.label)
         );
+        lx += 14.0 + 6.0 * line.label.chars().count() as f64;
     }
     if !any {
         let _ = write!(
