@@ -58,21 +58,30 @@ fn known_spool(root: &Path) -> Config {
     heartbeat(&spool, "border", 1.0, 1_250_000.0, 9_876_543, 12);
     heartbeat(&spool, "campus", 3600.0, 0.0, 5000, 0);
     let old = SystemTime::now() - Duration::from_secs(3600);
-    for dir in ["raw/campus"] {
-        std::fs::File::open(spool.join(dir)).unwrap().set_modified(old).unwrap();
-    }
+    std::fs::File::open(spool.join("raw/campus"))
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
     for i in 0..3 {
         let p = spool.join(format!("raw/border/border-20261201-120000-{i}.pcap"));
         std::fs::write(p, b"trace").unwrap();
     }
     for i in 0..4 {
-        let p = spool.join(format!("users/alice/done/border/border-20261201-110000-{i}.pcap"));
+        let p = spool.join(format!(
+            "users/alice/done/border/border-20261201-110000-{i}.pcap"
+        ));
         std::fs::write(p, vec![0u8; 10_000]).unwrap();
     }
     let mut ledger = Ledger::open(&config.state_db).unwrap();
     let t = now();
     for i in 0..7 {
-        let mut row = JobRow::new(&format!("scrub.j{i}"), "scrub", &format!("border/f{i}"), 1, "submitted");
+        let mut row = JobRow::new(
+            &format!("scrub.j{i}"),
+            "scrub",
+            &format!("border/f{i}"),
+            1,
+            "submitted",
+        );
         row.submitted = Some(t - 600.0);
         ledger.submitted(&row).unwrap();
         let state = if i == 6 { "failed" } else { "succeeded" };
@@ -157,7 +166,11 @@ fn serve(config: &Path) -> Server {
 /// Status code and body of one request.
 fn http(addr: &str, method: &str, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
-    write!(s, "{method} {path} HTTP/1.0\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\n\r\n").unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.0\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     let code = out[9..12].parse().unwrap();
@@ -178,13 +191,21 @@ fn chromium() -> PathBuf {
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/bootstrap.sh");
     let st = Command::new("bash").arg(script).status().unwrap();
-    assert!(st.success(), "scripts/bootstrap.sh could not install chromium");
+    assert!(
+        st.success(),
+        "scripts/bootstrap.sh could not install chromium"
+    );
     found("chromium").expect("chromium installed by scripts/bootstrap.sh")
 }
 
 fn browser(args: &[&str], url: &str) -> std::process::Output {
     Command::new(chromium())
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"])
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+        ])
         .args(["--window-size=1280,1400", "--virtual-time-budget=3000"])
         .args(args)
         .arg(url)
@@ -195,7 +216,10 @@ fn browser(args: &[&str], url: &str) -> std::process::Output {
 /// The text of the element with `data-k="key"` in the dumped DOM.
 fn shown(dom: &str, key: &str) -> String {
     let tag = format!("data-k=\"{key}\">");
-    let start = dom.find(&tag).unwrap_or_else(|| panic!("{key} not on the page")) + tag.len();
+    let start = dom
+        .find(&tag)
+        .unwrap_or_else(|| panic!("{key} not on the page"))
+        + tag.len();
     let end = start + dom[start..].find('<').unwrap();
     dom[start..end]
         .replace("&amp;", "&")
@@ -210,13 +234,29 @@ fn status_check_exit_codes() {
     let out = lander(&["status", "--check"], &config.path);
     assert_eq!(out.status.code(), Some(1), "campus is silent");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("site campus: no heartbeat and no new raw file for 1 h"), "{text}");
+    assert!(
+        text.contains("site campus: no heartbeat and no new raw file for 1 h"),
+        "{text}"
+    );
     // Campus comes back: nothing open.
     heartbeat(&tmp.path().join("spool"), "campus", 0.0, 1000.0, 6000, 0);
     let out = lander(&["status", "--check"], &config.path);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
-    assert_eq!(lander(&["status", "--check"], &tmp.path().join("none.toml")).status.code(), Some(3));
-    assert_eq!(lander(&["status", "--bogus"], &config.path).status.code(), Some(2));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(
+        lander(&["status", "--check"], &tmp.path().join("none.toml"))
+            .status
+            .code(),
+        Some(3)
+    );
+    assert_eq!(
+        lander(&["status", "--bogus"], &config.path).status.code(),
+        Some(2)
+    );
 }
 
 #[test]
@@ -231,23 +271,42 @@ fn the_page_in_a_browser_shows_the_numbers_of_the_json() {
     assert_eq!(http(&server.1, "POST", "/api/status").0, 405);
     let (code, content) = http(&server.1, "GET", "/content");
     assert_eq!(code, 200);
-    assert!(content.starts_with("<h1>") && !content.contains("<html"), "{content}");
+    assert!(
+        content.starts_with("<h1>") && !content.contains("<html"),
+        "{content}"
+    );
 
     let url = format!("http://{}/", server.1);
     let out = browser(&["--dump-dom"], &url);
     let dom = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(dom.contains("LANDER status"), "{dom}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        dom.contains("LANDER status"),
+        "{dom}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Open problems first, and the silent site among them.
     let problems = json["problems"].as_array().unwrap();
     assert_eq!(shown(&dom, "problems"), problems.len().to_string());
-    assert!(problems.iter().any(|p| p["id"] == "silent:campus"), "{problems:?}");
+    assert!(
+        problems.iter().any(|p| p["id"] == "silent:campus"),
+        "{problems:?}"
+    );
     assert!(dom.find("Problems").unwrap() < dom.find("Capture sites").unwrap());
     for site in json["sites"].as_array().unwrap() {
         let name = site["site"].as_str().unwrap();
         let k = |f: &str| format!("site.{name}.{f}");
-        assert_eq!(shown(&dom, &k("pps")), human::rate(site["pps"].as_f64().unwrap(), "pps"));
-        assert_eq!(shown(&dom, &k("packets")), human::count(site["packets"].as_u64().unwrap()));
-        assert_eq!(shown(&dom, &k("drops")), human::count(site["drops"].as_u64().unwrap()));
+        assert_eq!(
+            shown(&dom, &k("pps")),
+            human::rate(site["pps"].as_f64().unwrap(), "pps")
+        );
+        assert_eq!(
+            shown(&dom, &k("packets")),
+            human::count(site["packets"].as_u64().unwrap())
+        );
+        assert_eq!(
+            shown(&dom, &k("drops")),
+            human::count(site["drops"].as_u64().unwrap())
+        );
     }
     assert_eq!(shown(&dom, "site.border.pps"), "1.25 Mpps");
     assert_eq!(shown(&dom, "site.border.drops"), "12");
@@ -266,10 +325,23 @@ fn the_page_in_a_browser_shows_the_numbers_of_the_json() {
     assert_eq!(shown(&dom, "stage.scrub.last_hour"), "6 files, 5.72 MiB");
     let alice = &json["users"][0];
     assert_eq!(shown(&dom, "user.alice.done"), "4");
-    assert_eq!(shown(&dom, "user.alice.bytes"), human::bytes(alice["bytes"].as_u64().unwrap()));
-    assert_eq!(shown(&dom, "failures"), json["failures"].as_array().unwrap().len().to_string());
-    assert!(dom.contains("lander jobs logs scrub.j6"), "the failure's log command");
-    assert_eq!(dom.matches("<polyline").count(), 8, "a line per stage and site, in 4 charts");
+    assert_eq!(
+        shown(&dom, "user.alice.bytes"),
+        human::bytes(alice["bytes"].as_u64().unwrap())
+    );
+    assert_eq!(
+        shown(&dom, "failures"),
+        json["failures"].as_array().unwrap().len().to_string()
+    );
+    assert!(
+        dom.contains("lander jobs logs scrub.j6"),
+        "the failure's log command"
+    );
+    assert_eq!(
+        dom.matches("<polyline").count(),
+        8,
+        "a line per stage and site, in 4 charts"
+    );
 
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("status_page");
     std::fs::create_dir_all(&dir).unwrap();
@@ -278,8 +350,16 @@ fn the_page_in_a_browser_shows_the_numbers_of_the_json() {
     let arg = format!("--screenshot={}", shot.display());
     let out = browser(&[&arg], &url);
     let png = std::fs::read(&shot).unwrap_or_else(|e| {
-        panic!("{}: {e}\n{}", shot.display(), String::from_utf8_lossy(&out.stderr))
+        panic!(
+            "{}: {e}\n{}",
+            shot.display(),
+            String::from_utf8_lossy(&out.stderr)
+        )
     });
-    assert!(png.starts_with(b"\x89PNG") && png.len() > 20_000, "{} bytes", png.len());
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 20_000,
+        "{} bytes",
+        png.len()
+    );
     eprintln!("screenshot: {}", shot.display());
 }

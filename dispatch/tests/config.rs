@@ -403,14 +403,32 @@ fn monitor_thresholds_and_notify_commands_are_checked_at_load() {
     let bad = [
         ("[monitor]\nmin_free = \"lots\"\n", "monitor.min_free"),
         ("[monitor]\nmin_free = \"101%\"\n", "monitor.min_free"),
-        ("[monitor]\nmax_drop_fraction = 1.5\n", "monitor.max_drop_fraction"),
+        (
+            "[monitor]\nmax_drop_fraction = 1.5\n",
+            "monitor.max_drop_fraction",
+        ),
         ("[monitor]\nmax_per_hour = 0\n", "monitor.max_per_hour"),
-        ("[monitor]\nremind_secs = 99999999999\n", "monitor.remind_secs"),
+        (
+            "[monitor]\nremind_secs = 99999999999\n",
+            "monitor.remind_secs",
+        ),
         ("[[notify]]\ncommand = []\n", "notify[0].command"),
-        ("[[notify]]\ncommand = [\"/bin/x\"]\nuser = \"mallory\"\n", "notify[0].user"),
-        ("[[notify]]\ncommand = [\"/bin/x\"]\nevents = []\n", "notify[0].events"),
-        ("[[notify]]\ncommand = [\"/bin/x\"]\nevents = [\"gossip\"]\n", "notify"),
-        ("[[notify]]\ncommand = [\"/bin/x\"]\nshell = true\n", "notify"),
+        (
+            "[[notify]]\ncommand = [\"/bin/x\"]\nuser = \"mallory\"\n",
+            "notify[0].user",
+        ),
+        (
+            "[[notify]]\ncommand = [\"/bin/x\"]\nevents = []\n",
+            "notify[0].events",
+        ),
+        (
+            "[[notify]]\ncommand = [\"/bin/x\"]\nevents = [\"gossip\"]\n",
+            "notify",
+        ),
+        (
+            "[[notify]]\ncommand = [\"/bin/x\"]\nshell = true\n",
+            "notify",
+        ),
     ];
     for (extra, field) in bad {
         let err = parse(&format!("{base}{extra}")).unwrap_err().to_string();
@@ -426,7 +444,11 @@ fn monitor_thresholds_and_notify_commands_are_checked_at_load() {
     assert_eq!(ok.notify[0].kinds, [NotifyKind::Problem]);
     assert_eq!(
         ok.notify[1].kinds,
-        [NotifyKind::Problem, NotifyKind::Arrival, NotifyKind::Failure]
+        [
+            NotifyKind::Problem,
+            NotifyKind::Arrival,
+            NotifyKind::Failure
+        ]
     );
 }
 

@@ -172,7 +172,11 @@ fn two_monitors_at_once_record_one_event_and_deliver_each_message_once() {
     alive(&env);
     for i in 0..3 {
         let site = if i == 0 { "s1" } else { "s2" };
-        env.raw(site, &format!("{site}-20261201-000000-{i}.pcap"), Duration::from_secs(600));
+        env.raw(
+            site,
+            &format!("{site}-20261201-000000-{i}.pcap"),
+            Duration::from_secs(600),
+        );
     }
     let barrier = std::sync::Barrier::new(4);
     std::thread::scope(|s| {
@@ -259,12 +263,22 @@ fn silent_sites_drops_and_heartbeats_that_are_broken_or_links() {
     // A heartbeat that is garbage, or a symbolic link to a fresh one, is not believed.
     let hb = env.root().join("spool/state/capture");
     std::fs::write(hb.join("s1-probe1.json"), b"{not json").unwrap();
-    std::fs::write(hb.join("fresh.json"), std::fs::read(hb.join("s2-probe1.json")).unwrap()).unwrap();
+    std::fs::write(
+        hb.join("fresh.json"),
+        std::fs::read(hb.join("s2-probe1.json")).unwrap(),
+    )
+    .unwrap();
     std::fs::remove_file(hb.join("s2-probe1.json")).unwrap();
     std::os::unix::fs::symlink(hb.join("fresh.json"), hb.join("s2-evil.json")).unwrap();
     let st = lander_dispatch::monitor::status(&env.config).unwrap();
     let s1 = &st.sites[0];
-    assert!(s1.heartbeat_error.as_deref().unwrap().contains("s1-probe1.json"), "{s1:?}");
+    assert!(
+        s1.heartbeat_error
+            .as_deref()
+            .unwrap()
+            .contains("s1-probe1.json"),
+        "{s1:?}"
+    );
     assert_eq!(st.sites[1].state, "none", "{:?}", st.sites[1]);
 }
 
@@ -279,12 +293,26 @@ fn users_hear_of_arrivals_in_batches_and_of_their_failed_jobs() {
     let mut m = env.monitor();
     m.once().unwrap(); // what was there before the monitor is not news
     for i in 1..4 {
-        std::fs::write(incoming.join(format!("s1-20261201-000000-{i}.pcap")), b"new!").unwrap();
-        std::fs::write(incoming.join(format!("s1-20261201-000000-{i}.pcap.json")), b"{}").unwrap();
+        std::fs::write(
+            incoming.join(format!("s1-20261201-000000-{i}.pcap")),
+            b"new!",
+        )
+        .unwrap();
+        std::fs::write(
+            incoming.join(format!("s1-20261201-000000-{i}.pcap.json")),
+            b"{}",
+        )
+        .unwrap();
     }
     // A failed job in alice's history.
     let mut ledger = lander_dispatch::ledger::Ledger::open(&env.config.user_db("alice")).unwrap();
-    let mut row = lander_dispatch::ledger::JobRow::new("user-alice.j1", "user/alice", "s1/x.pcap", 1, "submitted");
+    let mut row = lander_dispatch::ledger::JobRow::new(
+        "user-alice.j1",
+        "user/alice",
+        "s1/x.pcap",
+        1,
+        "submitted",
+    );
     row.submitted = Some(lander_dispatch::sys::now());
     ledger.submitted(&row).unwrap();
     row.state = "failed".into();
@@ -297,11 +325,17 @@ fn users_hear_of_arrivals_in_batches_and_of_their_failed_jobs() {
     let arrivals: Vec<_> = msgs.iter().filter(|m| m["kind"] == "arrival").collect();
     assert_eq!(arrivals.len(), 1, "{msgs:?}");
     assert_eq!(arrivals[0]["count"], 3);
-    assert_eq!(arrivals[0]["files"][0]["item"], "s1/s1-20261201-000000-1.pcap");
+    assert_eq!(
+        arrivals[0]["files"][0]["item"],
+        "s1/s1-20261201-000000-1.pcap"
+    );
     let failures: Vec<_> = msgs.iter().filter(|m| m["kind"] == "failure").collect();
     assert_eq!(failures.len(), 1, "{msgs:?}");
     assert_eq!(failures[0]["reason"], "exit 3");
-    assert!(failures[0]["logs_command"].as_str().unwrap().contains("lander jobs logs user-alice.j1"));
+    assert!(failures[0]["logs_command"]
+        .as_str()
+        .unwrap()
+        .contains("lander jobs logs user-alice.j1"));
 }
 
 #[test]
@@ -322,9 +356,19 @@ fn history_is_folded_into_hours_after_a_day_and_dropped_after_history_days() {
     let end = start + 3.0 * 86_400.0;
     let series = history::series(&store, 0.0).unwrap();
     let points = &series[0].points;
-    assert!(points[0].0 >= end - 2.0 * 86_400.0 - 3600.0, "{:?}", points[0]);
-    let hourly: Vec<_> = points.iter().filter(|p| p.0 < end - 86_400.0 - 3600.0).collect();
-    assert!(hourly.iter().all(|p| (p.1 - 4.5).abs() < 1e-9), "{hourly:?}");
+    assert!(
+        points[0].0 >= end - 2.0 * 86_400.0 - 3600.0,
+        "{:?}",
+        points[0]
+    );
+    let hourly: Vec<_> = points
+        .iter()
+        .filter(|p| p.0 < end - 86_400.0 - 3600.0)
+        .collect();
+    assert!(
+        hourly.iter().all(|p| (p.1 - 4.5).abs() < 1e-9),
+        "{hourly:?}"
+    );
 }
 
 #[test]
@@ -338,8 +382,15 @@ fn status_page_shows_when_a_problem_began_from_the_monitors_record() {
     env.monitor().once().unwrap();
     std::thread::sleep(Duration::from_millis(2100));
     let page = lander_dispatch::status::build(&env.config).unwrap();
-    assert!(page.problems[0].since < page.time - 2.0, "{:?}", page.problems);
+    assert!(
+        page.problems[0].since < page.time - 2.0,
+        "{:?}",
+        page.problems
+    );
     assert!(page.monitor_seen.is_some());
     let text = lander_dispatch::status::text::render(&page);
-    assert!(text.contains("PROBLEMS  1 open") && text.contains(" s ago"), "{text}");
+    assert!(
+        text.contains("PROBLEMS  1 open") && text.contains(" s ago"),
+        "{text}"
+    );
 }

@@ -89,7 +89,9 @@ fn mail(to: &[String], from: Option<&str>) -> anyhow::Result<()> {
 
 /// Headers without line breaks (a value cannot add a header).
 fn header(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 fn mail_message(v: &serde_json::Value, to: &[String], from: Option<&str>) -> String {

@@ -210,7 +210,11 @@ pub(super) fn validate_notify(
         }
         let default = match n.user {
             None => vec![NotifyKind::Problem],
-            Some(_) => vec![NotifyKind::Arrival, NotifyKind::Failure, NotifyKind::Problem],
+            Some(_) => vec![
+                NotifyKind::Arrival,
+                NotifyKind::Failure,
+                NotifyKind::Problem,
+            ],
         };
         let mut kinds = n.events.clone().unwrap_or(default);
         kinds.sort();

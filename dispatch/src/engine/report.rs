@@ -68,7 +68,11 @@ impl PassReport {
 impl PassReport {
     /// Whether the pass changed anything (submitted, settled, gave up, failed on an item).
     pub fn did_something(&self) -> bool {
-        self.submitted + self.succeeded + self.failed_attempts + self.lost + self.gave_up
+        self.submitted
+            + self.succeeded
+            + self.failed_attempts
+            + self.lost
+            + self.gave_up
             + self.errors
             + self.dropped
             > 0

@@ -98,7 +98,13 @@ impl<S: Stage> Dispatcher<S> {
             Job::Pending => report.pending += 1,
             Job::Finished(rec) => self.settle_record(item, path, c, rec, report)?,
             Job::Lost(reason) => {
-                tracing::debug!(stage = self.stage.name(), item, job = c.job_id, reason, "lost");
+                tracing::debug!(
+                    stage = self.stage.name(),
+                    item,
+                    job = c.job_id,
+                    reason,
+                    "lost"
+                );
                 report.lost += 1;
                 if self.never_submitted(&c)? {
                     return self.requeue(item, path, &c, report);

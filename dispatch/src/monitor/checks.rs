@@ -149,7 +149,14 @@ fn stages(config: &Config, st: &Status, f: &mut Found) {
                 s.waiting_files,
                 human::duration(s.oldest_waiting_secs)
             );
-            f.add("stale", name, Severity::Warning, s.oldest_waiting_secs, stale, msg);
+            f.add(
+                "stale",
+                name,
+                Severity::Warning,
+                s.oldest_waiting_secs,
+                stale,
+                msg,
+            );
         }
         if s.waiting_files > m.max_backlog {
             let msg = format!(
@@ -183,7 +190,14 @@ fn stages(config: &Config, st: &Status, f: &mut Found) {
                 s.not_started,
                 human::duration(start)
             );
-            f.add("not_started", name, Severity::Warning, s.not_started as f64, 0.0, msg);
+            f.add(
+                "not_started",
+                name,
+                Severity::Warning,
+                s.not_started as f64,
+                0.0,
+                msg,
+            );
         }
         if s.active >= config.queue_limit {
             let msg = format!(
@@ -212,7 +226,14 @@ fn stages(config: &Config, st: &Status, f: &mut Found) {
                 "{name}: {} entries quarantined (not regular files or bad names)",
                 s.quarantined
             );
-            f.add("quarantined", name, Severity::Warning, s.quarantined as f64, 0.0, msg);
+            f.add(
+                "quarantined",
+                name,
+                Severity::Warning,
+                s.quarantined as f64,
+                0.0,
+                msg,
+            );
         }
     }
 }
@@ -227,7 +248,14 @@ fn users(st: &Status, f: &mut Found) {
             human::bytes(quota)
         );
         let subject = format!("user/{}", u.user);
-        f.add("quota", &subject, Severity::Warning, u.bytes as f64, quota as f64, msg);
+        f.add(
+            "quota",
+            &subject,
+            Severity::Warning,
+            u.bytes as f64,
+            quota as f64,
+            msg,
+        );
     }
 }
 
@@ -251,6 +279,13 @@ fn disk(config: &Config, st: &Status, f: &mut Found) {
             MinFree::Bytes(b) => b as f64,
             MinFree::Percent(p) => p,
         };
-        f.add("disk", "spool", Severity::Critical, d.available as f64, l, msg);
+        f.add(
+            "disk",
+            "spool",
+            Severity::Critical,
+            d.available as f64,
+            l,
+            msg,
+        );
     }
 }

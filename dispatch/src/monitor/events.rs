@@ -59,7 +59,8 @@ pub fn reconcile(
                     event.value = p.value;
                     event.limit = p.limit;
                     event.last_seen = now;
-                    let due = remind > 0.0 && now - event.last_told.unwrap_or(event.began) >= remind;
+                    let due =
+                        remind > 0.0 && now - event.last_told.unwrap_or(event.began) >= remind;
                     if due {
                         event.last_told = Some(now);
                         changes.push(Change {
@@ -71,7 +72,10 @@ pub fn reconcile(
                 }
             }
         }
-        for e in open.iter().filter(|e| !problems.iter().any(|p| p.id == e.id)) {
+        for e in open
+            .iter()
+            .filter(|e| !problems.iter().any(|p| p.id == e.id))
+        {
             let mut event = e.clone();
             event.cleared = Some(now);
             event.last_told = Some(now);

@@ -117,7 +117,11 @@ pub fn series(store: &Store, since: f64) -> Result<Vec<Series>, StoreError> {
     };
     let rows = stmt
         .query_map([since], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, f64>(1)?, r.get::<_, f64>(2)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, f64>(1)?,
+                r.get::<_, f64>(2)?,
+            ))
         })
         .map_err(|e| store.err(e))?;
     let mut out: Vec<Series> = Vec::new();
@@ -138,7 +142,9 @@ pub fn series(store: &Store, since: f64) -> Result<Vec<Series>, StoreError> {
 pub fn sample_count(store: &Store) -> Result<u64, StoreError> {
     store
         .conn()
-        .query_row("SELECT COUNT(*) FROM monitor_samples", [], |r| r.get::<_, i64>(0))
+        .query_row("SELECT COUNT(*) FROM monitor_samples", [], |r| {
+            r.get::<_, i64>(0)
+        })
         .map(|n| n.max(0) as u64)
         .map_err(|e| store.err(e))
 }

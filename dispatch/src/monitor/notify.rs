@@ -110,7 +110,10 @@ pub fn deliver(config: &Config, store: &mut Store, now: f64) -> Result<Delivery,
     store.write(|tx| tx.execute("DELETE FROM monitor_sent WHERE time < ?1", [hour_ago]))?;
     for msg in store.outbox()? {
         let Some(cmd) = config.notify.iter().find(|n| key(n) == msg.target) else {
-            tracing::warn!(target = msg.target, "notification for a command no longer configured: dropped");
+            tracing::warn!(
+                target = msg.target,
+                "notification for a command no longer configured: dropped"
+            );
             store.write(|tx| tx.execute("DELETE FROM monitor_outbox WHERE seq = ?1", [msg.seq]))?;
             d.dropped += 1;
             continue;
@@ -151,7 +154,9 @@ pub fn deliver(config: &Config, store: &mut Store, now: f64) -> Result<Delivery,
             }
             Err(why) if msg.attempts + 1 >= MAX_ATTEMPTS => {
                 tracing::error!(command = ?cmd.command, "notification dropped after {} attempts: {why}", msg.attempts + 1);
-                store.write(|tx| tx.execute("DELETE FROM monitor_outbox WHERE seq = ?1", [msg.seq]))?;
+                store.write(|tx| {
+                    tx.execute("DELETE FROM monitor_outbox WHERE seq = ?1", [msg.seq])
+                })?;
                 d.dropped += 1;
             }
             Err(why) => {
@@ -194,7 +199,10 @@ pub fn run(argv: &[String], payload: &str, timeout: Duration) -> Result<(), Stri
                 let _ = child.kill();
                 let _ = child.wait();
                 let _ = writer.join();
-                return Err(format!("{program}: still running after {}: killed", human::duration(timeout.as_secs_f64())));
+                return Err(format!(
+                    "{program}: still running after {}: killed",
+                    human::duration(timeout.as_secs_f64())
+                ));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
             Err(e) => return Err(format!("{program}: {e}")),

@@ -106,7 +106,10 @@ fn newest_heartbeat(spool: &Spool, site: &str) -> (Option<Heartbeat>, Option<Str
     let prefix = format!("{site}-");
     let mut best: Option<Heartbeat> = None;
     let mut error = None;
-    for name in names.iter().filter(|n| n.starts_with(&prefix) && n.ends_with(".json")) {
+    for name in names
+        .iter()
+        .filter(|n| n.starts_with(&prefix) && n.ends_with(".json"))
+    {
         match read_heartbeat(&dir.join(name)) {
             Ok(hb) if hb.site == site => {
                 if best.as_ref().is_none_or(|b| hb.updated_ns > b.updated_ns) {

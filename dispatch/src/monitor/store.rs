@@ -218,7 +218,10 @@ impl Store {
     /// Events not cleared, critical first, then oldest first. Tables not made yet (a
     /// read-only store of a database no monitor has written) have none.
     pub fn open_events(&self) -> Result<Vec<Event>, StoreError> {
-        self.events("cleared IS NULL ORDER BY severity = 'critical' DESC, began, id", [])
+        self.events(
+            "cleared IS NULL ORDER BY severity = 'critical' DESC, began, id",
+            [],
+        )
     }
 
     /// Events cleared since `since`, newest first.

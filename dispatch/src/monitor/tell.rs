@@ -100,7 +100,12 @@ pub fn arrivals(config: &Config, store: &mut Store, now: f64) -> Result<usize, S
         })?;
     }
     let keep = now - config.monitor.history.as_secs_f64();
-    store.write(|tx| tx.execute("DELETE FROM monitor_seen WHERE seen < ?1 AND told IS NOT NULL", [keep]))?;
+    store.write(|tx| {
+        tx.execute(
+            "DELETE FROM monitor_seen WHERE seen < ?1 AND told IS NOT NULL",
+            [keep],
+        )
+    })?;
     Ok(queued)
 }
 

@@ -71,7 +71,11 @@ pub fn render(p: &Page, refresh: Refresh) -> String {
 }
 
 fn num(key: &str, text: String) -> String {
-    format!("<td class=n data-k=\"{}\">{}</td>", escape(key), escape(&text))
+    format!(
+        "<td class=n data-k=\"{}\">{}</td>",
+        escape(key),
+        escape(&text)
+    )
 }
 
 fn cell(text: &str) -> String {
@@ -144,7 +148,10 @@ fn sites(p: &Page, out: &mut String) {
             num(&k("drops"), human::count(s.drops)),
             cell(s.current_file.as_deref().unwrap_or("-")),
             cell(s.last_file.as_deref().unwrap_or("-")),
-            cell(&s.heartbeat_age_secs.map_or("-".into(), |a| ago(p.time - a, p.time))),
+            cell(
+                &s.heartbeat_age_secs
+                    .map_or("-".into(), |a| ago(p.time - a, p.time))
+            ),
         );
     }
     out.push_str("</table>\n");
@@ -163,11 +170,11 @@ fn stages(p: &Page, out: &mut String) {
         };
         let tp = |t: &crate::monitor::history::Throughput| {
             format!(
-            "{} {}, {}",
-            human::count(t.files),
-            if t.files == 1 { "file" } else { "files" },
-            human::bytes(t.bytes)
-        )
+                "{} {}, {}",
+                human::count(t.files),
+                if t.files == 1 { "file" } else { "files" },
+                human::bytes(t.bytes)
+            )
         };
         let _ = writeln!(
             out,
@@ -175,7 +182,10 @@ fn stages(p: &Page, out: &mut String) {
             cell(&name),
             num(&k("waiting_files"), human::count(s.waiting_files as u64)),
             num(&k("oldest"), oldest),
-            num(&k("running"), human::count(s.active.saturating_sub(s.pending) as u64)),
+            num(
+                &k("running"),
+                human::count(s.active.saturating_sub(s.pending) as u64)
+            ),
             num(&k("pending"), human::count(s.pending as u64)),
             num(&k("retrying"), human::count(s.retrying as u64)),
             num(&k("failed"), human::count(s.failed as u64)),
@@ -205,7 +215,14 @@ fn users(p: &Page, out: &mut String) {
             num(&k("done"), human::count(u.done as u64)),
             num(&k("failed"), human::count(u.failed as u64)),
             num(&k("bytes"), human::bytes(u.bytes)),
-            num(&k("quota"), if u.over_quota { format!("{quota} (over)") } else { quota }),
+            num(
+                &k("quota"),
+                if u.over_quota {
+                    format!("{quota} (over)")
+                } else {
+                    quota
+                }
+            ),
         );
     }
     out.push_str("</table>\n");
@@ -234,23 +251,44 @@ fn charts(p: &Page, out: &mut String) {
     let lines: Vec<Line<'_>> = stages
         .iter()
         .zip(&tp)
-        .map(|(s, n)| Line { label: s, points: find(n) })
+        .map(|(s, n)| Line {
+            label: s,
+            points: find(n),
+        })
         .collect();
     let count = |v: f64| human::count(v.round() as u64);
-    out.push_str(&svg::chart("Files per hour, per stage", &lines, t0, t1, &count));
+    out.push_str(&svg::chart(
+        "Files per hour, per stage",
+        &lines,
+        t0,
+        t1,
+        &count,
+    ));
     let bl: Vec<String> = stages.iter().map(|s| format!("backlog:{s}")).collect();
     let lines: Vec<Line<'_>> = stages
         .iter()
         .zip(&bl)
-        .map(|(s, n)| Line { label: s, points: find(n) })
+        .map(|(s, n)| Line {
+            label: s,
+            points: find(n),
+        })
         .collect();
-    out.push_str(&svg::chart("Backlog (files waiting)", &lines, t0, t1, &count));
+    out.push_str(&svg::chart(
+        "Backlog (files waiting)",
+        &lines,
+        t0,
+        t1,
+        &count,
+    ));
     let sites: Vec<String> = p.sites.iter().map(|s| s.site.clone()).collect();
     let pps: Vec<String> = sites.iter().map(|s| format!("pps:{s}")).collect();
     let lines: Vec<Line<'_>> = sites
         .iter()
         .zip(&pps)
-        .map(|(s, n)| Line { label: s, points: find(n) })
+        .map(|(s, n)| Line {
+            label: s,
+            points: find(n),
+        })
         .collect();
     let rate = |v: f64| human::rate(v, "pps");
     out.push_str(&svg::chart("Capture rate", &lines, t0, t1, &rate));
@@ -258,16 +296,25 @@ fn charts(p: &Page, out: &mut String) {
     let lines: Vec<Line<'_>> = sites
         .iter()
         .zip(&drops)
-        .map(|(s, n)| Line { label: s, points: find(n) })
+        .map(|(s, n)| Line {
+            label: s,
+            points: find(n),
+        })
         .collect();
-    out.push_str(&svg::chart("Capture drops (this run)", &lines, t0, t1, &count));
+    out.push_str(&svg::chart(
+        "Capture drops (this run)",
+        &lines,
+        t0,
+        t1,
+        &count,
+    ));
     out.push_str("</div>\n");
 }
 
 fn failures(p: &Page, out: &mut String) {
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<h2>Recent failures: <span data-k=\"failures\">{}</span></h2>\n",
+        "<h2>Recent failures: <span data-k=\"failures\">{}</span></h2>",
         p.failures.len()
     );
     if p.failures.is_empty() {

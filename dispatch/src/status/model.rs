@@ -180,7 +180,11 @@ fn recent_failures(config: &Config) -> Vec<Failure> {
     for user in config.users.keys() {
         out.extend(failures_in(&config.user_db(user), &cfg));
     }
-    out.sort_by(|a, b| b.time.total_cmp(&a.time).then_with(|| a.job_id.cmp(&b.job_id)));
+    out.sort_by(|a, b| {
+        b.time
+            .total_cmp(&a.time)
+            .then_with(|| a.job_id.cmp(&b.job_id))
+    });
     out.truncate(RECENT_FAILURES);
     out
 }

@@ -89,7 +89,9 @@ impl StatusServer {
     }
 
     fn page<'c>(&self, cache: &'c mut Option<(Instant, Page)>) -> Result<&'c Page, String> {
-        let fresh = cache.as_ref().is_some_and(|(t, _)| t.elapsed() < self.min_age);
+        let fresh = cache
+            .as_ref()
+            .is_some_and(|(t, _)| t.elapsed() < self.min_age);
         if !fresh {
             let page = model::build(&self.config).map_err(|e| e.to_string())?;
             *cache = Some((Instant::now(), page));
@@ -102,7 +104,8 @@ impl StatusServer {
 
     fn answer(&self, req: Request, cache: &mut Option<(Instant, Page)>) {
         if !matches!(req.method(), Method::Get | Method::Head) {
-            let _ = req.respond(Response::from_string("method not allowed\n").with_status_code(405));
+            let _ =
+                req.respond(Response::from_string("method not allowed\n").with_status_code(405));
             return;
         }
         let path = req.url().split('?').next().unwrap_or("/").to_owned();

@@ -14,7 +14,9 @@ const LEFT: f64 = 56.0;
 const RIGHT: f64 = 8.0;
 const TOP: f64 = 32.0;
 const BOTTOM: f64 = 18.0;
-const COLOURS: [&str; 6] = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"];
+const COLOURS: [&str; 6] = [
+    "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b",
+];
 
 /// One line of a chart.
 #[derive(Debug, Clone, Copy)]
@@ -45,13 +47,23 @@ pub fn downsample(points: &[(f64, f64)], t0: f64, t1: f64, n: usize) -> Vec<(f64
 }
 
 /// A chart of `lines` over `[t0, t1]`; `fmt` writes values on the axis.
-pub fn chart(title: &str, lines: &[Line<'_>], t0: f64, t1: f64, fmt: &dyn Fn(f64) -> String) -> String {
+pub fn chart(
+    title: &str,
+    lines: &[Line<'_>],
+    t0: f64,
+    t1: f64,
+    fmt: &dyn Fn(f64) -> String,
+) -> String {
     let mut out = format!(
         "<svg class=chart xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {W} {H}\" \
          width=\"{W}\" height=\"{H}\" role=img aria-label=\"{}\">",
         escape(title)
     );
-    let _ = write!(out, "<text x=\"{LEFT}\" y=\"13\" class=t>{}</text>", escape(title));
+    let _ = write!(
+        out,
+        "<text x=\"{LEFT}\" y=\"13\" class=t>{}</text>",
+        escape(title)
+    );
     let max = lines
         .iter()
         .flat_map(|l| l.points.iter().map(|p| p.1))
@@ -129,7 +141,16 @@ mod tests {
 
     #[test]
     fn a_chart_escapes_its_labels_and_says_when_it_has_nothing() {
-        let svg = chart("a<b", &[Line { label: "x&y", points: &[] }], 0.0, 10.0, &|v| format!("{v}"));
+        let svg = chart(
+            "a<b",
+            &[Line {
+                label: "x&y",
+                points: &[],
+            }],
+            0.0,
+            10.0,
+            &|v| format!("{v}"),
+        );
         assert!(svg.contains("a&lt;b") && svg.contains("x&amp;y"));
         assert!(svg.contains("no history yet"));
         assert!(!svg.contains("<b"));

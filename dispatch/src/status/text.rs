@@ -135,10 +135,20 @@ fn sites(p: &Page, out: &mut String) {
         })
         .collect();
     let heads = [
-        "SITE", "CAPTURE", "HOST", "RATE", "BITS", "PACKETS", "DROPS", "CURRENT FILE",
-        "LAST FILE", "HEARTBEAT",
+        "SITE",
+        "CAPTURE",
+        "HOST",
+        "RATE",
+        "BITS",
+        "PACKETS",
+        "DROPS",
+        "CURRENT FILE",
+        "LAST FILE",
+        "HEARTBEAT",
     ];
-    let right = [false, false, false, true, true, true, true, false, false, false];
+    let right = [
+        false, false, false, true, true, true, true, false, false, false,
+    ];
     out.push_str("CAPTURE SITES\n");
     out.push_str(&table(&heads, &rows, &right));
     out.push('\n');
@@ -178,10 +188,21 @@ fn stages(p: &Page, out: &mut String) {
         })
         .collect();
     let heads = [
-        "STAGE", "BACKLOG", "OLDEST", "RUNNING", "QUEUED", "RETRYING", "FAILED", "STUCK",
-        "QUARANTINED", "LAST HOUR", "LAST DAY",
+        "STAGE",
+        "BACKLOG",
+        "OLDEST",
+        "RUNNING",
+        "QUEUED",
+        "RETRYING",
+        "FAILED",
+        "STUCK",
+        "QUARANTINED",
+        "LAST HOUR",
+        "LAST DAY",
     ];
-    let right = [false, true, true, true, true, true, true, true, true, true, true];
+    let right = [
+        false, true, true, true, true, true, true, true, true, true, true,
+    ];
     out.push_str("STAGES\n");
     out.push_str(&table(&heads, &rows, &right));
     out.push('\n');
@@ -208,7 +229,14 @@ fn users(p: &Page, out: &mut String) {
         })
         .collect();
     let heads = [
-        "USER", "INCOMING", "IN-PROCESS", "DONE", "FAILED", "DISK", "QUOTA", "",
+        "USER",
+        "INCOMING",
+        "IN-PROCESS",
+        "DONE",
+        "FAILED",
+        "DISK",
+        "QUOTA",
+        "",
     ];
     let right = [false, true, true, true, true, true, true, false];
     out.push_str("USERS\n");
