@@ -394,3 +394,87 @@ fn status_page_shows_when_a_problem_began_from_the_monitors_record() {
         "{text}"
     );
 }
+
+#[test]
+fn jobs_pending_too_long_on_slurm_carry_slurms_reason() {
+    let env = Env::new("start_timeout_secs = 60", "");
+    let squeue = env.root().join("squeue");
+    std::fs::write(
+        &squeue,
+        "#!/bin/sh\necho \"$@\" > \"$(dirname \"$0\")/squeue.args\"\necho '4242|QOSMaxJobsPerUserLimit'\necho '4243|Priority'\necho '4244|QOSMaxJobsPerUserLimit'\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&squeue, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let text = std::fs::read_to_string(&env.config.path).unwrap()
+        + &format!("\n[backend]\nkind = \"slurm\"\n\n[backend.slurm]\nsqueue = {squeue:?}\n");
+    std::fs::write(&env.config.path, text).unwrap();
+    let config = Config::load(&env.config.path).unwrap();
+    alive(&env);
+    let dirs = config.stage_dirs("scrub").unwrap();
+    let mut ledger = lander_dispatch::ledger::Ledger::open(&config.state_db).unwrap();
+    for (i, backend_id) in ["4242", "4243", "4244"].iter().enumerate() {
+        let item = format!("s1/s1-20261201-000000-{i}.pcap");
+        let job = format!("scrub.job{i}");
+        let mut claim = lander_dispatch::claim::Claim::new("scrub", &item, job.clone(), 1);
+        claim.claimed_at -= 600.0;
+        let path = dirs.claim(&item);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        assert!(lander_dispatch::claim::try_claim(&path, &claim).unwrap());
+        let mut row = lander_dispatch::ledger::JobRow::new(&job, "scrub", &item, 1, "submitted");
+        row.backend_id = Some((*backend_id).to_owned());
+        ledger.submitted(&row).unwrap();
+    }
+    drop(ledger);
+    let st = lander_dispatch::monitor::status(&config).unwrap();
+    assert_eq!(st.stages[0].not_started, 3, "{:?}", st.stages[0]);
+    assert_eq!(
+        st.stages[0].pending_reasons,
+        [
+            ("QOSMaxJobsPerUserLimit".to_owned(), 2),
+            ("Priority".to_owned(), 1)
+        ]
+    );
+    let p = st
+        .open
+        .iter()
+        .find(|p| p.id == "not_started:scrub")
+        .unwrap();
+    assert!(
+        p.message
+            .ends_with("(Slurm says: QOSMaxJobsPerUserLimit 2, Priority 1)"),
+        "{}",
+        p.message
+    );
+    let args = std::fs::read_to_string(env.root().join("squeue.args")).unwrap();
+    assert!(
+        args.starts_with("-h -j 424") && args.trim_end().ends_with("-o %A|%r"),
+        "{args}"
+    );
+}
+
+#[test]
+fn text_from_heartbeats_and_file_names_is_escaped_on_the_page() {
+    let env = Env::new("", "");
+    alive(&env);
+    let hb = env.root().join("spool/state/capture/s1-probe1.json");
+    let text = std::fs::read_to_string(&hb)
+        .unwrap()
+        .replace("s1-x.pcap", "<script>alert(1)</script>")
+        .replace("probe1", "probe1\\\" onload=\\\"x");
+    std::fs::write(&hb, text).unwrap();
+    let page = lander_dispatch::status::build(&env.config).unwrap();
+    assert_eq!(
+        page.sites[0].current_file.as_deref(),
+        Some("<script>alert(1)</script>")
+    );
+    use lander_dispatch::status::html::{render, Refresh};
+    for html in [
+        render(&page, Refresh::Meta(60)),
+        render(&page, Refresh::Fetch(10)),
+    ] {
+        assert!(!html.contains("<script>alert"), "{html}");
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(!html.contains("\" onload="), "{html}");
+    }
+}

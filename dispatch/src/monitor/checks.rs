@@ -185,11 +185,19 @@ fn stages(config: &Config, st: &Status, f: &mut Found) {
             f.add("starved", name, Severity::Warning, v, l, msg);
         }
         if s.not_started > 0 {
-            let msg = format!(
+            let mut msg = format!(
                 "{name}: {} jobs submitted but not started after {}",
                 s.not_started,
                 human::duration(start)
             );
+            if !s.pending_reasons.is_empty() {
+                let why: Vec<String> = s
+                    .pending_reasons
+                    .iter()
+                    .map(|(r, n)| format!("{r} {n}"))
+                    .collect();
+                msg += &format!(" (Slurm says: {})", why.join(", "));
+            }
             f.add(
                 "not_started",
                 name,

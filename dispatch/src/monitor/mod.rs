@@ -24,6 +24,7 @@ pub mod history;
 pub mod notify;
 pub mod run;
 pub mod sites;
+pub mod slurm;
 mod stages;
 pub mod store;
 pub mod tell;
@@ -89,6 +90,7 @@ pub fn status(config: &Config) -> io::Result<Status> {
         st.quarantine.extend(found);
         st.stages.push(s);
     }
+    slurm::annotate(config, &mut st.stages);
     st.users = users::user_status(config)?;
     st.disk = disk::measure(&config.spool).ok();
     st.open = checks::evaluate(config, &st);

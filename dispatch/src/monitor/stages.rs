@@ -31,6 +31,11 @@ pub struct StageStatus {
     pub pending: usize,
     /// Of those, jobs submitted and not started for longer than `monitor.start_timeout_secs`.
     pub not_started: usize,
+    /// Slurm's reasons for those (`Priority`, `Resources`, ...) with how many jobs have each.
+    pub pending_reasons: Vec<(String, usize)>,
+    /// Job ids of those.
+    #[serde(skip)]
+    pub late_jobs: Vec<String>,
     /// Items waiting for a retry.
     pub retrying: usize,
     /// Items given up.
@@ -65,6 +70,7 @@ pub(super) fn stage_status(
                 s.pending += 1;
                 if sys::now() - c.claimed_at > config.monitor.start_timeout.as_secs_f64() {
                     s.not_started += 1;
+                    s.late_jobs.push(c.job_id.clone());
                 }
             }
             ClaimState::Active | ClaimState::Done => s.active += 1,
