@@ -478,3 +478,18 @@ fn text_from_heartbeats_and_file_names_is_escaped_on_the_page() {
         assert!(!html.contains("\" onload="), "{html}");
     }
 }
+
+#[test]
+fn a_history_database_that_cannot_be_read_still_gives_the_page_of_the_spool() {
+    let env = Env::new("", "");
+    alive(&env);
+    std::fs::create_dir_all(env.config.state_db.parent().unwrap()).unwrap();
+    std::fs::write(
+        &env.config.state_db,
+        b"this is not a database, but garbage of a full disk",
+    )
+    .unwrap();
+    let page = lander_dispatch::status::build(&env.config).unwrap();
+    assert_eq!(page.sites.len(), 2);
+    assert!(page.history.is_empty() && page.monitor_seen.is_none());
+}

@@ -109,11 +109,16 @@ impl Page {
 /// Builds the page.
 pub fn build(config: &Config) -> Result<Page, MonitorError> {
     let st = monitor::status(config)?;
-    let store = Store::open_read_only(&config.state_db)?;
-    let recorded = match &store {
-        Some(s) => s.open_events()?,
-        None => Vec::new(),
-    };
+    // The monitor's record adds when problems began and the history; without it (no
+    // monitor yet, or a database this user cannot read) the page still shows the spool.
+    let store = Store::open_read_only(&config.state_db).unwrap_or_else(|e| {
+        tracing::warn!("no monitor history: {e}");
+        None
+    });
+    let recorded = store
+        .as_ref()
+        .map(|s| s.open_events().unwrap_or_default())
+        .unwrap_or_default();
     let problems = st
         .open
         .iter()
@@ -130,8 +135,8 @@ pub fn build(config: &Config) -> Result<Page, MonitorError> {
         .collect();
     let (cleared, history) = match &store {
         Some(s) => (
-            s.cleared_since(st.time - 86_400.0, 20)?,
-            history::series(s, st.time - CHART_SECS)?,
+            s.cleared_since(st.time - 86_400.0, 20).unwrap_or_default(),
+            history::series(s, st.time - CHART_SECS).unwrap_or_default(),
         ),
         None => (Vec::new(), Vec::new()),
     };

@@ -4,7 +4,7 @@
 //! - `/content` the page's `<main>` alone;
 //! - `/api/status` the model as JSON.
 //!
-//! The model is rebuilt at most every `min_age` whatever the number of clients, so a page left
+//! The model is rebuilt at most every 5 s whatever the number of clients, so a page left
 //! open in many browsers costs one scan of the spool per period. Only GET and HEAD are
 //! answered.
 
@@ -62,7 +62,7 @@ impl StatusServer {
         Ok(StatusServer {
             server,
             config: config.clone(),
-            min_age: Duration::from_secs(2),
+            min_age: Duration::from_secs(5),
             refresh_secs: 10,
         })
     }
