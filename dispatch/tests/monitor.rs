@@ -493,3 +493,29 @@ fn a_history_database_that_cannot_be_read_still_gives_the_page_of_the_spool() {
     assert_eq!(page.sites.len(), 2);
     assert!(page.history.is_empty() && page.monitor_seen.is_none());
 }
+
+#[test]
+fn a_file_still_there_after_the_history_period_is_not_told_of_again() {
+    use lander_dispatch::monitor::tell;
+    let extra = sink("alice", Some("alice"), "[\"arrival\"]");
+    let env = Env::new("arrival_batch_secs = 0\nhistory_days = 1", &extra);
+    let incoming = env.root().join("spool/users/alice/incoming/s1");
+    std::fs::create_dir_all(&incoming).unwrap();
+    let mut store = Store::open(&env.config.state_db).unwrap();
+    let t = 1_800_000_000.0;
+    assert_eq!(tell::arrivals(&env.config, &mut store, t).unwrap(), 0);
+    std::fs::write(incoming.join("s1-20261201-000000-1.pcap"), b"x").unwrap();
+    assert_eq!(
+        tell::arrivals(&env.config, &mut store, t + 10.0).unwrap(),
+        1
+    );
+    for day in 1..5 {
+        let now = t + f64::from(day) * 86_400.0;
+        assert_eq!(
+            tell::arrivals(&env.config, &mut store, now).unwrap(),
+            0,
+            "day {day}"
+        );
+    }
+    assert_eq!(store.outbox().unwrap().len(), 1);
+}

@@ -64,7 +64,7 @@ pub fn samples(st: &Status, hourly: &[(String, Throughput)]) -> Vec<(String, f64
 }
 
 /// Records samples taken at `now`, folds those older than a day into hourly means and drops
-/// those older than `keep` seconds.
+/// those (and events cleared) older than `keep` seconds.
 pub fn record(
     store: &mut Store,
     samples: &[(String, f64)],
@@ -92,6 +92,11 @@ pub fn record(
             [cut],
         )?;
         tx.execute("DELETE FROM monitor_samples WHERE time < ?1", [now - keep])?;
+        // Events cleared longer ago than the history go with it.
+        tx.execute(
+            "DELETE FROM monitor_events WHERE cleared IS NOT NULL AND cleared < ?1",
+            [now - keep],
+        )?;
         Ok(())
     })
 }

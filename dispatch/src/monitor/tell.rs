@@ -54,6 +54,7 @@ pub fn arrivals(config: &Config, store: &mut Store, now: f64) -> Result<usize, S
         let files = received(&spool, user, &cfg.subscriptions);
         let cursor = format!("arrival:{user}");
         let batch = config.monitor.arrival_batch.as_secs_f64();
+        let keep = config.monitor.history.as_secs_f64();
         let first = store.cursor(&cursor)?.is_none();
         queued += store.write(|tx| {
             let told = if first { Some(now) } else { None };
@@ -71,6 +72,7 @@ pub fn arrivals(config: &Config, store: &mut Store, now: f64) -> Result<usize, S
                     |r| r.get(0),
                 )
                 .optional()?;
+            forget_gone(tx, user, &files, now - keep)?;
             if first {
                 store::set_cursor(tx, &cursor, now)?;
                 return Ok(0);
@@ -99,14 +101,31 @@ pub fn arrivals(config: &Config, store: &mut Store, now: f64) -> Result<usize, S
             Ok(1)
         })?;
     }
-    let keep = now - config.monitor.history.as_secs_f64();
-    store.write(|tx| {
-        tx.execute(
-            "DELETE FROM monitor_seen WHERE seen < ?1 AND told IS NOT NULL",
-            [keep],
-        )
-    })?;
     Ok(queued)
+}
+
+/// Forgets files told of before `before` that are no longer there (a file still there stays
+/// known however old, so it is never told of twice).
+fn forget_gone(
+    tx: &rusqlite::Transaction<'_>,
+    user: &str,
+    files: &[(String, u64)],
+    before: f64,
+) -> rusqlite::Result<()> {
+    let present: std::collections::HashSet<&str> = files.iter().map(|f| f.0.as_str()).collect();
+    let old: Vec<String> = tx
+        .prepare(
+            "SELECT item FROM monitor_seen WHERE user = ?1 AND seen < ?2 AND told IS NOT NULL",
+        )?
+        .query_map(params![user, before], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for item in old.iter().filter(|i| !present.contains(i.as_str())) {
+        tx.execute(
+            "DELETE FROM monitor_seen WHERE user = ?1 AND item = ?2",
+            params![user, item],
+        )?;
+    }
+    Ok(())
 }
 
 fn arrival_payload(user: &str, files: &[(String, i64)], now: f64) -> String {
