@@ -106,7 +106,7 @@ fn problems(p: &Page, out: &mut String) {
             vec![
                 x.severity.to_string().to_uppercase(),
                 x.message.clone(),
-                format!("since {}", ago(x.since, p.time)),
+                ago(x.since, p.time),
             ]
         })
         .collect();
