@@ -31,31 +31,38 @@ pub struct UserStatus {
 }
 
 /// Trace files (not manifests, not reasons) in `<dir>/<site>/` for every site.
-fn count_traces(dir: &Path, sites: &[String]) -> io::Result<usize> {
+fn count_traces(dir: &Path, sites: &[String]) -> usize {
     let mut n = 0;
     for site in sites {
-        n += list_names(&dir.join(site))?
-            .iter()
-            .filter(|name| !name.ends_with(".json"))
-            .count();
+        let names = list_names(&dir.join(site)).unwrap_or_else(|e| {
+            tracing::warn!("{}: {e}", dir.join(site).display());
+            Vec::new()
+        });
+        n += names.iter().filter(|name| !name.ends_with(".json")).count();
     }
-    Ok(n)
+    n
 }
 
-/// Every configured user's files and disk use.
+/// Every configured user's files and disk use (a directory that cannot be listed counts as
+/// empty, with a warning).
 pub fn user_status(config: &Config) -> io::Result<Vec<UserStatus>> {
     let spool = Spool::new(&config.spool);
-    let usage = crate::quota::usage(config)?;
+    // Disk use needs every file of every user: one unreadable directory leaves it out (with
+    // a warning) rather than the whole page.
+    let usage = crate::quota::usage(config).unwrap_or_else(|e| {
+        tracing::warn!("disk use of users not measured: {e}");
+        crate::quota::QuotaReport::default()
+    });
     let mut out = Vec::new();
     for (name, cfg) in &config.users {
         let sites = &cfg.subscriptions;
         let u = usage.users.iter().find(|u| &u.user == name);
         out.push(UserStatus {
             user: name.clone(),
-            incoming: count_traces(&spool.incoming(name), sites)?,
-            in_process: count_traces(&spool.in_process(name), sites)?,
-            done: count_traces(&spool.done(name), sites)?,
-            failed: count_traces(&spool.failed(name), sites)?,
+            incoming: count_traces(&spool.incoming(name), sites),
+            in_process: count_traces(&spool.in_process(name), sites),
+            done: count_traces(&spool.done(name), sites),
+            failed: count_traces(&spool.failed(name), sites),
             bytes: u.map_or(0, |u| u.bytes),
             quota: cfg.quota,
             over_quota: u.is_some_and(|u| u.over),
