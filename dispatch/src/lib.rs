@@ -22,6 +22,7 @@ pub mod record;
 pub mod scrub;
 pub mod stage;
 pub mod standin;
+pub mod status;
 pub mod sys;
 pub mod user;
 pub mod window;

@@ -44,8 +44,10 @@ enum Command {
     User(cli::user::Args),
     /// Job control: list, show, logs, cancel, retry, pause, resume.
     Jobs(cli::jobs::Args),
-    /// Status page and monitor from the run records.
+    /// The status page: terminal, JSON, static HTML, or served (--serve); --check for cron.
     Status(cli::status::Args),
+    /// Checks, events and notifications (run, once); `mail` formats a notification.
+    Monitor(cli::monitor::Args),
     /// Remove old files by the configured retention (age and size).
     Clean(cli::clean::Args),
     /// Per-user disk use against the configured quotas.
@@ -72,6 +74,7 @@ fn main() {
         Command::User(a) => cli::user::run(a),
         Command::Jobs(a) => cli::jobs::run(a),
         Command::Status(a) => cli::status::run(a),
+        Command::Monitor(a) => cli::monitor::run(a),
         Command::Clean(a) => cli::clean::run(a),
         Command::Quota(a) => cli::quota::run(a),
         Command::Demo(a) => cli::demo::run(a),

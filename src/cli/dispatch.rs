@@ -1,7 +1,6 @@
 //! `lander dispatch`: the scrub dispatcher over the spool, and the job wrapper every job runs in.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::Subcommand;
@@ -53,8 +52,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let config = args.config.load()?;
             let mut engine = control::scrub_engine(&config, wrapper_argv()?, default_scrub()?)?;
             let stop = stop_flag()?;
-            engine.run(&stop, Duration::from_secs(2))?;
-            Ok(())
+            let monitor = super::daemon::monitor_beside(&config, &stop)?;
+            let result = super::daemon::run_logged(&mut engine, &config, &stop);
+            if let Some(m) = monitor {
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                let _ = m.join();
+            }
+            result
         }
         Command::Once => {
             let config = args.config.load()?;

@@ -1,7 +1,5 @@
 //! `lander user`: a user's dispatcher over their `incoming/` (runs as the user).
 
-use std::time::Duration;
-
 use anyhow::Context;
 use clap::Subcommand;
 use lander_dispatch::control;
@@ -44,8 +42,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
         Command::Run => {
             let stop = stop_flag()?;
-            engine.run(&stop, Duration::from_secs(2))?;
-            Ok(())
+            super::daemon::run_logged(&mut engine, &config, &stop)
         }
         Command::Once => print_report(&engine.once()?, args.json),
     }

@@ -10,6 +10,7 @@ use super::defaults::{
     default_backoff, default_on_success, default_retries, default_retry, default_true,
     default_user_timeout, star,
 };
+use super::monitor::{RawMonitor, RawNotify};
 use super::types::{Action, AfterSuccess};
 
 #[derive(Debug, Deserialize)]
@@ -31,6 +32,8 @@ pub(super) struct RawConfig {
     pub(super) queue: RawQueue,
     #[serde(default)]
     pub(super) monitor: RawMonitor,
+    #[serde(default)]
+    pub(super) notify: Vec<RawNotify>,
     #[serde(default)]
     pub(super) retention: RawRetention,
 }
@@ -119,17 +122,6 @@ pub(super) struct RawQueue {
     pub(super) limit: usize,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub(super) struct RawMonitor {
-    pub(super) stale_secs: u64,
-    pub(super) start_timeout_secs: u64,
-    pub(super) silent_secs: u64,
-    pub(super) temp_max_age_secs: u64,
-    pub(super) lost_grace_secs: f64,
-    pub(super) rescan_secs: f64,
-}
-
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawRetention {
@@ -202,18 +194,5 @@ impl Default for RawBackend {
 impl Default for RawQueue {
     fn default() -> Self {
         Self { limit: 1000 }
-    }
-}
-
-impl Default for RawMonitor {
-    fn default() -> Self {
-        Self {
-            stale_secs: 600,
-            start_timeout_secs: 600,
-            silent_secs: 3600,
-            temp_max_age_secs: 3600,
-            lost_grace_secs: 30.0,
-            rescan_secs: 1.0,
-        }
     }
 }

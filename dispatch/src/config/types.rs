@@ -8,6 +8,8 @@ use serde::Deserialize;
 
 use crate::window::Window;
 
+pub use super::monitor::{MinFree, Monitor, Notify, NotifyKind};
+
 /// What happens to a file after a job outcome that is not success.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -56,6 +58,8 @@ pub struct Config {
     pub queue_limit: usize,
     /// Monitor thresholds.
     pub monitor: Monitor,
+    /// Notification commands (`[[notify]]`).
+    pub notify: Vec<Notify>,
     /// Retention of old files.
     pub retention: Retention,
 }
@@ -181,23 +185,6 @@ impl Default for Slurm {
             scancel: "scancel".into(),
         }
     }
-}
-
-/// Monitor thresholds.
-#[derive(Debug, Clone)]
-pub struct Monitor {
-    /// Work waiting longer than this without a job is reported.
-    pub stale_after: Duration,
-    /// A job submitted and not started after this is reported.
-    pub start_timeout: Duration,
-    /// A capture site with no new raw file for this long is reported as silent.
-    pub silent_after: Duration,
-    /// Temporary files older than this in state directories are removed.
-    pub temp_max_age: Duration,
-    /// A submitted job with no start marker after this long, unknown to the backend, is lost.
-    pub lost_grace: Duration,
-    /// Least time between rescans of input directories.
-    pub rescan: Duration,
 }
 
 /// Retention of old files, per class: `<class>_days` (0, the default, keeps forever) and

@@ -3,15 +3,14 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
 
 use crate::window::Window;
 
 use super::check::{valid_name, Validator, MAX_NAME, MAX_QUEUE, MAX_RETRIES, MAX_SLOTS};
 use super::defaults::{default_state_dir_db, default_user_db};
-use super::raw::{RawConfig, RawMonitor, RawRetention, RawScrub, RawSlurm, RawUser};
+use super::raw::{RawConfig, RawRetention, RawScrub, RawSlurm, RawUser};
 use super::types::{
-    Action, BackendConfig, BackendKind, Config, Monitor, Retention, Rule, Scrub, Slurm, User,
+    Action, BackendConfig, BackendKind, Config, Retention, Rule, Scrub, Slurm, User,
 };
 use super::ConfigError;
 
@@ -48,6 +47,7 @@ impl RawConfig {
         let grace = v.secs("backend", "grace_secs", self.backend.grace_secs)?;
         let queue_limit = v.count("queue", "limit", self.queue.limit, 1, MAX_QUEUE)?;
         let monitor = self.monitor.validate(v)?;
+        let notify = super::monitor::validate_notify(v, &self.notify, &self.users)?;
         let retention = self.retention.validate(v)?;
         let scrub = self.scrub.validate(v)?;
         let mut users = BTreeMap::new();
@@ -79,22 +79,8 @@ impl RawConfig {
             },
             queue_limit,
             monitor,
+            notify,
             retention,
-        })
-    }
-}
-
-impl RawMonitor {
-    fn validate(&self, v: &Validator<'_>) -> Result<Monitor, ConfigError> {
-        let t = "monitor";
-        let lost_grace = v.secs_f64(t, "lost_grace_secs", self.lost_grace_secs)?;
-        Ok(Monitor {
-            stale_after: v.secs(t, "stale_secs", self.stale_secs)?,
-            start_timeout: v.secs(t, "start_timeout_secs", self.start_timeout_secs)?,
-            silent_after: v.secs(t, "silent_secs", self.silent_secs)?,
-            temp_max_age: v.secs(t, "temp_max_age_secs", self.temp_max_age_secs)?,
-            lost_grace: lost_grace.max(Duration::from_millis(100)),
-            rescan: v.secs_f64(t, "rescan_secs", self.rescan_secs)?,
         })
     }
 }

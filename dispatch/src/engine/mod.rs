@@ -144,10 +144,23 @@ impl<S: Stage> Dispatcher<S> {
 
     /// Loops passes until `stop` is set.
     pub fn run(&mut self, stop: &AtomicBool, idle: Duration) -> Result<(), PassError> {
+        self.run_with(stop, idle, &mut |_| {})
+    }
+
+    /// Loops passes until `stop` is set, calling `on_pass` with each pass's report.
+    pub fn run_with(
+        &mut self,
+        stop: &AtomicBool,
+        idle: Duration,
+        on_pass: &mut dyn FnMut(&PassReport),
+    ) -> Result<(), PassError> {
         self.sweep(FOREIGN_TEMP_AGE)?;
         while !stop.load(Ordering::Relaxed) {
             let report = match self.pass() {
-                Ok(report) => report,
+                Ok(report) => {
+                    on_pass(&report);
+                    report
+                }
                 Err(e) => {
                     // A daemon outlives passing trouble (a busy database, a slow NFS server);
                     // what the failed pass did not commit is found again on the next one.

@@ -65,6 +65,47 @@ impl PassReport {
     }
 }
 
+impl PassReport {
+    /// Whether the pass changed anything (submitted, settled, gave up, failed on an item).
+    pub fn did_something(&self) -> bool {
+        self.submitted
+            + self.succeeded
+            + self.failed_attempts
+            + self.lost
+            + self.gave_up
+            + self.errors
+            + self.dropped
+            > 0
+    }
+
+    /// One line for the log: what the pass did, then what is in flight and waiting.
+    pub fn summary(&self) -> String {
+        let mut out = format!(
+            "submitted {}, succeeded {}, failed {}, lost {}, gave up {}; running {}, queued {}, \
+             waiting for retry {}, backlog {}",
+            self.submitted,
+            self.succeeded,
+            self.failed_attempts,
+            self.lost,
+            self.gave_up,
+            self.running,
+            self.pending,
+            self.waiting,
+            self.backlog
+        );
+        if self.errors > 0 {
+            out += &format!(", {} items with errors (retried next pass)", self.errors);
+        }
+        if self.over_limit {
+            out += ", queue over its limit";
+        }
+        if self.held {
+            out += ", held (paused or outside its time windows)";
+        }
+        out
+    }
+}
+
 /// Adds one pass's report to a running total (counts add up; states are the last pass's).
 pub(super) fn add(total: &mut PassReport, r: &PassReport) {
     total.succeeded += r.succeeded;

@@ -98,6 +98,13 @@ impl<S: Stage> Dispatcher<S> {
             Job::Pending => report.pending += 1,
             Job::Finished(rec) => self.settle_record(item, path, c, rec, report)?,
             Job::Lost(reason) => {
+                tracing::debug!(
+                    stage = self.stage.name(),
+                    item,
+                    job = c.job_id,
+                    reason,
+                    "lost"
+                );
                 report.lost += 1;
                 if self.never_submitted(&c)? {
                     return self.requeue(item, path, &c, report);
@@ -180,6 +187,7 @@ impl<S: Stage> Dispatcher<S> {
             return self.stuck(item, path, &c, rec, &e.to_string(), report);
         }
         crash::point("completed");
+        tracing::debug!(stage = self.stage.name(), item, job = c.job_id, "succeeded");
         report.succeeded += 1;
         self.ledger.finished(rec, "succeeded", None)?;
         self.release.push(Release {

@@ -154,6 +154,7 @@ impl<S: Stage> Dispatcher<S> {
                 row.backend_id = Some(id.clone());
                 self.backend_ids.insert(c.job_id.clone(), id);
                 self.ledger.submitted(&row)?;
+                tracing::debug!(stage = self.stage.name(), item, job = c.job_id, "submitted");
                 report.submitted += 1;
                 report.pending += 1;
                 Ok(true)
