@@ -13,6 +13,7 @@ pub const STEPS: &[&str] = &[
     // engine, both stages
     "claimed",
     "accepted",
+    "intended",
     "submitted",
     "completed",
     "committed",

@@ -6,6 +6,7 @@
 //! ([`wrapper`], [`record`]), and the history ([`ledger`]) is kept in SQLite on local disk.
 
 pub mod backend;
+pub mod batch;
 pub mod claim;
 pub mod clean;
 pub mod config;

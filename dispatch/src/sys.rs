@@ -125,6 +125,25 @@ pub fn kill_self() -> ! {
     std::process::abort()
 }
 
+/// This host's stable identity, looked up once: its host name and the first 12 digits of its
+/// machine id (`/etc/machine-id`), as `<host>@<id>`. Short host names repeat across clusters and
+/// containers; the machine id tells two hosts of one name apart. Without a machine id, the host
+/// name alone.
+pub fn host_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        let id = ["/etc/machine-id", "/var/lib/dbus/machine-id"]
+            .iter()
+            .find_map(|p| std::fs::read_to_string(p).ok())
+            .map(|s| s.trim().chars().take(12).collect::<String>())
+            .filter(|s| !s.is_empty());
+        match id {
+            Some(id) => format!("{}@{id}", hostname()),
+            None => hostname().to_owned(),
+        }
+    })
+}
+
 /// Seconds since the Unix epoch, as a float.
 pub fn now() -> f64 {
     std::time::SystemTime::now()

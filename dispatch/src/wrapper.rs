@@ -34,7 +34,11 @@ pub enum Wrapped {
 /// HUP cancel it. `Ok(None)` when there was no job to run (superseded before it started). An
 /// error is also appended to the job's error log, where `lander jobs logs` looks.
 pub fn run_file(spec_path: &Path) -> io::Result<Option<Wrapped>> {
-    let Some(spec) = load_spec(spec_path)? else {
+    // An array task is given its batch file and finds its own spec in it.
+    let Some(spec_path) = crate::batch::resolve_spec(spec_path)? else {
+        return Ok(None);
+    };
+    let Some(spec) = load_spec(&spec_path)? else {
         return Ok(None);
     };
     let cancel = std::sync::Arc::new(AtomicBool::new(false));

@@ -111,6 +111,10 @@ pub(super) struct RawSlurm {
     pub(super) sbatch: Option<String>,
     pub(super) squeue: Option<String>,
     pub(super) scancel: Option<String>,
+    pub(super) scontrol: Option<String>,
+    pub(super) array_throttle: Option<usize>,
+    pub(super) max_array_size: Option<usize>,
+    pub(super) max_jobs: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]

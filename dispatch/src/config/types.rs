@@ -168,6 +168,14 @@ pub struct Slurm {
     pub squeue: String,
     /// The `scancel` program.
     pub scancel: String,
+    /// The `scontrol` program (reads `MaxArraySize` and `MaxJobCount`).
+    pub scontrol: String,
+    /// Most tasks of one array running at once (`--array=0-N%K`); 0: no throttle.
+    pub array_throttle: usize,
+    /// Most tasks in one array; `None`: the cluster's `MaxArraySize`.
+    pub max_array_size: Option<usize>,
+    /// Most jobs of a stage in the queue; `None`: the cluster's `MaxJobCount`.
+    pub max_jobs: Option<usize>,
 }
 
 impl Default for Slurm {
@@ -179,6 +187,10 @@ impl Default for Slurm {
             sbatch: "sbatch".into(),
             squeue: "squeue".into(),
             scancel: "scancel".into(),
+            scontrol: "scontrol".into(),
+            array_throttle: 64,
+            max_array_size: None,
+            max_jobs: None,
         }
     }
 }

@@ -229,6 +229,7 @@ impl RawSlurm {
             ("sbatch", &self.sbatch),
             ("squeue", &self.squeue),
             ("scancel", &self.scancel),
+            ("scontrol", &self.scontrol),
         ];
         for (key, value) in fields {
             if value.as_deref().is_some_and(|s| s.trim().is_empty()) {
@@ -246,6 +247,11 @@ impl RawSlurm {
             let msg = format!("{a:?} is not an option (argv words, like [\"--qos=low\"])");
             return Err(v.invalid(table, "extra_args", msg));
         }
+        for (key, value) in [("max_array_size", self.max_array_size), ("max_jobs", self.max_jobs)] {
+            if value == Some(0) {
+                return Err(v.invalid(table, key, "must be at least 1"));
+            }
+        }
         let d = Slurm::default();
         Ok(Slurm {
             partition: self.partition,
@@ -254,6 +260,10 @@ impl RawSlurm {
             sbatch: self.sbatch.unwrap_or(d.sbatch),
             squeue: self.squeue.unwrap_or(d.squeue),
             scancel: self.scancel.unwrap_or(d.scancel),
+            scontrol: self.scontrol.unwrap_or(d.scontrol),
+            array_throttle: self.array_throttle.unwrap_or(d.array_throttle),
+            max_array_size: self.max_array_size,
+            max_jobs: self.max_jobs,
         })
     }
 }

@@ -148,6 +148,16 @@ impl<S: Stage> Dispatcher<S> {
         let mut row = row_of(c, "submitted");
         row.submitted = Some(sys::now());
         row.host = Some(sys::hostname().to_owned());
+        if self.array_limits.is_some() {
+            // Goes out with the pass's arrays (`flush_arrays`), which record it.
+            self.arrays.outgoing.push(super::arrays::Outgoing {
+                item: item.to_owned(),
+                spec: spec_path.to_owned(),
+                row,
+                time_minutes: crate::backend::slurm::time_minutes(spec),
+            });
+            return Ok(true);
+        }
         match self.backend.submit(spec, spec_path) {
             Ok(id) => {
                 crash::point("submitted");

@@ -18,6 +18,8 @@ pub struct StageDirs {
     pub logs: PathBuf,
     /// Present when the stage is paused.
     pub paused: PathBuf,
+    /// Array batch files: the intent of each array submission, then its id.
+    pub batches: PathBuf,
 }
 
 impl StageDirs {
@@ -29,12 +31,13 @@ impl StageDirs {
             records: state.join("records"),
             logs,
             paused: state.join("paused"),
+            batches: state.join("batches"),
         }
     }
 
     /// Creates the directories.
     pub fn create(&self) -> io::Result<()> {
-        for dir in [&self.claims, &self.jobs, &self.records, &self.logs] {
+        for dir in [&self.claims, &self.jobs, &self.records, &self.logs, &self.batches] {
             std::fs::create_dir_all(dir).map_err(|e| crate::fsutil::with_path(e, dir))?;
         }
         Ok(())
