@@ -293,6 +293,7 @@ mod tests {
             counts_from: None,
             fsync: false,
             digest: None,
+            cancel_request: None,
         };
         assert!(try_claim_with_spec(&p, &c, &spec).unwrap());
         assert!(!try_claim_with_spec(&p, &claim("b"), &spec).unwrap());

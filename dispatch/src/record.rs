@@ -43,6 +43,10 @@ pub struct JobSpec {
     /// BLAKE3 of the item's file, when known: the run record carries it on.
     #[serde(default)]
     pub digest: Option<String>,
+    /// Where job control notes a cancel before it signals the job. With it, a signal that
+    /// ends the job without the note is recorded as a kill (retried), not as a cancel.
+    #[serde(default)]
+    pub cancel_request: Option<PathBuf>,
 }
 
 /// How a job attempt ended.

@@ -73,6 +73,14 @@ pub fn run(spec: &JobSpec, cancel: &AtomicBool) -> io::Result<Wrapped> {
         return Ok(Wrapped::Superseded);
     }
     let (outcome, status) = execute(spec, cancel);
+    let outcome = match (&outcome, &spec.cancel_request) {
+        // Ended by a signal nobody asked for through job control: the batch system's doing
+        // (scancel, preemption, a node going down), a kill to retry, not a cancel.
+        (JobOutcome::Cancelled, Some(request)) if !crate::fsutil::exists(request) => {
+            JobOutcome::Signal(libc::SIGTERM)
+        }
+        _ => outcome,
+    };
     let (packets, bytes) = match (&outcome, &spec.counts_from) {
         (JobOutcome::Success, Some(m)) => counts_from(m),
         _ => (None, None),

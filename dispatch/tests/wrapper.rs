@@ -29,6 +29,7 @@ fn spec(dir: &Path, job: &str, argv: &[&str], timeout_secs: f64, grace_secs: f64
         counts_from: None,
         fsync: false,
         digest: None,
+        cancel_request: None,
     }
 }
 

@@ -216,6 +216,7 @@ impl<S: Stage> Dispatcher<S> {
             counts_from: cmd.counts_from,
             fsync: self.opts.fsync,
             digest: c.identity.as_ref().map(|i| i.digest.clone()),
+            cancel_request: Some(dirs.cancel_request(&c.job_id)),
         }
     }
 
@@ -224,6 +225,7 @@ impl<S: Stage> Dispatcher<S> {
         let dirs = self.stage.dirs();
         remove_if_exists(&dirs.spec(job))?;
         remove_if_exists(&dirs.marker(job))?;
+        remove_if_exists(&dirs.cancel_request(job))?;
         self.backend_ids.remove(job);
         self.stage.discard_attempt(item, job)
     }

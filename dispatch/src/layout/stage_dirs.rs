@@ -58,6 +58,12 @@ impl StageDirs {
         self.jobs.join(format!("{job}.start.json"))
     }
 
+    /// Written by job control before it signals a job: the end that follows is a cancel (a
+    /// signal without it is the batch system's doing: preemption, `scancel`, a node shutdown).
+    pub fn cancel_request(&self, job: &str) -> PathBuf {
+        self.jobs.join(format!("{job}.cancel"))
+    }
+
     /// The run record of a job.
     pub fn record(&self, job: &str) -> PathBuf {
         self.records.join(format!("{job}.json"))

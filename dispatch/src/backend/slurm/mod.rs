@@ -35,9 +35,12 @@ const MAX_NAME: usize = 100;
 pub struct SlurmBackend {
     wrapper: Vec<String>,
     settings: Slurm,
-    limits: Option<Limits>,
+    limits: Option<(Limits, std::time::Instant, bool)>,
     backoff: Backoff,
 }
+
+/// How long Slurm's default limits stand in after `scontrol` could not tell.
+const LIMITS_RETRY: std::time::Duration = std::time::Duration::from_secs(600);
 
 impl SlurmBackend {
     /// A backend submitting `wrapper + [spec path]` as one batch job per attempt.
@@ -51,27 +54,31 @@ impl SlurmBackend {
     }
 
     /// The cluster's limits, asked once (`scontrol show config`); Slurm's defaults while the
-    /// controller cannot tell (asked again next time).
+    /// controller cannot tell (asked again after ten minutes).
     pub fn limits(&mut self) -> Limits {
-        if let Some(l) = self.limits {
-            return l;
+        match self.limits {
+            Some((l, _, true)) => return l,
+            Some((l, at, false)) if at.elapsed() < LIMITS_RETRY => return l,
+            _ => {}
         }
         let args: Vec<OsString> = vec!["show".into(), "config".into()];
-        match self.run(&self.settings.scontrol, &args, None) {
-            Ok(out) if out.status.success() => {
-                let l = limits::parse_config(&String::from_utf8_lossy(&out.stdout));
-                self.limits = Some(l);
-                l
-            }
+        let (limits, known) = match self.run(&self.settings.scontrol, &args, None) {
+            Ok(out) if out.status.success() => (
+                limits::parse_config(&String::from_utf8_lossy(&out.stdout)),
+                true,
+            ),
             Ok(out) => {
-                tracing::warn!("scontrol show config: {}: {}", out.status, stderr_text(&out));
-                Limits::default()
+                let why = format!("{}: {}", out.status, stderr_text(&out));
+                tracing::warn!("scontrol show config: {why}: using Slurm's default limits");
+                (Limits::default(), false)
             }
             Err(e) => {
-                tracing::warn!("scontrol show config: {e}");
-                Limits::default()
+                tracing::warn!("scontrol show config: {e}: using Slurm's default limits");
+                (Limits::default(), false)
             }
-        }
+        };
+        self.limits = Some((limits, std::time::Instant::now(), known));
+        limits
     }
 
     /// The `sbatch` arguments for a job (the script comes on standard input).
@@ -254,7 +261,7 @@ impl Backend for SlurmBackend {
     fn capacity(&self) -> Option<usize> {
         self.settings
             .max_jobs
-            .or(self.limits.map(|l| l.max_job_count))
+            .or(self.limits.map(|(l, _, _)| l.max_job_count))
     }
 
     fn arrays(&mut self) -> Option<ArrayLimits> {
@@ -452,6 +459,7 @@ mod tests {
             counts_from: None,
             fsync: false,
             digest: None,
+            cancel_request: None,
         }
     }
 
