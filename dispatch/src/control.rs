@@ -42,6 +42,11 @@ pub fn options(config: &Config) -> Options {
         lost_grace: config.monitor.lost_grace,
         grace: config.backend.grace,
         rescan: config.monitor.rescan,
+        heartbeat: config.backend.heartbeat,
+        attr_cache: config
+            .backend
+            .attr_cache
+            .unwrap_or_else(|| crate::heartbeat::attr_cache_of(&config.spool)),
     }
 }
 

@@ -14,6 +14,7 @@ pub mod control;
 pub mod crash;
 pub mod engine;
 pub mod fsutil;
+pub mod heartbeat;
 pub mod layout;
 pub mod ledger;
 pub mod monitor;

@@ -58,6 +58,7 @@ pub fn run(spec: &JobSpec, cancel: &AtomicBool) -> io::Result<Wrapped> {
     let marker = StartMarker {
         job_id: spec.job_id.clone(),
         host: sys::hostname().to_owned(),
+        host_id: Some(sys::host_id().to_owned()),
         pid: me,
         pid_start: sys::start_time(me).unwrap_or(0),
         start,
@@ -72,7 +73,12 @@ pub fn run(spec: &JobSpec, cancel: &AtomicBool) -> io::Result<Wrapped> {
         crate::fsutil::remove_if_exists(&spec.start_marker)?;
         return Ok(Wrapped::Superseded);
     }
+    let heart = start_heart(spec);
     let (outcome, status) = execute(spec, cancel);
+    // No beat after the record: a reader that finds neither takes the job for ended.
+    if let Some(heart) = heart {
+        heart.stop();
+    }
     let outcome = match (&outcome, &spec.cancel_request) {
         // Ended by a signal nobody asked for through job control: the batch system's doing
         // (scancel, preemption, a node going down), a kill to retry, not a cancel.
@@ -103,6 +109,16 @@ pub fn run(spec: &JobSpec, cancel: &AtomicBool) -> io::Result<Wrapped> {
     };
     write_json_atomic(&spec.record, &record, spec.fsync)?;
     Ok(Wrapped::Ran(record))
+}
+
+/// Starts the job's heartbeats; a heartbeat that cannot be written does not stop the job (its
+/// liveness is then judged from the batch system's word and its record).
+fn start_heart(spec: &JobSpec) -> Option<crate::heartbeat::Heart> {
+    let path = spec.heartbeat.as_ref()?;
+    let every = positive_secs(spec.heartbeat_secs)?;
+    crate::heartbeat::Heart::start(path, &spec.job_id, every)
+        .inspect_err(|e| tracing::warn!("{}: no heartbeats: {e}", spec.job_id))
+        .ok()
 }
 
 fn claim_names_job(spec: &JobSpec) -> io::Result<bool> {

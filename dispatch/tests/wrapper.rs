@@ -30,6 +30,8 @@ fn spec(dir: &Path, job: &str, argv: &[&str], timeout_secs: f64, grace_secs: f64
         fsync: false,
         digest: None,
         cancel_request: None,
+            heartbeat: None,
+            heartbeat_secs: 0.0,
     }
 }
 

@@ -121,6 +121,12 @@ pub trait Backend: Send {
         Ok(ArrayQueue::default())
     }
 
+    /// Whether `Running` from [`Backend::poll`] is exact (the backend's own children), so a
+    /// job it calls running needs no other evidence.
+    fn exact(&self) -> bool {
+        false
+    }
+
     /// Whether a submission may be tried now (`false` while backing off after failures).
     fn may_submit(&self) -> bool {
         true

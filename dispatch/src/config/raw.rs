@@ -99,6 +99,8 @@ pub(super) struct RawBackend {
     pub(super) kind: String,
     pub(super) slots: usize,
     pub(super) grace_secs: u64,
+    pub(super) heartbeat_secs: f64,
+    pub(super) attr_cache_secs: Option<f64>,
     pub(super) slurm: RawSlurm,
 }
 
@@ -198,6 +200,8 @@ impl Default for RawBackend {
             kind: "local".into(),
             slots,
             grace_secs: 10,
+            heartbeat_secs: 30.0,
+            attr_cache_secs: None,
             slurm: RawSlurm::default(),
         }
     }

@@ -141,6 +141,11 @@ pub struct BackendConfig {
     pub slots: usize,
     /// Time between TERM and KILL when a job is ended.
     pub grace: Duration,
+    /// Time between two heartbeats of a running job (zero: none).
+    pub heartbeat: Duration,
+    /// How long the spool's filesystem may show an old copy of a file; `None`: from the
+    /// spool's mount (`acregmax` for NFS, zero for local filesystems).
+    pub attr_cache: Option<Duration>,
 }
 
 /// The batch systems jobs can run on.

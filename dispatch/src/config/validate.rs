@@ -46,6 +46,11 @@ impl RawConfig {
         let slurm = self.backend.slurm.validate(v)?;
         let slots = v.count("backend", "slots", self.backend.slots, 1, MAX_SLOTS)?;
         let grace = v.secs("backend", "grace_secs", self.backend.grace_secs)?;
+        let heartbeat = v.secs_f64("backend", "heartbeat_secs", self.backend.heartbeat_secs)?;
+        let attr_cache = match self.backend.attr_cache_secs {
+            Some(s) => Some(v.secs_f64("backend", "attr_cache_secs", s)?),
+            None => None,
+        };
         let queue_limit = v.count("queue", "limit", self.queue.limit, 1, MAX_QUEUE)?;
         let monitor = self.monitor.validate(v)?;
         let retention = self.retention.validate(v)?;
@@ -76,6 +81,8 @@ impl RawConfig {
                 slurm,
                 slots,
                 grace,
+                heartbeat,
+                attr_cache,
             },
             queue_limit,
             monitor,

@@ -55,6 +55,10 @@ pub struct Options {
     pub grace: Duration,
     /// Least time between two rescans of the input directories while idle.
     pub rescan: Duration,
+    /// Time between two heartbeats of a running job (zero: none).
+    pub heartbeat: Duration,
+    /// How long the spool's filesystem may show an old copy of a file (NFS attribute cache).
+    pub attr_cache: Duration,
 }
 
 impl Default for Options {
@@ -65,6 +69,8 @@ impl Default for Options {
             lost_grace: Duration::from_secs(30),
             grace: Duration::from_secs(10),
             rescan: Duration::from_secs(1),
+            heartbeat: Duration::from_secs(30),
+            attr_cache: Duration::ZERO,
         }
     }
 }
@@ -82,7 +88,12 @@ pub struct Dispatcher<S: Stage> {
     warned_limit: bool,
     arrays: arrays::Arrays,
     array_limits: Option<ArrayLimits>,
+    watch: crate::heartbeat::Watch,
+    view: BeatView,
 }
+
+/// How a dispatcher reads heartbeat files.
+pub type BeatView = std::sync::Arc<dyn Fn(&Path) -> Option<crate::heartbeat::Beat> + Send + Sync>;
 
 /// A claim to release once the pass has committed, with the attempt whose files go after it.
 struct Release {
@@ -128,7 +139,15 @@ impl<S: Stage> Dispatcher<S> {
             warned_limit: false,
             arrays: arrays::Arrays::default(),
             array_limits: None,
+            watch: crate::heartbeat::Watch::default(),
+            view: std::sync::Arc::new(crate::heartbeat::read),
         })
+    }
+
+    /// Reads heartbeats through `view` instead of the filesystem directly: tests give a
+    /// dispatcher the delayed view an NFS client's attribute cache would.
+    pub fn set_beat_view(&mut self, view: BeatView) {
+        self.view = view;
     }
 
     /// The stage.

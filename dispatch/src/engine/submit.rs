@@ -217,6 +217,8 @@ impl<S: Stage> Dispatcher<S> {
             fsync: self.opts.fsync,
             digest: c.identity.as_ref().map(|i| i.digest.clone()),
             cancel_request: Some(dirs.cancel_request(&c.job_id)),
+            heartbeat: Some(dirs.beat(&c.job_id)),
+            heartbeat_secs: self.opts.heartbeat.as_secs_f64(),
         }
     }
 
@@ -226,6 +228,8 @@ impl<S: Stage> Dispatcher<S> {
         remove_if_exists(&dirs.spec(job))?;
         remove_if_exists(&dirs.marker(job))?;
         remove_if_exists(&dirs.cancel_request(job))?;
+        remove_if_exists(&dirs.beat(job))?;
+        self.watch.forget(job);
         self.backend_ids.remove(job);
         self.stage.discard_attempt(item, job)
     }

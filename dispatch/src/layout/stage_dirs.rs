@@ -58,6 +58,11 @@ impl StageDirs {
         self.jobs.join(format!("{job}.start.json"))
     }
 
+    /// The heartbeat file of a running job.
+    pub fn beat(&self, job: &str) -> PathBuf {
+        self.jobs.join(format!("{job}.beat.json"))
+    }
+
     /// Written by job control before it signals a job: the end that follows is a cancel (a
     /// signal without it is the batch system's doing: preemption, `scancel`, a node shutdown).
     pub fn cancel_request(&self, job: &str) -> PathBuf {

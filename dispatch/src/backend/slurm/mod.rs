@@ -460,6 +460,8 @@ mod tests {
             fsync: false,
             digest: None,
             cancel_request: None,
+            heartbeat: None,
+            heartbeat_secs: 0.0,
         }
     }
 
