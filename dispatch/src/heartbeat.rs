@@ -126,11 +126,13 @@ pub enum Pulse {
 #[derive(Debug, Default)]
 pub struct Watch {
     seen: HashMap<String, (u64, Instant)>,
+    judged: HashMap<String, Option<u64>>,
 }
 
 impl Watch {
-    /// Judges `beat` with `grace` (see the module docs).
-    pub fn judge(&mut self, beat: Option<&Beat>, grace: Duration) -> Pulse {
+    /// Judges the beat of `job` (as read now) with `grace` (see the module docs).
+    pub fn judge(&mut self, job: &str, beat: Option<&Beat>, grace: Duration) -> Pulse {
+        self.judged.insert(job.to_owned(), beat.map(|b| b.seq));
         let Some(b) = beat else {
             return Pulse::None;
         };
@@ -154,15 +156,17 @@ impl Watch {
         }
     }
 
-    /// The sequence number last seen of `job` (to check after taking its claim over that it
-    /// did not beat meanwhile).
-    pub fn last_seq(&self, job: &str) -> Option<u64> {
-        self.seen.get(job).map(|(s, _)| *s)
+    /// The beat a verdict on `job` rested on: `None` when no verdict came from its beats,
+    /// `Some(None)` when there was no beat file. Checked again after taking the job's claim
+    /// over: a job that beat meanwhile is alive after all.
+    pub fn judged_on(&self, job: &str) -> Option<Option<u64>> {
+        self.judged.get(job).copied()
     }
 
     /// Forgets a job.
     pub fn forget(&mut self, job: &str) {
         self.seen.remove(job);
+        self.judged.remove(job);
     }
 }
 
@@ -256,16 +260,18 @@ mod tests {
             interval: 0.0,
         };
         let grace = Duration::from_millis(150);
-        assert_eq!(w.judge(Some(&b), grace), Pulse::Alive);
+        assert_eq!(w.judge("j", Some(&b), grace), Pulse::Alive);
         std::thread::sleep(Duration::from_millis(100));
         b.seq = 6;
-        assert_eq!(w.judge(Some(&b), grace), Pulse::Alive);
+        assert_eq!(w.judge("j", Some(&b), grace), Pulse::Alive);
         std::thread::sleep(Duration::from_millis(100));
-        assert_eq!(w.judge(Some(&b), grace), Pulse::Alive, "still 100 ms");
+        assert_eq!(w.judge("j", Some(&b), grace), Pulse::Alive, "still 100 ms");
         std::thread::sleep(Duration::from_millis(100));
-        assert_eq!(w.judge(Some(&b), grace), Pulse::Stale);
-        assert_eq!(w.last_seq("j"), Some(6));
-        assert_eq!(w.judge(None, grace), Pulse::None);
+        assert_eq!(w.judge("j", Some(&b), grace), Pulse::Stale);
+        assert_eq!(w.judged_on("j"), Some(Some(6)));
+        assert_eq!(w.judge("j", None, grace), Pulse::None);
+        assert_eq!(w.judged_on("j"), Some(None));
+        assert_eq!(w.judged_on("never"), None);
     }
 
     #[test]
@@ -278,8 +284,8 @@ mod tests {
             clock: sys::boot_clock() - 10.0,
             interval: 1.0,
         };
-        assert_eq!(w.judge(Some(&b), Duration::from_secs(5)), Pulse::Stale);
-        assert_eq!(w.judge(Some(&b), Duration::from_secs(9)), Pulse::Alive);
+        assert_eq!(w.judge("k", Some(&b), Duration::from_secs(5)), Pulse::Stale);
+        assert_eq!(w.judge("k", Some(&b), Duration::from_secs(9)), Pulse::Alive);
     }
 
     #[test]

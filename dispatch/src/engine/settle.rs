@@ -73,7 +73,7 @@ impl<S: Stage> Dispatcher<S> {
             Some(_) => {
                 let beat = (self.view)(&dirs.beat(&c.job_id));
                 let grace = self.beat_grace();
-                match self.watch.judge(beat.as_ref(), grace) {
+                match self.watch.judge(&c.job_id, beat.as_ref(), grace) {
                     Pulse::Alive => true,
                     Pulse::Stale | Pulse::None => backend_says != JobState::Unknown,
                 }
@@ -319,11 +319,11 @@ impl<S: Stage> Dispatcher<S> {
         // and no heartbeat since the one the verdict rests on.
         let dirs = self.stage.dirs();
         let (record, beat) = (dirs.record(&c.job_id), dirs.beat(&c.job_id));
-        let seen = self.watch.last_seq(&c.job_id);
+        let judged = self.watch.judged_on(&c.job_id);
         let view = std::sync::Arc::clone(&self.view);
         let still_lost = || {
-            let beat_now = view(&beat).map(|b| b.seq);
-            Ok(rec.is_some() || (!crate::fsutil::exists(&record) && beat_now == seen))
+            let same_beat = judged.is_none_or(|seq| view(&beat).map(|b| b.seq) == seq);
+            Ok(rec.is_some() || (!crate::fsutil::exists(&record) && same_beat))
         };
         if !claim::takeover_checked(path, c, &next, self.opts.fsync, still_lost)? {
             return Ok(());
