@@ -29,7 +29,15 @@ impl<S: Stage> Dispatcher<S> {
                     removed += 1;
                 }
             }
-            for left in lander_spool::publish::leftovers(&dir, foreign_age).unwrap_or_default() {
+            let leftovers = lander_spool::publish::leftovers(&dir, foreign_age).unwrap_or_default();
+            for left in leftovers {
+                let silly = left
+                    .path
+                    .file_name()
+                    .is_some_and(|n| fsutil::is_nfs_silly(&n.to_string_lossy()));
+                if silly {
+                    continue;
+                }
                 remove_if_exists(&left.path)?;
                 removed += 1;
             }
