@@ -4,7 +4,6 @@
 //! Needs the Debian packages `slurmctld slurmd slurm-client munge` (scripts/bootstrap.sh);
 //! without them the tests fail, naming that script.
 
-
 mod dispatch_support;
 mod slurm_support;
 
@@ -92,7 +91,10 @@ fn captured_files_are_scrubbed_on_slurm_end_to_end() {
         // The backend id is the Slurm array task's id (`<array>_<index>`).
         let id = row.backend_id.as_deref().unwrap();
         let (array, index) = id.split_once('_').unwrap();
-        assert!(array.parse::<u64>().is_ok() && index.parse::<u64>().is_ok(), "{id:?}");
+        assert!(
+            array.parse::<u64>().is_ok() && index.parse::<u64>().is_ok(),
+            "{id:?}"
+        );
         let rec = records.iter().find(|r| r.item == item(name)).unwrap();
         assert_eq!(rec.outcome, JobOutcome::Success);
         assert_eq!(rec.host, c.host);

@@ -133,7 +133,10 @@ fn passes_until(
         if done(&r) {
             return (n, total);
         }
-        assert!(Instant::now() < deadline, "not done: {r:?}, so far {total:?}");
+        assert!(
+            Instant::now() < deadline,
+            "not done: {r:?}, so far {total:?}"
+        );
         std::thread::sleep(Duration::from_millis(250));
     }
     unreachable!()
@@ -176,7 +179,11 @@ fn a_dispatcher_killed_between_sbatch_and_recording_adopts_its_array() {
     assert_eq!(c.squeue_state(&format!("{id}_0")), "RUNNING");
     std::fs::remove_file(&hang).unwrap();
     let (_, total) = passes_until(&mut e, Duration::from_secs(90), |r| r.quiescent());
-    assert_eq!((total.succeeded, total.lost, total.submitted), (3, 0, 0), "{total:?}");
+    assert_eq!(
+        (total.succeeded, total.lost, total.submitted),
+        (3, 0, 0),
+        "{total:?}"
+    );
     spool.assert_scrubbed_exactly_once(&names);
     assert_eq!(c.arrays_of(spool.dir.path()), vec![3], "one sbatch call");
 }
@@ -200,10 +207,17 @@ fn an_intent_never_submitted_is_queued_again_after_the_grace() {
     assert_eq!(batches(&spool).len(), 1);
     let mut e = engine(&spool);
     let r = e.pass().unwrap();
-    assert_eq!((r.pending, r.lost, r.submitted), (2, 0, 0), "within the grace: {r:?}");
+    assert_eq!(
+        (r.pending, r.lost, r.submitted),
+        (2, 0, 0),
+        "within the grace: {r:?}"
+    );
     let (_, total) = passes_until(&mut e, Duration::from_secs(90), |r| r.quiescent());
     assert_eq!((total.succeeded, total.submitted), (2, 2), "{total:?}");
-    assert!(rows(&spool).iter().all(|r| r.attempt == 1), "not counted as a failure");
+    assert!(
+        rows(&spool).iter().all(|r| r.attempt == 1),
+        "not counted as a failure"
+    );
     spool.assert_scrubbed_exactly_once(&names);
     assert_eq!(c.arrays_of(spool.dir.path()), vec![2]);
     wait_for("the settled batches to go", Duration::from_secs(10), || {
@@ -238,11 +252,20 @@ fn five_hundred_files_after_an_outage_go_out_in_a_few_arrays_each_processed_once
          {squeues} squeue calls, {:?} in all",
         t0.elapsed()
     );
-    assert!(squeues <= passes, "{squeues} squeue calls in {passes} passes");
-    assert_eq!((total.succeeded, total.lost, total.submitted), (500, 0, 0), "{total:?}");
+    assert!(
+        squeues <= passes,
+        "{squeues} squeue calls in {passes} passes"
+    );
+    assert_eq!(
+        (total.succeeded, total.lost, total.submitted),
+        (500, 0, 0),
+        "{total:?}"
+    );
     let rows = rows(&spool);
     assert_eq!(rows.len(), 500);
-    assert!(rows.iter().all(|r| r.attempt == 1 && r.state == "succeeded"));
+    assert!(rows
+        .iter()
+        .all(|r| r.attempt == 1 && r.state == "succeeded"));
     spool.assert_scrubbed_exactly_once(&names);
 }
 
@@ -265,9 +288,17 @@ fn slurmctld_stopped_and_restarted_mid_run_loses_nothing_and_submits_nothing_twi
     assert!(err.contains("squeue"), "{err}");
     c.restart_daemon("slurmctld");
     let (_, total) = passes_until(&mut e, Duration::from_secs(120), |r| r.quiescent());
-    assert_eq!((total.succeeded, total.lost, total.submitted), (4, 0, 0), "{total:?}");
+    assert_eq!(
+        (total.succeeded, total.lost, total.submitted),
+        (4, 0, 0),
+        "{total:?}"
+    );
     spool.assert_scrubbed_exactly_once(&names);
-    assert_eq!(c.arrays_of(spool.dir.path()), vec![4], "nothing submitted twice");
+    assert_eq!(
+        c.arrays_of(spool.dir.path()),
+        vec![4],
+        "nothing submitted twice"
+    );
 }
 
 #[test]
@@ -296,9 +327,16 @@ fn a_node_failing_mid_job_has_its_items_redone_once() {
     assert_eq!((total.lost, total.succeeded), (2, 2), "{total:?}");
     let rows = rows(&spool);
     for name in &names {
-        let of = |a: u32| rows.iter().find(|r| r.item.ends_with(name.as_str()) && r.attempt == a);
+        let of = |a: u32| {
+            rows.iter()
+                .find(|r| r.item.ends_with(name.as_str()) && r.attempt == a)
+        };
         assert_eq!(of(1).map(|r| r.state.as_str()), Some("retry"), "{rows:?}");
-        assert_eq!(of(2).map(|r| r.state.as_str()), Some("succeeded"), "{rows:?}");
+        assert_eq!(
+            of(2).map(|r| r.state.as_str()),
+            Some("succeeded"),
+            "{rows:?}"
+        );
         assert!(of(3).is_none(), "{rows:?}");
     }
     spool.assert_scrubbed_exactly_once(&names);
@@ -330,23 +368,40 @@ fn scancel_of_one_array_task_redoes_that_item_and_leaves_the_others() {
     let record = spool
         .scrub_state()
         .join(format!("records/{}.json", victim.job_id));
-    wait_for("the cancelled task's record", Duration::from_secs(30), || {
-        record.exists()
-    });
+    wait_for(
+        "the cancelled task's record",
+        Duration::from_secs(30),
+        || record.exists(),
+    );
     let rec: JobRecord = read_json(&record).unwrap().unwrap();
-    assert_eq!(rec.outcome, JobOutcome::Signal(15), "not a job-control cancel");
+    assert_eq!(
+        rec.outcome,
+        JobOutcome::Signal(15),
+        "not a job-control cancel"
+    );
     std::fs::remove_file(&hang).unwrap();
     let (_, total) = passes_until(&mut e, Duration::from_secs(120), |r| r.quiescent());
-    assert_eq!((total.succeeded, total.failed_attempts), (3, 1), "{total:?}");
+    assert_eq!(
+        (total.succeeded, total.failed_attempts),
+        (3, 1),
+        "{total:?}"
+    );
     let rows = rows(&spool);
     for r in &rows0 {
         let now = rows.iter().find(|x| x.job_id == r.job_id).unwrap();
-        let want = if r.job_id == victim.job_id { "retry" } else { "succeeded" };
+        let want = if r.job_id == victim.job_id {
+            "retry"
+        } else {
+            "succeeded"
+        };
         assert_eq!(now.state, want, "{now:?}");
     }
     let redo: Vec<&JobRow> = rows.iter().filter(|r| r.attempt == 2).collect();
     assert_eq!(redo.len(), 1, "{rows:?}");
-    assert_eq!((redo[0].item.as_str(), redo[0].state.as_str()), (victim.item.as_str(), "succeeded"));
+    assert_eq!(
+        (redo[0].item.as_str(), redo[0].state.as_str()),
+        (victim.item.as_str(), "succeeded")
+    );
     spool.assert_scrubbed_exactly_once(&names);
 }
 

@@ -128,14 +128,22 @@ pub fn resolve_spec(path: &Path) -> io::Result<Option<PathBuf>> {
     if doc.get("array_name").is_none() {
         return Ok(Some(path.to_owned()));
     }
-    let batch: Batch = serde_json::from_value(doc)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", path.display())))?;
+    let batch: Batch = serde_json::from_value(doc).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{}: {e}", path.display()),
+        )
+    })?;
     let index = task_index(path)?;
     match batch.tasks.get(index) {
         Some(t) => Ok(Some(t.spec.clone())),
         None => Err(io::Error::new(
             io::ErrorKind::InvalidData,
-            format!("{}: no task {index} in a batch of {}", path.display(), batch.tasks.len()),
+            format!(
+                "{}: no task {index} in a batch of {}",
+                path.display(),
+                batch.tasks.len()
+            ),
         )),
     }
 }
@@ -145,7 +153,10 @@ fn task_index(path: &Path) -> io::Result<usize> {
     raw.trim().parse().map_err(|_| {
         io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("{}: a batch file, but {TASK_ENV} is {raw:?}", path.display()),
+            format!(
+                "{}: a batch file, but {TASK_ENV} is {raw:?}",
+                path.display()
+            ),
         )
     })
 }
@@ -168,7 +179,11 @@ mod tests {
     fn names_are_unique_and_clean() {
         let (a, b) = (batch(1), batch(1));
         assert_ne!(a.array_name, b.array_name);
-        assert!(a.array_name.starts_with("lander.user_alice_bob."), "{}", a.array_name);
+        assert!(
+            a.array_name.starts_with("lander.user_alice_bob."),
+            "{}",
+            a.array_name
+        );
         assert!(a.array_name.len() < 80);
     }
 
@@ -177,9 +192,15 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let mut b = batch(3);
         let path = b.write(tmp.path()).unwrap();
-        assert_eq!(read_all(tmp.path()).unwrap(), vec![(path.clone(), b.clone())]);
+        assert_eq!(
+            read_all(tmp.path()).unwrap(),
+            vec![(path.clone(), b.clone())]
+        );
         std::env::set_var(TASK_ENV, "2");
-        assert_eq!(resolve_spec(&path).unwrap(), Some(PathBuf::from("/s/claims/a2")));
+        assert_eq!(
+            resolve_spec(&path).unwrap(),
+            Some(PathBuf::from("/s/claims/a2"))
+        );
         std::env::set_var(TASK_ENV, "3");
         assert!(resolve_spec(&path).is_err(), "index past the end");
         let plain = tmp.path().join("x.spec.json");

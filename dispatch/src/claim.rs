@@ -310,6 +310,7 @@ mod tests {
             cancel_request: None,
             heartbeat: None,
             heartbeat_secs: 0.0,
+            run_as: None,
         };
         assert!(try_claim_with_spec(&p, &c, &spec).unwrap());
         assert!(!try_claim_with_spec(&p, &claim("b"), &spec).unwrap());

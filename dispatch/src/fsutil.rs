@@ -331,8 +331,14 @@ mod tests {
         let silly = dir.join("sub/.nfs000000000123");
         fs::write(&silly, b"x").unwrap();
         let chattr = |flag: &str, file: &Path| {
-            let st = std::process::Command::new("chattr").arg(flag).arg(file).status();
-            assert!(st.is_ok_and(|s| s.success()), "chattr {flag} (e2fsprogs) on {file:?}");
+            let st = std::process::Command::new("chattr")
+                .arg(flag)
+                .arg(file)
+                .status();
+            assert!(
+                st.is_ok_and(|s| s.success()),
+                "chattr {flag} (e2fsprogs) on {file:?}"
+            );
         };
         chattr("+i", &silly);
         fs::write(dir.join("other"), b"y").unwrap();

@@ -241,7 +241,10 @@ mod tests {
                     42 22 0:42 / /plain rw - nfs srv:/plain rw,vers=3\n";
         let at = |p: &str| mount_of(info, Path::new(p)).unwrap();
         assert_eq!(at("/spool/raw").0, "nfs4");
-        assert_eq!(attr_cache_from(&at("/spool/raw").1), Duration::from_secs(45));
+        assert_eq!(
+            attr_cache_from(&at("/spool/raw").1),
+            Duration::from_secs(45)
+        );
         assert_eq!(attr_cache_from(&at("/fast/x").1), Duration::ZERO);
         assert_eq!(attr_cache_from(&at("/plain").1), NFS_DEFAULT_ATTR_CACHE);
         assert_eq!(at("/home").0, "ext4");
@@ -296,7 +299,10 @@ mod tests {
         let first = read(&path).unwrap();
         std::thread::sleep(Duration::from_millis(300));
         let later = read(&path).unwrap();
-        assert!(later.seq > first.seq && later.clock > first.clock, "{later:?}");
+        assert!(
+            later.seq > first.seq && later.clock > first.clock,
+            "{later:?}"
+        );
         heart.stop();
         let last = read(&path).unwrap();
         std::thread::sleep(Duration::from_millis(150));

@@ -18,6 +18,7 @@ pub mod heartbeat;
 pub mod layout;
 pub mod ledger;
 pub mod monitor;
+pub mod privilege;
 pub mod quarantine;
 pub mod quota;
 pub mod record;

@@ -53,6 +53,10 @@ pub struct JobSpec {
     /// Seconds between heartbeats (zero: none).
     #[serde(default)]
     pub heartbeat_secs: f64,
+    /// The account the job's program runs as (a root wrapper drops to it); `None`: the
+    /// wrapper's own.
+    #[serde(default)]
+    pub run_as: Option<String>,
 }
 
 /// How a job attempt ended.

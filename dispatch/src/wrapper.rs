@@ -191,6 +191,14 @@ fn execute(spec: &JobSpec, cancel: &AtomicBool) -> (JobOutcome, Option<ExitStatu
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    // Privileges go first: a change of credentials clears the parent-death signal.
+    if let Some(name) = &spec.run_as {
+        match crate::privilege::prepare(name) {
+            Ok(Some(account)) => crate::privilege::drop_to(&mut cmd, &account),
+            Ok(None) => {}
+            Err(e) => return (JobOutcome::SpawnFailed(format!("run_as {name}: {e}")), None),
+        }
+    }
     sys::detach_and_die_with_parent(&mut cmd);
     let mut child = match cmd.spawn() {
         Ok(child) => child,

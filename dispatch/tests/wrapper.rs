@@ -30,8 +30,9 @@ fn spec(dir: &Path, job: &str, argv: &[&str], timeout_secs: f64, grace_secs: f64
         fsync: false,
         digest: None,
         cancel_request: None,
-            heartbeat: None,
-            heartbeat_secs: 0.0,
+        heartbeat: None,
+        heartbeat_secs: 0.0,
+        run_as: None,
     }
 }
 

@@ -465,7 +465,12 @@ pub fn slurm_spool(c: &Cluster, scrub: &[String], extra_scrub: &str, state_db: &
     spool_with_backend(&c.backend_toml(), scrub, extra_scrub, state_db)
 }
 
-pub fn spool_with_backend(backend: &str, scrub: &[String], extra_scrub: &str, state_db: &str) -> Spool {
+pub fn spool_with_backend(
+    backend: &str,
+    scrub: &[String],
+    extra_scrub: &str,
+    state_db: &str,
+) -> Spool {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let mut text = format!(
@@ -557,4 +562,3 @@ pub fn job_name(item: &str) -> String {
 pub fn item(name: &str) -> String {
     format!("{SITE}/{name}")
 }
-

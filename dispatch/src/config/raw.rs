@@ -82,6 +82,8 @@ pub(super) struct RawUser {
     pub(super) timezone: Option<String>,
     #[serde(default)]
     pub(super) quota: Option<String>,
+    #[serde(default)]
+    pub(super) run_as: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

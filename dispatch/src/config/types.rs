@@ -128,6 +128,9 @@ pub struct User {
     pub local_time: bool,
     /// Most bytes the user's directory may hold (`quota = "50GiB"`); checked by `lander quota`.
     pub quota: Option<u64>,
+    /// The account the user's processor runs as (`run_as`); a root job wrapper drops to it
+    /// (groups, group, user) before it execs the processor.
+    pub run_as: Option<String>,
 }
 
 /// Which batch backend runs the jobs.

@@ -208,7 +208,15 @@ impl RawUser {
             }
         };
         let quota = v.size(&table, "quota", self.quota.as_deref())?;
+        let valid_account = |a: &String| {
+            !a.is_empty() && a != "root" && a.bytes().all(|b| b.is_ascii_graphic() && b != b':')
+        };
+        if let Some(a) = self.run_as.as_ref().filter(|a| !valid_account(a)) {
+            let msg = format!("{a:?} is not an account a processor may run as");
+            return Err(v.invalid(&table, "run_as", msg));
+        }
         Ok(User {
+            run_as: self.run_as,
             local_time,
             quota,
             subscriptions: self.subscriptions,
@@ -254,7 +262,10 @@ impl RawSlurm {
             let msg = format!("{a:?} is not an option (argv words, like [\"--qos=low\"])");
             return Err(v.invalid(table, "extra_args", msg));
         }
-        for (key, value) in [("max_array_size", self.max_array_size), ("max_jobs", self.max_jobs)] {
+        for (key, value) in [
+            ("max_array_size", self.max_array_size),
+            ("max_jobs", self.max_jobs),
+        ] {
             if value == Some(0) {
                 return Err(v.invalid(table, key, "must be at least 1"));
             }

@@ -78,7 +78,10 @@ impl<S: Stage> Dispatcher<S> {
         crash::point("intended");
         let minutes = chunk.iter().filter_map(|o| o.time_minutes).max();
         let name = b.array_name.clone();
-        let id = match self.backend.submit_array(&name, &path, chunk.len(), minutes) {
+        let id = match self
+            .backend
+            .submit_array(&name, &path, chunk.len(), minutes)
+        {
             Ok(id) => id,
             Err(e) => {
                 // The answer may be lost while the array was taken: the batch file decides
@@ -91,7 +94,11 @@ impl<S: Stage> Dispatcher<S> {
         crash::point("submitted");
         b.array_id = Some(id.clone());
         if let Err(e) = b.write(&dir) {
-            tracing::warn!(stage = self.stage.name(), array = id, "recording the array id: {e}");
+            tracing::warn!(
+                stage = self.stage.name(),
+                array = id,
+                "recording the array id: {e}"
+            );
         }
         report.arrays += 1;
         for (i, o) in chunk.iter().enumerate() {
@@ -157,12 +164,19 @@ impl<S: Stage> Dispatcher<S> {
         batches.sort_by(|a, b| a.1.created.total_cmp(&b.1.created));
         let mut owner: HashMap<&str, usize> = HashMap::new();
         for (n, (_, b)) in batches.iter().enumerate() {
-            for t in b.tasks.iter().filter(|t| active.contains(t.job_id.as_str())) {
+            for t in b
+                .tasks
+                .iter()
+                .filter(|t| active.contains(t.job_id.as_str()))
+            {
                 owner.insert(t.job_id.as_str(), n);
             }
         }
         let live: HashSet<usize> = owner.values().copied().collect();
-        let names: Vec<String> = live.iter().map(|&n| batches[n].1.array_name.clone()).collect();
+        let names: Vec<String> = live
+            .iter()
+            .map(|&n| batches[n].1.array_name.clone())
+            .collect();
         let queue = self.backend.poll_arrays(&names)?;
         let mut found = HashSet::new();
         for (n, (path, b)) in batches.iter().enumerate() {

@@ -11,9 +11,9 @@ use crate::backend::JobState;
 use crate::claim::{self, Claim, ClaimState};
 use crate::config::Action;
 use crate::crash;
+use crate::heartbeat::Pulse;
 use crate::ledger::JobRow;
 use crate::record::{read_json, JobOutcome, JobRecord, StartMarker};
-use crate::heartbeat::Pulse;
 use crate::stage::Stage;
 use crate::sys;
 

@@ -219,6 +219,7 @@ impl<S: Stage> Dispatcher<S> {
             cancel_request: Some(dirs.cancel_request(&c.job_id)),
             heartbeat: Some(dirs.beat(&c.job_id)),
             heartbeat_secs: self.opts.heartbeat.as_secs_f64(),
+            run_as: cmd.run_as,
         }
     }
 

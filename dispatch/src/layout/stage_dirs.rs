@@ -37,7 +37,13 @@ impl StageDirs {
 
     /// Creates the directories.
     pub fn create(&self) -> io::Result<()> {
-        for dir in [&self.claims, &self.jobs, &self.records, &self.logs, &self.batches] {
+        for dir in [
+            &self.claims,
+            &self.jobs,
+            &self.records,
+            &self.logs,
+            &self.batches,
+        ] {
             std::fs::create_dir_all(dir).map_err(|e| crate::fsutil::with_path(e, dir))?;
         }
         Ok(())

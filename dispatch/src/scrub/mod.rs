@@ -405,6 +405,7 @@ impl Stage for ScrubStage {
             env: self.config.scrub.env.clone(),
             counts_from: Some(manifest_path(&output)),
             identity,
+            run_as: None,
         })
     }
 

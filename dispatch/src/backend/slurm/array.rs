@@ -155,7 +155,10 @@ mod tests {
         assert_eq!(q.ids["lander.scrub.a"], "70");
         assert_eq!(q.ids["lander.scrub.b"], "71");
         assert!(!q.ids.contains_key("lander.scrub.c"), "not an array task");
-        assert!(!q.ids.contains_key("lander.scrub.d"), "a range is never read as a task");
+        assert!(
+            !q.ids.contains_key("lander.scrub.d"),
+            "a range is never read as a task"
+        );
         assert_eq!(q.tasks["70_0"], JobState::Running);
         assert_eq!(q.tasks["70_1"], JobState::Pending);
         assert_eq!(q.tasks["70_2"], JobState::Unknown);

@@ -462,6 +462,7 @@ mod tests {
             cancel_request: None,
             heartbeat: None,
             heartbeat_secs: 0.0,
+            run_as: None,
         }
     }
 
