@@ -14,6 +14,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use dispatch_support::{list, script, Spool};
+use lander_dispatch::backend::Backend;
 use lander_dispatch::batch::{self, Batch};
 use lander_dispatch::config::Config;
 use lander_dispatch::engine::{Dispatcher, PassReport};
@@ -244,12 +245,27 @@ fn five_hundred_files_after_an_outage_go_out_in_a_few_arrays_each_processed_once
     let first = t0.elapsed();
     assert_eq!((r.submitted, r.arrays), (500, 3), "{r:?}");
     assert_eq!(c.arrays_of(spool.dir.path()), vec![200, 200, 100]);
+    // One squeue for the three arrays, as a pass makes it (500 tasks in the queue).
+    let arrays: Vec<String> = batches(&spool).into_iter().map(|b| b.array_name).collect();
+    let mut backend = c.settings(&spool.config);
+    let t = Instant::now();
+    let q = backend.poll_arrays(&arrays).unwrap();
+    let one_squeue = t.elapsed();
+    assert_eq!(q.ids.len(), 3, "{:?}", q.ids);
     let calls0 = squeue_calls(&spool);
-    let (passes, total) = passes_until(&mut e, Duration::from_secs(600), |r| r.quiescent());
+    let mut busy = Vec::new();
+    let (passes, total) = passes_until(&mut e, Duration::from_secs(600), |r| {
+        busy.push(r.busy);
+        r.quiescent()
+    });
     let squeues = squeue_calls(&spool) - calls0;
+    busy.sort();
     eprintln!(
-        "500 files: first pass (claims, specs, 3 sbatch) {first:?}; then {passes} passes, \
+        "500 files: first pass (claims, specs, batch files, 3 sbatch) {first:?}; \
+         one squeue of 3 arrays {one_squeue:?}; then {passes} passes (median {:?}, max {:?}), \
          {squeues} squeue calls, {:?} in all",
+        busy[busy.len() / 2],
+        busy[busy.len() - 1],
         t0.elapsed()
     );
     assert!(
