@@ -375,3 +375,69 @@ fn an_unreachable_controller_fails_the_pass_and_loses_no_job() {
     let row = spool.ledger().get(&rows[0].job_id).unwrap().unwrap();
     assert_eq!(row.reason.as_deref(), Some("lost: the job never started"));
 }
+
+#[test]
+fn a_failed_sbatch_backs_off_and_its_items_go_out_once_when_it_works() {
+    // Stand-ins (no cluster needed): sbatch fails or answers as told; the queue is empty.
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = tmp.path();
+    let (mode, calls) = (bin.join("mode"), bin.join("calls"));
+    let sbatch = script(
+        bin,
+        "sbatch",
+        &format!(
+            "echo \"$*\" >> {calls:?}\ncat > /dev/null\n\
+             if [ \"$(cat {mode:?})\" = fail ]; then\n\
+             echo 'sbatch: error: Batch job submission failed: Socket timed out on send/recv' >&2; exit 1\n\
+             fi\necho 41"
+        ),
+    );
+    let squeue = script(bin, "squeue", "exit 0");
+    let backend = format!(
+        "[backend]\nkind = \"slurm\"\n\n[backend.slurm]\nsbatch = {sbatch:?}\nsqueue = {squeue:?}\n\
+         scontrol = \"/bin/false\"\n"
+    );
+    let spool = spool_with_backend(&backend, &copy_job(), "", "db/dispatch.sqlite");
+    let text = std::fs::read_to_string(spool.config_path()).unwrap();
+    let text = text.replace("lost_grace_secs = 30", "lost_grace_secs = 0.5");
+    std::fs::write(spool.config_path(), text).unwrap();
+    let spool = Spool {
+        config: Config::load(&spool.config_path()).unwrap(),
+        ..spool
+    };
+    let n_calls = || {
+        std::fs::read_to_string(&calls)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    spool.add_raw(600..602);
+    std::fs::write(&mode, "fail").unwrap();
+    let mut e = engine(&spool);
+    let r = e.pass().unwrap();
+    assert_eq!((r.submitted, r.arrays, r.pending), (0, 0, 2), "{r:?}");
+    assert_eq!(n_calls(), 1);
+    // Within the grace the intent may still have been taken: pending, and no new sbatch.
+    let r = e.pass().unwrap();
+    assert_eq!((r.pending, r.lost, r.submitted), (2, 0, 0), "{r:?}");
+    // After the grace the queue does not know it: never submitted, queued again (no attempt
+    // counted); sbatch is not tried while backing off.
+    std::thread::sleep(Duration::from_millis(600));
+    let r = e.pass().unwrap();
+    assert_eq!((r.lost, r.waiting, r.failed_attempts), (2, 2, 0), "{r:?}");
+    assert_eq!(e.pass().unwrap().submitted, 0, "backing off");
+    assert_eq!(n_calls(), 1);
+    std::fs::write(&mode, "ok").unwrap();
+    let r = pass_until(&mut e, "the retry after the back-off", |r| r.submitted > 0);
+    assert_eq!((r.submitted, r.arrays), (2, 1), "{r:?}");
+    let log = std::fs::read_to_string(&calls).unwrap();
+    assert_eq!(n_calls(), 2, "{log}");
+    assert!(log.lines().nth(1).unwrap().contains("--array=0-1"), "{log}");
+    let rows = spool.ledger().list(Some("scrub"), None, 10).unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(
+        rows.iter()
+            .all(|r| r.attempt == 1 && r.backend_id.is_some()),
+        "{rows:?}"
+    );
+}
