@@ -441,3 +441,20 @@ fn a_failed_sbatch_backs_off_and_its_items_go_out_once_when_it_works() {
         "{rows:?}"
     );
 }
+
+#[test]
+fn array_limits_come_from_the_cluster_unless_configured() {
+    let c = cluster();
+    let spool = slurm_spool(&c, &copy_job(), "", "db/dispatch.sqlite");
+    let mut b = c.settings(&spool.config);
+    // The test cluster's MaxArraySize=4001 (array indices 0-4000); MaxJobCount is Slurm's
+    // default.
+    assert_eq!(b.arrays().unwrap().max_tasks, 4001);
+    assert_eq!(b.capacity(), Some(10_000));
+    let mut settings = spool.config.backend.slurm.clone();
+    settings.max_array_size = Some(300);
+    settings.max_jobs = Some(700);
+    let mut b = lander_dispatch::backend::SlurmBackend::new(vec![], settings);
+    assert_eq!(b.arrays().unwrap().max_tasks, 300);
+    assert_eq!(b.capacity(), Some(700));
+}

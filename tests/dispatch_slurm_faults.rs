@@ -8,7 +8,7 @@ mod dispatch_support;
 mod slurm_support;
 
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -60,30 +60,13 @@ fn spool(c: &Cluster, hang: &Path, extra: &str, lost_grace: f64) -> Spool {
         )
         .replace(
             &format!("squeue = {:?}", c.base.join("bin/squeue")),
-            &format!("squeue = {squeue:?}\nscontrol = {:?}\n{extra}", scontrol(c)),
+            &format!("squeue = {squeue:?}\n{extra}"),
         );
     std::fs::write(spool.config_path(), text).unwrap();
     Spool {
         config: Config::load(&spool.config_path()).unwrap(),
         ..spool
     }
-}
-
-/// An `scontrol` for the test cluster.
-fn scontrol(c: &Cluster) -> PathBuf {
-    let path = c.base.join("bin/scontrol");
-    if !path.exists() {
-        script(
-            &c.base.join("bin"),
-            "scontrol",
-            &format!(
-                "SLURM_CONF='{}' exec '{}' \"$@\"",
-                c.conf.display(),
-                tool("scontrol").display()
-            ),
-        );
-    }
-    path
 }
 
 fn squeue_calls(spool: &Spool) -> usize {

@@ -282,10 +282,12 @@ impl Cluster {
         let bin = self.base.join("bin");
         format!(
             "[backend]\nkind = \"slurm\"\ngrace_secs = 1\n\n[backend.slurm]\npartition = \"lander\"\n\
-             extra_args = [\"--cpus-per-task=1\"]\nsbatch = {:?}\nsqueue = {:?}\nscancel = {:?}\n",
+             extra_args = [\"--cpus-per-task=1\"]\nsbatch = {:?}\nsqueue = {:?}\nscancel = {:?}\n\
+             scontrol = {:?}\n",
             bin.join("sbatch"),
             bin.join("squeue"),
             bin.join("scancel"),
+            bin.join("scontrol"),
         )
     }
 
@@ -381,7 +383,7 @@ pub fn slurm_conf(base: &Path, host: &str) -> String {
          SchedulerType=sched/backfill\nSchedulerParameters=batch_sched_delay=0\n\
          SelectType=select/cons_tres\nSelectTypeParameters=CR_Core\n\
          SlurmdParameters=config_overrides\nReturnToService=2\n\
-         MinJobAge=2\nKillWait=2\nMailProg=/bin/true\n\
+         MinJobAge=2\nKillWait=2\nMailProg=/bin/true\nMaxArraySize=4001\n\
          StateSaveLocation={b}/state\nSlurmdSpoolDir={b}/spool\n\
          SlurmctldPidFile={b}/run/slurmctld.pid\nSlurmdPidFile={b}/run/slurmd.pid\n\
          SlurmctldLogFile={b}/log/slurmctld.log\nSlurmdLogFile={b}/log/slurmd.log\n\
@@ -405,7 +407,7 @@ pub fn meminfo_mb() -> u64 {
 /// configuration (and log each submission), as the dispatcher's configuration points to.
 pub fn write_client_wrappers(base: &Path, conf: &Path) {
     let calls = base.join("log/sbatch.calls");
-    for name in ["sbatch", "squeue", "scancel"] {
+    for name in ["sbatch", "squeue", "scancel", "scontrol"] {
         let log = if name == "sbatch" {
             format!("echo \"$*\" >> '{}'\n", calls.display())
         } else {
