@@ -85,6 +85,8 @@ pub(super) struct RawUser {
     pub(super) timezone: Option<String>,
     #[serde(default)]
     pub(super) quota: Option<String>,
+    #[serde(default)]
+    pub(super) run_as: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -102,6 +104,8 @@ pub(super) struct RawBackend {
     pub(super) kind: String,
     pub(super) slots: usize,
     pub(super) grace_secs: u64,
+    pub(super) heartbeat_secs: f64,
+    pub(super) attr_cache_secs: Option<f64>,
     pub(super) slurm: RawSlurm,
 }
 
@@ -114,6 +118,10 @@ pub(super) struct RawSlurm {
     pub(super) sbatch: Option<String>,
     pub(super) squeue: Option<String>,
     pub(super) scancel: Option<String>,
+    pub(super) scontrol: Option<String>,
+    pub(super) array_throttle: Option<usize>,
+    pub(super) max_array_size: Option<usize>,
+    pub(super) max_jobs: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -186,6 +194,8 @@ impl Default for RawBackend {
             kind: "local".into(),
             slots,
             grace_secs: 10,
+            heartbeat_secs: 30.0,
+            attr_cache_secs: None,
             slurm: RawSlurm::default(),
         }
     }

@@ -132,6 +132,9 @@ pub struct User {
     pub local_time: bool,
     /// Most bytes the user's directory may hold (`quota = "50GiB"`); checked by `lander quota`.
     pub quota: Option<u64>,
+    /// The account the user's processor runs as (`run_as`); a root job wrapper drops to it
+    /// (groups, group, user) before it execs the processor.
+    pub run_as: Option<String>,
 }
 
 /// Which batch backend runs the jobs.
@@ -145,6 +148,11 @@ pub struct BackendConfig {
     pub slots: usize,
     /// Time between TERM and KILL when a job is ended.
     pub grace: Duration,
+    /// Time between two heartbeats of a running job (zero: none).
+    pub heartbeat: Duration,
+    /// How long the spool's filesystem may show an old copy of a file; `None`: from the
+    /// spool's mount (`acregmax` for NFS, zero for local filesystems).
+    pub attr_cache: Option<Duration>,
 }
 
 /// The batch systems jobs can run on.
@@ -172,6 +180,14 @@ pub struct Slurm {
     pub squeue: String,
     /// The `scancel` program.
     pub scancel: String,
+    /// The `scontrol` program (reads `MaxArraySize` and `MaxJobCount`).
+    pub scontrol: String,
+    /// Most tasks of one array running at once (`--array=0-N%K`); 0: no throttle.
+    pub array_throttle: usize,
+    /// Most tasks in one array; `None`: the cluster's `MaxArraySize`.
+    pub max_array_size: Option<usize>,
+    /// Most jobs of a stage in the queue; `None`: the cluster's `MaxJobCount`.
+    pub max_jobs: Option<usize>,
 }
 
 impl Default for Slurm {
@@ -183,6 +199,10 @@ impl Default for Slurm {
             sbatch: "sbatch".into(),
             squeue: "squeue".into(),
             scancel: "scancel".into(),
+            scontrol: "scontrol".into(),
+            array_throttle: 64,
+            max_array_size: None,
+            max_jobs: None,
         }
     }
 }

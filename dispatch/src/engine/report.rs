@@ -17,6 +17,8 @@ pub struct PassReport {
     pub gave_up: usize,
     /// Jobs submitted.
     pub submitted: usize,
+    /// Arrays submitted (each one batch-system call holding many jobs).
+    pub arrays: usize,
     /// Jobs running.
     pub running: usize,
     /// Jobs submitted and not yet started.
@@ -113,6 +115,7 @@ pub(super) fn add(total: &mut PassReport, r: &PassReport) {
     total.lost += r.lost;
     total.gave_up += r.gave_up;
     total.submitted += r.submitted;
+    total.arrays += r.arrays;
     total.running = r.running;
     total.pending = r.pending;
     total.waiting = r.waiting;

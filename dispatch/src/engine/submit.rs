@@ -148,6 +148,16 @@ impl<S: Stage> Dispatcher<S> {
         let mut row = row_of(c, "submitted");
         row.submitted = Some(sys::now());
         row.host = Some(sys::hostname().to_owned());
+        if self.array_limits.is_some() {
+            // Goes out with the pass's arrays (`flush_arrays`), which record it.
+            self.arrays.outgoing.push(super::arrays::Outgoing {
+                item: item.to_owned(),
+                spec: spec_path.to_owned(),
+                row,
+                time_minutes: crate::backend::slurm::time_minutes(spec),
+            });
+            return Ok(true);
+        }
         match self.backend.submit(spec, spec_path) {
             Ok(id) => {
                 crash::point("submitted");
@@ -207,6 +217,10 @@ impl<S: Stage> Dispatcher<S> {
             counts_from: cmd.counts_from,
             fsync: self.opts.fsync,
             digest: c.identity.as_ref().map(|i| i.digest.clone()),
+            cancel_request: Some(dirs.cancel_request(&c.job_id)),
+            heartbeat: Some(dirs.beat(&c.job_id)),
+            heartbeat_secs: self.opts.heartbeat.as_secs_f64(),
+            run_as: cmd.run_as,
         }
     }
 
@@ -215,6 +229,9 @@ impl<S: Stage> Dispatcher<S> {
         let dirs = self.stage.dirs();
         remove_if_exists(&dirs.spec(job))?;
         remove_if_exists(&dirs.marker(job))?;
+        remove_if_exists(&dirs.cancel_request(job))?;
+        remove_if_exists(&dirs.beat(job))?;
+        self.watch.forget(job);
         self.backend_ids.remove(job);
         self.stage.discard_attempt(item, job)
     }
