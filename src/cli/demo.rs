@@ -23,6 +23,8 @@ use lander_spool::synth::write_trace;
 use lander_trace::synth::Profile;
 use lander_trace::Format;
 
+use super::common::JsonArg;
+
 /// Arguments of `lander demo`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -35,9 +37,8 @@ pub struct Args {
     /// Packets per rotated raw file.
     #[arg(long, default_value_t = 25_000)]
     pub rotate_packets: u64,
-    /// Print the summary as JSON.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub json: JsonArg,
 }
 
 /// One line of the summary.
@@ -98,7 +99,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         stages,
         protocols,
     };
-    if args.json {
+    if args.json.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", render(&report));
