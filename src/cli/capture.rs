@@ -132,7 +132,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let why = "--read replays a file; for an ERF stream on stdin give --erf -";
         no_stdio(read, "--read", why)?;
     }
-    let account = args.user.as_deref().map(Account::lookup).transpose()?;
+    let account = args
+        .user
+        .as_deref()
+        .map(Account::lookup)
+        .transpose()
+        .map_err(|e| ExitCode::usage(e.to_string()))?;
     let config = engine_config(&args)?;
     config
         .perms
