@@ -116,10 +116,8 @@ impl Account {
             }),
         };
         // SAFETY: `name` is NUL-terminated and outlives the call.
-        check(
-            unsafe { libc::initgroups(name.as_ptr(), self.gid) },
-            "initgroups",
-        )?;
+        let rc = unsafe { libc::initgroups(name.as_ptr(), self.gid) };
+        check(rc, "initgroups")?;
         // SAFETY: plain system calls on integers.
         check(unsafe { libc::setgid(self.gid) }, "setgid")?;
         // SAFETY: as above.
