@@ -17,6 +17,7 @@ use lander_capture::privdrop::{can_write, Account};
 
 use super::common::no_stdio;
 use super::exit::ExitCode;
+use lander_spool::human;
 use lander_spool::perms::Perms;
 use lander_spool::size::parse_size;
 use lander_trace::Format;
@@ -319,21 +320,21 @@ fn parse_raw_mode(s: &str) -> Result<u32, String> {
 
 fn report(args: &Args, s: &Summary) -> anyhow::Result<()> {
     let c = &s.counters;
-    let kernel = c.kernel_drops.map_or("-".to_string(), |k| k.to_string());
-    eprintln!(
-        "{} packets ({} bytes) from {} in {:.3} s: {:.0} packets/s, {:.1} Mbit/s; \
-         {} files, kernel drops {kernel}, ring drops {}, source drops {}; {} writer, peak RSS {} MiB",
-        c.packets,
-        c.bytes,
+    let kernel = c.kernel_drops.map_or("-".to_string(), human::count);
+    crate::say!(
+        "{} packets ({}) from {} in {}: {}, {}; {} files, kernel drops {kernel}, ring drops {}, \
+         source drops {}; {} writer, peak RSS {}",
+        human::count(c.packets),
+        human::bytes(c.bytes),
         s.source,
-        s.elapsed_secs,
-        s.pps,
-        s.bps / 1e6,
+        human::duration(s.elapsed_secs),
+        human::rate(s.pps, "packets/s"),
+        human::rate(s.bps, "bit/s"),
         s.files.len(),
-        c.ring_drops,
-        c.source_drops,
+        human::count(c.ring_drops),
+        human::count(c.source_drops),
         s.writer,
-        s.peak_rss >> 20
+        human::bytes(s.peak_rss)
     );
     if let Some(path) = &args.stats_json {
         let mut json = serde_json::to_vec_pretty(s)?;

@@ -3,7 +3,7 @@
 //! flag, the pass report, opening a trace).
 
 use std::collections::BTreeMap;
-use std::io;
+use std::io::{self, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -125,12 +125,16 @@ pub fn init_logging(verbose: u8, quiet: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(io::stderr)
         .with_ansi(output::colour_on_stderr())
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    // a person at a terminal knows when; a log file or the journal needs the time
+    let _ = match io::stderr().is_terminal() {
+        true => builder.without_time().try_init(),
+        false => builder.try_init(),
+    };
 }
 
 /// The address mapping options shared by `scrub` and `anon ip`.

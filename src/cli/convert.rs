@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use super::common::{is_stdio, not_a_directory, open_input};
 use super::output::Progress;
 use anyhow::Context;
+use lander_spool::human;
 use lander_spool::publish::PendingFile;
 use lander_trace::format::{TraceReader, TraceWriter};
 use lander_trace::{Format, LinkType};
@@ -70,8 +71,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         write_published(&mut reader, &args.output, sink, &mut progress)?
     };
     progress.finish();
+    let (packets, bytes) = (human::count(packets), human::bytes(bytes));
     tracing::info!(
-        "converted {packets} packets ({bytes} bytes, {format}) from {} to {}",
+        "converted {packets} packets ({bytes}, {format}) from {} to {}",
         args.input.display(),
         args.output.display()
     );

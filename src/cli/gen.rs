@@ -51,10 +51,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         false => args.out.display().to_string(),
     };
     crate::say!(
-        "wrote {} packets of {} ({} bytes, {format}) to {to}",
-        args.packets,
+        "wrote {} packets of {} ({}, {format}) to {to}",
+        lander_spool::human::count(args.packets),
         args.profile,
-        bytes,
+        lander_spool::human::bytes(bytes),
     );
     Ok(())
 }

@@ -9,6 +9,7 @@ use lander_anonymize::key::Key;
 use lander_anonymize::mapping::Anonymizer;
 use lander_anonymize::scrub::{self, Provenance, ScrubConfig, Summary};
 use lander_anonymize::walker::{MacKey, MacPolicy, MplsPolicy, Policy};
+use lander_spool::human;
 use lander_spool::manifest::manifest_path;
 use lander_spool::publish::{is_temp_name, PendingFile};
 use lander_trace::Format;
@@ -253,22 +254,22 @@ fn report(input: &Path, output: &Path, s: &Summary) {
         false => p.display().to_string(),
     };
     crate::say!(
-        "{} -> {}: {} packets in, {} out, {} dropped; {} -> {} bytes",
+        "{} -> {}: {} packets in, {} out, {} dropped; {} -> {}",
         shown(input),
         shown(output),
-        s.packets_in,
-        s.packets_out,
-        s.dropped,
-        s.bytes_in,
-        s.bytes_out
+        human::count(s.packets_in),
+        human::count(s.packets_out),
+        human::count(s.dropped),
+        human::bytes(s.bytes_in),
+        human::bytes(s.bytes_out)
     );
     if !output::per_item() {
         return;
     }
     for (reason, n) in &s.reasons {
-        eprintln!("  {reason}: {n}");
+        eprintln!("  {reason}: {}", human::count(*n));
     }
     for (kind, n) in &s.neutralised {
-        eprintln!("  neutralised {kind}: {n}");
+        eprintln!("  neutralised {kind}: {}", human::count(*n));
     }
 }
