@@ -3,7 +3,8 @@
 //! bar on a terminal, a plain line every [`PLAIN_EVERY`] otherwise).
 
 use std::io::{self, IsTerminal};
-use std::sync::atomic::{AtomicI8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI8, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -55,9 +56,21 @@ fn colour_allowed(no_colour: Option<&std::ffi::OsStr>, terminal: bool) -> bool {
 macro_rules! say {
     ($($arg:tt)*) => {
         if !$crate::cli::output::is_quiet() {
-            eprintln!($($arg)*);
+            $crate::cli::output::line(&format!($($arg)*));
         }
     };
+}
+
+/// The bar on screen, if any, so that lines are written above it, not through it.
+static BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+/// Writes a line to stderr, above the progress bar when one is shown.
+pub fn line(text: &str) {
+    let bar = BAR.lock().ok().and_then(|b| b.clone());
+    match bar {
+        Some(bar) => bar.suspend(|| eprintln!("{text}")),
+        None => eprintln!("{text}"),
+    }
 }
 
 /// Progress of one long piece of work, counted in `unit`s out of an optional total.
@@ -75,6 +88,9 @@ impl Progress {
     pub fn new(label: &str, total: Option<u64>) -> Self {
         let terminal = io::stderr().is_terminal() && !is_quiet();
         let bar = terminal.then(|| bar(label, total));
+        if let (Some(bar), Ok(mut shown)) = (&bar, BAR.lock()) {
+            *shown = Some(bar.clone());
+        }
         let now = Instant::now();
         Progress {
             label: label.to_string(),
@@ -112,8 +128,61 @@ impl Progress {
     pub fn finish(self) {
         if let Some(bar) = self.bar {
             bar.finish_and_clear();
+            if let Ok(mut shown) = BAR.lock() {
+                *shown = None;
+            }
         }
     }
+}
+
+/// Progress of work that reads `total` bytes through `read(2)` (a scrub streams its input),
+/// told from what the process has read so far (`rchar` of `/proc/self/io`), so the work
+/// itself needs no hook. A thread updates it until [`ReadWatch::finish`].
+#[derive(Debug)]
+pub struct ReadWatch {
+    done: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ReadWatch {
+    /// Starts watching; `total` is the size of the input, when known.
+    pub fn start(label: &str, total: Option<u64>) -> ReadWatch {
+        let done = Arc::new(AtomicBool::new(false));
+        let (stop, label) = (Arc::clone(&done), label.to_string());
+        let thread = read_chars().map(|base| {
+            std::thread::spawn(move || {
+                let mut shown = Progress::new(&label, total);
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(200));
+                    let read = read_chars().unwrap_or(base).saturating_sub(base);
+                    let read = total.map_or(read, |t| read.min(t));
+                    let text = format!("{} read", lander_spool::human::bytes(read));
+                    shown.set(read, &text);
+                }
+                shown.finish();
+            })
+        });
+        ReadWatch { done, thread }
+    }
+
+    /// Stops the display (as dropping it does, also on an early return with an error).
+    pub fn finish(self) {}
+}
+
+impl Drop for ReadWatch {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Bytes this process has read so far.
+fn read_chars() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/io").ok()?;
+    let line = text.lines().find(|l| l.starts_with("rchar:"))?;
+    line["rchar:".len()..].trim().parse().ok()
 }
 
 fn bar(label: &str, total: Option<u64>) -> ProgressBar {
@@ -137,6 +206,18 @@ fn bar(label: &str, total: Option<u64>) -> ProgressBar {
 mod tests {
     use super::*;
     use std::ffi::OsStr;
+
+    #[test]
+    fn what_the_process_reads_is_counted() {
+        let before = read_chars().expect("/proc/self/io");
+        let bytes = std::fs::read("/proc/self/status").unwrap();
+        let after = read_chars().unwrap();
+        assert!(
+            after >= before + bytes.len() as u64,
+            "{before} + {} > {after}",
+            bytes.len()
+        );
+    }
 
     #[test]
     fn colour_needs_a_terminal_and_no_no_color() {

@@ -15,7 +15,7 @@ use lander_spool::publish::{is_temp_name, PendingFile};
 use lander_trace::Format;
 
 use super::common::{is_stdio, no_stdio, not_a_directory, ExitCode, MappingArgs};
-use super::output::{self, Progress};
+use super::output::{self, ReadWatch};
 
 /// MAC address policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -95,10 +95,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         settings: args.mapping.settings(),
     };
     let many = jobs.len() > 1;
-    let mut progress = Progress::new("scrub", Some(jobs.len() as u64));
+    let size = |p: &PathBuf| {
+        std::fs::metadata(p)
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.len())
+    };
+    let sizes: Option<Vec<u64>> = jobs.iter().map(|(input, _)| size(input)).collect();
+    let progress = ReadWatch::start("scrub", sizes.map(|s| s.iter().sum()));
     let mut total = Summary::default();
-    for (done, (input, output)) in jobs.iter().enumerate() {
-        progress.set(done as u64, &input.display().to_string());
+    for (input, output) in &jobs {
         let summary = match (is_stdio(input), is_stdio(output)) {
             (false, false) => match scrub_one(&args, input, output, &anon, &config, &provenance)? {
                 Some(summary) => summary,
