@@ -15,11 +15,12 @@ use super::app::all_commands;
 pub struct CompletionsArgs {
     /// The shell: bash, zsh, fish, elvish or powershell.
     pub shell: Shell,
-    /// Only this binary (default: all four, one after the other).
+    /// The binary: lander, lander-capture, lander-scrub or lander-job (default: lander on
+    /// stdout, all four with --out-dir).
     #[arg(long, value_name = "NAME")]
     pub bin: Option<String>,
-    /// Write one file per binary into this directory instead (named as the shell looks for
-    /// them: `lander`, `_lander`, `lander.fish`, ...).
+    /// Write one file per binary into this directory instead of stdout (`lander.bash`,
+    /// `_lander`, `lander.fish`, ...).
     #[arg(long, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
 }
@@ -34,7 +35,12 @@ pub struct ManDir {
 
 /// Runs `lander completions`.
 pub fn completions(args: CompletionsArgs) -> anyhow::Result<()> {
-    let commands = chosen(args.bin.as_deref())?;
+    let bin = match (&args.bin, &args.out_dir) {
+        (Some(bin), _) => Some(bin.as_str()),
+        (None, None) => Some("lander"),
+        (None, Some(_)) => None,
+    };
+    let commands = chosen(bin)?;
     for mut cmd in commands {
         let name = cmd.get_name().to_string();
         match &args.out_dir {

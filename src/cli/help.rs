@@ -112,7 +112,8 @@ pub fn examples(path: &str) -> Option<&'static str> {
         "bench" => "  lander bench parse --json\n  lander bench scrub",
         "completions" => {
             "  lander completions bash > /etc/bash_completion.d/lander
-  lander completions zsh > ~/.zfunc/_lander"
+  lander completions zsh --bin lander-capture > ~/.zfunc/_lander-capture
+  lander completions fish --out-dir ~/.config/fish/completions"
         }
         "man" => "  lander man --out /usr/local/share/man/man1",
         _ => return None,

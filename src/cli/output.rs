@@ -1,6 +1,7 @@
 //! What goes to the terminal besides results: verbosity (`-q` only errors, `-v` per file or
 //! item, `-vv` per batch), colour (only on a terminal, never with `NO_COLOR`) and progress (a
-//! bar on a terminal, a plain line every [`PLAIN_EVERY`] otherwise).
+//! bar on a terminal for work over [`BAR_AFTER`], a plain line every [`PLAIN_EVERY`]
+//! otherwise).
 
 use std::io::{self, IsTerminal};
 use std::sync::atomic::{AtomicBool, AtomicI8, Ordering};
@@ -14,6 +15,9 @@ static LEVEL: AtomicI8 = AtomicI8::new(0);
 
 /// How often a progress line is written when stderr is not a terminal.
 pub const PLAIN_EVERY: Duration = Duration::from_secs(10);
+
+/// Work shorter than this shows no bar (a flash of a bar is noise).
+pub const BAR_AFTER: Duration = Duration::from_millis(1500);
 
 /// Records the verbosity the command line asked for.
 pub fn set_verbosity(verbose: u8, quiet: bool) {
@@ -78,24 +82,22 @@ pub fn line(text: &str) {
 pub struct Progress {
     label: String,
     total: Option<u64>,
+    terminal: bool,
     bar: Option<ProgressBar>,
     started: Instant,
     last_line: Instant,
 }
 
 impl Progress {
-    /// A bar on a terminal (not with `-q`), else plain lines every [`PLAIN_EVERY`].
+    /// A bar on a terminal (not with `-q`) once the work has taken [`BAR_AFTER`], else plain
+    /// lines every [`PLAIN_EVERY`].
     pub fn new(label: &str, total: Option<u64>) -> Self {
-        let terminal = io::stderr().is_terminal() && !is_quiet();
-        let bar = terminal.then(|| bar(label, total));
-        if let (Some(bar), Ok(mut shown)) = (&bar, BAR.lock()) {
-            *shown = Some(bar.clone());
-        }
         let now = Instant::now();
         Progress {
             label: label.to_string(),
             total,
-            bar,
+            terminal: io::stderr().is_terminal() && !is_quiet(),
+            bar: None,
             started: now,
             last_line: now,
         }
@@ -103,12 +105,19 @@ impl Progress {
 
     /// `done` of the total so far, with a word on what is going on.
     pub fn set(&mut self, done: u64, message: &str) {
+        if self.terminal && self.bar.is_none() && self.started.elapsed() >= BAR_AFTER {
+            let shown = bar(&self.label, self.total);
+            if let Ok(mut on_screen) = BAR.lock() {
+                *on_screen = Some(shown.clone());
+            }
+            self.bar = Some(shown);
+        }
         if let Some(bar) = &self.bar {
             bar.set_position(done);
             bar.set_message(message.to_string());
             return;
         }
-        if is_quiet() || self.last_line.elapsed() < PLAIN_EVERY {
+        if self.terminal || is_quiet() || self.last_line.elapsed() < PLAIN_EVERY {
             return;
         }
         self.last_line = Instant::now();

@@ -149,3 +149,31 @@ fn verbose_shows_per_file_detail_in_a_directory_scrub() {
     let quiet = run(SCRUB, &args("-q"));
     assert_eq!(err(&quiet), "");
 }
+
+/// Runs `lander args` under `script`, which gives it a terminal, with `env` set.
+fn on_a_terminal(args: &str, env: &[(&str, &str)]) -> String {
+    let o = std::process::Command::new("script")
+        .args(["-qec", &format!("{LANDER} {args}"), "/dev/null"])
+        .envs(env.iter().copied())
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("script (bsdutils) gives the test a terminal");
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn colour_on_a_terminal_unless_no_color() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = trace(dir.path(), "mixed", 10);
+    let args = format!("-v convert {} {}", s(&t), s(&dir.path().join("c.pcapng")));
+    let shown = on_a_terminal(&args, &[]);
+    assert!(shown.contains("\x1b["), "a terminal gets colour: {shown:?}");
+    assert!(shown.contains("converted 10 packets"), "{shown:?}");
+    let args = format!("-v convert {} {}", s(&t), s(&dir.path().join("d.pcapng")));
+    let plain = on_a_terminal(&args, &[("NO_COLOR", "1")]);
+    assert!(plain.contains("converted 10 packets"), "{plain:?}");
+    assert!(
+        !plain.contains("\x1b["),
+        "NO_COLOR, and no bar for work this short: {plain:?}"
+    );
+}

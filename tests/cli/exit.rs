@@ -103,9 +103,18 @@ fn completions_for_every_binary_and_shell() {
     for shell in ["bash", "zsh", "fish"] {
         let o = run(LANDER, &["completions", shell]);
         assert_eq!(o.status.code(), Some(0), "{}", err(&o));
-        let text = out(&o);
-        for bin in ["lander", "lander-capture", "lander-scrub", "lander-job"] {
-            assert!(text.contains(bin), "{shell}: {bin}");
+        let lander_only = run(LANDER, &["completions", shell, "--bin", "lander"]);
+        assert_eq!(
+            out(&o),
+            out(&lander_only),
+            "{shell}: stdout gets lander's only"
+        );
+        for bin in ["lander-capture", "lander-scrub", "lander-job"] {
+            let o = run(LANDER, &["completions", shell, "--bin", bin]);
+            assert!(
+                o.status.success() && out(&o).contains(bin),
+                "{shell}: {bin}"
+            );
         }
     }
     let dir = tempfile::tempdir().unwrap();
