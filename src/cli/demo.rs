@@ -78,6 +78,9 @@ const SITES: [(&str, Profile); 2] = [("border", Profile::SynFlood), ("campus", P
 
 /// Runs `lander demo`.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(dir) = &args.dir {
+        super::common::no_stdio(dir, "--dir", "the demo's spool is a directory")?;
+    }
     let dir = demo_dir(args.dir.as_deref())?;
     let tools = Tools::beside_current_exe()?;
     let mut stages = Vec::new();

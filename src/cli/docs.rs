@@ -35,6 +35,10 @@ pub struct ManDir {
 
 /// Runs `lander completions`.
 pub fn completions(args: CompletionsArgs) -> anyhow::Result<()> {
+    if let Some(dir) = &args.out_dir {
+        let why = "it is a directory; without --out-dir the completions go to stdout";
+        super::common::no_stdio(dir, "--out-dir", why)?;
+    }
     let bin = match (&args.bin, &args.out_dir) {
         (Some(bin), _) => Some(bin.as_str()),
         (None, None) => Some("lander"),
@@ -73,6 +77,8 @@ fn chosen(bin: Option<&str>) -> anyhow::Result<Vec<Command>> {
 
 /// Runs `lander man`: a page per binary and per subcommand (`lander-info.1`).
 pub fn man(args: ManDir) -> anyhow::Result<()> {
+    let why = "a page per binary and subcommand is written into a directory";
+    super::common::no_stdio(&args.out, "--out", why)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let mut written = 0;

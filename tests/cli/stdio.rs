@@ -88,6 +88,13 @@ fn dash_is_refused_with_a_reason_where_a_pipe_cannot_work() {
             "into a directory",
         ),
         (CAPTURE, vec!["--read", "-", "--out-dir", "d"], "--erf -"),
+        (LANDER, vec!["man", "--out", "-"], "into a directory"),
+        (
+            LANDER,
+            vec!["completions", "bash", "--out-dir", "-"],
+            "go to stdout",
+        ),
+        (LANDER, vec!["demo", "--dir", "-"], "is a directory"),
     ] {
         let o = run_in(dir.path(), bin, &args, b"");
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", err(&o));
