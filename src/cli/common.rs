@@ -267,6 +267,32 @@ pub fn not_a_directory(path: &Path, what: &str, hint: &str) -> anyhow::Result<()
     }
 }
 
+/// Refuses an output that is the input itself (the same file or directory, under any name,
+/// through any link): publishing it would replace the input before it was read whole.
+pub fn not_the_input(input: &Path, output: &Path, what: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let id = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
+    match (is_stdio(input) || is_stdio(output), id(input), id(output)) {
+        (false, Some(a), Some(b)) if a == b => Err(ExitCode::usage(format!(
+            "{what} {} is the input {}: it would be replaced before it was read whole",
+            output.display(),
+            input.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses to write a binary trace to a terminal (`-` with stdout not redirected).
+pub fn binary_to_stdout(output: &Path) -> anyhow::Result<()> {
+    match is_stdio(output) && io::stdout().is_terminal() {
+        true => Err(ExitCode::usage(
+            "refusing to write a binary trace to a terminal: redirect stdout, or pipe it \
+             (`| tcpdump -nr -`)",
+        )),
+        false => Ok(()),
+    }
+}
+
 /// Opens a trace file, or stdin for `-`.
 pub fn open_input(path: &Path, format: Option<Format>) -> anyhow::Result<TraceReader> {
     not_a_directory(path, "the input", "give a trace file")?;

@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use super::common::{is_stdio, not_a_directory, open_input};
+use super::common::{binary_to_stdout, is_stdio, not_a_directory, not_the_input, open_input};
 use super::output::Progress;
 use anyhow::Context;
 use lander_spool::human;
@@ -39,6 +39,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let hint = "give a file name (the output is one file)";
         not_a_directory(&args.output, "OUT", hint)?;
     }
+    not_the_input(&args.input, &args.output, "OUT")?;
+    binary_to_stdout(&args.output)?;
     let mut reader = open_input(&args.input, args.input_format)?;
     let size = std::fs::metadata(&args.input)
         .ok()

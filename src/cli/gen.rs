@@ -8,7 +8,7 @@ use lander_spool::synth::write_trace;
 use lander_trace::synth::{write_to, Profile};
 use lander_trace::Format;
 
-use super::common::{is_stdio, not_a_directory};
+use super::common::{binary_to_stdout, is_stdio, not_a_directory};
 
 /// Arguments of `lander gen`.
 #[derive(Debug, clap::Args)]
@@ -35,7 +35,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .format
         .unwrap_or_else(|| format_from_extension(&args.out));
     let bytes = match is_stdio(&args.out) {
-        true => write_stdout(&args, format)?,
+        true => {
+            binary_to_stdout(&args.out)?;
+            write_stdout(&args, format)?
+        }
         false => {
             let hint = format!(
                 "give a file name, e.g. {}",

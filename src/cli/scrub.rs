@@ -14,7 +14,9 @@ use lander_spool::manifest::manifest_path;
 use lander_spool::publish::{is_temp_name, PendingFile};
 use lander_trace::Format;
 
-use super::common::{is_stdio, no_stdio, not_a_directory, ExitCode, MappingArgs};
+use super::common::{
+    binary_to_stdout, is_stdio, no_stdio, not_a_directory, not_the_input, ExitCode, MappingArgs,
+};
 use super::output::{self, ReadWatch};
 
 /// MAC address policy.
@@ -224,11 +226,14 @@ fn jobs(args: &Args) -> anyhow::Result<Vec<(PathBuf, PathBuf)>> {
             let dirs = "to scrub every file of a directory, give --in-dir and --out-dir";
             not_a_directory(i, "IN", dirs)?;
             not_a_directory(o, "OUT", dirs)?;
+            not_the_input(i, o, "OUT")?;
+            binary_to_stdout(o)?;
             Ok(vec![(i.clone(), o.clone())])
         }
         (None, None, Some(i), Some(o)) => {
             no_stdio(i, "--in-dir", "give a directory")?;
             no_stdio(o, "--out-dir", "give a directory")?;
+            not_the_input(i, o, "--out-dir")?;
             dir_jobs(i, o)
         }
         (Some(_), None, None, None) => Err(ExitCode::usage(

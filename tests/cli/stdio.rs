@@ -106,3 +106,50 @@ fn dash_is_refused_with_a_reason_where_a_pipe_cannot_work() {
     }
     assert!(!names(dir.path()).iter().any(|n| n == "-" || n == "d"));
 }
+
+#[test]
+fn an_output_that_is_the_input_is_refused_and_the_input_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = trace(dir.path(), "mixed", 50);
+    let key = key(dir.path(), "cryptopan");
+    let before = std::fs::read(&raw).unwrap();
+    let link = dir.path().join("link.pcap");
+    std::fs::hard_link(&raw, &link).unwrap();
+    for (bin, args) in [
+        (SCRUB, vec!["--key", s(&key), s(&raw), s(&raw)]),
+        (SCRUB, vec!["--key", s(&key), s(&raw), s(&link)]),
+        (
+            SCRUB,
+            vec![
+                "--key",
+                s(&key),
+                "--in-dir",
+                s(dir.path()),
+                "--out-dir",
+                s(dir.path()),
+            ],
+        ),
+        (LANDER, vec!["convert", s(&raw), s(&link)]),
+    ] {
+        let o = run(bin, &args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", err(&o));
+        assert!(err(&o).contains("is the input"), "{args:?}: {}", err(&o));
+    }
+    assert_eq!(std::fs::read(&raw).unwrap(), before);
+}
+
+#[test]
+fn a_binary_trace_is_never_written_to_a_terminal() {
+    for args in ["gen mixed -n 5 --out -", "convert /dev/null -"] {
+        let o = std::process::Command::new("script")
+            .args(["-qec", &format!("{LANDER} {args}"), "/dev/null"])
+            .output()
+            .expect("script (bsdutils) gives the test a terminal");
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(o.status.code(), Some(2), "{args}: {text}");
+        assert!(
+            text.contains("refusing to write a binary trace to a terminal"),
+            "{text}"
+        );
+    }
+}
