@@ -24,6 +24,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.out.join("scrub.key").display()
     );
     super::common::not_a_directory(&args.out, "--out", &hint)?;
+    if args.out.symlink_metadata().is_ok() {
+        let msg = format!(
+            "--out {} exists: a key is never overwritten (what was scrubbed with it could no \
+             longer be checked); give a new name",
+            args.out.display()
+        );
+        return Err(super::common::ExitCode::usage(msg));
+    }
     let key = Key::generate(args.mapping).map_err(|e| anyhow::anyhow!("random source: {e}"))?;
     key.write_new(&args.out)?;
     crate::say!(

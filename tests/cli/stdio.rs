@@ -136,6 +136,9 @@ fn an_output_that_is_the_input_is_refused_and_the_input_kept() {
         assert!(err(&o).contains("is the input"), "{args:?}: {}", err(&o));
     }
     assert_eq!(std::fs::read(&raw).unwrap(), before);
+    let o = run(LANDER, &["keygen", "--out", s(&key)]);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert!(err(&o).contains("never overwritten"), "{}", err(&o));
 }
 
 #[test]
