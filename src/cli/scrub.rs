@@ -97,14 +97,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         settings: args.mapping.settings(),
     };
     let many = jobs.len() > 1;
-    let size = |p: &PathBuf| {
-        std::fs::metadata(p)
-            .ok()
-            .filter(|m| m.is_file())
-            .map(|m| m.len())
-    };
-    let sizes: Option<Vec<u64>> = jobs.iter().map(|(input, _)| size(input)).collect();
-    let progress = ReadWatch::start("scrub", sizes.map(|s| s.iter().sum()));
+    let progress = ReadWatch::start("scrub", input_bytes(&jobs));
     let mut total = Summary::default();
     for (input, output) in &jobs {
         let summary = match (is_stdio(input), is_stdio(output)) {
@@ -129,6 +122,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The bytes of all inputs, when all are regular files (for the progress bar).
+fn input_bytes(jobs: &[(PathBuf, PathBuf)]) -> Option<u64> {
+    let size = |p: &PathBuf| {
+        let meta = std::fs::metadata(p).ok()?;
+        meta.is_file().then_some(meta.len())
+    };
+    jobs.iter().map(|(input, _)| size(input)).sum()
 }
 
 /// Scrubs one file into a published file and manifest; `None` when it already was.
