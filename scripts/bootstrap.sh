@@ -7,7 +7,7 @@
 set -euo pipefail
 
 packages=(
-  libpcap-dev pkg-config
+  libpcap-dev pkg-config man-db
   tcpdump tshark libtrace-tools tcpreplay netsniff-ng iproute2 procps
   slurmctld slurmd slurm-client munge
   chromium fonts-dejavu-core

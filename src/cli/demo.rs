@@ -28,6 +28,8 @@ use lander_spool::synth::write_trace;
 use lander_trace::synth::Profile;
 use lander_trace::Format;
 
+use super::common::JsonArg;
+
 /// Arguments of `lander demo`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -40,9 +42,8 @@ pub struct Args {
     /// Packets per rotated raw file.
     #[arg(long, default_value_t = 25_000)]
     pub rotate_packets: u64,
-    /// Print the summary as JSON.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub json: JsonArg,
     /// Then serve the status page on ADDR (default 127.0.0.1:8080) until Ctrl-C.
     #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8080")]
     pub serve: Option<String>,
@@ -89,6 +90,9 @@ const SITES: [(&str, Profile); 2] = [("border", Profile::SynFlood), ("campus", P
 
 /// Runs `lander demo`.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(dir) = &args.dir {
+        super::common::no_stdio(dir, "--dir", "the demo's spool is a directory")?;
+    }
     let dir = demo_dir(args.dir.as_deref())?;
     let tools = Tools::beside_current_exe()?;
     let mut stages = Vec::new();
@@ -113,7 +117,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         problems,
         status_page,
     };
-    if args.json {
+    if args.json.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", render(&report));

@@ -8,16 +8,15 @@ use anyhow::Context;
 use clap::Subcommand;
 use lander_dispatch::monitor::run::{describe, Monitor};
 
-use super::common::{stop_flag, ConfigArg};
+use super::common::{stop_flag, GlobalConfigArg, JsonArg};
 
 /// Arguments of `lander monitor`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    config: ConfigArg,
-    /// Print each pass as JSON (`once`).
-    #[arg(long, global = true)]
-    json: bool,
+    config: GlobalConfigArg,
+    #[command(flatten)]
+    json: JsonArg,
     #[command(subcommand)]
     command: Command,
 }
@@ -47,7 +46,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let config = args.config.load()?;
             let mut m = Monitor::open(&config)?;
             let s = m.once()?;
-            if args.json {
+            if args.json.json {
                 println!("{}", serde_json::to_string_pretty(&s)?);
             } else {
                 println!("{}", describe(&s));

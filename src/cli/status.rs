@@ -10,16 +10,15 @@ use lander_dispatch::status::html::{self, Refresh};
 use lander_dispatch::status::serve::StatusServer;
 use lander_dispatch::status::{self, text};
 
-use super::common::{stop_flag, ConfigArg, ExitCode};
+use super::common::{stop_flag, ConfigArg, ExitCode, JsonArg};
 
 /// Arguments of `lander status`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
     config: ConfigArg,
-    /// Print the page as JSON (exact numbers, Unix times).
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    json: JsonArg,
     /// Write the page as one static, self-contained HTML file (reloads itself every minute).
     #[arg(long, value_name = "FILE")]
     html: Option<PathBuf>,
@@ -34,7 +33,7 @@ pub struct Args {
 
 /// An error reading the configuration or the spool: exit status 3.
 fn io_error(e: impl std::fmt::Display) -> anyhow::Error {
-    ExitCode(3, e.to_string()).into()
+    ExitCode(super::exit::INPUT, e.to_string()).into()
 }
 
 /// Runs `lander status`.
@@ -54,14 +53,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         lander_spool::publish::write_atomic(path, doc.as_bytes(), false)
             .map_err(|e| io_error(format!("{}: {e}", path.display())))?;
     }
-    if args.json {
+    if args.json.json {
         println!("{}", serde_json::to_string_pretty(&page)?);
     } else if args.html.is_none() {
         print!("{}", text::render(&page));
     }
     if args.check && page.has_problems() {
         let n = page.problems.len();
-        return Err(ExitCode(1, format!("{n} problems open")).into());
+        return Err(ExitCode::found(format!("{n} problems open")));
     }
     Ok(())
 }
