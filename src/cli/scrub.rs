@@ -7,7 +7,7 @@ use anyhow::{bail, Context};
 use lander_anonymize::key::{Key, Mapping};
 use lander_anonymize::mapping::{Anonymizer, MapOptions};
 use lander_anonymize::scrub::{self, Provenance, ScrubConfig, Summary};
-use lander_anonymize::walker::{MacKey, MacPolicy, MplsPolicy, Policy};
+use lander_anonymize::walker::{Checksums, MacKey, MacMode, MplsPolicy, Payload, Policy};
 use lander_anonymize::PrefixList;
 use lander_spool::manifest::manifest_path;
 use lander_spool::publish::is_temp_name;
@@ -60,20 +60,6 @@ impl MappingArgs {
     }
 }
 
-/// MAC address policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum MacArg {
-    /// Unchanged.
-    Keep,
-    /// Zeroed.
-    Zero,
-    /// Replaced by a keyed pseudorandom function of the address (a key derived from the
-    /// scrub key); broadcast, group and locally-administered bits kept.
-    Scramble,
-    /// As scramble, keeping the OUI (the vendor's first 3 bytes).
-    ScrambleKeepOui,
-}
-
 /// Arguments of `lander-scrub` and `lander scrub`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -90,15 +76,17 @@ pub struct Args {
     #[command(flatten)]
     pub mapping: MappingArgs,
     /// Payload policy: drop (cut after the last transport header), keep:N or zero.
-    #[arg(long, default_value = "drop", value_parser = scrub::parse_payload)]
-    pub payload: lander_anonymize::walker::Payload,
+    #[arg(long, default_value = "drop")]
+    pub payload: Payload,
     /// Checksum policy: fix, zero or keep.
-    #[arg(long, default_value = "fix", value_parser = scrub::parse_checksums)]
-    pub checksums: lander_anonymize::walker::Checksums,
-    /// MAC addresses (Ethernet, ARP, Linux cooked headers): keep, zero, scramble or
-    /// scramble-keep-oui.
-    #[arg(long, value_enum, default_value_t = MacArg::Keep)]
-    pub mac: MacArg,
+    #[arg(long, default_value = "fix")]
+    pub checksums: Checksums,
+    /// MAC addresses (Ethernet, ARP, Linux cooked headers): keep, zero, scramble (a keyed
+    /// pseudorandom function of the address, with a key derived from the scrub key;
+    /// broadcast, group and locally-administered bits kept) or scramble-keep-oui (as
+    /// scramble, keeping the vendor's first 3 bytes).
+    #[arg(long, default_value = "keep")]
+    pub mac: MacMode,
     /// What follows an MPLS label stack: auto (decided by evidence: a control word means an
     /// Ethernet pseudowire, IP only with consistent lengths and checksum, else an Ethernet
     /// pseudowire if it parses, else cut), ip (by the first nibble), ethernet, or cut.
@@ -150,12 +138,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// The walker and pipeline settings of `args`.
 pub fn config(args: &Args, key: &Key) -> ScrubConfig {
-    let mac = match args.mac {
-        MacArg::Keep => MacPolicy::Keep,
-        MacArg::Zero => MacPolicy::Zero,
-        MacArg::Scramble => MacPolicy::Scramble(MacKey(key.mac_key())),
-        MacArg::ScrambleKeepOui => MacPolicy::ScrambleKeepOui(MacKey(key.mac_key())),
-    };
+    let mac = args.mac.with_key(MacKey(key.mac_key()));
     ScrubConfig {
         policy: Policy {
             payload: args.payload,

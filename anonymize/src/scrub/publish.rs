@@ -10,7 +10,7 @@ use lander_spool::publish::PendingFile;
 use lander_trace::{Format, LinkType};
 
 use super::read::scrub_read;
-use super::types::{checksums_name, io_at, payload_name};
+use super::types::io_at;
 use super::types::{Provenance, ScrubConfig, ScrubError, Summary};
 use crate::mapping::Anonymizer;
 
@@ -48,8 +48,8 @@ pub fn scrub_file(
     let mut manifest = build_manifest(raw, output, format, link, snaplen, &summary);
     manifest.anonymization = Some(Anonymization {
         mapping: anon.mapping().name().to_string(),
-        payload: payload_name(config.policy.payload),
-        checksums: checksums_name(config.policy.checksums).to_string(),
+        payload: config.policy.payload.to_string(),
+        checksums: config.policy.checksums.to_string(),
         key_id: provenance.key_id.clone(),
         settings: settings(config, provenance),
         counts: summary.reasons.clone(),

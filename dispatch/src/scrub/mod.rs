@@ -97,12 +97,12 @@ impl ScrubStage {
         let (site, name) = split_item(item);
         arg.replace("{in}", &input.to_string_lossy())
             .replace("{out}", &output.to_string_lossy())
-            .replace("{mapping}", &s.mapping)
+            .replace("{mapping}", &s.mapping.to_string())
             .replace("{key}", &s.key_file.to_string_lossy())
-            .replace("{payload}", &s.payload)
-            .replace("{checksums}", &s.checksums)
-            .replace("{mac}", &s.mac)
-            .replace("{mpls}", &s.mpls)
+            .replace("{payload}", &s.payload.to_string())
+            .replace("{checksums}", &s.checksums.to_string())
+            .replace("{mac}", &s.mac.to_string())
+            .replace("{mpls}", &s.mpls.to_string())
             .replace("{site}", site)
             .replace("{name}", name)
     }
