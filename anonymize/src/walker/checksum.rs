@@ -2,8 +2,8 @@
 //! the cut, the payload policy and the checksums.
 
 use super::{Checksums, Outcome, Payload, Rewriter, Step, Stop, Walk};
-use crate::wire::checksum::{self, delta, fold, sum, sum_at};
 use crate::wire::ipv4;
+use lander_trace::checksum::{self, delta, fold, sum, sum_at};
 
 /// Where the pseudo-header of a transport checksum takes its addresses.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -263,7 +263,7 @@ impl<R: Rewriter> Walk<'_, R> {
 #[cfg(test)]
 mod tests {
     use super::fill_sum;
-    use crate::wire::checksum::{fold, sum};
+    use lander_trace::checksum::{fold, sum};
 
     #[test]
     fn fill_sum_is_the_sum_of_the_filled_bytes() {

@@ -83,7 +83,7 @@ fn gre_with_checksum_key_and_sequence() {
         0xb0, 0, 0x08, 0x00, 0, 0, 0xee, 0xee, 0, 0, 0, 42, 0, 0, 0, 7,
     ];
     gre.extend(inner_ip());
-    let c = build::checksum(0, &gre);
+    let c = lander_trace::checksum::checksum(0, &gre);
     gre[4..6].copy_from_slice(&c.to_be_bytes());
     let raw = outer(proto::GRE, &gre);
     let out = walk_tunnel(&raw, 20 + 16, |p| {
