@@ -7,12 +7,14 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use lander_capture::engine::rotate::RotatePolicy;
-use lander_capture::engine::salvage::{salvage_dir_with, LeftoverPolicy, Outcome, SalvageConfig};
+use lander_capture::engine::salvage::{
+    salvage_dir_with, LeftoverPolicy, SalvageConfig, SalvageOutcome,
+};
 use lander_capture::engine::source::erf_stream::ErfStreamSource;
 use lander_capture::engine::source::file::FileSource;
 use lander_capture::engine::source::live::{LiveConfig, LiveSource};
 use lander_capture::engine::writer::IoMode;
-use lander_capture::engine::{self, Control, EngineConfig, Summary};
+use lander_capture::engine::{self, CaptureSummary, Control, EngineConfig};
 use lander_spool::perms::Perms;
 use lander_spool::size::parse_size;
 use lander_trace::Format;
@@ -175,14 +177,14 @@ fn salvage(args: &Args, config: &EngineConfig) -> anyhow::Result<()> {
     };
     for outcome in salvage_dir_with(&config.out_dir, &salvage)? {
         match outcome {
-            Outcome::Recovered { path, packets } => {
+            SalvageOutcome::Recovered { path, packets } => {
                 eprintln!("recovered {} ({packets} packets)", path.display());
             }
-            Outcome::Removed { path, why } if !why.is_empty() => {
+            SalvageOutcome::Removed { path, why } if !why.is_empty() => {
                 eprintln!("removed {}: {why}", path.display());
             }
-            Outcome::Removed { .. } => {}
-            Outcome::Kept { path, why } => {
+            SalvageOutcome::Removed { .. } => {}
+            SalvageOutcome::Kept { path, why } => {
                 eprintln!("left {} for the next start: {why}", path.display());
             }
         }
@@ -190,7 +192,11 @@ fn salvage(args: &Args, config: &EngineConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn capture(args: &Args, config: &EngineConfig, control: &Control) -> anyhow::Result<Summary> {
+fn capture(
+    args: &Args,
+    config: &EngineConfig,
+    control: &Control,
+) -> anyhow::Result<CaptureSummary> {
     if let Some(path) = &args.read {
         let mut source = FileSource::open(path)?;
         if args.pace {
@@ -250,7 +256,7 @@ fn parse_raw_mode(s: &str) -> Result<u32, String> {
     Perms::parse_mode(s).map_err(|e| e.to_string())
 }
 
-fn report(args: &Args, s: &Summary) -> anyhow::Result<()> {
+fn report(args: &Args, s: &CaptureSummary) -> anyhow::Result<()> {
     let c = &s.counters;
     let kernel = c.kernel_drops.map_or("-".to_string(), |k| k.to_string());
     eprintln!(

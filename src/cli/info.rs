@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use lander_spool::utc::format_ns;
-use lander_trace::summary::Summary;
+use lander_trace::summary::TraceSummary;
 use lander_trace::Format;
 use serde::Serialize;
 
@@ -37,7 +37,7 @@ pub struct Info {
     /// Snapshot length.
     pub snaplen: u32,
     /// Counts, times and protocols.
-    pub summary: Summary,
+    pub summary: TraceSummary,
     /// The read error that ended the file early, if any.
     pub error: Option<String>,
 }
@@ -73,7 +73,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 /// Reads a whole trace into an [`Info`]; a read error mid-file is kept in `error`.
 pub fn inspect(path: &Path, format: Option<Format>) -> anyhow::Result<Info> {
     let mut reader = super::common::open_input(path, format)?;
-    let mut summary = Summary::new();
+    let mut summary = TraceSummary::new();
     let error = loop {
         match reader.next() {
             Ok(Some(rec)) => summary.add(&rec),

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use lander_anonymize::key::{Key, Mapping};
 use lander_anonymize::mapping::{Anonymizer, MapOptions};
-use lander_anonymize::scrub::{self, Provenance, ScrubConfig, Summary};
+use lander_anonymize::scrub::{self, Provenance, ScrubConfig, ScrubSummary};
 use lander_anonymize::walker::{Checksums, MacKey, MacMode, MplsPolicy, Payload, Policy};
 use lander_anonymize::PrefixList;
 use lander_spool::manifest::manifest_path;
@@ -182,7 +182,7 @@ fn dir_jobs(in_dir: &Path, out_dir: &Path) -> anyhow::Result<Vec<(PathBuf, PathB
     Ok(jobs)
 }
 
-fn report(input: &Path, output: &Path, s: &Summary) {
+fn report(input: &Path, output: &Path, s: &ScrubSummary) {
     eprintln!(
         "{} -> {}: {} packets in, {} out, {} dropped; {} -> {} bytes",
         input.display(),

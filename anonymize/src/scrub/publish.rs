@@ -11,7 +11,7 @@ use lander_trace::{Format, LinkType};
 
 use super::read::scrub_read;
 use super::types::io_at;
-use super::types::{Provenance, ScrubConfig, ScrubError, Summary};
+use super::types::{Provenance, ScrubConfig, ScrubError, ScrubSummary};
 use crate::mapping::Anonymizer;
 
 /// Scrubs the trace file `input` into `output`: the output and its manifest are published
@@ -22,7 +22,7 @@ pub fn scrub_file(
     anon: &Anonymizer,
     config: &ScrubConfig,
     provenance: &Provenance,
-) -> Result<(Summary, Manifest), ScrubError> {
+) -> Result<(ScrubSummary, Manifest), ScrubError> {
     let file = File::open(input).map_err(io_at(input))?;
     let name = input.display().to_string();
     let raw = Manifest::read(&manifest_path(input)).ok();
@@ -73,7 +73,7 @@ fn build_manifest(
     format: Format,
     link: LinkType,
     snaplen: u32,
-    s: &Summary,
+    s: &ScrubSummary,
 ) -> Manifest {
     let file = output.file_name().map(|n| n.to_string_lossy().into_owned());
     let mut m = Manifest::new(&file.unwrap_or_default(), format, link, snaplen);

@@ -91,7 +91,7 @@ pub(super) fn io_at(path: &Path) -> impl Fn(io::Error) -> ScrubError + '_ {
 
 /// Counts of one scrub run.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Summary {
+pub struct ScrubSummary {
     /// Records read.
     pub packets_in: u64,
     /// Records written.
@@ -124,7 +124,7 @@ pub struct Summary {
 #[derive(Clone, Debug)]
 pub struct ReadSummary {
     /// The counts.
-    pub summary: Summary,
+    pub summary: ScrubSummary,
     /// BLAKE3 of the input, when [`ScrubConfig::hash_source`] asked for it.
     pub source_blake3: Option<String>,
     /// Format, link type and snaplen of the input.

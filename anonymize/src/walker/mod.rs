@@ -5,10 +5,10 @@
 //! has handled (an address anonymized, a MAC address under the MAC policy, a port, a length,
 //! a flag, a sequence number), or it is replaced by zeros or padding of the same length
 //! (IPv4 and TCP no-ops, IPv6 PadN, zeroed reserved bytes, options and digests: counted in
-//! [`Outcome::neutralised`]), or the frame is cut before it. A header that cannot be parsed
+//! [`WalkOutcome::neutralised`]), or the frame is cut before it. A header that cannot be parsed
 //! whole (snaplen truncation, malformed lengths, unknown tunnels or extension headers) ends
 //! the walk, and the frame is cut where that header starts, after the last header that was
-//! fully handled. The [`Outcome`] says why.
+//! fully handled. The [`WalkOutcome`] says why.
 //!
 //! Tunnels are walked into (GRE with its key, sequence and checksum, Ethernet over GRE,
 //! ERSPAN II/III, VXLAN, Geneve, GTP-U, L2TPv2, PPPoE; IP in IP), and the inner packet is held
@@ -89,7 +89,7 @@ impl Rewriter for CachedAnonymizer {
 
 /// The result of walking one frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Outcome {
+pub struct WalkOutcome {
     /// The new captured length (the frame is cut there).
     pub caplen: usize,
     /// Where the payload starts (the end of the headers), `caplen` when the walk stopped.
@@ -106,7 +106,7 @@ pub struct Outcome {
 ///
 /// A loop over many frames keeps one [`Walker`] instead, which saves setting up its state
 /// per frame.
-pub fn walk<R: Rewriter>(link: u32, frame: &mut [u8], policy: &Policy, rw: &mut R) -> Outcome {
+pub fn walk<R: Rewriter>(link: u32, frame: &mut [u8], policy: &Policy, rw: &mut R) -> WalkOutcome {
     Walker::new().walk(link, frame, policy, rw)
 }
 
@@ -140,7 +140,7 @@ impl Walker {
         frame: &mut [u8],
         policy: &Policy,
         rw: &mut R,
-    ) -> Outcome {
+    ) -> WalkOutcome {
         let macs = match policy.mac {
             MacPolicy::Scramble(key) => MacMemo::for_key(&mut self.macs, key, false),
             MacPolicy::ScrambleKeepOui(key) => MacMemo::for_key(&mut self.macs, key, true),

@@ -48,7 +48,7 @@ fn udp4_ok(packet: &[u8], ip: usize) -> bool {
 /// Walks `raw` (raw IPv4) keeping the payload, then dropping it; checks the inner packet at
 /// `inner` (IPv4/UDP) is anonymized, nothing raw is left, and `checks` hold (with the cut
 /// payload put back, for the incrementally updated checksums).
-fn walk_tunnel(raw: &[u8], inner: usize, checks: impl Fn(&[u8]) -> bool) -> Outcome {
+fn walk_tunnel(raw: &[u8], inner: usize, checks: impl Fn(&[u8]) -> bool) -> WalkOutcome {
     let mut anon = anonymizer();
     let mut last = None;
     for payload in [Payload::Keep(usize::MAX), Payload::Drop] {
