@@ -591,7 +591,7 @@ fn captured_files_are_scrubbed_on_slurm_end_to_end() {
         // The backend id is Slurm's job id, and the job ran under the item's stable name.
         let id = row.backend_id.as_deref().unwrap();
         assert!(id.parse::<u64>().is_ok(), "Slurm job id {id:?}");
-        let rec = records.iter().find(|r| r.item == item(name)).unwrap();
+        let rec = records.iter().find(|r| r.job.item == item(name)).unwrap();
         assert_eq!(rec.outcome, JobOutcome::Success);
         assert_eq!(rec.host, c.host);
     }

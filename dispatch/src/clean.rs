@@ -85,7 +85,7 @@ impl InUse {
         let mut in_use = InUse::default();
         for item in list_items(&dirs.claims)? {
             if let Ok(Some(c)) = claim::read(&dirs.claim(&item)) {
-                in_use.jobs.insert(c.job_id);
+                in_use.jobs.insert(c.job.job_id);
             }
             in_use.items.insert(item);
         }

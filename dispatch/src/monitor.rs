@@ -78,7 +78,7 @@ fn stage_status(
         };
         match c.state {
             ClaimState::Active
-                if !dirs.marker(&c.job_id).exists() && !dirs.record(&c.job_id).exists() =>
+                if !dirs.marker(&c.job.job_id).exists() && !dirs.record(&c.job.job_id).exists() =>
             {
                 s.active += 1;
                 if sys::now() - c.claimed_at > config.monitor.start_timeout.as_secs_f64() {

@@ -52,7 +52,7 @@ pub fn run(spec: &JobSpec, cancel: &AtomicBool) -> io::Result<Wrapped> {
     let start = sys::now();
     let me = std::process::id();
     let marker = StartMarker {
-        job_id: spec.job_id.clone(),
+        job_id: spec.job.job_id.clone(),
         host: sys::hostname().to_owned(),
         pid: me,
         pid_start: sys::start_time(me).unwrap_or(0),
@@ -74,10 +74,7 @@ pub fn run(spec: &JobSpec, cancel: &AtomicBool) -> io::Result<Wrapped> {
         _ => (None, None),
     };
     let record = JobRecord {
-        job_id: spec.job_id.clone(),
-        stage: spec.stage.clone(),
-        item: spec.item.clone(),
-        attempt: spec.attempt,
+        job: spec.job.clone(),
         host: marker.host,
         pid: me,
         start,
@@ -95,7 +92,7 @@ pub fn run(spec: &JobSpec, cancel: &AtomicBool) -> io::Result<Wrapped> {
 
 fn claim_names_job(spec: &JobSpec) -> io::Result<bool> {
     let claim: Option<Claim> = read_json(&spec.claim)?;
-    Ok(claim.is_some_and(|c| c.job_id == spec.job_id && c.is_active()))
+    Ok(claim.is_some_and(|c| c.job.job_id == spec.job.job_id && c.is_active()))
 }
 
 /// Reads the job spec at `path`: `None` when there is none to run (the file is gone, or it is

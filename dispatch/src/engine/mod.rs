@@ -269,12 +269,12 @@ impl<S: Stage> Dispatcher<S> {
         for (_, _, c) in active {
             // Jobs submitted by an earlier run of this dispatcher (`once`, a restart) are
             // known by the id their submission left in the history.
-            if !self.backend_ids.contains_key(&c.job_id) {
-                if let Some(id) = self.ledger.get(&c.job_id)?.and_then(|r| r.backend_id) {
-                    self.backend_ids.insert(c.job_id.clone(), id);
+            if !self.backend_ids.contains_key(&c.job.job_id) {
+                if let Some(id) = self.ledger.get(&c.job.job_id)?.and_then(|r| r.backend_id) {
+                    self.backend_ids.insert(c.job.job_id.clone(), id);
                 }
             }
-            ids.extend(self.backend_ids.get(&c.job_id).cloned());
+            ids.extend(self.backend_ids.get(&c.job.job_id).cloned());
         }
         if ids.is_empty() {
             return Ok(HashMap::new());
@@ -312,5 +312,11 @@ fn isolate(
 }
 
 fn row_of(c: &Claim, state: &str) -> JobRow {
-    JobRow::new(&c.job_id, &c.stage, &c.item, c.attempt, state)
+    JobRow::new(
+        &c.job.job_id,
+        &c.job.stage,
+        &c.job.item,
+        c.job.attempt,
+        state,
+    )
 }

@@ -12,7 +12,7 @@ use crate::claim::{self, Claim, ClaimState};
 use crate::config::Action;
 use crate::crash;
 use crate::ledger::JobRow;
-use crate::record::{read_json, JobOutcome, JobRecord, StartMarker};
+use crate::record::{read_json, JobIdentity, JobOutcome, JobRecord, StartMarker};
 use crate::stage::Stage;
 use crate::sys;
 
@@ -32,17 +32,17 @@ impl<S: Stage> Dispatcher<S> {
         states: &HashMap<String, JobState>,
     ) -> io::Result<Job> {
         let dirs = self.stage.dirs();
-        let record_path = dirs.record(&c.job_id);
+        let record_path = dirs.record(&c.job.job_id);
         if let Some(rec) = read_json(&record_path)? {
             return Ok(Job::Finished(rec));
         }
         let backend_says = self
             .backend_ids
-            .get(&c.job_id)
+            .get(&c.job.job_id)
             .and_then(|id| states.get(id))
             .copied()
             .unwrap_or(JobState::Unknown);
-        let marker_path = dirs.marker(&c.job_id);
+        let marker_path = dirs.marker(&c.job.job_id);
         let marker: Option<StartMarker> = match read_json(&marker_path) {
             Ok(m) => m,
             // Created (exclusively) but not written yet: the job is starting. One left so by a
@@ -52,7 +52,7 @@ impl<S: Stage> Dispatcher<S> {
                     return Ok(Job::Running);
                 }
                 Some(StartMarker {
-                    job_id: c.job_id.clone(),
+                    job_id: c.job.job_id.clone(),
                     host: sys::hostname().to_owned(),
                     pid: 0,
                     pid_start: 0,
@@ -112,9 +112,9 @@ impl<S: Stage> Dispatcher<S> {
     /// claiming and submitting (no history row, no start marker, no backend id).
     pub(super) fn never_submitted(&self, c: &Claim) -> Result<bool, PassError> {
         let dirs = self.stage.dirs();
-        Ok(!self.backend_ids.contains_key(&c.job_id)
-            && !crate::fsutil::exists(&dirs.marker(&c.job_id))
-            && self.ledger.get(&c.job_id)?.is_none())
+        Ok(!self.backend_ids.contains_key(&c.job.job_id)
+            && !crate::fsutil::exists(&dirs.marker(&c.job.job_id))
+            && self.ledger.get(&c.job.job_id)?.is_none())
     }
 
     /// Queues the item again without counting an attempt: its job never ran (the dispatcher
@@ -130,7 +130,10 @@ impl<S: Stage> Dispatcher<S> {
         let next = Claim {
             state: ClaimState::Waiting,
             // The next attempt gets this one's number again.
-            attempt: c.attempt.saturating_sub(1),
+            job: JobIdentity {
+                attempt: c.job.attempt.saturating_sub(1),
+                ..c.job.clone()
+            },
             not_before: 0.0,
             reason: Some(reason.clone()),
             ..c.clone()
@@ -184,7 +187,7 @@ impl<S: Stage> Dispatcher<S> {
         self.ledger.finished(rec, "succeeded", None)?;
         self.release.push(Release {
             claim: path.to_owned(),
-            attempt: Some((item.to_owned(), c.job_id)),
+            attempt: Some((item.to_owned(), c.job.job_id)),
         });
         Ok(())
     }
@@ -224,7 +227,7 @@ impl<S: Stage> Dispatcher<S> {
         c: &Claim,
         report: &mut PassReport,
     ) -> Result<(), PassError> {
-        let Some(rec) = read_json::<JobRecord>(&self.stage.dirs().record(&c.job_id))? else {
+        let Some(rec) = read_json::<JobRecord>(&self.stage.dirs().record(&c.job.job_id))? else {
             return Err(io::Error::other(format!(
                 "{}: stuck, but its run record is gone",
                 path.display()
@@ -238,7 +241,7 @@ impl<S: Stage> Dispatcher<S> {
         self.ledger.finished(&rec, "succeeded", None)?;
         self.release.push(Release {
             claim: path.to_owned(),
-            attempt: Some((item.to_owned(), c.job_id.clone())),
+            attempt: Some((item.to_owned(), c.job.job_id.clone())),
         });
         Ok(())
     }
@@ -251,7 +254,7 @@ impl<S: Stage> Dispatcher<S> {
         c: &Claim,
         report: &mut PassReport,
     ) -> Result<(), PassError> {
-        match read_json::<JobRecord>(&self.stage.dirs().record(&c.job_id))? {
+        match read_json::<JobRecord>(&self.stage.dirs().record(&c.job.job_id))? {
             Some(rec) if rec.outcome == JobOutcome::Success => {
                 self.ledger.finished(&rec, "succeeded", None)?
             }
@@ -260,7 +263,7 @@ impl<S: Stage> Dispatcher<S> {
         }
         if c.reason.is_some() {
             self.stage.ignore(item)?;
-            self.forget_attempt(item, &c.job_id)?;
+            self.forget_attempt(item, &c.job.job_id)?;
             self.release.push(Release::claim(path));
             return Ok(());
         }
@@ -279,7 +282,7 @@ impl<S: Stage> Dispatcher<S> {
         report: &mut PassReport,
     ) -> Result<(), PassError> {
         let policy = self.stage.policy();
-        let retry = action == Action::Retry && c.attempt <= policy.retries;
+        let retry = action == Action::Retry && c.job.attempt <= policy.retries;
         let next = match (action, retry) {
             (Action::Ignore, _) => Claim {
                 state: ClaimState::Done,
@@ -287,7 +290,7 @@ impl<S: Stage> Dispatcher<S> {
             },
             (_, true) => {
                 let backoff =
-                    policy.backoff.as_secs_f64() * f64::from(1u32 << (c.attempt - 1).min(16));
+                    policy.backoff.as_secs_f64() * f64::from(1u32 << (c.job.attempt - 1).min(16));
                 Claim {
                     state: ClaimState::Waiting,
                     not_before: sys::now() + backoff,
@@ -325,7 +328,7 @@ impl<S: Stage> Dispatcher<S> {
         match next.state {
             ClaimState::Done => {
                 self.stage.ignore(item)?;
-                self.forget_attempt(item, &c.job_id)?;
+                self.forget_attempt(item, &c.job.job_id)?;
                 self.release.push(Release::claim(path));
             }
             ClaimState::Failed => {
@@ -352,7 +355,7 @@ impl<S: Stage> Dispatcher<S> {
         if self.stage.give_up(item, reason)? {
             report.failed_items += 1;
         } else {
-            self.forget_attempt(item, &c.job_id)?;
+            self.forget_attempt(item, &c.job.job_id)?;
             self.release.push(Release::claim(path));
         }
         Ok(())

@@ -383,7 +383,7 @@ impl Stage for ScrubStage {
                 return Ok(Accept::Drop);
             }
         }
-        Ok(match self.pin(site, name, &claim.job_id, id)? {
+        Ok(match self.pin(site, name, &claim.job.job_id, id)? {
             true => Accept::Run,
             false => Accept::Drop,
         })
@@ -434,7 +434,7 @@ impl Stage for ScrubStage {
     /// or both), as long as the published part was made from the claimed file.
     fn check(&self, item: &str, claim: &Claim, record: &JobRecord) -> Result<(), String> {
         let (site, name) = split_item(item);
-        let work = self.output(item, &record.job_id);
+        let work = self.output(item, &record.job.job_id);
         let published = self.spool.scrubbed(site).join(name);
         let source = claim.identity.as_ref().map(|i| i.digest.as_str());
         let verify = self.config.scrub.verify_digest;
@@ -457,7 +457,7 @@ impl Stage for ScrubStage {
         let (site, name) = split_item(item);
         let published = self.spool.scrubbed(site).join(name);
         let id = claim.identity.as_ref();
-        self.publish(&self.output(item, &record.job_id), &published)?;
+        self.publish(&self.output(item, &record.job.job_id), &published)?;
         self.fan_out(site, name, &published)?;
         if let Some(id) = id {
             self.names.register(site, name, &id.digest)?;
