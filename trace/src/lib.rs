@@ -17,4 +17,4 @@ pub mod summary;
 #[cfg(feature = "synth")]
 pub mod synth;
 
-pub use record::{Format, LinkType, OwnedRecord, Record};
+pub use record::{Format, LinkType, OwnedRecord, Record, RecordMeta};

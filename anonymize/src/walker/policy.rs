@@ -42,6 +42,32 @@ fn name_of<T: Copy + PartialEq>(names: &[(&'static str, T)], p: T) -> &'static s
     names.iter().find(|(_, q)| *q == p).map_or("?", |(n, _)| n)
 }
 
+/// The name, `FromStr` and `Display` of a policy with a table `ALL` of names.
+macro_rules! named {
+    ($t:ty, $what:literal, $expected:literal) => {
+        impl $t {
+            /// The name used on the command line, in the configuration and in manifests.
+            pub fn name(self) -> &'static str {
+                name_of(&Self::ALL, self)
+            }
+        }
+
+        impl FromStr for $t {
+            type Err = BadPolicy;
+
+            fn from_str(s: &str) -> Result<Self, BadPolicy> {
+                lookup(&Self::ALL, s, $what, $expected)
+            }
+        }
+
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+    };
+}
+
 /// What happens to the bytes after the last transport header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Payload {
@@ -103,26 +129,9 @@ impl Checksums {
         ("zero", Checksums::Zero),
         ("keep", Checksums::Keep),
     ];
-
-    /// The name used on the command line and in manifests.
-    pub fn name(self) -> &'static str {
-        name_of(&Self::ALL, self)
-    }
 }
 
-impl FromStr for Checksums {
-    type Err = BadPolicy;
-
-    fn from_str(s: &str) -> Result<Self, BadPolicy> {
-        lookup(&Self::ALL, s, "checksum", "fix, zero or keep")
-    }
-}
-
-impl fmt::Display for Checksums {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+named!(Checksums, "checksum", "fix, zero or keep");
 
 /// How the payload after an MPLS label stack (which no field names) is decided.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -149,26 +158,9 @@ impl MplsPolicy {
         ("ethernet", MplsPolicy::Ethernet),
         ("cut", MplsPolicy::Cut),
     ];
-
-    /// The name used on the command line and in manifests.
-    pub fn name(self) -> &'static str {
-        name_of(&Self::ALL, self)
-    }
 }
 
-impl FromStr for MplsPolicy {
-    type Err = BadPolicy;
-
-    fn from_str(s: &str) -> Result<Self, BadPolicy> {
-        lookup(&Self::ALL, s, "MPLS", "auto, ip, ethernet or cut")
-    }
-}
-
-impl fmt::Display for MplsPolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+named!(MplsPolicy, "MPLS", "auto, ip, ethernet or cut");
 
 /// A MAC policy by name, before it has a key: what the command line and the configuration
 /// choose.
@@ -195,11 +187,6 @@ impl MacMode {
         ("scramble-keep-oui", MacMode::ScrambleKeepOui),
     ];
 
-    /// The name used on the command line and in manifests.
-    pub fn name(self) -> &'static str {
-        name_of(&Self::ALL, self)
-    }
-
     /// The policy, scrambling under `key` where the mode scrambles.
     pub fn with_key(self, key: MacKey) -> MacPolicy {
         match self {
@@ -211,24 +198,7 @@ impl MacMode {
     }
 }
 
-impl FromStr for MacMode {
-    type Err = BadPolicy;
-
-    fn from_str(s: &str) -> Result<Self, BadPolicy> {
-        lookup(
-            &Self::ALL,
-            s,
-            "MAC",
-            "keep, zero, scramble or scramble-keep-oui",
-        )
-    }
-}
-
-impl fmt::Display for MacMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+named!(MacMode, "MAC", "keep, zero, scramble or scramble-keep-oui");
 
 /// The walker's policy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use std::path::Path;
 use memmap2::Mmap;
 
 use super::{detect, erf, mmap, pcap, pcapng, FormatError, Parsed, ReadError, MAX_RECORD_LEN};
-use crate::record::{Format, LinkType, OwnedRecord, Record};
+use crate::record::{Format, LinkType, OwnedRecord, Record, RecordMeta};
 
 /// Default size of a stream reader's buffer (it grows, up to one record, for larger records).
 pub const DEFAULT_STREAM_BUFFER: usize = 1 << 20;
@@ -211,7 +211,7 @@ impl TraceReader {
                     rest,
                 }) => {
                     let start = rec.data.as_ptr() as usize - input.as_ptr() as usize;
-                    break (Meta::of(&rec, start), avail - rest.len());
+                    break (RecordMeta::of(&rec, start), avail - rest.len());
                 }
                 Ok(Parsed::Done { item: None, rest }) => self.source.consume(avail - rest.len()),
                 Ok(Parsed::Incomplete { more }) => {
@@ -322,43 +322,6 @@ fn unknown_format(path: String, head: &[u8]) -> ReadError {
         format!("first bytes {:02x?}", &head[..head.len().min(8)])
     };
     ReadError::UnknownFormat { path, what }
-}
-
-/// A record's fields, without the borrow of its bytes.
-#[derive(Clone, Copy)]
-struct Meta {
-    ts_ns: u64,
-    wire_len: u32,
-    link_type: LinkType,
-    interface: u32,
-    drops: u32,
-    start: usize,
-    len: usize,
-}
-
-impl Meta {
-    fn of(r: &Record<'_>, start: usize) -> Meta {
-        Meta {
-            ts_ns: r.ts_ns,
-            wire_len: r.wire_len,
-            link_type: r.link_type,
-            interface: r.interface,
-            drops: r.drops,
-            start,
-            len: r.data.len(),
-        }
-    }
-
-    fn record(self, span: &[u8]) -> Record<'_> {
-        Record {
-            ts_ns: self.ts_ns,
-            wire_len: self.wire_len,
-            link_type: self.link_type,
-            interface: self.interface,
-            drops: self.drops,
-            data: &span[self.start..self.start + self.len],
-        }
-    }
 }
 
 /// Per-format parsing state.
