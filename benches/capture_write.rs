@@ -2,7 +2,7 @@
 //! ring buffer with the record header) and the writers, sweeping ring buffer sizes.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use lander_capture::engine::source::{Next, Source, SourceError};
+use lander_capture::engine::source::{CaptureSource, Next, SourceError};
 use lander_capture::engine::writer::IoMode;
 use lander_capture::engine::{self, Control, EngineConfig};
 use lander_trace::synth::{generate, Profile};
@@ -15,7 +15,7 @@ struct Memory<'a> {
     at: usize,
 }
 
-impl Source for Memory<'_> {
+impl CaptureSource for Memory<'_> {
     fn next(&mut self) -> Result<Next<'_>, SourceError> {
         let Some(r) = self.recs.get(self.at) else {
             return Ok(Next::End);

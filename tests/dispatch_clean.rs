@@ -379,3 +379,44 @@ fn orphan_manifests_go_after_their_grace() {
     let classes: Vec<&str> = report.removed.iter().map(|r| r.class.as_str()).collect();
     assert_eq!(classes, ["raw", "scrubbed", "archive"]);
 }
+
+#[test]
+fn only_publication_temporaries_of_gone_writers_are_removed_never_other_dot_files() {
+    let spool = spool_with("");
+    let raw = spool.raw_dir();
+    let host = lander_spool::manifest::hostname();
+    // Old dot files that are no publication temporaries: another tool's, NFS's, a name that
+    // only looks like one, a symbolic link; all older than temp_max_age (an hour).
+    let foreign = [
+        ".keep-me",
+        ".nfs0000000012345678",
+        ".x.pcap.tmp",
+        ".x.pcap.host.notapid.0.tmp",
+        ".x.pcap.host.1.0.partial",
+    ];
+    for name in foreign {
+        write(&raw.join(name), 10, 2 * 3600);
+    }
+    let target = raw.join(".target");
+    write(&target, 10, 2 * 3600);
+    let link = raw.join(format!(".l.pcap.{host}.{}.0.tmp", u32::MAX - 1));
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    // Publication temporaries: a young one of a dead writer on this host, an old one from
+    // another host, and a young one whose writer (this process) is alive.
+    let dead = dead_writers_temporary(&raw, "d.pcap");
+    let old_foreign = raw.join(".f.pcap.elsewhere.1.0.tmp");
+    write(&old_foreign, 10, 2 * 3600);
+    let live = raw.join(format!(".a.pcap.{host}.{}.0.tmp", std::process::id()));
+    write(&live, 10, 0);
+    clean(&spool.config, false).unwrap();
+    for name in foreign {
+        assert!(raw.join(name).exists(), "{name} is not ours to remove");
+    }
+    assert!(
+        target.exists() && link.symlink_metadata().is_ok(),
+        "links stay"
+    );
+    assert!(!dead.exists(), "its writer is gone");
+    assert!(!old_foreign.exists(), "older than temp_max_age");
+    assert!(live.exists(), "its writer is alive");
+}

@@ -33,7 +33,7 @@ fn a_dangling_link_in_one_users_incoming_stops_only_that_item_for_that_user() {
     let claim_path = spool.scrub_state().join("claims").join(SITE).join(&taken);
     let claim = lander_dispatch::claim::read(&claim_path).unwrap().unwrap();
     assert_eq!(claim.state, ClaimState::Stuck);
-    let info = lander_dispatch::control::find(&spool.config, &claim.job_id).unwrap();
+    let info = lander_dispatch::control::find(&spool.config, &claim.job.job_id).unwrap();
     let reason = info.row.reason.unwrap_or_default();
     assert!(
         reason.contains("user bob") && reason.contains("taken"),
@@ -61,7 +61,7 @@ fn a_dangling_link_in_one_users_incoming_stops_only_that_item_for_that_user() {
     assert!(bob.join(&taken).is_file());
     assert!(lander_dispatch::claim::read(&claim_path).unwrap().is_none());
     assert_eq!(
-        lander_dispatch::control::find(&spool.config, &claim.job_id)
+        lander_dispatch::control::find(&spool.config, &claim.job.job_id)
             .unwrap()
             .row
             .state,

@@ -95,7 +95,7 @@ fn captured_files_are_scrubbed_on_slurm_end_to_end() {
             array.parse::<u64>().is_ok() && index.parse::<u64>().is_ok(),
             "{id:?}"
         );
-        let rec = records.iter().find(|r| r.item == item(name)).unwrap();
+        let rec = records.iter().find(|r| r.job.item == item(name)).unwrap();
         assert_eq!(rec.outcome, JobOutcome::Success);
         assert_eq!(rec.host, c.host);
     }

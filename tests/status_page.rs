@@ -86,10 +86,12 @@ fn known_spool(root: &Path) -> Config {
         ledger.submitted(&row).unwrap();
         let state = if i == 6 { "failed" } else { "succeeded" };
         let rec = lander_dispatch::record::JobRecord {
-            job_id: row.job_id.clone(),
-            stage: "scrub".into(),
-            item: row.item.clone(),
-            attempt: 1,
+            job: lander_dispatch::record::JobIdentity {
+                job_id: row.job_id.clone(),
+                stage: "scrub".into(),
+                item: row.item.clone(),
+                attempt: 1,
+            },
             host: "node1".into(),
             pid: 7,
             start: t - 500.0,

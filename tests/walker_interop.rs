@@ -112,7 +112,7 @@ fn frames() -> Vec<Vec<u8>> {
     // GRE with checksum, key and sequence number, carrying IPv4
     let mut gre = vec![0xb0, 0, 0x08, 0, 0, 0, 0, 0, 0, 0, 0, 42, 0, 0, 0, 7];
     gre.extend(inner_udp4());
-    let c = build::checksum(0, &gre);
+    let c = lander_trace::checksum::checksum(0, &gre);
     gre[4..6].copy_from_slice(&c.to_be_bytes());
     out.push(eth(ethertype::IPV4, &v4(A, B, proto::GRE, &[], &gre)));
     // ERSPAN II

@@ -16,19 +16,14 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::fsutil::{create_excl, remove_if_exists, write_json_atomic};
-use crate::record::{read_json, JobSpec};
+use crate::record::{read_json, JobIdentity, JobSpec};
 
 /// The claim on one item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Claim {
     /// The job attempt that owns the item now.
-    pub job_id: String,
-    /// Stage name.
-    pub stage: String,
-    /// The item.
-    pub item: String,
-    /// Attempt number of `job_id`.
-    pub attempt: u32,
+    #[serde(flatten)]
+    pub job: JobIdentity,
     /// Host of the dispatcher that made this claim generation.
     pub host: String,
     /// Pid of that dispatcher.
@@ -92,10 +87,12 @@ impl Claim {
     /// A fresh, active claim for attempt `attempt` of `job_id`.
     pub fn new(stage: &str, item: &str, job_id: String, attempt: u32) -> Claim {
         Claim {
-            job_id,
-            stage: stage.to_owned(),
-            item: item.to_owned(),
-            attempt,
+            job: JobIdentity {
+                job_id,
+                stage: stage.to_owned(),
+                item: item.to_owned(),
+                attempt,
+            },
             host: crate::sys::hostname().to_owned(),
             pid: std::process::id(),
             claimed_at: crate::sys::now(),
@@ -204,7 +201,7 @@ pub fn remove_stale_marker(marker: &Path) -> io::Result<bool> {
 }
 
 fn same_generation(a: &Claim, b: &Claim) -> bool {
-    a.job_id == b.job_id && a.state == b.state && a.not_before == b.not_before
+    a.job.job_id == b.job.job_id && a.state == b.state && a.not_before == b.not_before
 }
 
 /// `.<claim name>.<digest of the job id>.<state>.takeover`: short enough for any item name
@@ -214,7 +211,7 @@ fn takeover_marker(path: &Path, old: &Claim) -> PathBuf {
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
     let state = format!("{:?}", old.state).to_ascii_lowercase();
-    let job = blake3::hash(old.job_id.as_bytes()).to_hex();
+    let job = blake3::hash(old.job.job_id.as_bytes()).to_hex();
     path.with_file_name(format!(".{name}.{}.{state}.takeover", &job[..16]))
 }
 
@@ -237,7 +234,7 @@ mod tests {
         let p = dir.path().join("f.pcap");
         assert!(try_claim(&p, &claim("a")).unwrap());
         assert!(!try_claim(&p, &claim("b")).unwrap());
-        assert_eq!(read(&p).unwrap().unwrap().job_id, "a");
+        assert_eq!(read(&p).unwrap().unwrap().job.job_id, "a");
     }
 
     #[test]
@@ -249,7 +246,7 @@ mod tests {
         assert!(takeover(&p, &a, &claim("b"), false).unwrap());
         // A slow second taker of the same generation finds the claim moved on.
         assert!(!takeover(&p, &a, &claim("c"), false).unwrap());
-        assert_eq!(read(&p).unwrap().unwrap().job_id, "b");
+        assert_eq!(read(&p).unwrap().unwrap().job.job_id, "b");
         assert_eq!(
             std::fs::read_dir(dir.path()).unwrap().count(),
             1,
@@ -291,10 +288,12 @@ mod tests {
         let p = dir.path().join("f.pcap");
         let c = claim("a");
         let spec = JobSpec {
-            job_id: "a".into(),
-            stage: "scrub".into(),
-            item: "s/f.pcap".into(),
-            attempt: 1,
+            job: JobIdentity {
+                job_id: "a".into(),
+                stage: "scrub".into(),
+                item: "s/f.pcap".into(),
+                attempt: 1,
+            },
             argv: vec!["/bin/true".into()],
             env: Default::default(),
             stdout: "o".into(),
@@ -316,7 +315,10 @@ mod tests {
         assert!(!try_claim_with_spec(&p, &claim("b"), &spec).unwrap());
         // (Times are compared as read: JSON floats need not round-trip to the last bit.)
         let back = read(&p).unwrap().unwrap();
-        assert_eq!((back.job_id, back.state), (c.job_id.clone(), c.state));
+        assert_eq!(
+            (back.job.job_id, back.state),
+            (c.job.job_id.clone(), c.state)
+        );
         let as_spec: JobSpec = read_json(&p).unwrap().unwrap();
         assert_eq!(as_spec, spec);
         // The next generation carries no spec.

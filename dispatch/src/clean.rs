@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use lander_spool::manifest::is_manifest_name;
+use lander_spool::os;
+use lander_spool::publish::{parse_temp_name, process_alive};
 use serde::Serialize;
 
 use crate::claim;
@@ -83,7 +85,7 @@ impl InUse {
         let mut in_use = InUse::default();
         for item in list_items(&dirs.claims)? {
             if let Ok(Some(c)) = claim::read(&dirs.claim(&item)) {
-                in_use.jobs.insert(c.job_id);
+                in_use.jobs.insert(c.job.job_id);
             }
             in_use.items.insert(item);
         }
@@ -273,22 +275,22 @@ impl Cleaner<'_> {
         }
     }
 
-    /// Temporary files (dot names of interrupted writers) older than `monitor.temp_max_age`.
-    /// NFS's own `.nfs*` files are left to NFS, capture's sequence marks stay.
+    /// Publication temporaries (`.<final>.<host>.<pid>.<n>.tmp`) whose writers are gone:
+    /// written on this host by a process that is dead, or untouched for longer than
+    /// `monitor.temp_max_age`. Nothing else is taken: no other dot name (NFS's `.nfs*`,
+    /// capture's sequence marks, `.work`, another tool's files), no link, no directory.
     fn temporaries(&mut self, dir: &Path) -> io::Result<()> {
         let max_age = self.config.monitor.temp_max_age;
         for name in fsutil::list_all(dir)? {
-            if !fsutil::is_temp_name(&name) || name.starts_with(".nfs") || name == ".work" {
+            let Some((_, host, pid)) = parse_temp_name(&name) else {
                 continue;
-            }
-            // A site's sequence mark is state, not a leftover: without it names could repeat.
-            if lander_spool::seq::is_mark_name(&name) {
-                continue;
-            }
+            };
             let Some(unit) = unit_of(dir, &name, &[])? else {
                 continue;
             };
-            if unit.age(self.now) > max_age && unit.paths[0].is_file() {
+            let regular = std::fs::symlink_metadata(&unit.paths[0]).is_ok_and(|m| m.is_file());
+            let writer_gone = host == os::hostname() && !process_alive(pid);
+            if regular && (writer_gone || unit.age(self.now) > max_age) {
                 self.remove("temp", unit, "leftover");
             }
         }

@@ -208,7 +208,7 @@ pub fn cancel(config: &Config, job_id: &str) -> Result<String, ControlError> {
     let info = find(config, job_id)?;
     let dirs = stage_dirs(config, &info.row.stage)?;
     let path = dirs.claim(&info.row.item);
-    let Some(c) = info.claim.filter(|c| c.job_id == job_id) else {
+    let Some(c) = info.claim.filter(|c| c.job.job_id == job_id) else {
         return Err(ControlError::Refused(format!(
             "{job_id} is not queued or running"
         )));
@@ -282,7 +282,7 @@ pub fn retry(config: &Config, job_id: &str) -> Result<String, ControlError> {
         if c.state != ClaimState::Failed {
             return Err(ControlError::Refused(format!(
                 "{item} is still being worked on ({})",
-                c.job_id
+                c.job.job_id
             )));
         }
         let next = Claim {

@@ -307,10 +307,10 @@ fn apply(conn: &Connection, w: &Write) -> rusqlite::Result<()> {
                        reason = excluded.reason, packets = excluded.packets, bytes = excluded.bytes
                        WHERE jobs.state != 'succeeded'";
             let p = params![
-                rec.job_id,
-                rec.stage,
-                rec.item,
-                rec.attempt,
+                rec.job.job_id,
+                rec.job.stage,
+                rec.job.item,
+                rec.job.attempt,
                 state,
                 rec.host,
                 rec.start,

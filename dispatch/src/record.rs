@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-/// Everything a job wrapper needs to run one attempt, written by the dispatcher before submit.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct JobSpec {
+/// Which attempt of which job, on which item: the fields a claim, a job spec and a run record
+/// share. Each embeds it flattened, so their files keep the flat layout they always had.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobIdentity {
     /// Unique per attempt: `<stage>.<item>.<attempt>` with `/` replaced.
     pub job_id: String,
     /// Stage name (`scrub`, `user:<name>`).
@@ -18,6 +19,14 @@ pub struct JobSpec {
     pub item: String,
     /// Attempt number, from 1.
     pub attempt: u32,
+}
+
+/// Everything a job wrapper needs to run one attempt, written by the dispatcher before submit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobSpec {
+    /// The attempt.
+    #[serde(flatten)]
+    pub job: JobIdentity,
     /// The program and its arguments.
     pub argv: Vec<String>,
     /// Environment added to the wrapper's own.
@@ -112,14 +121,9 @@ pub struct StartMarker {
 /// Written by the job itself when it ends, so its end is known even if no dispatcher watched.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobRecord {
-    /// The job.
-    pub job_id: String,
-    /// Stage name.
-    pub stage: String,
-    /// What it worked on.
-    pub item: String,
-    /// Attempt number.
-    pub attempt: u32,
+    /// The attempt.
+    #[serde(flatten)]
+    pub job: JobIdentity,
     /// Host it ran on.
     pub host: String,
     /// Pid of the job wrapper.

@@ -56,7 +56,7 @@ pub fn run(spec: &JobSpec, cancel: &AtomicBool) -> io::Result<Wrapped> {
     let start = sys::now();
     let me = std::process::id();
     let marker = StartMarker {
-        job_id: spec.job_id.clone(),
+        job_id: spec.job.job_id.clone(),
         host: sys::hostname().to_owned(),
         host_id: Some(sys::host_id().to_owned()),
         pid: me,
@@ -92,10 +92,7 @@ pub fn run(spec: &JobSpec, cancel: &AtomicBool) -> io::Result<Wrapped> {
         _ => (None, None),
     };
     let record = JobRecord {
-        job_id: spec.job_id.clone(),
-        stage: spec.stage.clone(),
-        item: spec.item.clone(),
-        attempt: spec.attempt,
+        job: spec.job.clone(),
         host: marker.host,
         pid: me,
         start,
@@ -116,14 +113,14 @@ pub fn run(spec: &JobSpec, cancel: &AtomicBool) -> io::Result<Wrapped> {
 fn start_heart(spec: &JobSpec) -> Option<crate::heartbeat::Heart> {
     let path = spec.heartbeat.as_ref()?;
     let every = positive_secs(spec.heartbeat_secs)?;
-    crate::heartbeat::Heart::start(path, &spec.job_id, every)
-        .inspect_err(|e| tracing::warn!("{}: no heartbeats: {e}", spec.job_id))
+    crate::heartbeat::Heart::start(path, &spec.job.job_id, every)
+        .inspect_err(|e| tracing::warn!("{}: no heartbeats: {e}", spec.job.job_id))
         .ok()
 }
 
 fn claim_names_job(spec: &JobSpec) -> io::Result<bool> {
     let claim: Option<Claim> = read_json(&spec.claim)?;
-    Ok(claim.is_some_and(|c| c.job_id == spec.job_id && c.is_active()))
+    Ok(claim.is_some_and(|c| c.job.job_id == spec.job.job_id && c.is_active()))
 }
 
 /// Reads the job spec at `path`: `None` when there is none to run (the file is gone, or it is

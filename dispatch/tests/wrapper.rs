@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use lander_dispatch::claim::{self, Claim};
-use lander_dispatch::record::{JobOutcome, JobSpec};
+use lander_dispatch::record::{JobIdentity, JobOutcome, JobSpec};
 use lander_dispatch::wrapper::{run, Wrapped};
 
 fn spec(dir: &Path, job: &str, argv: &[&str], timeout_secs: f64, grace_secs: f64) -> JobSpec {
@@ -13,10 +13,12 @@ fn spec(dir: &Path, job: &str, argv: &[&str], timeout_secs: f64, grace_secs: f64
     let c = Claim::new("scrub", "s1/f.pcap", job.into(), 1);
     assert!(claim::try_claim(&claim_path, &c).unwrap());
     JobSpec {
-        job_id: job.into(),
-        stage: "scrub".into(),
-        item: "s1/f.pcap".into(),
-        attempt: 1,
+        job: JobIdentity {
+            job_id: job.into(),
+            stage: "scrub".into(),
+            item: "s1/f.pcap".into(),
+            attempt: 1,
+        },
         argv: argv.iter().map(|s| (*s).to_owned()).collect(),
         env: Default::default(),
         stdout: dir.join(format!("{job}.out")),
@@ -39,7 +41,7 @@ fn spec(dir: &Path, job: &str, argv: &[&str], timeout_secs: f64, grace_secs: f64
 fn outcome(spec: &JobSpec) -> JobOutcome {
     match run(spec, &AtomicBool::new(false)).unwrap() {
         Wrapped::Ran(record) => record.outcome,
-        Wrapped::Superseded => panic!("{}: superseded", spec.job_id),
+        Wrapped::Superseded => panic!("{}: superseded", spec.job.job_id),
     }
 }
 

@@ -7,12 +7,14 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use lander_capture::engine::rotate::RotatePolicy;
-use lander_capture::engine::salvage::{salvage_dir_with, LeftoverPolicy, Outcome, SalvageConfig};
+use lander_capture::engine::salvage::{
+    salvage_dir_with, LeftoverPolicy, SalvageConfig, SalvageOutcome,
+};
 use lander_capture::engine::source::erf_stream::ErfStreamSource;
 use lander_capture::engine::source::file::FileSource;
 use lander_capture::engine::source::live::{LiveConfig, LiveSource};
 use lander_capture::engine::writer::IoMode;
-use lander_capture::engine::{self, Control, EngineConfig, Summary};
+use lander_capture::engine::{self, CaptureSummary, Control, EngineConfig};
 use lander_capture::privdrop::{can_write, Account};
 
 use super::common::no_stdio;
@@ -208,14 +210,14 @@ fn salvage(args: &Args, config: &EngineConfig) -> anyhow::Result<()> {
     };
     for outcome in salvage_dir_with(&config.out_dir, &salvage)? {
         match outcome {
-            Outcome::Recovered { path, packets } => {
+            SalvageOutcome::Recovered { path, packets } => {
                 eprintln!("recovered {} ({packets} packets)", path.display());
             }
-            Outcome::Removed { path, why } if !why.is_empty() => {
+            SalvageOutcome::Removed { path, why } if !why.is_empty() => {
                 eprintln!("removed {}: {why}", path.display());
             }
-            Outcome::Removed { .. } => {}
-            Outcome::Kept { path, why } => {
+            SalvageOutcome::Removed { .. } => {}
+            SalvageOutcome::Kept { path, why } => {
                 eprintln!("left {} for the next start: {why}", path.display());
             }
         }
@@ -229,7 +231,7 @@ fn capture(
     config: &EngineConfig,
     control: &Control,
     account: Option<&Account>,
-) -> anyhow::Result<Summary> {
+) -> anyhow::Result<CaptureSummary> {
     if let Some(path) = &args.read {
         let mut source = FileSource::open(path)?;
         if args.pace {
@@ -318,7 +320,7 @@ fn parse_raw_mode(s: &str) -> Result<u32, String> {
     Perms::parse_mode(s).map_err(|e| e.to_string())
 }
 
-fn report(args: &Args, s: &Summary) -> anyhow::Result<()> {
+fn report(args: &Args, s: &CaptureSummary) -> anyhow::Result<()> {
     let c = &s.counters;
     let kernel = c.kernel_drops.map_or("-".to_string(), human::count);
     crate::say!(

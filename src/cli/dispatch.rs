@@ -74,7 +74,7 @@ fn job_wrapper(spec_path: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("job wrapper for {}", spec_path.display()))?;
     match ran {
         Some(Wrapped::Ran(record)) => {
-            tracing::debug!(job = record.job_id, outcome = %record.outcome, "job ended")
+            tracing::debug!(job = record.job.job_id, outcome = %record.outcome, "job ended")
         }
         Some(Wrapped::Superseded) | None => {
             tracing::info!(spec = %spec_path.display(), "superseded: not running")

@@ -88,7 +88,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 println!(
                     "claim: {}",
                     info.claim
-                        .map_or("none".into(), |c| format!("{:?} {}", c.state, c.job_id))
+                        .map_or("none".into(), |c| format!("{:?} {}", c.state, c.job.job_id))
                 );
                 println!(
                     "running: {}",

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use lander_anonymize::key::Key;
 use lander_anonymize::mapping::Anonymizer;
-use lander_anonymize::scrub::{self, Provenance, ScrubConfig, Summary};
-use lander_anonymize::walker::{MacKey, MacPolicy, MplsPolicy, Policy};
+use lander_anonymize::scrub::{self, Provenance, ScrubConfig, ScrubSummary};
+use lander_anonymize::walker::{Checksums, MacKey, MacMode, MplsPolicy, Payload, Policy};
 use lander_spool::human;
 use lander_spool::manifest::manifest_path;
 use lander_spool::publish::{is_temp_name, PendingFile};
@@ -18,20 +18,6 @@ use super::common::{
     binary_to_stdout, is_stdio, no_stdio, not_a_directory, not_the_input, ExitCode, MappingArgs,
 };
 use super::output::{self, ReadWatch};
-
-/// MAC address policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum MacArg {
-    /// Unchanged.
-    Keep,
-    /// Zeroed.
-    Zero,
-    /// Replaced by a keyed pseudorandom function of the address (a key derived from the
-    /// scrub key); broadcast, group and locally-administered bits kept.
-    Scramble,
-    /// As scramble, keeping the OUI (the vendor's first 3 bytes).
-    ScrambleKeepOui,
-}
 
 /// Arguments of `lander-scrub` and `lander scrub`.
 #[derive(Debug, clap::Args)]
@@ -49,15 +35,17 @@ pub struct Args {
     #[command(flatten)]
     pub mapping: MappingArgs,
     /// Payload policy: drop (cut after the last transport header), keep:N or zero.
-    #[arg(long, default_value = "drop", value_parser = scrub::parse_payload)]
-    pub payload: lander_anonymize::walker::Payload,
+    #[arg(long, default_value = "drop")]
+    pub payload: Payload,
     /// Checksum policy: fix, zero or keep.
-    #[arg(long, default_value = "fix", value_parser = scrub::parse_checksums)]
-    pub checksums: lander_anonymize::walker::Checksums,
-    /// MAC addresses (Ethernet, ARP, Linux cooked headers): keep, zero, scramble or
-    /// scramble-keep-oui.
-    #[arg(long, value_enum, default_value_t = MacArg::Keep)]
-    pub mac: MacArg,
+    #[arg(long, default_value = "fix")]
+    pub checksums: Checksums,
+    /// MAC addresses (Ethernet, ARP, Linux cooked headers): keep, zero, scramble (a keyed
+    /// pseudorandom function of the address, with a key derived from the scrub key;
+    /// broadcast, group and locally-administered bits kept) or scramble-keep-oui (as
+    /// scramble, keeping the vendor's first 3 bytes).
+    #[arg(long, default_value = "keep")]
+    pub mac: MacMode,
     /// What follows an MPLS label stack: auto (decided by evidence: a control word means an
     /// Ethernet pseudowire, IP only with consistent lengths and checksum, else an Ethernet
     /// pseudowire if it parses, else cut), ip (by the first nibble), ethernet, or cut.
@@ -98,7 +86,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let many = jobs.len() > 1;
     let progress = ReadWatch::start("scrub", input_bytes(&jobs));
-    let mut total = Summary::default();
+    let mut total = ScrubSummary::default();
     for (input, output) in &jobs {
         let summary = match (is_stdio(input), is_stdio(output)) {
             (false, false) => match scrub_one(&args, input, output, &anon, &config, &provenance)? {
@@ -141,7 +129,7 @@ fn scrub_one(
     anon: &Anonymizer,
     config: &ScrubConfig,
     provenance: &Provenance,
-) -> anyhow::Result<Option<Summary>> {
+) -> anyhow::Result<Option<ScrubSummary>> {
     if !args.force && output.exists() && manifest_path(output).exists() {
         tracing::info!("{} is already scrubbed; skipping", output.display());
         return Ok(None);
@@ -158,7 +146,7 @@ fn scrub_streams(
     output: &Path,
     anon: &Anonymizer,
     config: &ScrubConfig,
-) -> anyhow::Result<Summary> {
+) -> anyhow::Result<ScrubSummary> {
     let (name, source): (String, Box<dyn Read + Send>) = match is_stdio(input) {
         true => ("<stdin>".into(), Box::new(io::stdin())),
         false => {
@@ -184,7 +172,7 @@ fn scrub_streams(
     Ok(read.summary)
 }
 
-fn add(total: &mut Summary, s: &Summary) {
+fn add(total: &mut ScrubSummary, s: &ScrubSummary) {
     total.packets_in += s.packets_in;
     total.packets_out += s.packets_out;
     total.dropped += s.dropped;
@@ -200,12 +188,7 @@ fn add(total: &mut Summary, s: &Summary) {
 
 /// The walker and pipeline settings of `args`.
 pub fn config(args: &Args, key: &Key) -> ScrubConfig {
-    let mac = match args.mac {
-        MacArg::Keep => MacPolicy::Keep,
-        MacArg::Zero => MacPolicy::Zero,
-        MacArg::Scramble => MacPolicy::Scramble(MacKey(key.mac_key())),
-        MacArg::ScrambleKeepOui => MacPolicy::ScrambleKeepOui(MacKey(key.mac_key())),
-    };
+    let mac = args.mac.with_key(MacKey(key.mac_key()));
     ScrubConfig {
         policy: Policy {
             payload: args.payload,
@@ -261,7 +244,7 @@ fn dir_jobs(in_dir: &Path, out_dir: &Path) -> anyhow::Result<Vec<(PathBuf, PathB
     Ok(jobs)
 }
 
-fn report(input: &Path, output: &Path, s: &Summary) {
+fn report(input: &Path, output: &Path, s: &ScrubSummary) {
     let shown = |p: &Path| match is_stdio(p) {
         true => "-".to_string(),
         false => p.display().to_string(),

@@ -271,7 +271,7 @@ impl Spool {
             .into_iter()
             .filter(|r| r.outcome == JobOutcome::Success)
             .collect();
-        let mut items: Vec<_> = successes.iter().map(|r| r.item.clone()).collect();
+        let mut items: Vec<_> = successes.iter().map(|r| r.job.item.clone()).collect();
         items.sort();
         items.dedup();
         assert_eq!(

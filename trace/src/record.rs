@@ -68,6 +68,61 @@ pub struct Record<'a> {
     pub data: &'a [u8],
 }
 
+/// A record's fields without the borrow of its bytes, which lie at `start..start + len` of
+/// some buffer (records batched into one buffer by a reader or a pipeline).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordMeta {
+    /// Nanoseconds since 1970-01-01T00:00:00Z.
+    pub ts_ns: u64,
+    /// Original length of the packet on the wire.
+    pub wire_len: u32,
+    /// Link type of the bytes.
+    pub link_type: LinkType,
+    /// Interface index.
+    pub interface: u32,
+    /// Packets lost just before this one.
+    pub drops: u32,
+    /// Where the captured bytes start in their buffer.
+    pub start: usize,
+    /// Captured length.
+    pub len: usize,
+}
+
+impl RecordMeta {
+    /// The fields of `r`, whose bytes are copied to `start` of a buffer.
+    #[inline]
+    pub fn of(r: &Record<'_>, start: usize) -> RecordMeta {
+        RecordMeta {
+            ts_ns: r.ts_ns,
+            wire_len: r.wire_len,
+            link_type: r.link_type,
+            interface: r.interface,
+            drops: r.drops,
+            start,
+            len: r.data.len(),
+        }
+    }
+
+    /// The record, its bytes taken from `buf`.
+    #[inline]
+    pub fn record(self, buf: &[u8]) -> Record<'_> {
+        self.with_data(&buf[self.start..self.start + self.len])
+    }
+
+    /// The record with `data` as its captured bytes (cut, or rewritten elsewhere).
+    #[inline]
+    pub fn with_data(self, data: &[u8]) -> Record<'_> {
+        Record {
+            ts_ns: self.ts_ns,
+            wire_len: self.wire_len,
+            link_type: self.link_type,
+            interface: self.interface,
+            drops: self.drops,
+            data,
+        }
+    }
+}
+
 impl Record<'_> {
     /// Captured length.
     pub fn caplen(&self) -> usize {

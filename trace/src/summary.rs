@@ -11,7 +11,7 @@ use crate::record::{LinkType, Record};
 
 /// Counts and time span of a trace.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Summary {
+pub struct TraceSummary {
     /// Records.
     pub packets: u64,
     /// Captured bytes (sum of caplen).
@@ -65,10 +65,10 @@ pub struct ProtocolCounts {
     pub other: u64,
 }
 
-impl Summary {
+impl TraceSummary {
     /// An empty summary.
-    pub fn new() -> Summary {
-        Summary::default()
+    pub fn new() -> TraceSummary {
+        TraceSummary::default()
     }
 
     /// Adds one record.
@@ -260,7 +260,7 @@ mod tests {
 
     #[test]
     fn classifies_through_qinq_sll_and_raw() {
-        let mut s = Summary::new();
+        let mut s = TraceSummary::new();
         let tcp = eth(&[0x08, 0x00], &ipv4(6));
         let mut qinq_rest = vec![0, 1, 0x81, 0x00, 0, 2, 0x08, 0x00];
         qinq_rest.extend_from_slice(&ipv4(17));
@@ -298,7 +298,7 @@ mod tests {
 
     #[test]
     fn never_panics_on_short_packets() {
-        let mut s = Summary::new();
+        let mut s = TraceSummary::new();
         for link in [1, 0, 101, 108, 113, 276, 228, 229, 999] {
             for n in 0..64 {
                 let data = vec![0x60u8; n];

@@ -32,7 +32,7 @@ fn ipv4(proto: u8, src: [u8; 4], l4: &[u8]) -> Vec<u8> {
     v.extend_from_slice(&[0, 1, 0x40, 0, 64, proto, 0, 0]);
     v.extend_from_slice(&src);
     v.extend_from_slice(&[192, 0, 2, 1]);
-    let sum = checksum(&v);
+    let sum = lander_trace::checksum::checksum(0, &v);
     v[10..12].copy_from_slice(&sum.to_be_bytes());
     v.extend_from_slice(l4);
     v
@@ -46,17 +46,6 @@ fn ipv6(next: u8, l4: &[u8]) -> Vec<u8> {
     v.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
     v.extend_from_slice(l4);
     v
-}
-
-fn checksum(b: &[u8]) -> u16 {
-    let mut sum: u32 = b
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
 }
 
 const TCP_SYN: [u8; 20] = [

@@ -22,10 +22,7 @@ pub use pcap::BLOCK as PCAP_BLOCK;
 pub use publish::scrub_file;
 pub use read::{scrub_read, scrub_stream};
 pub use records::{CHUNK_BYTES, CHUNK_RECORDS};
-pub use types::{
-    checksums_name, parse_checksums, parse_payload, payload_name, Provenance, ReadSummary,
-    ScrubConfig, ScrubError, Summary,
-};
+pub use types::{Provenance, ReadSummary, ScrubConfig, ScrubError, ScrubSummary};
 
 #[cfg(test)]
 mod tests;

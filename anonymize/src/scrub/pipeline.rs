@@ -20,10 +20,10 @@ use lander_trace::format::{RecordEncoder, WriteError};
 use rayon::prelude::*;
 
 use super::digest::InputTree;
-use super::types::{io_at, ScrubConfig, ScrubError, Summary};
+use super::types::{io_at, ScrubConfig, ScrubError, ScrubSummary};
 use crate::cache::CachedAnonymizer;
 use crate::mapping::Anonymizer;
-use crate::walker::{Neutral, Outcome, Reason, Walker};
+use crate::walker::{Neutral, Reason, WalkOutcome, Walker};
 
 const REASONS: usize = Reason::ALL.len();
 const NEUTRAL: usize = Neutral::ALL.len();
@@ -86,7 +86,7 @@ impl<S: ChunkState> Chunk<S> {
 /// Counts of one chunk.
 #[derive(Clone, Debug)]
 pub(super) struct Tally {
-    stats: Summary,
+    stats: ScrubSummary,
     reasons: [u64; REASONS],
     neutral: [u64; NEUTRAL],
 }
@@ -94,7 +94,7 @@ pub(super) struct Tally {
 impl Default for Tally {
     fn default() -> Self {
         Tally {
-            stats: Summary::default(),
+            stats: ScrubSummary::default(),
             reasons: [0; REASONS],
             neutral: [0; NEUTRAL],
         }
@@ -104,7 +104,13 @@ impl Default for Tally {
 impl Tally {
     /// Counts a walked record of `len` captured bytes; false when it is to be dropped.
     #[inline]
-    pub(super) fn walked(&mut self, len: usize, drops: u32, outcome: &Outcome, drop: bool) -> bool {
+    pub(super) fn walked(
+        &mut self,
+        len: usize,
+        drops: u32,
+        outcome: &WalkOutcome,
+        drop: bool,
+    ) -> bool {
         self.stats.packets_in += 1;
         self.stats.bytes_in += len as u64;
         self.stats.source_drops += u64::from(drops);
@@ -153,7 +159,7 @@ pub(super) fn run<S: ChunkSource, W: Write>(
     encoder: RecordEncoder,
     anon: &Anonymizer,
     config: &ScrubConfig,
-) -> Result<(Summary, Option<blake3::Hash>), ScrubError> {
+) -> Result<(ScrubSummary, Option<blake3::Hash>), ScrubError> {
     let threads = config.threads.max(1);
     let n_chunks = 2 * threads + 2;
     let (free_tx, free_rx) = bounded::<Chunk<S::State>>(n_chunks);
@@ -235,7 +241,7 @@ struct OrderedWriter<'w, W: Write, S> {
     next: u64,
     reasons: [u64; REASONS],
     neutral: [u64; NEUTRAL],
-    total: Summary,
+    total: ScrubSummary,
     input: InputTree,
 }
 
@@ -249,7 +255,7 @@ impl<'w, W: Write, S: ChunkState> OrderedWriter<'w, W, S> {
             next: 0,
             reasons: [0; REASONS],
             neutral: [0; NEUTRAL],
-            total: Summary::default(),
+            total: ScrubSummary::default(),
             input: InputTree::default(),
         };
         w.emit(&encoder.file_header())?;
@@ -319,7 +325,7 @@ impl<'w, W: Write, S: ChunkState> OrderedWriter<'w, W, S> {
             .for_each(|(a, b)| *a += b);
     }
 
-    fn finish(mut self) -> (Summary, InputTree) {
+    fn finish(mut self) -> (ScrubSummary, InputTree) {
         self.total.blake3 = self.hasher.finalize().to_hex().to_string();
         for (r, &n) in Reason::ALL.iter().zip(&self.reasons) {
             if n > 0 {

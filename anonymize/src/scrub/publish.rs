@@ -10,8 +10,8 @@ use lander_spool::publish::PendingFile;
 use lander_trace::{Format, LinkType};
 
 use super::read::scrub_read;
-use super::types::{checksums_name, io_at, payload_name};
-use super::types::{Provenance, ScrubConfig, ScrubError, Summary};
+use super::types::io_at;
+use super::types::{Provenance, ScrubConfig, ScrubError, ScrubSummary};
 use crate::mapping::Anonymizer;
 
 /// Scrubs the trace file `input` into `output`: the output and its manifest are published
@@ -22,7 +22,7 @@ pub fn scrub_file(
     anon: &Anonymizer,
     config: &ScrubConfig,
     provenance: &Provenance,
-) -> Result<(Summary, Manifest), ScrubError> {
+) -> Result<(ScrubSummary, Manifest), ScrubError> {
     let file = File::open(input).map_err(io_at(input))?;
     let name = input.display().to_string();
     let raw = Manifest::read(&manifest_path(input)).ok();
@@ -48,8 +48,8 @@ pub fn scrub_file(
     let mut manifest = build_manifest(raw, output, format, link, snaplen, &summary);
     manifest.anonymization = Some(Anonymization {
         mapping: anon.mapping().name().to_string(),
-        payload: payload_name(config.policy.payload),
-        checksums: checksums_name(config.policy.checksums).to_string(),
+        payload: config.policy.payload.to_string(),
+        checksums: config.policy.checksums.to_string(),
         key_id: provenance.key_id.clone(),
         settings: settings(config, provenance),
         counts: summary.reasons.clone(),
@@ -73,7 +73,7 @@ fn build_manifest(
     format: Format,
     link: LinkType,
     snaplen: u32,
-    s: &Summary,
+    s: &ScrubSummary,
 ) -> Manifest {
     let file = output.file_name().map(|n| n.to_string_lossy().into_owned());
     let mut m = Manifest::new(&file.unwrap_or_default(), format, link, snaplen);

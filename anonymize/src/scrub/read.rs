@@ -12,7 +12,7 @@ use super::interfaces::Interfaces;
 use super::pcap::PcapSource;
 use super::pipeline;
 use super::records::{HashingRead, RecordSource};
-use super::types::{ReadSummary, ScrubConfig, ScrubError, Summary};
+use super::types::{ReadSummary, ScrubConfig, ScrubError, ScrubSummary};
 use crate::mapping::Anonymizer;
 
 /// The snaplen written for an input that has none (a pcapng interface with snaplen 0).
@@ -28,7 +28,7 @@ pub fn scrub_stream<W: Write>(
     out_path: &Path,
     anon: &Anonymizer,
     config: &ScrubConfig,
-) -> Result<Summary, ScrubError> {
+) -> Result<ScrubSummary, ScrubError> {
     let format = config.format.unwrap_or(reader.format());
     let encoder = encoder(format, reader.link_type(), reader.snaplen(), out_path)?.mixed();
     let interfaces =

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::{Receiver, Sender};
 use lander_trace::format::TraceReader;
-use lander_trace::{LinkType, Record};
+use lander_trace::{LinkType, Record, RecordMeta};
 
 use super::interfaces::Interfaces;
 use super::pipeline::{Chunk, ChunkSource, ChunkState, Worker};
@@ -23,18 +23,6 @@ pub const CHUNK_BYTES: usize = 4 << 20;
 pub(super) struct RecordSource {
     pub(super) reader: TraceReader,
     pub(super) interfaces: Option<Interfaces>,
-}
-
-/// Where a record of the chunk lies in its data, and what its header said.
-#[derive(Clone, Copy, Debug)]
-struct RecordMeta {
-    ts_ns: u64,
-    wire_len: u32,
-    link_type: LinkType,
-    interface: u32,
-    drops: u32,
-    start: usize,
-    len: usize,
 }
 
 /// A chunk of the record path.
@@ -71,17 +59,8 @@ impl RecordChunk {
     }
 
     fn push(&mut self, rec: &Record<'_>) {
-        let start = self.data.len();
+        self.metas.push(RecordMeta::of(rec, self.data.len()));
         self.data.extend_from_slice(rec.data);
-        self.metas.push(RecordMeta {
-            ts_ns: rec.ts_ns,
-            wire_len: rec.wire_len,
-            link_type: rec.link_type,
-            interface: rec.interface,
-            drops: rec.drops,
-            start,
-            len: rec.data.len(),
-        });
     }
 
     /// Writes the interface blocks the last record pushed needs before it, and gives it
@@ -164,14 +143,7 @@ impl ChunkSource for RecordSource {
             if !tally.walked(m.len, m.drops, &outcome, w.config.drop_unparsed) {
                 continue;
             }
-            let rec = Record {
-                ts_ns: m.ts_ns,
-                wire_len: m.wire_len,
-                link_type: m.link_type,
-                interface: m.interface,
-                drops: m.drops,
-                data: &frame[..outcome.caplen],
-            };
+            let rec = m.with_data(&frame[..outcome.caplen]);
             if let Err(e) = w.encoder.encode(&rec, out) {
                 *error = Some(e);
                 return;

@@ -53,7 +53,7 @@ fn in_place(input: &[u8], anon: &Anonymizer, config: &ScrubConfig) -> (Vec<u8>, 
     (out, s)
 }
 
-fn by_record(input: &[u8], anon: &Anonymizer, config: &ScrubConfig) -> (Vec<u8>, Summary) {
+fn by_record(input: &[u8], anon: &Anonymizer, config: &ScrubConfig) -> (Vec<u8>, ScrubSummary) {
     let mut out = Vec::new();
     let reader = TraceReader::from_bytes("in", input.to_vec(), None).unwrap();
     let s = scrub_stream(reader, &mut out, Path::new("out"), anon, config).unwrap();

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use lander_trace::format::{ReadError, WriteError};
 use lander_trace::{Format, LinkType};
 
-use crate::walker::{Checksums, Payload, Policy};
+use crate::walker::Policy;
 
 /// How to scrub.
 #[derive(Clone, Debug)]
@@ -91,7 +91,7 @@ pub(super) fn io_at(path: &Path) -> impl Fn(io::Error) -> ScrubError + '_ {
 
 /// Counts of one scrub run.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Summary {
+pub struct ScrubSummary {
     /// Records read.
     pub packets_in: u64,
     /// Records written.
@@ -124,7 +124,7 @@ pub struct Summary {
 #[derive(Clone, Debug)]
 pub struct ReadSummary {
     /// The counts.
-    pub summary: Summary,
+    pub summary: ScrubSummary,
     /// BLAKE3 of the input, when [`ScrubConfig::hash_source`] asked for it.
     pub source_blake3: Option<String>,
     /// Format, link type and snaplen of the input.
@@ -140,47 +140,4 @@ pub struct Provenance {
     pub key_id: String,
     /// Other settings that change the output.
     pub settings: BTreeMap<String, String>,
-}
-
-/// The name of a payload policy, as on the command line.
-pub fn payload_name(p: Payload) -> String {
-    match p {
-        Payload::Drop => "drop".into(),
-        Payload::Keep(n) => format!("keep:{n}"),
-        Payload::Zero => "zero".into(),
-    }
-}
-
-/// The name of a checksum policy.
-pub fn checksums_name(c: Checksums) -> &'static str {
-    match c {
-        Checksums::Fix => "fix",
-        Checksums::Zero => "zero",
-        Checksums::Keep => "keep",
-    }
-}
-
-/// Parses `drop`, `keep:N` or `zero`.
-pub fn parse_payload(s: &str) -> Result<Payload, String> {
-    match s {
-        "drop" => Ok(Payload::Drop),
-        "zero" => Ok(Payload::Zero),
-        _ => s
-            .strip_prefix("keep:")
-            .and_then(|n| n.parse().ok())
-            .map(Payload::Keep)
-            .ok_or_else(|| format!("bad payload policy {s:?} (expected drop, keep:N or zero)")),
-    }
-}
-
-/// Parses `fix`, `zero` or `keep`.
-pub fn parse_checksums(s: &str) -> Result<Checksums, String> {
-    match s {
-        "fix" => Ok(Checksums::Fix),
-        "zero" => Ok(Checksums::Zero),
-        "keep" => Ok(Checksums::Keep),
-        _ => Err(format!(
-            "bad checksum policy {s:?} (expected fix, zero or keep)"
-        )),
-    }
 }

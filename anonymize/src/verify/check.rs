@@ -127,7 +127,7 @@ pub struct Candidate {
 
 /// What the checks of a batch of pairs found.
 #[derive(Debug, Default)]
-pub struct Outcome {
+pub struct CheckOutcome {
     pub findings: Vec<Finding>,
     pub leaky_packets: u64,
     pub fixed_points: u64,
@@ -174,7 +174,7 @@ impl<'g> Checker<'g> {
 
     /// Checks one pair; findings and counts go to `out` (call [`Self::finish`] after the
     /// batch).
-    pub fn pair(&mut self, raw: &Packet<'_>, anon: &Packet<'_>, out: &mut Outcome) {
+    pub fn pair(&mut self, raw: &Packet<'_>, anon: &Packet<'_>, out: &mut CheckOutcome) {
         // the scan's addresses are in the tables already: they are found file-wide
         read_raw(raw, &mut self.raw, false);
         raw_addresses(
@@ -235,7 +235,7 @@ impl Checker<'_> {
     }
 
     /// Decides what a hit is: a leak, a fixed point or a collision.
-    fn judge(&mut self, h: Hit, out: &mut Outcome) {
+    fn judge(&mut self, h: Hit, out: &mut CheckOutcome) {
         let what = match h.v6 {
             false => format!("IPv4 address {}", Ipv4Addr::from(h.found as u32)),
             true => format!("IPv6 address {}", Ipv6Addr::from(h.found)),
@@ -283,7 +283,7 @@ impl Checker<'_> {
     /// Ends a batch: looks the deferred address fields up (back to back, so their cache
     /// misses overlap), orders the findings by frame and counts the packets with findings;
     /// candidates of those packets are dropped (they already leak).
-    pub fn finish(&mut self, out: &mut Outcome) {
+    pub fn finish(&mut self, out: &mut CheckOutcome) {
         let deferred = std::mem::take(&mut self.deferred);
         for &(mut h) in &deferred {
             let from = match h.v6 {
@@ -311,7 +311,7 @@ struct Pair<'c, 'g, 'p, 'o> {
     c: &'c mut Checker<'g>,
     raw: &'p Packet<'p>,
     anon: &'p Packet<'p>,
-    out: &'o mut Outcome,
+    out: &'o mut CheckOutcome,
     /// Findings of other packets already in `out`.
     before: usize,
 }

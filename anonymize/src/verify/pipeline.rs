@@ -16,7 +16,7 @@ use lander_trace::format::{ReadError, TraceReader};
 use lander_trace::{Format, OwnedRecord, Record};
 use rayon::prelude::*;
 
-use super::check::{self, Candidate, Checker, Outcome, Packet, Scratch};
+use super::check::{self, Candidate, CheckOutcome, Checker, Packet, Scratch};
 use super::global::{Collected, Global};
 use super::hash::{IntMap, IntSet};
 use super::layout::Layout;
@@ -483,7 +483,7 @@ fn produce_pairs(
 
 /// What pass 2 found in one chunk.
 struct PairResult {
-    outcome: Outcome,
+    outcome: CheckOutcome,
     pairs: u64,
     unmatched: Vec<u64>,
 }
@@ -509,7 +509,7 @@ fn pair_pass(
         || Checker::new(global, options.mapping.clone().map(CachedAnonymizer::new)),
         |checker, chunk| {
             let mut r = PairResult {
-                outcome: Outcome::default(),
+                outcome: CheckOutcome::default(),
                 pairs: 0,
                 unmatched: Vec::new(),
             };

@@ -1,9 +1,9 @@
 //! Writes into the frame, the checksum scopes they are accounted in, and the end of a walk:
 //! the cut, the payload policy and the checksums.
 
-use super::{Checksums, Outcome, Payload, Rewriter, Step, Stop, Walk};
-use crate::wire::checksum::{self, delta, fold, sum, sum_at};
+use super::{Checksums, Payload, Rewriter, Step, Stop, Walk, WalkOutcome};
 use crate::wire::ipv4;
+use lander_trace::checksum::{self, delta, fold, sum, sum_at};
 
 /// Where the pseudo-header of a transport checksum takes its addresses.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -178,7 +178,7 @@ impl<R: Rewriter> Walk<'_, R> {
 
     // ---- the cut and the checksums ----
 
-    pub(super) fn finish(mut self, step: Step) -> Outcome {
+    pub(super) fn finish(mut self, step: Step) -> WalkOutcome {
         let (caplen, payload_at, reason) = match step {
             Ok(e) => {
                 let payload_at = e.payload_at.min(self.buf.len());
@@ -197,7 +197,7 @@ impl<R: Rewriter> Walk<'_, R> {
         };
         let caplen = caplen.min(self.buf.len());
         self.checksums(caplen);
-        Outcome {
+        WalkOutcome {
             caplen,
             payload_at: payload_at.min(caplen),
             reason,
@@ -263,7 +263,7 @@ impl<R: Rewriter> Walk<'_, R> {
 #[cfg(test)]
 mod tests {
     use super::fill_sum;
-    use crate::wire::checksum::{fold, sum};
+    use lander_trace::checksum::{fold, sum};
 
     #[test]
     fn fill_sum_is_the_sum_of_the_filled_bytes() {

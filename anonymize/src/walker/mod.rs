@@ -5,10 +5,10 @@
 //! has handled (an address anonymized, a MAC address under the MAC policy, a port, a length,
 //! a flag, a sequence number), or it is replaced by zeros or padding of the same length
 //! (IPv4 and TCP no-ops, IPv6 PadN, zeroed reserved bytes, options and digests: counted in
-//! [`Outcome::neutralised`]), or the frame is cut before it. A header that cannot be parsed
+//! [`WalkOutcome::neutralised`]), or the frame is cut before it. A header that cannot be parsed
 //! whole (snaplen truncation, malformed lengths, unknown tunnels or extension headers) ends
 //! the walk, and the frame is cut where that header starts, after the last header that was
-//! fully handled. The [`Outcome`] says why.
+//! fully handled. The [`WalkOutcome`] says why.
 //!
 //! Tunnels are walked into (GRE with its key, sequence and checksum, Ethernet over GRE,
 //! ERSPAN II/III, VXLAN, Geneve, GTP-U, L2TPv2, PPPoE; IP in IP), and the inner packet is held
@@ -33,6 +33,7 @@ mod ip;
 mod linklayer;
 mod mac;
 mod options;
+mod policy;
 mod reason;
 mod transport;
 mod tunnel;
@@ -40,6 +41,7 @@ mod tunnel;
 use crate::cache::CachedAnonymizer;
 
 pub use mac::{scramble as scramble_mac, MacKey, MacPolicy};
+pub use policy::{BadPolicy, Checksums, MacMode, MplsPolicy, Payload, Policy};
 pub use reason::{Neutral, Neutralised, Reason};
 
 use checksum::Scope;
@@ -85,102 +87,9 @@ impl Rewriter for CachedAnonymizer {
     }
 }
 
-/// What happens to the bytes after the last transport header.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Payload {
-    /// Cut them (the record keeps the original wire length).
-    Drop,
-    /// Keep the first N bytes.
-    Keep(usize),
-    /// Keep them, zeroed.
-    Zero,
-}
-
-/// What happens to checksums.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Checksums {
-    /// Leave them valid (recomputed, or updated incrementally where bytes were cut).
-    Fix,
-    /// Set them to zero.
-    Zero,
-    /// Leave the original values.
-    Keep,
-}
-
-/// How the payload after an MPLS label stack (which no field names) is decided.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum MplsPolicy {
-    /// By evidence: a control word (first nibble 0) means an Ethernet pseudowire; an IPv4
-    /// header is taken only when its IHL, total length and checksum agree with the bytes
-    /// present, an IPv6 one only when its payload length fits; anything else is tried as
-    /// an Ethernet pseudowire, and cut after the label stack when that does not parse.
-    #[default]
-    Auto,
-    /// IP by the first nibble (4 or 6), else cut.
-    Ip,
-    /// An Ethernet pseudowire (after a control word when the first nibble is 0).
-    Ethernet,
-    /// Cut after the label stack.
-    Cut,
-}
-
-impl MplsPolicy {
-    /// Every policy, by name.
-    pub const ALL: [(&'static str, MplsPolicy); 4] = [
-        ("auto", MplsPolicy::Auto),
-        ("ip", MplsPolicy::Ip),
-        ("ethernet", MplsPolicy::Ethernet),
-        ("cut", MplsPolicy::Cut),
-    ];
-
-    /// The name used on the command line and in manifests.
-    pub fn name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(_, p)| *p == self)
-            .map_or("auto", |(n, _)| n)
-    }
-}
-
-impl std::str::FromStr for MplsPolicy {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL
-            .iter()
-            .find(|(n, _)| *n == s)
-            .map(|(_, p)| *p)
-            .ok_or_else(|| format!("bad MPLS policy {s:?} (expected auto, ip, ethernet or cut)"))
-    }
-}
-
-/// The walker's policy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Policy {
-    /// Payload policy.
-    pub payload: Payload,
-    /// Checksum policy.
-    pub checksums: Checksums,
-    /// MAC policy.
-    pub mac: MacPolicy,
-    /// What follows an MPLS label stack.
-    pub mpls: MplsPolicy,
-}
-
-impl Default for Policy {
-    fn default() -> Self {
-        Policy {
-            payload: Payload::Drop,
-            checksums: Checksums::Fix,
-            mac: MacPolicy::Keep,
-            mpls: MplsPolicy::Auto,
-        }
-    }
-}
-
 /// The result of walking one frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Outcome {
+pub struct WalkOutcome {
     /// The new captured length (the frame is cut there).
     pub caplen: usize,
     /// Where the payload starts (the end of the headers), `caplen` when the walk stopped.
@@ -197,7 +106,7 @@ pub struct Outcome {
 ///
 /// A loop over many frames keeps one [`Walker`] instead, which saves setting up its state
 /// per frame.
-pub fn walk<R: Rewriter>(link: u32, frame: &mut [u8], policy: &Policy, rw: &mut R) -> Outcome {
+pub fn walk<R: Rewriter>(link: u32, frame: &mut [u8], policy: &Policy, rw: &mut R) -> WalkOutcome {
     Walker::new().walk(link, frame, policy, rw)
 }
 
@@ -231,7 +140,7 @@ impl Walker {
         frame: &mut [u8],
         policy: &Policy,
         rw: &mut R,
-    ) -> Outcome {
+    ) -> WalkOutcome {
         let macs = match policy.mac {
             MacPolicy::Scramble(key) => MacMemo::for_key(&mut self.macs, key, false),
             MacPolicy::ScrambleKeepOui(key) => MacMemo::for_key(&mut self.macs, key, true),

@@ -1,6 +1,8 @@
 //! IPv4 header with options.
 
 use super::options::{Action, Family, Fields};
+use lander_trace::checksum;
+
 use super::{be16, need, set_be16, Truncated};
 
 mod field {
@@ -83,7 +85,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         let len = self.header_len();
         let b = self.buffer.as_mut();
         set_be16(b, field::CHECKSUM, 0);
-        let c = super::checksum::finish(super::checksum::sum(&b[..len]));
+        let c = checksum::checksum(0, &b[..len]);
         set_be16(b, field::CHECKSUM, c);
     }
 }
@@ -117,7 +119,7 @@ pub fn plausible(buf: &[u8], may_be_cut: bool) -> bool {
         return false;
     };
     let (hl, total) = (p.header_len(), p.total_len());
-    let checksum_ok = super::checksum::fold(super::checksum::sum(&buf[..hl])) == 0xffff;
+    let checksum_ok = checksum::verifies(0, &buf[..hl]);
     checksum_ok && total >= hl && (total <= buf.len() || may_be_cut)
 }
 
@@ -193,7 +195,7 @@ mod tests {
         let mut h = header(&[]);
         h[2..4].copy_from_slice(&40u16.to_be_bytes());
         h.resize(40, 0);
-        let c = crate::wire::checksum::finish(crate::wire::checksum::sum(&h[..20]));
+        let c = checksum::checksum(0, &h[..20]);
         h[10..12].copy_from_slice(&c.to_be_bytes());
         assert!(plausible(&h, false));
         assert!(!plausible(&h[..39], false));

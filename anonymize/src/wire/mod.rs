@@ -8,7 +8,6 @@
 //! packet's own buffer, without a copy.
 
 pub mod arp;
-pub mod checksum;
 pub mod ethernet;
 pub mod geneve;
 pub mod gre;

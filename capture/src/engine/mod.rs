@@ -1,9 +1,9 @@
 //! The capture engine: sources, the ring of buffers, the writers and rotation.
 //!
 //! ```text
-//!  source thread                         writer thread
-//!  Source::next ──► encode into the ──► Event::Data ──► hash, io_uring / pwrite ──► publish
-//!                   current buffer  ◄── free buffers ◄──  (after completion)
+//!  source thread                                writer thread
+//!  CaptureSource::next ──► encode into the ──► Event::Data ──► hash, io_uring / pwrite ──► publish
+//!                          current buffer  ◄── free buffers ◄──  (after completion)
 //! ```
 //!
 //! The source thread copies each packet once, with its output record header, into a large
@@ -35,7 +35,7 @@ pub mod writer;
 use producer::{Producer, ProducerConfig};
 use ring::FreeBuffers;
 use rotate::RotatePolicy;
-use source::{Source, SourceError};
+use source::{CaptureSource, SourceError};
 use stats::{Counters, RunRecord, Snapshot};
 use writer::{IoMode, Published, Writer, WriterConfig};
 
@@ -138,7 +138,7 @@ pub enum EngineError {
 
 /// The outcome of a capture run.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct Summary {
+pub struct CaptureSummary {
     /// Source description.
     pub source: String,
     /// `io_uring` or `sync`.
@@ -162,13 +162,13 @@ pub struct Summary {
 /// Runs a capture from `source` until it ends, `control.stop` is set, or a write fails.
 ///
 /// Errors before the first packet (bad configuration, no io_uring with `--io uring`) are
-/// returned; a failure during the run is in [`Summary::error`], after the part written was
+/// returned; a failure during the run is in [`CaptureSummary::error`], after the part written was
 /// published.
-pub fn run<S: Source + ?Sized>(
+pub fn run<S: CaptureSource + ?Sized>(
     config: &EngineConfig,
     source: &mut S,
     control: &Control,
-) -> Result<Summary, EngineError> {
+) -> Result<CaptureSummary, EngineError> {
     let started = Instant::now();
     let started_ns = now_ns();
     let io_err = |what: &str| {
@@ -273,7 +273,7 @@ pub fn run<S: Source + ?Sized>(
     };
     let elapsed = started.elapsed().as_secs_f64();
     let snapshot = counters.snapshot();
-    let summary = Summary {
+    let summary = CaptureSummary {
         source: source.describe(),
         writer: writer_name,
         elapsed_secs: elapsed,
@@ -346,7 +346,7 @@ impl Reporter {
         }
     }
 
-    fn finish(mut self, summary: &Summary) {
+    fn finish(mut self, summary: &CaptureSummary) {
         drop(self.done.take());
         if let Some(t) = self.thread.take() {
             let _ = t.join();

@@ -14,7 +14,7 @@ use crossbeam_channel::Sender;
 
 use super::ring::{Buffer, FreeBuffers};
 use super::rotate::{CloseReason, RotatePolicy};
-use super::source::{KernelStats, Next, Source};
+use super::source::{CaptureSource, KernelStats, Next};
 use super::stats::Counters;
 use super::writer::{Event, FileClose, FileOpen};
 use super::{Control, EngineError};
@@ -143,7 +143,7 @@ impl Producer {
     /// Runs until the source ends, a stop is asked for, or the writer fails. After a stop,
     /// what the source still holds (a live interface's kernel buffer) is read too, unless a
     /// second stop request says to hurry; everything read is written and published either way.
-    pub fn run<S: Source + ?Sized>(mut self, source: &mut S) -> Result<(), EngineError> {
+    pub fn run<S: CaptureSource + ?Sized>(mut self, source: &mut S) -> Result<(), EngineError> {
         let result = match self.pump(source) {
             Ok(Pumped::Stopped) => self.drain(source),
             Ok(Pumped::Ended) => Ok(()),
@@ -155,7 +155,7 @@ impl Producer {
         result.and(closed)
     }
 
-    fn pump<S: Source + ?Sized>(&mut self, source: &mut S) -> Result<Pumped, EngineError> {
+    fn pump<S: CaptureSource + ?Sized>(&mut self, source: &mut S) -> Result<Pumped, EngineError> {
         let mut seen: u64 = 0;
         loop {
             let check = match source.next()? {
@@ -182,7 +182,7 @@ impl Producer {
 
     /// Reads what the source still holds after a stop, until it holds nothing more, the
     /// packet limit, or a second stop request.
-    fn drain<S: Source + ?Sized>(&mut self, source: &mut S) -> Result<(), EngineError> {
+    fn drain<S: CaptureSource + ?Sized>(&mut self, source: &mut S) -> Result<(), EngineError> {
         let mut seen: u64 = 0;
         while !self.control.hurry.load(Relaxed) && self.packets < self.limit {
             match source.next_after_stop()? {
@@ -213,7 +213,7 @@ impl Producer {
 
     /// Looks at the stop and rotate flags and the writer; publishes the counters; true to
     /// stop.
-    fn flags<S: Source + ?Sized>(
+    fn flags<S: CaptureSource + ?Sized>(
         &mut self,
         source: &mut S,
         seen: u64,
@@ -315,7 +315,7 @@ impl Producer {
 
     /// No packet within the read timeout: close a file whose interval is over, hand over a
     /// partly filled buffer, refresh the kernel counters.
-    fn on_idle<S: Source + ?Sized>(&mut self, source: &mut S) -> Result<(), EngineError> {
+    fn on_idle<S: CaptureSource + ?Sized>(&mut self, source: &mut S) -> Result<(), EngineError> {
         self.refresh_kernel(source);
         self.publish_counts();
         let now = now_ns();
@@ -433,7 +433,7 @@ impl Producer {
         self.events.send(event).map_err(|_| EngineError::WriterGone)
     }
 
-    fn refresh_kernel<S: Source + ?Sized>(&mut self, source: &mut S) {
+    fn refresh_kernel<S: CaptureSource + ?Sized>(&mut self, source: &mut S) {
         if let Some(k) = source.kernel_stats() {
             self.kernel = Some(k);
             self.counters.kernel_drops.store(k.dropped, Relaxed);

@@ -40,7 +40,7 @@ pub enum LeftoverPolicy {
 
 /// What happened to one leftover.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub enum Outcome {
+pub enum SalvageOutcome {
     /// Published under this path with this many packets.
     Recovered {
         /// The published file.
@@ -94,7 +94,7 @@ pub fn salvage_dir(
     dir: &Path,
     policy: LeftoverPolicy,
     fsync: bool,
-) -> Result<Vec<Outcome>, SalvageError> {
+) -> Result<Vec<SalvageOutcome>, SalvageError> {
     salvage_dir_with(
         dir,
         &SalvageConfig {
@@ -106,8 +106,11 @@ pub fn salvage_dir(
 }
 
 /// Deals with every abandoned temporary file in `dir`. Only a directory that cannot be
-/// listed is an error; a leftover that cannot be dealt with is [`Outcome::Kept`].
-pub fn salvage_dir_with(dir: &Path, config: &SalvageConfig) -> Result<Vec<Outcome>, SalvageError> {
+/// listed is an error; a leftover that cannot be dealt with is [`SalvageOutcome::Kept`].
+pub fn salvage_dir_with(
+    dir: &Path,
+    config: &SalvageConfig,
+) -> Result<Vec<SalvageOutcome>, SalvageError> {
     let found = leftovers(dir, FOREIGN_AGE).map_err(|source| SalvageError {
         path: dir.to_owned(),
         what: "cannot list leftovers",
@@ -119,7 +122,7 @@ pub fn salvage_dir_with(dir: &Path, config: &SalvageConfig) -> Result<Vec<Outcom
             Ok(done) => outcomes.extend(done),
             Err(e) => {
                 tracing::warn!("leftover {} kept: {e}", left.path.display());
-                outcomes.push(Outcome::Kept {
+                outcomes.push(SalvageOutcome::Kept {
                     path: left.path.clone(),
                     why: e.to_string(),
                 });
@@ -146,12 +149,12 @@ fn salvage_one(
     dir: &Path,
     left: &Leftover,
     config: &SalvageConfig,
-) -> Result<Vec<Outcome>, SalvageError> {
+) -> Result<Vec<SalvageOutcome>, SalvageError> {
     if let Some(why) = not_to_salvage(left) {
         return Ok(vec![remove(&left.path, why)?]);
     }
     let dest = dir.join(&left.final_name);
-    let mut outcomes: Vec<Outcome> = remove_orphan_manifest(&dest)?.into_iter().collect();
+    let mut outcomes: Vec<SalvageOutcome> = remove_orphan_manifest(&dest)?.into_iter().collect();
     if config.policy == LeftoverPolicy::Discard {
         outcomes.push(remove(&left.path, "discarded (--discard-partial)".into())?);
         return Ok(outcomes);
@@ -165,7 +168,7 @@ fn salvage_one(
                 path.display()
             );
             remove(&left.path, String::new())?;
-            outcomes.push(Outcome::Recovered { path, packets });
+            outcomes.push(SalvageOutcome::Recovered { path, packets });
         }
         None => outcomes.push(remove(&left.path, "no readable file header".to_string())?),
     }
@@ -175,7 +178,7 @@ fn salvage_one(
 /// Removes the manifest published under `dest`'s name when `dest` itself is missing: the
 /// orphan of a publication interrupted between the manifest and the trace. (With `dest`
 /// present, the manifest is that file's and stays.)
-fn remove_orphan_manifest(dest: &Path) -> Result<Option<Outcome>, SalvageError> {
+fn remove_orphan_manifest(dest: &Path) -> Result<Option<SalvageOutcome>, SalvageError> {
     let mpath = manifest_path(dest);
     if std::fs::symlink_metadata(dest).is_ok() || std::fs::symlink_metadata(&mpath).is_err() {
         return Ok(None);
@@ -187,7 +190,7 @@ fn remove_orphan_manifest(dest: &Path) -> Result<Option<Outcome>, SalvageError> 
     .map(Some)
 }
 
-fn remove(path: &Path, why: String) -> Result<Outcome, SalvageError> {
+fn remove(path: &Path, why: String) -> Result<SalvageOutcome, SalvageError> {
     match std::fs::remove_file(path) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -202,7 +205,7 @@ fn remove(path: &Path, why: String) -> Result<Outcome, SalvageError> {
     if !why.is_empty() {
         tracing::info!("removed leftover {}: {why}", path.display());
     }
-    Ok(Outcome::Removed {
+    Ok(SalvageOutcome::Removed {
         path: path.to_owned(),
         why,
     })

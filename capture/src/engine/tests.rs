@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use super::ring::{Buffer, FreeBuffers};
 use super::rotate::RotatePolicy;
-use super::salvage::{salvage_dir, LeftoverPolicy, Outcome};
-use super::source::{Next, Source, SourceError};
+use super::salvage::{salvage_dir, LeftoverPolicy, SalvageOutcome};
+use super::source::{CaptureSource, Next, SourceError};
 use super::writer::{Backend, Failure, IoMode};
 use super::*;
 use lander_spool::manifest::{manifest_path, Manifest};
@@ -41,7 +41,7 @@ impl VecSource {
     }
 }
 
-impl Source for VecSource {
+impl CaptureSource for VecSource {
     fn next(&mut self) -> Result<Next<'_>, SourceError> {
         if !(self.after)(self.at) {
             return Ok(Next::Idle);
@@ -423,7 +423,7 @@ fn salvage_keeps_whole_records_of_a_leftover_and_marks_it_recovered() {
         .join(format!(".{name}.json.{host}.4000000000.1.tmp"));
     std::fs::write(&stale_manifest, b"{").unwrap();
     let out = salvage_dir(dir.path(), LeftoverPolicy::Recover, false).unwrap();
-    assert!(out.contains(&Outcome::Recovered {
+    assert!(out.contains(&SalvageOutcome::Recovered {
         path: file.clone(),
         packets: 299
     }));

@@ -104,7 +104,7 @@ impl Backend for LocalBackend {
 
     fn submit(&mut self, spec: &JobSpec, spec_path: &Path) -> Result<String, BackendError> {
         let err = |source| BackendError::Submit {
-            job: spec.job_id.clone(),
+            job: spec.job.job_id.clone(),
             source,
         };
         let mut child = self

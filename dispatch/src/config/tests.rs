@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use lander_anonymize::walker::{Checksums, MacMode, MplsPolicy, Payload};
+
 use super::*;
 
 const GOOD: &str = r#"
@@ -91,12 +93,12 @@ fn bad_window_is_reported() {
 fn scrub_mac_and_mpls_policies() {
     let c = parse(GOOD).unwrap();
     assert_eq!(
-        (c.scrub.mac.as_str(), c.scrub.mpls.as_str()),
-        ("keep", "auto")
+        (c.scrub.mac, c.scrub.mpls),
+        (MacMode::Keep, MplsPolicy::Auto)
     );
     assert!(c.scrub.args.windows(2).any(|w| w == ["--mac", "{mac}"]));
     let text = GOOD.replace("[scrub]\n", "[scrub]\nmac = \"scramble-keep-oui\"\n");
-    assert_eq!(parse(&text).unwrap().scrub.mac, "scramble-keep-oui");
+    assert_eq!(parse(&text).unwrap().scrub.mac, MacMode::ScrambleKeepOui);
     let text = GOOD.replace("[scrub]\n", "[scrub]\nmpls = \"guess\"\n");
     let err = parse(&text).unwrap_err().to_string();
     assert!(
@@ -190,4 +192,44 @@ fn shell_string_processor_is_rejected() {
         "processor = \"echo hi\"",
     );
     assert!(parse(&text).is_err());
+}
+
+#[test]
+fn every_scrub_policy_name_is_checked_at_load_and_the_error_names_its_key() {
+    let bad = [
+        ("mapping", "cryptopan2"),
+        ("payload", "keep:lots"),
+        ("payload", "keep"),
+        ("checksums", "fixed"),
+        ("mac", "scramble-oui"),
+        ("mpls", "guess"),
+    ];
+    for (key, value) in bad {
+        let text = GOOD.replace("mapping = \"cryptopant\"\n", "");
+        let text = text.replace("[scrub]\n", &format!("[scrub]\n{key} = \"{value}\"\n"));
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("scrub.{key}")) && err.contains(value),
+            "{key} = {value}: {err}"
+        );
+    }
+}
+
+#[test]
+fn scrub_policies_load_as_types_and_print_as_written() {
+    let text = GOOD.replace(
+        "[scrub]\n",
+        "[scrub]\npayload = \"keep:96\"\nchecksums = \"keep\"\nmpls = \"cut\"\n",
+    );
+    let s = parse(&text).unwrap().scrub;
+    assert_eq!(s.payload, Payload::Keep(96));
+    assert_eq!(s.checksums, Checksums::Keep);
+    assert_eq!(s.mpls, MplsPolicy::Cut);
+    assert_eq!(s.mapping, lander_anonymize::Mapping::CryptoPant);
+    let printed = [
+        s.payload.to_string(),
+        s.checksums.to_string(),
+        s.mpls.to_string(),
+    ];
+    assert_eq!(printed, ["keep:96", "keep", "cut"]);
 }

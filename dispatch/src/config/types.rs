@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use lander_anonymize::walker::{Checksums, MacMode, MplsPolicy, Payload};
+use lander_anonymize::Mapping;
 use serde::Deserialize;
 
 use crate::window::Window;
@@ -72,18 +74,18 @@ pub struct Scrub {
     /// Argument template: `{in}`, `{out}`, `{mapping}`, `{key}`, `{payload}`, `{checksums}`,
     /// `{mac}`, `{mpls}`.
     pub args: Vec<String>,
-    /// Address mapping name.
-    pub mapping: String,
+    /// Address mapping.
+    pub mapping: Mapping,
     /// Key file.
     pub key_file: PathBuf,
     /// Payload policy.
-    pub payload: String,
+    pub payload: Payload,
     /// Checksum policy.
-    pub checksums: String,
-    /// MAC address policy (`keep`, `zero`, `scramble`, `scramble-keep-oui`).
-    pub mac: String,
-    /// What follows an MPLS label stack (`auto`, `ip`, `ethernet`, `cut`).
-    pub mpls: String,
+    pub checksums: Checksums,
+    /// MAC address policy.
+    pub mac: MacMode,
+    /// What follows an MPLS label stack.
+    pub mpls: MplsPolicy,
     /// Environment added to the job's.
     pub env: BTreeMap<String, String>,
     /// Job time limit.

@@ -104,30 +104,26 @@ impl RawScrub {
         v.words(t, "args", self.args.iter().map(String::as_str))?;
         v.env(t, &self.env)?;
         v.path(t, "key_file", &self.key_file)?;
-        self.mapping
-            .parse::<lander_anonymize::Mapping>()
+        let mapping = self
+            .mapping
+            .parse()
             .map_err(|e| v.invalid(t, "mapping", e))?;
-        lander_anonymize::scrub::parse_payload(&self.payload)
+        let payload = self
+            .payload
+            .parse()
             .map_err(|e| v.invalid(t, "payload", e))?;
-        lander_anonymize::scrub::parse_checksums(&self.checksums)
-            .map_err(|e| v.invalid(t, "checksums", e))?;
-        let macs = ["keep", "zero", "scramble", "scramble-keep-oui"];
-        if !macs.contains(&self.mac.as_str()) {
-            return Err(v.invalid(t, "mac", format!("one of {}", macs.join(", "))));
-        }
-        let mpls = ["auto", "ip", "ethernet", "cut"];
-        if !mpls.contains(&self.mpls.as_str()) {
-            return Err(v.invalid(t, "mpls", format!("one of {}", mpls.join(", "))));
-        }
+        let checksums = (self.checksums.parse()).map_err(|e| v.invalid(t, "checksums", e))?;
+        let mac = self.mac.parse().map_err(|e| v.invalid(t, "mac", e))?;
+        let mpls = self.mpls.parse().map_err(|e| v.invalid(t, "mpls", e))?;
         Ok(Scrub {
             command: self.command,
             args: self.args,
-            mapping: self.mapping,
+            mapping,
             key_file: self.key_file,
-            payload: self.payload,
-            checksums: self.checksums,
-            mac: self.mac,
-            mpls: self.mpls,
+            payload,
+            checksums,
+            mac,
+            mpls,
             env: self.env,
             timeout: v.secs(t, "timeout_secs", self.timeout_secs)?,
             retries: v.count(t, "retries", self.retries, 0, MAX_RETRIES)?,

@@ -127,7 +127,7 @@ impl<S: Stage> Dispatcher<S> {
         let active: HashSet<&str> = claims
             .iter()
             .filter(|(_, _, c)| c.is_active())
-            .map(|(_, _, c)| c.job_id.as_str())
+            .map(|(_, _, c)| c.job.job_id.as_str())
             .collect();
         let mut states = HashMap::new();
         let mut in_array = HashSet::new();

@@ -331,5 +331,11 @@ fn isolate(
 }
 
 fn row_of(c: &Claim, state: &str) -> JobRow {
-    JobRow::new(&c.job_id, &c.stage, &c.item, c.attempt, state)
+    JobRow::new(
+        &c.job.job_id,
+        &c.job.stage,
+        &c.job.item,
+        c.job.attempt,
+        state,
+    )
 }

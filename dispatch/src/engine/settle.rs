@@ -13,7 +13,7 @@ use crate::config::Action;
 use crate::crash;
 use crate::heartbeat::Pulse;
 use crate::ledger::JobRow;
-use crate::record::{read_json, JobOutcome, JobRecord, StartMarker};
+use crate::record::{read_json, JobIdentity, JobOutcome, JobRecord, StartMarker};
 use crate::stage::Stage;
 use crate::sys;
 
@@ -33,17 +33,17 @@ impl<S: Stage> Dispatcher<S> {
         states: &HashMap<String, JobState>,
     ) -> io::Result<Job> {
         let dirs = self.stage.dirs();
-        let record_path = dirs.record(&c.job_id);
+        let record_path = dirs.record(&c.job.job_id);
         if let Some(rec) = read_json(&record_path)? {
             return Ok(Job::Finished(rec));
         }
         let backend_says = self
             .backend_ids
-            .get(&c.job_id)
+            .get(&c.job.job_id)
             .and_then(|id| states.get(id))
             .copied()
             .unwrap_or(JobState::Unknown);
-        let marker_path = dirs.marker(&c.job_id);
+        let marker_path = dirs.marker(&c.job.job_id);
         let marker: Option<StartMarker> = match read_json(&marker_path) {
             Ok(m) => m,
             // Created (exclusively) but not written yet: the job is starting. One left so by a
@@ -53,7 +53,7 @@ impl<S: Stage> Dispatcher<S> {
                     return Ok(Job::Running);
                 }
                 Some(StartMarker {
-                    job_id: c.job_id.clone(),
+                    job_id: c.job.job_id.clone(),
                     host: sys::hostname().to_owned(),
                     host_id: Some(sys::host_id().to_owned()),
                     pid: 0,
@@ -71,9 +71,9 @@ impl<S: Stage> Dispatcher<S> {
             }
             // On another host: its heartbeats, and the batch system's word.
             Some(_) => {
-                let beat = (self.view)(&dirs.beat(&c.job_id));
+                let beat = (self.view)(&dirs.beat(&c.job.job_id));
                 let grace = self.beat_grace();
-                match self.watch.judge(&c.job_id, beat.as_ref(), grace) {
+                match self.watch.judge(&c.job.job_id, beat.as_ref(), grace) {
                     Pulse::Alive => true,
                     Pulse::Stale | Pulse::None => backend_says != JobState::Unknown,
                 }
@@ -113,7 +113,7 @@ impl<S: Stage> Dispatcher<S> {
                 tracing::debug!(
                     stage = self.stage.name(),
                     item,
-                    job = c.job_id,
+                    job = c.job.job_id,
                     reason,
                     "lost"
                 );
@@ -131,9 +131,9 @@ impl<S: Stage> Dispatcher<S> {
     /// claiming and submitting (no history row, no start marker, no backend id).
     pub(super) fn never_submitted(&self, c: &Claim) -> Result<bool, PassError> {
         let dirs = self.stage.dirs();
-        Ok(!self.backend_ids.contains_key(&c.job_id)
-            && !crate::fsutil::exists(&dirs.marker(&c.job_id))
-            && self.ledger.get(&c.job_id)?.is_none())
+        Ok(!self.backend_ids.contains_key(&c.job.job_id)
+            && !crate::fsutil::exists(&dirs.marker(&c.job.job_id))
+            && self.ledger.get(&c.job.job_id)?.is_none())
     }
 
     /// Queues the item again without counting an attempt: its job never ran (the dispatcher
@@ -149,7 +149,10 @@ impl<S: Stage> Dispatcher<S> {
         let next = Claim {
             state: ClaimState::Waiting,
             // The next attempt gets this one's number again.
-            attempt: c.attempt.saturating_sub(1),
+            job: JobIdentity {
+                attempt: c.job.attempt.saturating_sub(1),
+                ..c.job.clone()
+            },
             not_before: 0.0,
             reason: Some(reason.clone()),
             ..c.clone()
@@ -199,12 +202,17 @@ impl<S: Stage> Dispatcher<S> {
             return self.stuck(item, path, &c, rec, &e.to_string(), report);
         }
         crash::point("completed");
-        tracing::debug!(stage = self.stage.name(), item, job = c.job_id, "succeeded");
+        tracing::debug!(
+            stage = self.stage.name(),
+            item,
+            job = c.job.job_id,
+            "succeeded"
+        );
         report.succeeded += 1;
         self.ledger.finished(rec, "succeeded", None)?;
         self.release.push(Release {
             claim: path.to_owned(),
-            attempt: Some((item.to_owned(), c.job_id)),
+            attempt: Some((item.to_owned(), c.job.job_id)),
         });
         Ok(())
     }
@@ -244,7 +252,7 @@ impl<S: Stage> Dispatcher<S> {
         c: &Claim,
         report: &mut PassReport,
     ) -> Result<(), PassError> {
-        let Some(rec) = read_json::<JobRecord>(&self.stage.dirs().record(&c.job_id))? else {
+        let Some(rec) = read_json::<JobRecord>(&self.stage.dirs().record(&c.job.job_id))? else {
             return Err(io::Error::other(format!(
                 "{}: stuck, but its run record is gone",
                 path.display()
@@ -258,7 +266,7 @@ impl<S: Stage> Dispatcher<S> {
         self.ledger.finished(&rec, "succeeded", None)?;
         self.release.push(Release {
             claim: path.to_owned(),
-            attempt: Some((item.to_owned(), c.job_id.clone())),
+            attempt: Some((item.to_owned(), c.job.job_id.clone())),
         });
         Ok(())
     }
@@ -271,7 +279,7 @@ impl<S: Stage> Dispatcher<S> {
         c: &Claim,
         report: &mut PassReport,
     ) -> Result<(), PassError> {
-        match read_json::<JobRecord>(&self.stage.dirs().record(&c.job_id))? {
+        match read_json::<JobRecord>(&self.stage.dirs().record(&c.job.job_id))? {
             Some(rec) if rec.outcome == JobOutcome::Success => {
                 self.ledger.finished(&rec, "succeeded", None)?
             }
@@ -280,7 +288,7 @@ impl<S: Stage> Dispatcher<S> {
         }
         if c.reason.is_some() {
             self.stage.ignore(item)?;
-            self.forget_attempt(item, &c.job_id)?;
+            self.forget_attempt(item, &c.job.job_id)?;
             self.release.push(Release::claim(path));
             return Ok(());
         }
@@ -299,7 +307,7 @@ impl<S: Stage> Dispatcher<S> {
         report: &mut PassReport,
     ) -> Result<(), PassError> {
         let policy = self.stage.policy();
-        let retry = action == Action::Retry && c.attempt <= policy.retries;
+        let retry = action == Action::Retry && c.job.attempt <= policy.retries;
         let next = match (action, retry) {
             (Action::Ignore, _) => Claim {
                 state: ClaimState::Done,
@@ -307,7 +315,7 @@ impl<S: Stage> Dispatcher<S> {
             },
             (_, true) => {
                 let backoff =
-                    policy.backoff.as_secs_f64() * f64::from(1u32 << (c.attempt - 1).min(16));
+                    policy.backoff.as_secs_f64() * f64::from(1u32 << (c.job.attempt - 1).min(16));
                 Claim {
                     state: ClaimState::Waiting,
                     not_before: sys::now() + backoff,
@@ -326,8 +334,8 @@ impl<S: Stage> Dispatcher<S> {
         // A job judged lost is judged again under the takeover marker: no record meanwhile,
         // and no heartbeat since the one the verdict rests on.
         let dirs = self.stage.dirs();
-        let (record, beat) = (dirs.record(&c.job_id), dirs.beat(&c.job_id));
-        let judged = self.watch.judged_on(&c.job_id);
+        let (record, beat) = (dirs.record(&c.job.job_id), dirs.beat(&c.job.job_id));
+        let judged = self.watch.judged_on(&c.job.job_id);
         let view = std::sync::Arc::clone(&self.view);
         let still_lost = || {
             let same_beat = judged.is_none_or(|seq| view(&beat).map(|b| b.seq) == seq);
@@ -355,7 +363,7 @@ impl<S: Stage> Dispatcher<S> {
         match next.state {
             ClaimState::Done => {
                 self.stage.ignore(item)?;
-                self.forget_attempt(item, &c.job_id)?;
+                self.forget_attempt(item, &c.job.job_id)?;
                 self.release.push(Release::claim(path));
             }
             ClaimState::Failed => {
@@ -388,7 +396,7 @@ impl<S: Stage> Dispatcher<S> {
         if self.stage.give_up(item, reason)? {
             report.failed_items += 1;
         } else {
-            self.forget_attempt(item, &c.job_id)?;
+            self.forget_attempt(item, &c.job.job_id)?;
             self.release.push(Release::claim(path));
         }
         Ok(())

@@ -11,7 +11,7 @@ use crate::claim::{self, Claim};
 use crate::config::Action;
 use crate::crash;
 use crate::fsutil::{remove_if_exists, write_json_atomic};
-use crate::record::JobSpec;
+use crate::record::{JobIdentity, JobSpec};
 use crate::stage::{job_id, Accept, JobCommand, Stage};
 use crate::sys;
 
@@ -24,12 +24,12 @@ impl<S: Stage> Dispatcher<S> {
         c: &Claim,
         report: &mut PassReport,
     ) -> Result<bool, PassError> {
-        let (next, spec) = self.new_claim(item, path, c.attempt + 1)?;
+        let (next, spec) = self.new_claim(item, path, c.job.attempt + 1)?;
         if !claim::takeover(path, c, &next, self.opts.fsync)? {
             return Ok(false);
         }
-        self.forget_attempt(item, &c.job_id)?;
-        let spec_path = self.stage.dirs().spec(&next.job_id);
+        self.forget_attempt(item, &c.job.job_id)?;
+        let spec_path = self.stage.dirs().spec(&next.job.job_id);
         self.start(item, path, &next, &spec, &spec_path, report)
     }
 
@@ -162,9 +162,14 @@ impl<S: Stage> Dispatcher<S> {
             Ok(id) => {
                 crash::point("submitted");
                 row.backend_id = Some(id.clone());
-                self.backend_ids.insert(c.job_id.clone(), id);
+                self.backend_ids.insert(c.job.job_id.clone(), id);
                 self.ledger.submitted(&row)?;
-                tracing::debug!(stage = self.stage.name(), item, job = c.job_id, "submitted");
+                tracing::debug!(
+                    stage = self.stage.name(),
+                    item,
+                    job = c.job.job_id,
+                    "submitted"
+                );
                 report.submitted += 1;
                 report.pending += 1;
                 Ok(true)
@@ -190,7 +195,7 @@ impl<S: Stage> Dispatcher<S> {
         if self.stage.accept(item, c)? == Accept::Drop {
             return Ok(Accept::Drop);
         }
-        self.stage.prepare(item, &c.job_id)?;
+        self.stage.prepare(item, &c.job.job_id)?;
         if spec_path != path {
             write_json_atomic(spec_path, spec, self.opts.fsync)?;
         }
@@ -201,24 +206,26 @@ impl<S: Stage> Dispatcher<S> {
         let dirs = self.stage.dirs();
         let policy = self.stage.policy();
         JobSpec {
-            job_id: c.job_id.clone(),
-            stage: self.stage.name().to_owned(),
-            item: item.to_owned(),
-            attempt: c.attempt,
+            job: JobIdentity {
+                job_id: c.job.job_id.clone(),
+                stage: self.stage.name().to_owned(),
+                item: item.to_owned(),
+                attempt: c.job.attempt,
+            },
             argv: cmd.argv,
             env: cmd.env,
-            stdout: dirs.stdout(&c.job_id),
-            stderr: dirs.stderr(&c.job_id),
-            start_marker: dirs.marker(&c.job_id),
-            record: dirs.record(&c.job_id),
+            stdout: dirs.stdout(&c.job.job_id),
+            stderr: dirs.stderr(&c.job.job_id),
+            start_marker: dirs.marker(&c.job.job_id),
+            record: dirs.record(&c.job.job_id),
             claim: path.to_owned(),
             timeout_secs: policy.timeout.as_secs_f64(),
             grace_secs: self.opts.grace.as_secs_f64(),
             counts_from: cmd.counts_from,
             fsync: self.opts.fsync,
             digest: c.identity.as_ref().map(|i| i.digest.clone()),
-            cancel_request: Some(dirs.cancel_request(&c.job_id)),
-            heartbeat: Some(dirs.beat(&c.job_id)),
+            cancel_request: Some(dirs.cancel_request(&c.job.job_id)),
+            heartbeat: Some(dirs.beat(&c.job.job_id)),
             heartbeat_secs: self.opts.heartbeat.as_secs_f64(),
             run_as: cmd.run_as,
         }

@@ -14,7 +14,10 @@ impl<S: Stage> Dispatcher<S> {
     /// host, or older than `foreign_age` from another host).
     pub fn sweep(&self, foreign_age: Duration) -> io::Result<usize> {
         let dirs = self.stage.dirs();
-        let in_use = self.read_claims()?.into_iter().map(|(_, _, c)| c.job_id);
+        let in_use = self
+            .read_claims()?
+            .into_iter()
+            .map(|(_, _, c)| c.job.job_id);
         let mut removed = self.stage.sweep_scratch(&in_use.collect(), foreign_age)?;
         let mut all = vec![
             dirs.jobs.clone(),

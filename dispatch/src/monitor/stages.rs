@@ -64,13 +64,13 @@ pub(super) fn stage_status(
         };
         match c.state {
             ClaimState::Active
-                if !dirs.marker(&c.job_id).exists() && !dirs.record(&c.job_id).exists() =>
+                if !dirs.marker(&c.job.job_id).exists() && !dirs.record(&c.job.job_id).exists() =>
             {
                 s.active += 1;
                 s.pending += 1;
                 if sys::now() - c.claimed_at > config.monitor.start_timeout.as_secs_f64() {
                     s.not_started += 1;
-                    s.late_jobs.push(c.job_id.clone());
+                    s.late_jobs.push(c.job.job_id.clone());
                 }
             }
             ClaimState::Active | ClaimState::Done => s.active += 1,

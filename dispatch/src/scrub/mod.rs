@@ -97,12 +97,12 @@ impl ScrubStage {
         let (site, name) = split_item(item);
         arg.replace("{in}", &input.to_string_lossy())
             .replace("{out}", &output.to_string_lossy())
-            .replace("{mapping}", &s.mapping)
+            .replace("{mapping}", &s.mapping.to_string())
             .replace("{key}", &s.key_file.to_string_lossy())
-            .replace("{payload}", &s.payload)
-            .replace("{checksums}", &s.checksums)
-            .replace("{mac}", &s.mac)
-            .replace("{mpls}", &s.mpls)
+            .replace("{payload}", &s.payload.to_string())
+            .replace("{checksums}", &s.checksums.to_string())
+            .replace("{mac}", &s.mac.to_string())
+            .replace("{mpls}", &s.mpls.to_string())
             .replace("{site}", site)
             .replace("{name}", name)
     }
@@ -379,7 +379,7 @@ impl Stage for ScrubStage {
                 return Ok(Accept::Drop);
             }
         }
-        Ok(match self.pin(site, name, &claim.job_id, id)? {
+        Ok(match self.pin(site, name, &claim.job.job_id, id)? {
             true => Accept::Run,
             false => Accept::Drop,
         })
@@ -431,7 +431,7 @@ impl Stage for ScrubStage {
     /// or both), as long as the published part was made from the claimed file.
     fn check(&self, item: &str, claim: &Claim, record: &JobRecord) -> Result<(), String> {
         let (site, name) = split_item(item);
-        let work = self.output(item, &record.job_id);
+        let work = self.output(item, &record.job.job_id);
         let published = self.spool.scrubbed(site).join(name);
         let source = claim.identity.as_ref().map(|i| i.digest.as_str());
         let verify = self.config.scrub.verify_digest;
@@ -454,7 +454,7 @@ impl Stage for ScrubStage {
         let (site, name) = split_item(item);
         let published = self.spool.scrubbed(site).join(name);
         let id = claim.identity.as_ref();
-        self.publish(&self.output(item, &record.job_id), &published)?;
+        self.publish(&self.output(item, &record.job.job_id), &published)?;
         self.fan_out(site, name, &published)?;
         if let Some(id) = id {
             self.names.register(site, name, &id.digest)?;

@@ -10,7 +10,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use lander_trace::format::TraceReader;
-use lander_trace::summary::Summary;
+use lander_trace::summary::TraceSummary;
 use lander_trace::Format;
 use serde::Serialize;
 
@@ -54,7 +54,7 @@ pub struct Info {
     /// Decimal digits of the timestamps, where one number says it (6 for microseconds).
     pub precision_digits: Option<u8>,
     /// Counts, times and protocols.
-    pub summary: Summary,
+    pub summary: TraceSummary,
     /// Rates and averages, as capinfos computes them.
     pub rates: Rates,
     /// SHA-256 and BLAKE3 of the file, with `--hash`.
@@ -84,7 +84,7 @@ pub struct Rates {
 
 impl Rates {
     /// The rates of `s`.
-    pub fn of(s: &Summary) -> Rates {
+    pub fn of(s: &TraceSummary) -> Rates {
         let duration_ns = match (s.min_ts_ns, s.max_ts_ns) {
             (Some(a), Some(b)) => b.saturating_sub(a),
             _ => 0,
@@ -154,7 +154,7 @@ pub fn inspect_with(path: &Path, format: Option<Format>, hash: bool) -> anyhow::
         Some(h) => open_hashed(path, format, h)?,
         None => super::common::open_input(path, format)?,
     };
-    let mut summary = Summary::new();
+    let mut summary = TraceSummary::new();
     let error = loop {
         match reader.next() {
             Ok(Some(rec)) => summary.add(&rec),

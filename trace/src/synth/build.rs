@@ -5,6 +5,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 pub use crate::proto::{ethertype, ip as proto};
 
+use crate::checksum::{checksum, sum};
+
 /// TCP flag bits.
 pub mod tcp_flags {
     /// FIN.
@@ -19,40 +21,12 @@ pub mod tcp_flags {
     pub const ACK: u8 = 0x10;
 }
 
-/// Internet checksum over `data`, starting from a partial sum.
-pub fn checksum(initial: u32, data: &[u8]) -> u16 {
-    let mut sum = initial;
-    let mut chunks = data.chunks_exact(2);
-    for c in &mut chunks {
-        sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
-    }
-    if let [last] = chunks.remainder() {
-        sum += u32::from(*last) << 8;
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
-fn pseudo_sum(src: IpAddr, dst: IpAddr, proto: u8, len: usize) -> u32 {
-    let mut sum = 0u32;
-    let mut add = |b: &[u8]| {
-        for c in b.chunks_exact(2) {
-            sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
-        }
+fn pseudo_sum(src: IpAddr, dst: IpAddr, proto: u8, len: usize) -> u64 {
+    let addrs = match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => sum(&s.octets()) + sum(&d.octets()),
+        (s, d) => sum(&v6(s).octets()) + sum(&v6(d).octets()),
     };
-    match (src, dst) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => {
-            add(&s.octets());
-            add(&d.octets());
-        }
-        (s, d) => {
-            add(&v6(s).octets());
-            add(&v6(d).octets());
-        }
-    }
-    sum + u32::from(proto) + len as u32
+    addrs + u64::from(proto) + len as u64
 }
 
 fn v6(a: IpAddr) -> Ipv6Addr {

@@ -8,6 +8,8 @@
 //! 6, the fixed header all there, a payload length that fits in what is left of the packet
 //! on the wire, a next header the recogniser knows, and a non-zero hop limit.
 
+use lander_trace::checksum;
+
 use crate::verify::layout::Layout;
 
 /// Payload bytes scanned after the end of the recognised headers (tunnels put their inner
@@ -25,7 +27,7 @@ pub fn plausible_v4(b: &[u8], wire_left: usize) -> bool {
         return false;
     }
     let total = usize::from(u16::from_be_bytes([b[2], b[3]]));
-    (hl..=wire_left).contains(&total) && ones_complement(&b[..hl]) == 0xffff
+    (hl..=wire_left).contains(&total) && checksum::verifies(0, &b[..hl])
 }
 
 /// Whether `b` starts with a plausible IPv6 header, in a packet with `wire_left` bytes on
@@ -40,17 +42,6 @@ pub fn plausible_v6(b: &[u8], wire_left: usize) -> bool {
         0 | 4 | 6 | 17 | 41 | 43 | 44 | 47 | 50 | 51 | 58 | 59 | 60
     );
     known && 40 + payload <= wire_left
-}
-
-fn ones_complement(b: &[u8]) -> u16 {
-    let mut sum: u32 = b
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    sum as u16
 }
 
 /// Notes the addresses of every plausible IP header starting in `from..to` of `data` (a
@@ -81,7 +72,7 @@ mod tests {
         let mut ip = [
             0x45, 0, 0, 20, 0, 0, 0, 0, 64, 17, 0, 0, 192, 0, 2, 1, 198, 51, 100, 7,
         ];
-        let c = !ones_complement(&ip);
+        let c = checksum::checksum(0, &ip);
         ip[10..12].copy_from_slice(&c.to_be_bytes());
         let mut data = vec![0x99u8; 7];
         data.extend_from_slice(&ip);

@@ -30,7 +30,7 @@ fn tcp_checksum_ok(packet: &[u8]) -> bool {
     ones_complement_ok(seg, pseudo)
 }
 
-fn walked(link: u32, raw: &[u8], payload: Payload) -> (Vec<u8>, Outcome) {
+fn walked(link: u32, raw: &[u8], payload: Payload) -> (Vec<u8>, WalkOutcome) {
     let mut packet = raw.to_vec();
     let policy = Policy {
         payload,

@@ -8,7 +8,7 @@ use crate::testgen::{generate, Hostile};
 use proptest::prelude::*;
 
 /// Walks `h` with `payload` and MAC addresses zeroed; returns what survived.
-fn leaks(h: &Hostile, payload: Payload) -> (Vec<String>, Outcome, Vec<u8>) {
+fn leaks(h: &Hostile, payload: Payload) -> (Vec<String>, WalkOutcome, Vec<u8>) {
     let policy = Policy {
         payload,
         mac: MacPolicy::Zero,

@@ -95,7 +95,7 @@ fn mpls_frame(payload: &[u8]) -> Vec<u8> {
     )
 }
 
-fn walk_mpls(frame: &[u8], mpls: MplsPolicy) -> Outcome {
+fn walk_mpls(frame: &[u8], mpls: MplsPolicy) -> WalkOutcome {
     let policy = Policy {
         mpls,
         ..Policy::default()

@@ -11,7 +11,8 @@ mod tunnels;
 use super::*;
 use crate::key::{Key, Mapping};
 use crate::mapping::{Anonymizer, MapOptions};
-use crate::wire::{checksum, proto};
+use crate::wire::proto;
+use lander_trace::checksum;
 use lander_trace::synth::{generate, Profile};
 use std::collections::HashSet;
 

@@ -48,7 +48,7 @@ fn udp4_ok(packet: &[u8], ip: usize) -> bool {
 /// Walks `raw` (raw IPv4) keeping the payload, then dropping it; checks the inner packet at
 /// `inner` (IPv4/UDP) is anonymized, nothing raw is left, and `checks` hold (with the cut
 /// payload put back, for the incrementally updated checksums).
-fn walk_tunnel(raw: &[u8], inner: usize, checks: impl Fn(&[u8]) -> bool) -> Outcome {
+fn walk_tunnel(raw: &[u8], inner: usize, checks: impl Fn(&[u8]) -> bool) -> WalkOutcome {
     let mut anon = anonymizer();
     let mut last = None;
     for payload in [Payload::Keep(usize::MAX), Payload::Drop] {
@@ -83,7 +83,7 @@ fn gre_with_checksum_key_and_sequence() {
         0xb0, 0, 0x08, 0x00, 0, 0, 0xee, 0xee, 0, 0, 0, 42, 0, 0, 0, 7,
     ];
     gre.extend(inner_ip());
-    let c = build::checksum(0, &gre);
+    let c = lander_trace::checksum::checksum(0, &gre);
     gre[4..6].copy_from_slice(&c.to_be_bytes());
     let raw = outer(proto::GRE, &gre);
     let out = walk_tunnel(&raw, 20 + 16, |p| {

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 
-use super::{Next, Source, SourceError};
+use super::{CaptureSource, Next, SourceError};
 use lander_trace::format::{ReadError, TraceReader};
 use lander_trace::record::{Format, LinkType};
 
@@ -58,7 +58,7 @@ fn is_silence(e: &ReadError) -> bool {
     matches!(e, ReadError::Io { source, .. } if source.kind() == io::ErrorKind::TimedOut)
 }
 
-impl Source for ErfStreamSource {
+impl CaptureSource for ErfStreamSource {
     fn next(&mut self) -> Result<Next<'_>, SourceError> {
         // The reader keeps what it has read of a record across the error and goes on from
         // there at the next call.

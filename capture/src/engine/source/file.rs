@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{Next, Source, SourceError};
+use super::{CaptureSource, Next, SourceError};
 use lander_trace::format::TraceReader;
 use lander_trace::record::LinkType;
 
@@ -70,7 +70,7 @@ impl Pace {
     }
 }
 
-impl Source for FileSource {
+impl CaptureSource for FileSource {
     fn next(&mut self) -> Result<Next<'_>, SourceError> {
         let Some(rec) = self.reader.next()? else {
             return Ok(Next::End);

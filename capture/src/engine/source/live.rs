@@ -8,14 +8,14 @@
 //! would never return (the kernel does not retire an empty block), and a stop request or a
 //! rotation time would go unnoticed until the next packet.
 //!
-//! After a stop, [`Source::next_after_stop`] reads what the kernel still holds: until a
+//! After a stop, [`CaptureSource::next_after_stop`] reads what the kernel still holds: until a
 //! read would block and no block is retired within twice the read timeout (a partly filled
 //! block waits that long at most), or until a packet stamped after the stop arrives (on a
 //! busy link the buffer never empties).
 
 use std::os::fd::{AsRawFd, RawFd};
 
-use super::{KernelStats, Next, Source, SourceError};
+use super::{CaptureSource, KernelStats, Next, SourceError};
 use crate::engine::sys::poll_readable;
 use lander_spool::manifest::now_ns;
 use lander_trace::record::{LinkType, Record};
@@ -51,7 +51,7 @@ pub struct LiveSource {
     nanos: bool,
     /// The last read found nothing: the next call waits with `poll` first.
     would_block: bool,
-    /// When the stop was asked for (set at the first [`Source::next_after_stop`]).
+    /// When the stop was asked for (set at the first [`CaptureSource::next_after_stop`]).
     stop_ns: Option<u64>,
     /// The kernel holds nothing more from before the stop.
     drained: bool,
@@ -176,7 +176,7 @@ impl LiveSource {
     }
 }
 
-impl Source for LiveSource {
+impl CaptureSource for LiveSource {
     fn next(&mut self) -> Result<Next<'_>, SourceError> {
         if !self.wait(self.wait_ms())? {
             return Ok(Next::Idle);

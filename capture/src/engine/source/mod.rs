@@ -33,7 +33,7 @@ pub struct KernelStats {
 }
 
 /// A source of packets, read by the capture thread.
-pub trait Source {
+pub trait CaptureSource {
     /// The next packet, or why there is none.
     fn next(&mut self) -> Result<Next<'_>, SourceError>;
     /// Link type of the packets.

@@ -173,7 +173,7 @@ fn discard_partial_removes_the_orphan_manifest_of_an_interrupted_publication() {
     std::fs::write(manifest_path(&dir.path().join(&name)), &manifest).unwrap();
     let out = salvage_dir(dir.path(), LeftoverPolicy::Recover, false).unwrap();
     let dest = dir.path().join(&name);
-    assert!(out.contains(&Outcome::Recovered {
+    assert!(out.contains(&SalvageOutcome::Recovered {
         path: dest.clone(),
         packets: 50
     }));
@@ -195,7 +195,7 @@ fn a_leftover_that_was_published_already_is_removed_not_published_again() {
     std::fs::remove_file(manifest_path(&dir.path().join(&name))).unwrap();
     let out = salvage_dir(dir.path(), LeftoverPolicy::Recover, false).unwrap();
     assert!(
-        matches!(&out[..], [Outcome::Removed { why, .. }] if why.contains("already published"))
+        matches!(&out[..], [SalvageOutcome::Removed { why, .. }] if why.contains("already published"))
     );
     assert!(
         !dir.path().join(&name).exists(),
@@ -212,7 +212,7 @@ fn a_leftover_whose_name_was_taken_is_recovered_under_the_next_number() {
     std::fs::write(&taken, b"someone else's").unwrap();
     let out = salvage_dir(dir.path(), LeftoverPolicy::Recover, false).unwrap();
     let next = dir.path().join(naming::with_seq(&name, 1).unwrap());
-    assert!(out.contains(&Outcome::Recovered {
+    assert!(out.contains(&SalvageOutcome::Recovered {
         path: next.clone(),
         packets: 30
     }));
@@ -231,7 +231,7 @@ fn a_leftover_that_cannot_be_salvaged_is_kept_and_the_others_go_on() {
     let good = leftover(dir.path(), &name, &bytes);
     let out = salvage_dir(dir.path(), LeftoverPolicy::Recover, false).unwrap();
     assert!(
-        matches!(&out[..], [Outcome::Kept { path, why }, Outcome::Removed { .. }, Outcome::Recovered { .. }]
+        matches!(&out[..], [SalvageOutcome::Kept { path, why }, SalvageOutcome::Removed { .. }, SalvageOutcome::Recovered { .. }]
             if *path == odd && why.contains("taken")),
         "{out:?}"
     );

@@ -63,7 +63,7 @@ pub struct Finished {
 
 /// What publication produced.
 #[derive(Debug, Default)]
-pub struct Outcome {
+pub struct PublishOutcome {
     /// Files published, in order.
     pub published: Vec<Published>,
     /// The first failure, after which nothing more was published.
@@ -84,8 +84,8 @@ pub struct PublishConfig {
 /// Publishes finished files on its own thread (or inline, if no thread could be started).
 #[derive(Debug)]
 pub struct Publisher {
-    thread: Option<(Sender<Job>, JoinHandle<Outcome>)>,
-    inline: Outcome,
+    thread: Option<(Sender<Job>, JoinHandle<PublishOutcome>)>,
+    inline: PublishOutcome,
     config: PublishConfig,
     counters: Arc<Counters>,
     failed: Arc<AtomicBool>,
@@ -100,7 +100,7 @@ impl Publisher {
         let thread = std::thread::Builder::new()
             .name("lander-publish".into())
             .spawn(move || {
-                let mut outcome = Outcome::default();
+                let mut outcome = PublishOutcome::default();
                 for job in rx {
                     match job {
                         Job::Writeback { fd, offset, len } => {
@@ -123,7 +123,7 @@ impl Publisher {
         };
         Publisher {
             thread,
-            inline: Outcome::default(),
+            inline: PublishOutcome::default(),
             config,
             counters,
             failed,
@@ -166,11 +166,11 @@ impl Publisher {
     }
 
     /// Waits until everything handed over is published (or failed).
-    pub fn finish(mut self) -> Outcome {
+    pub fn finish(mut self) -> PublishOutcome {
         let mut outcome = std::mem::take(&mut self.inline);
         if let Some((tx, handle)) = self.thread.take() {
             drop(tx);
-            let threaded = handle.join().unwrap_or_else(|_| Outcome {
+            let threaded = handle.join().unwrap_or_else(|_| PublishOutcome {
                 published: Vec::new(),
                 error: Some(WriterError {
                     path: Default::default(),
@@ -188,7 +188,12 @@ impl Publisher {
     }
 }
 
-fn publish_one(job: Finished, config: &PublishConfig, counters: &Counters, outcome: &mut Outcome) {
+fn publish_one(
+    job: Finished,
+    config: &PublishConfig,
+    counters: &Counters,
+    outcome: &mut PublishOutcome,
+) {
     let Finished {
         mut pending,
         mut manifest,

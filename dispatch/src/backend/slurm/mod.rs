@@ -85,7 +85,7 @@ impl SlurmBackend {
     pub fn sbatch_args(&self, spec: &JobSpec) -> Vec<OsString> {
         let mut args: Vec<OsString> = vec![
             "--parsable".into(),
-            format!("--job-name={}", job_name(&spec.stage, &spec.item)).into(),
+            format!("--job-name={}", job_name(&spec.job.stage, &spec.job.item)).into(),
             "--dependency=singleton".into(),
             "--no-requeue".into(),
             // The job's own output reaches its logs through the wrapper; the wrapper's and
@@ -292,7 +292,7 @@ impl Backend for SlurmBackend {
 
     fn submit(&mut self, spec: &JobSpec, spec_path: &Path) -> Result<String, BackendError> {
         let err = |source| BackendError::Submit {
-            job: spec.job_id.clone(),
+            job: spec.job.job_id.clone(),
             source,
         };
         let script = self.script(spec_path);
@@ -378,6 +378,7 @@ impl Backend for SlurmBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::JobIdentity;
 
     #[test]
     fn quoting_survives_any_file_name() {
@@ -443,10 +444,12 @@ mod tests {
 
     fn spec(dir: &Path) -> JobSpec {
         JobSpec {
-            job_id: "scrub.s1.a.pcap.1".into(),
-            stage: "scrub".into(),
-            item: "s1/a.pcap".into(),
-            attempt: 1,
+            job: JobIdentity {
+                job_id: "scrub.s1.a.pcap.1".into(),
+                stage: "scrub".into(),
+                item: "s1/a.pcap".into(),
+                attempt: 1,
+            },
             argv: vec!["/bin/true".into()],
             env: Default::default(),
             stdout: dir.join("logs/x.out"),

@@ -8,7 +8,7 @@ use std::path::Path;
 use memmap2::Mmap;
 
 use super::{detect, erf, mmap, pcap, pcapng, FormatError, Parsed, ReadError, MAX_RECORD_LEN};
-use crate::record::{Format, LinkType, OwnedRecord, Record};
+use crate::record::{Format, LinkType, OwnedRecord, Record, RecordMeta};
 
 /// Default size of a stream reader's buffer (it grows, up to one record, for larger records).
 pub const DEFAULT_STREAM_BUFFER: usize = 1 << 20;
@@ -23,7 +23,7 @@ const ERF_SNAPLEN: u32 = 65_535;
 /// where it was: calling `next` again reports the same error.
 pub struct TraceReader {
     path: String,
-    source: Source,
+    source: Input,
     decoder: Decoder,
     format: Format,
     link_type: LinkType,
@@ -74,7 +74,7 @@ impl TraceReader {
         format: Option<Format>,
         buffer: usize,
     ) -> Result<TraceReader, ReadError> {
-        Self::build(name.to_string(), Source::stream(reader, buffer), format)
+        Self::build(name.to_string(), Input::stream(reader, buffer), format)
     }
 
     /// Reads a trace held in memory (tests, fuzzing, benches).
@@ -83,7 +83,7 @@ impl TraceReader {
         bytes: Vec<u8>,
         format: Option<Format>,
     ) -> Result<TraceReader, ReadError> {
-        let source = Source::Slice {
+        let source = Input::Slice {
             bytes: Bytes::Owned(bytes),
             pos: 0,
         };
@@ -100,7 +100,7 @@ impl TraceReader {
         let file = File::open(path).map_err(io_err)?;
         let meta = file.metadata().map_err(io_err)?;
         if !meta.is_file() {
-            let source = Source::stream(Box::new(file), DEFAULT_STREAM_BUFFER);
+            let source = Input::stream(Box::new(file), DEFAULT_STREAM_BUFFER);
             return Self::build(name, source, format);
         }
         let bytes = if meta.len() == 0 {
@@ -108,12 +108,12 @@ impl TraceReader {
         } else {
             Bytes::Mapped(mmap::map_readonly(&file).map_err(io_err)?)
         };
-        Self::build(name, Source::Slice { bytes, pos: 0 }, format)
+        Self::build(name, Input::Slice { bytes, pos: 0 }, format)
     }
 
     fn build(
         path: String,
-        mut source: Source,
+        mut source: Input,
         format: Option<Format>,
     ) -> Result<TraceReader, ReadError> {
         source.fill(pcap::HEADER_LEN).map_err(|e| ReadError::Io {
@@ -211,7 +211,7 @@ impl TraceReader {
                     rest,
                 }) => {
                     let start = rec.data.as_ptr() as usize - input.as_ptr() as usize;
-                    break (Meta::of(&rec, start), avail - rest.len());
+                    break (RecordMeta::of(&rec, start), avail - rest.len());
                 }
                 Ok(Parsed::Done { item: None, rest }) => self.source.consume(avail - rest.len()),
                 Ok(Parsed::Incomplete { more }) => {
@@ -337,43 +337,6 @@ fn shown_start(head: &[u8]) -> String {
     }
 }
 
-/// A record's fields, without the borrow of its bytes.
-#[derive(Clone, Copy)]
-struct Meta {
-    ts_ns: u64,
-    wire_len: u32,
-    link_type: LinkType,
-    interface: u32,
-    drops: u32,
-    start: usize,
-    len: usize,
-}
-
-impl Meta {
-    fn of(r: &Record<'_>, start: usize) -> Meta {
-        Meta {
-            ts_ns: r.ts_ns,
-            wire_len: r.wire_len,
-            link_type: r.link_type,
-            interface: r.interface,
-            drops: r.drops,
-            start,
-            len: r.data.len(),
-        }
-    }
-
-    fn record(self, span: &[u8]) -> Record<'_> {
-        Record {
-            ts_ns: self.ts_ns,
-            wire_len: self.wire_len,
-            link_type: self.link_type,
-            interface: self.interface,
-            drops: self.drops,
-            data: &span[self.start..self.start + self.len],
-        }
-    }
-}
-
 /// Per-format parsing state.
 enum Decoder {
     Pcap(pcap::FileHeaderRepr),
@@ -419,7 +382,7 @@ impl Bytes {
 }
 
 /// Where the bytes come from.
-enum Source {
+enum Input {
     /// The whole input is addressable.
     Slice { bytes: Bytes, pos: usize },
     /// A bounded window over a stream.
@@ -436,9 +399,9 @@ struct Stream {
     eof: bool,
 }
 
-impl Source {
-    fn stream(reader: Box<dyn Read + Send>, buffer: usize) -> Source {
-        Source::Stream(Stream {
+impl Input {
+    fn stream(reader: Box<dyn Read + Send>, buffer: usize) -> Input {
+        Input::Stream(Stream {
             reader,
             buf: vec![0; buffer.max(64)],
             start: 0,
@@ -451,16 +414,16 @@ impl Source {
     #[inline]
     fn available(&self) -> &[u8] {
         match self {
-            Source::Slice { bytes, pos } => &bytes.as_slice()[*pos..],
-            Source::Stream(s) => &s.buf[s.start..s.end],
+            Input::Slice { bytes, pos } => &bytes.as_slice()[*pos..],
+            Input::Stream(s) => &s.buf[s.start..s.end],
         }
     }
 
     #[inline]
     fn consume(&mut self, n: usize) {
         match self {
-            Source::Slice { pos, .. } => *pos += n,
-            Source::Stream(s) => s.start += n,
+            Input::Slice { pos, .. } => *pos += n,
+            Input::Stream(s) => s.start += n,
         }
     }
 
@@ -468,12 +431,12 @@ impl Source {
     #[inline]
     fn take(&mut self, n: usize) -> &[u8] {
         match self {
-            Source::Slice { bytes, pos } => {
+            Input::Slice { bytes, pos } => {
                 let at = *pos;
                 *pos += n;
                 &bytes.as_slice()[at..at + n]
             }
-            Source::Stream(s) => {
+            Input::Stream(s) => {
                 let at = s.start;
                 s.start += n;
                 &s.buf[at..at + n]
@@ -483,16 +446,16 @@ impl Source {
 
     fn offset(&self) -> u64 {
         match self {
-            Source::Slice { pos, .. } => *pos as u64,
-            Source::Stream(s) => s.base + s.start as u64,
+            Input::Slice { pos, .. } => *pos as u64,
+            Input::Stream(s) => s.base + s.start as u64,
         }
     }
 
     /// Makes at least `total` bytes available if the input has them.
     fn fill(&mut self, total: usize) -> io::Result<bool> {
         match self {
-            Source::Slice { .. } => Ok(self.available().len() >= total),
-            Source::Stream(s) => s.fill(total),
+            Input::Slice { .. } => Ok(self.available().len() >= total),
+            Input::Stream(s) => s.fill(total),
         }
     }
 }

@@ -1,7 +1,9 @@
-//! The Internet checksum (RFC 1071) and its incremental update (RFC 1624).
+//! The Internet checksum (RFC 1071) and its incremental update (RFC 1624): the one
+//! implementation the synthetic traffic, the walker and the verifier share.
 
 /// The one's-complement sum of `data` as big-endian 16-bit words (an odd last byte is the high
 /// byte of a word), not yet folded.
+#[inline]
 pub fn sum(data: &[u8]) -> u64 {
     // 32-bit big-endian words fold to the same 16-bit one's-complement sum
     let mut acc = 0u64;
@@ -22,6 +24,7 @@ pub fn sum(data: &[u8]) -> u64 {
 }
 
 /// Folds a sum into 16 bits.
+#[inline]
 pub fn fold(mut acc: u64) -> u16 {
     while acc > 0xffff {
         acc = (acc & 0xffff) + (acc >> 16);
@@ -31,6 +34,7 @@ pub fn fold(mut acc: u64) -> u16 {
 
 /// The sum of `data` seen from a checksum that starts `rel` bytes before it: bytes at odd
 /// distances are the low halves of words, which swaps the folded sum.
+#[inline]
 pub fn sum_at(data: &[u8], rel: usize) -> u16 {
     let s = fold(sum(data));
     if rel % 2 == 1 {
@@ -41,17 +45,33 @@ pub fn sum_at(data: &[u8], rel: usize) -> u16 {
 }
 
 /// The checksum field for a folded sum of everything it covers (the field taken as zero).
+#[inline]
 pub fn finish(total: u64) -> u16 {
     !fold(total)
 }
 
+/// The checksum field over `data` and a partial sum `initial` (a pseudo-header's).
+#[inline]
+pub fn checksum(initial: u64, data: &[u8]) -> u16 {
+    finish(initial + sum(data))
+}
+
+/// Whether `data` (checksum field included) and the partial sum `initial` add up to all
+/// ones, as a valid checksum makes them.
+#[inline]
+pub fn verifies(initial: u64, data: &[u8]) -> bool {
+    fold(initial + sum(data)) == 0xffff
+}
+
 /// RFC 1624 eqn. 3: the new checksum after the covered data's sum moved by `delta`
 /// (`delta` accumulates `~old + new` of every changed word).
+#[inline]
 pub fn update(old_checksum: u16, delta: u64) -> u16 {
     !fold(u64::from(!old_checksum) + delta)
 }
 
 /// The `~old + new` term of one change, for [`update`].
+#[inline]
 pub fn delta(old: u16, new: u16) -> u64 {
     u64::from(!old) + u64::from(new)
 }
