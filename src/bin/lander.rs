@@ -24,8 +24,8 @@ fn main() {
         C::Quota(a) => cli::quota::run(a),
         C::Demo(a) => cli::demo::run(a),
         C::Bench(a) => cli::bench::run(a),
-        C::Completions(a) => cli::docs::completions(a),
-        C::Man(a) => cli::docs::man(a),
+        C::Completions(a) => cli::docs::completions(a, cli::app::all_commands()),
+        C::Man(a) => cli::docs::man(a, cli::app::all_commands()),
     };
     exit::exit_with(result)
 }

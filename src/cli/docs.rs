@@ -8,8 +8,6 @@ use anyhow::Context;
 use clap::Command;
 use clap_complete::Shell;
 
-use super::app::all_commands;
-
 /// Arguments of `lander completions`.
 #[derive(Debug, clap::Args)]
 pub struct CompletionsArgs {
@@ -34,7 +32,7 @@ pub struct ManDir {
 }
 
 /// Runs `lander completions`.
-pub fn completions(args: CompletionsArgs) -> anyhow::Result<()> {
+pub fn completions(args: CompletionsArgs, all: Vec<Command>) -> anyhow::Result<()> {
     if let Some(dir) = &args.out_dir {
         let why = "it is a directory; without --out-dir the completions go to stdout";
         super::common::no_stdio(dir, "--out-dir", why)?;
@@ -44,7 +42,7 @@ pub fn completions(args: CompletionsArgs) -> anyhow::Result<()> {
         (None, None) => Some("lander"),
         (None, Some(_)) => None,
     };
-    let commands = chosen(bin)?;
+    let commands = chosen(all, bin)?;
     for mut cmd in commands {
         let name = cmd.get_name().to_string();
         match &args.out_dir {
@@ -63,8 +61,7 @@ pub fn completions(args: CompletionsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn chosen(bin: Option<&str>) -> anyhow::Result<Vec<Command>> {
-    let all = all_commands();
+fn chosen(all: Vec<Command>, bin: Option<&str>) -> anyhow::Result<Vec<Command>> {
     let Some(bin) = bin else { return Ok(all) };
     let names: Vec<String> = all.iter().map(|c| c.get_name().to_string()).collect();
     let one: Vec<Command> = all.into_iter().filter(|c| c.get_name() == bin).collect();
@@ -76,13 +73,13 @@ fn chosen(bin: Option<&str>) -> anyhow::Result<Vec<Command>> {
 }
 
 /// Runs `lander man`: a page per binary and per subcommand (`lander-info.1`).
-pub fn man(args: ManDir) -> anyhow::Result<()> {
+pub fn man(args: ManDir, all: Vec<Command>) -> anyhow::Result<()> {
     let why = "a page per binary and subcommand is written into a directory";
     super::common::no_stdio(&args.out, "--out", why)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let mut written = 0;
-    for cmd in all_commands() {
+    for cmd in all {
         written += write_pages(cmd, &args.out)?;
     }
     crate::say!("wrote {written} man pages into {}", args.out.display());

@@ -7,7 +7,6 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::check::Validator;
-use super::raw::RawUser;
 use super::ConfigError;
 
 /// Most notifications one command gets per hour, at most.
@@ -192,10 +191,10 @@ fn min_free(text: &str) -> Result<MinFree, String> {
         .map_err(|e| format!("{e} (a size like \"10GiB\" or a percentage like \"5%\")"))
 }
 
-pub(super) fn validate_notify(
+pub(super) fn validate_notify<U>(
     v: &Validator<'_>,
     raw: &[RawNotify],
-    users: &BTreeMap<String, RawUser>,
+    users: &BTreeMap<String, U>,
 ) -> Result<Vec<Notify>, ConfigError> {
     let mut out = Vec::new();
     for (i, n) in raw.iter().enumerate() {

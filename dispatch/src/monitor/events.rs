@@ -2,34 +2,12 @@
 //! problem no longer seen clears it, one still open past `remind_secs` since it was last told
 //! is told again. Each change and the notifications it makes are one transaction.
 
-use serde::Serialize;
-
 use crate::config::{Config, NotifyKind};
 
+pub use super::change::{Change, Transition};
 use super::checks::Problem;
 use super::notify;
 use super::store::{self, Event, Store, StoreError};
-
-/// What happened to an event in this pass.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Transition {
-    /// The problem was first seen.
-    Began,
-    /// The problem is gone.
-    Cleared,
-    /// The problem is still open, `remind_secs` after it was last told.
-    Reminder,
-}
-
-/// One change, as logged and notified.
-#[derive(Debug, Clone, Serialize)]
-pub struct Change {
-    /// What happened.
-    pub transition: Transition,
-    /// The event after the change.
-    pub event: Event,
-}
 
 /// Reconciles the store's open events with `problems` seen at `now`; returns the changes.
 pub fn reconcile(

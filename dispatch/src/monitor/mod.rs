@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::layout::Spool;
 use crate::sys;
 
+pub mod change;
 pub mod checks;
 pub mod disk;
 pub mod events;

@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::config::{Config, Notify, NotifyKind};
 use lander_spool::human;
 
-use super::events::{Change, Transition};
+use super::change::{Change, Transition};
 use super::store::{Store, StoreError};
 
 /// Delivery attempts of one message before it is dropped (with an error in the log).

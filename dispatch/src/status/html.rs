@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 
 use lander_spool::human;
 
+pub use super::escape::escape;
 use super::model::Page;
 use super::svg::{self, Line};
 
@@ -18,22 +19,6 @@ pub enum Refresh {
     Meta(u32),
     /// Served: fetch `content` every this many seconds and swap it in.
     Fetch(u32),
-}
-
-/// Escapes text for HTML content and attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:1em 2em;color:#222;background:#fafafa}\

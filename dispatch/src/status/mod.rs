@@ -2,6 +2,7 @@
 //! job histories, rendered as terminal text ([`text`]), HTML with inline SVG charts ([`html`],
 //! [`svg`]) and JSON (serde), and served over HTTP ([`serve`]).
 
+pub mod escape;
 pub mod html;
 pub mod model;
 pub mod serve;

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::html::escape;
+use super::escape::escape;
 
 /// Most points drawn per series (more are averaged into this many buckets).
 pub const MAX_POINTS: usize = 300;
