@@ -11,7 +11,7 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps -q
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-cargo test --workspace --all-targets 2>&1 | tee "$log" || status=$?
+cargo test --workspace --all-targets --no-fail-fast 2>&1 | tee "$log" || status=$?
 # The Debian package from the debug build above: dpkg -i, systemd units, man, --version.
 scripts/test-package.sh 2>&1 | tee -a "$log" || status=$?
 # One closing line over every test binary.
