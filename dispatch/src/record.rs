@@ -54,17 +54,17 @@ pub struct JobSpec {
     pub digest: Option<String>,
     /// Where job control notes a cancel before it signals the job. With it, a signal that
     /// ends the job without the note is recorded as a kill (retried), not as a cancel.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancel_request: Option<PathBuf>,
     /// Where the wrapper writes its heartbeats while the job runs.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heartbeat: Option<PathBuf>,
     /// Seconds between heartbeats (zero: none).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub heartbeat_secs: f64,
     /// The account the job's program runs as (a root wrapper drops to it); `None`: the
     /// wrapper's own.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_as: Option<String>,
 }
 
@@ -170,4 +170,9 @@ pub fn counts_from(manifest: &Path) -> (Option<u64>, Option<u64>) {
         v.get("packets").and_then(|x| x.as_u64()),
         v.get("bytes").and_then(|x| x.as_u64()),
     )
+}
+
+/// Fields that are zero are left out of the spec, as files written before they existed.
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
