@@ -4,6 +4,7 @@ use clap::Subcommand;
 
 pub mod capture;
 pub mod dispatch;
+pub mod live;
 pub mod parse;
 pub mod scrub;
 
@@ -24,6 +25,8 @@ enum Which {
     Scrub(scrub::Args),
     /// Dispatch many small files end to end on the local backend.
     Dispatch(dispatch::Args),
+    /// Live capture on a veth pair under trafgen load beside `tcpdump -w` and `netsniff-ng`.
+    Live(live::Args),
 }
 
 /// Runs one benchmark.
@@ -33,5 +36,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Which::Capture(a) => capture::run(a),
         Which::Scrub(a) => scrub::run(a),
         Which::Dispatch(a) => dispatch::run(a),
+        Which::Live(a) => live::run(a),
     }
 }
