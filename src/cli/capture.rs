@@ -9,6 +9,7 @@ use anyhow::{bail, Context};
 use lander_capture::engine::rotate::RotatePolicy;
 use lander_capture::engine::salvage::{salvage_dir_with, LeftoverPolicy, Outcome, SalvageConfig};
 use lander_capture::engine::source::erf_stream::ErfStreamSource;
+use lander_capture::engine::source::fanout::FanoutMode;
 use lander_capture::engine::source::file::FileSource;
 use lander_capture::engine::source::live::{LiveConfig, LiveSource};
 use lander_capture::engine::writer::IoMode;
@@ -103,9 +104,16 @@ pub struct Args {
     /// Seconds between progress lines and run record updates.
     #[arg(long, default_value_t = 5.0)]
     pub stats_interval: f64,
-    /// Stop after this many packets.
+    /// Stop after this many packets (with --threads: per thread).
     #[arg(long, short = 'c')]
     pub count: Option<u64>,
+    /// Live capture over this many sockets of one PACKET_FANOUT group, each with its own
+    /// thread, ring (--ring-size each) and writer: one per NIC receive queue and core.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub threads: u32,
+    /// How --threads spreads packets: hash (by flow) or cpu (by receiving CPU, i.e. RSS queue).
+    #[arg(long, default_value = "hash")]
+    pub fanout: FanoutMode,
 }
 
 /// Runs a capture: salvage leftovers, capture until the source ends or a signal, summarize.
@@ -136,6 +144,9 @@ fn engine_config(args: &Args) -> anyhow::Result<EngineConfig> {
     }
     if args.ring_buffer < 64 << 10 || args.ring_size < 2 * args.ring_buffer {
         bail!("--ring-buffer must be at least 64KiB and --ring-size at least two buffers");
+    }
+    if args.threads > 1 && args.interface.is_none() {
+        bail!("--threads needs a live interface (-i)");
     }
     if args.rotate_interval == Some(0) || args.rotate_packets == Some(0) {
         bail!("rotation limits must be positive");
@@ -203,7 +214,7 @@ fn capture(args: &Args, config: &EngineConfig, control: &Control) -> anyhow::Res
         return Ok(engine::run(config, &mut source, control)?);
     }
     let interface = args.interface.clone().context("no source given")?;
-    let mut source = LiveSource::open(LiveConfig {
+    let live = LiveConfig {
         interface,
         filter: args.filter.clone(),
         snaplen: args.snaplen,
@@ -211,7 +222,11 @@ fn capture(args: &Args, config: &EngineConfig, control: &Control) -> anyhow::Res
         buffer_size: Some(args.buffer_size.min(i32::MAX as u64) as u32),
         timeout_ms: args.timeout_ms,
         immediate: args.immediate,
-    })?;
+    };
+    if args.threads > 1 {
+        return super::capture_threads::capture(&live, args.threads, args.fanout, config, control);
+    }
+    let mut source = LiveSource::open(live)?;
     Ok(engine::run(config, &mut source, control)?)
 }
 
