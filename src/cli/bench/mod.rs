@@ -7,12 +7,17 @@ pub mod dispatch;
 pub mod live;
 pub mod parse;
 pub mod scrub;
+pub mod suite;
 
 /// Arguments of `lander bench`.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Args {
     #[command(subcommand)]
-    which: Which,
+    which: Option<Which>,
+    /// The whole suite (when no benchmark is named).
+    #[command(flatten)]
+    suite: suite::Args,
 }
 
 #[derive(Debug, Subcommand)]
@@ -29,13 +34,14 @@ enum Which {
     Live(live::Args),
 }
 
-/// Runs one benchmark.
+/// Runs one benchmark, or the suite (`lander bench --quick`, `--full`).
 pub fn run(args: Args) -> anyhow::Result<()> {
     match args.which {
-        Which::Parse(a) => parse::run(a),
-        Which::Capture(a) => capture::run(a),
-        Which::Scrub(a) => scrub::run(a),
-        Which::Dispatch(a) => dispatch::run(a),
-        Which::Live(a) => live::run(a),
+        None => suite::run(args.suite),
+        Some(Which::Parse(a)) => parse::run(a),
+        Some(Which::Capture(a)) => capture::run(a),
+        Some(Which::Scrub(a)) => scrub::run(a),
+        Some(Which::Dispatch(a)) => dispatch::run(a),
+        Some(Which::Live(a)) => live::run(a),
     }
 }
