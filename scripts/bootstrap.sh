@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Installs the Debian packages LANDER-rs needs to build and test: libpcap's development files,
 # and the real tools the tests use as peers and oracles (tcpdump, tshark/editcap, traceanon,
-# tcpreplay, trafgen from netsniff-ng, iproute2, a single-node Slurm with munge). As root it
+# tcpreplay, trafgen from netsniff-ng, iproute2, a single-node Slurm with munge, and headless
+# chromium for the status page's browser test). As root it
 # installs what is missing; otherwise it prints the exact apt-get line and stops.
 set -euo pipefail
 
 packages=(
-  libpcap-dev pkg-config
+  libpcap-dev pkg-config man-db
   tcpdump tshark libtrace-tools tcpreplay netsniff-ng iproute2 procps
   slurmctld slurmd slurm-client munge
+  chromium fonts-dejavu-core
 )
 
 missing=()

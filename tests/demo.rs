@@ -36,6 +36,15 @@ fn demo_moves_every_packet_through_every_stage() {
         String::from_utf8_lossy(&out.stderr)
     );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The monitor ran and the status page was written beside the spool.
+    let page = std::path::PathBuf::from(report["status_page"].as_str().unwrap());
+    assert_eq!(page, dir.canonicalize().unwrap().join("status.html"));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        html.contains("LANDER status") && html.contains("user/bob"),
+        "{html}"
+    );
+    assert!(report["problems"].is_array());
 
     let packets = |name: &str| stage(&report, name)["packets"].as_u64().unwrap();
     let files = |name: &str| stage(&report, name)["files"].as_u64().unwrap();

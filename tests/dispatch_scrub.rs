@@ -301,7 +301,11 @@ fn the_monitor_reports_work_no_dispatcher_picked_up_and_jobs_never_started() {
         "{:?}",
         st.problems
     );
-    let html = lander_dispatch::monitor::html(&st);
+    let page = lander_dispatch::status::build(&spool.config).unwrap();
+    let html = lander_dispatch::status::html::render(
+        &page,
+        lander_dispatch::status::html::Refresh::Meta(60),
+    );
     assert!(html.contains("not started"));
 }
 

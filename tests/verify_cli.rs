@@ -156,7 +156,10 @@ fn help_documents_the_exit_codes_and_kinds() {
     let h = lander(&["verify", "--help"]);
     let text = String::from_utf8_lossy(&h.stdout);
     for needle in [
-        "0 clean, 1 leaks found, 2 usage error, 3 input or I/O error",
+        "Exit status 1 means leaks were found",
+        "  1  the check found something (leaks, open problems, over quota)",
+        "  2  usage error",
+        "  3  input or I/O error",
         "unexplained-header-byte",
         "--json",
     ] {

@@ -237,12 +237,11 @@ impl Key {
             offset,
             what,
         };
-        match mapping {
-            Mapping::CryptoPant => parse_cryptopant(contents).map_err(|(o, w)| bad(o, w)),
-            _ => parse_pan(contents)
-                .map(|bytes| Key::Pan { mapping, bytes })
-                .map_err(|(o, w)| bad(o, w)),
-        }
+        let parsed = match mapping {
+            Mapping::CryptoPant => parse_cryptopant(contents),
+            _ => parse_pan(contents).map(|bytes| Key::Pan { mapping, bytes }),
+        };
+        parsed.map_err(|(o, w)| bad(o, w + &looks_like(mapping, contents)))
     }
 
     /// Reads a key file, refusing one that group or others can access.
@@ -310,6 +309,21 @@ fn parse_pan(contents: &[u8]) -> Result<[u8; 32], ParseError> {
     }
     decode_hex(text, 0, &mut bytes)?;
     Ok(bytes)
+}
+
+/// When a key that does not parse for `mapping` is a key of another mapping, says which and
+/// what to give instead (`; this is a cryptopant key file: give --mapping cryptopant`).
+fn looks_like(mapping: Mapping, contents: &[u8]) -> String {
+    let other = match mapping {
+        Mapping::CryptoPant => parse_pan(contents)
+            .is_ok()
+            .then_some("cryptopan or libtrace"),
+        _ => parse_cryptopant(contents).is_ok().then_some("cryptopant"),
+    };
+    let first = other.map_or("", |o| o.split(' ').next().unwrap_or(o));
+    other.map_or_else(String::new, |o| {
+        format!("; this is a {o} key file: give --mapping {first}")
+    })
 }
 
 fn trim_line(contents: &[u8]) -> &[u8] {
@@ -436,6 +450,26 @@ mod tests {
         assert!(Key::parse(Mapping::CryptoPant, Path::new("k"), blowfish.as_bytes()).is_err());
         assert!(Key::parse(Mapping::CryptoPant, Path::new("k"), b"03:03:00:00::").is_err());
         assert!(Key::parse(Mapping::CryptoPant, Path::new("k"), b"").is_err());
+    }
+
+    #[test]
+    fn a_key_of_another_mapping_names_the_mapping_it_looks_like() {
+        let err = Key::parse(Mapping::CryptoPan, Path::new("k"), PANT_LINE.as_bytes()).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("expected 64 hex digits"), "{text}");
+        assert!(
+            text.ends_with("this is a cryptopant key file: give --mapping cryptopant"),
+            "{text}"
+        );
+        let hexline = "1522178d33a4cf80130a5b1649907d10d8988f837979652762574c2d2a842202\n";
+        let err = Key::parse(Mapping::CryptoPant, Path::new("k"), hexline.as_bytes()).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.ends_with("this is a cryptopan or libtrace key file: give --mapping cryptopan"),
+            "{text}"
+        );
+        let err = Key::parse(Mapping::CryptoPan, Path::new("k"), b"nonsense").unwrap_err();
+        assert!(!err.to_string().contains("give --mapping"), "{err}");
     }
 
     #[test]

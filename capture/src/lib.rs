@@ -5,3 +5,4 @@
 //! manifests, sequence numbers) in [`lander_spool`].
 
 pub mod engine;
+pub mod privdrop;

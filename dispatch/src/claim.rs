@@ -148,6 +148,19 @@ pub fn rewrite(path: &Path, claim: &Claim, fsync: bool) -> io::Result<()> {
 /// Every change of a claim by whoever finds it (finishing, retrying, taking over a lost job)
 /// goes through here, so that of several dispatchers acting on the same view exactly one acts.
 pub fn takeover(path: &Path, old: &Claim, next: &Claim, fsync: bool) -> io::Result<bool> {
+    takeover_checked(path, old, next, fsync, || Ok(true))
+}
+
+/// As [`takeover`], and only if `recheck` still holds once the takeover marker is taken: the
+/// evidence a verdict rests on (no run record, no new heartbeat) is read again where no other
+/// dispatcher can act on the claim meanwhile.
+pub fn takeover_checked(
+    path: &Path,
+    old: &Claim,
+    next: &Claim,
+    fsync: bool,
+    recheck: impl FnOnce() -> io::Result<bool>,
+) -> io::Result<bool> {
     let marker = takeover_marker(path, old);
     let owner = format!("{}:{}", crate::sys::hostname(), std::process::id());
     if !create_excl(&marker, owner.as_bytes())?
@@ -156,9 +169,10 @@ pub fn takeover(path: &Path, old: &Claim, next: &Claim, fsync: bool) -> io::Resu
         return Ok(false);
     }
     let result = match read(path) {
-        Ok(Some(current)) if same_generation(&current, old) => {
-            rewrite(path, next, fsync).map(|()| true)
-        }
+        Ok(Some(current)) if same_generation(&current, old) => match recheck() {
+            Ok(true) => rewrite(path, next, fsync).map(|()| true),
+            other => other,
+        },
         Ok(_) => Ok(false),
         Err(e) => Err(e),
     };
@@ -293,6 +307,10 @@ mod tests {
             counts_from: None,
             fsync: false,
             digest: None,
+            cancel_request: None,
+            heartbeat: None,
+            heartbeat_secs: 0.0,
+            run_as: None,
         };
         assert!(try_claim_with_spec(&p, &c, &spec).unwrap());
         assert!(!try_claim_with_spec(&p, &claim("b"), &spec).unwrap());

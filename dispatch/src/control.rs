@@ -42,6 +42,11 @@ pub fn options(config: &Config) -> Options {
         lost_grace: config.monitor.lost_grace,
         grace: config.backend.grace,
         rescan: config.monitor.rescan,
+        heartbeat: config.backend.heartbeat,
+        attr_cache: config
+            .backend
+            .attr_cache
+            .unwrap_or_else(|| crate::heartbeat::attr_cache_of(&config.spool)),
     }
 }
 
@@ -208,6 +213,11 @@ pub fn cancel(config: &Config, job_id: &str) -> Result<String, ControlError> {
             "{job_id} is not queued or running"
         )));
     };
+    if c.state == ClaimState::Active {
+        // The job's end is a cancel (not a kill to retry) only with this note in place first.
+        let note = dirs.cancel_request(job_id);
+        crate::fsutil::write_json_atomic(&note, &sys::hostname(), config.fsync)?;
+    }
     if let Some(done) = cancel_slurm_job(config, &info.row, &c, info.marker.is_some())? {
         return Ok(done);
     }

@@ -34,6 +34,10 @@ pub const STEPS: &[&str] = &[
     "user.moved-manifest",
 ];
 
+/// Crash points only a backend that takes arrays reaches: after the batch file (the intent)
+/// is written and before the batch system is called.
+pub const ARRAY_STEPS: &[&str] = &["intended"];
+
 /// Kills the process if `step` is the configured crash point.
 pub fn point(step: &str) {
     static AT: OnceLock<Option<String>> = OnceLock::new();

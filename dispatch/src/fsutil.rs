@@ -195,6 +195,46 @@ pub fn list_names(dir: &Path) -> io::Result<Vec<String>> {
     Ok(names)
 }
 
+/// Whether `name` is an NFS client's silly-renamed file (`.nfsXXXX`: a file deleted while a
+/// process still had it open; it goes when that process closes it).
+pub fn is_nfs_silly(name: &str) -> bool {
+    name.starts_with(".nfs")
+}
+
+/// Removes the directory tree `dir`. `Ok(false)` when it could not all go only because it still
+/// holds NFS silly-renamed files: that is no error, and a later sweep removes the rest.
+pub fn remove_tree(dir: &Path) -> io::Result<bool> {
+    match fs::remove_dir(dir).or_else(|_| fs::remove_dir_all(dir)) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(true),
+        Err(e) if holds_only_silly_files(dir) => {
+            tracing::info!("{}: left for later (open files on NFS): {e}", dir.display());
+            Ok(false)
+        }
+        Err(e) => Err(with_path(e, dir)),
+    }
+}
+
+/// Whether every file left under `dir` is an NFS silly-renamed file (and there is one).
+fn holds_only_silly_files(dir: &Path) -> bool {
+    let mut silly = 0;
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&d) else {
+            return false;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => stack.push(entry.path()),
+                _ if is_nfs_silly(&name) => silly += 1,
+                _ => return false,
+            }
+        }
+    }
+    silly > 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,5 +319,40 @@ mod tests {
         assert!(is_temp_name(".nfs000123"));
         assert!(is_temp_name(".x.pcap.host.1.0.tmp"));
         assert!(!is_temp_name("site-20240101-000000-1.pcap"));
+    }
+
+    #[test]
+    fn a_tree_held_by_an_nfs_silly_file_is_left_for_later_and_goes_then() {
+        // An immutable file stands in for the `.nfsXXXX` file an NFS client will not unlink
+        // while it is open (no kernel NFS here); ext4 and root are enough for chattr.
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("work/job1");
+        fs::create_dir_all(dir.join("sub")).unwrap();
+        let silly = dir.join("sub/.nfs000000000123");
+        fs::write(&silly, b"x").unwrap();
+        let chattr = |flag: &str, file: &Path| {
+            let st = std::process::Command::new("chattr")
+                .arg(flag)
+                .arg(file)
+                .status();
+            assert!(
+                st.is_ok_and(|s| s.success()),
+                "chattr {flag} (e2fsprogs) on {file:?}"
+            );
+        };
+        chattr("+i", &silly);
+        fs::write(dir.join("other"), b"y").unwrap();
+        assert!(!remove_tree(&dir).unwrap(), "left for later, no error");
+        assert!(silly.exists() && !dir.join("other").exists());
+        let stuck = dir.join("stuck");
+        fs::write(&stuck, b"z").unwrap();
+        chattr("+i", &stuck);
+        let err = remove_tree(&dir);
+        chattr("-i", &stuck);
+        assert!(err.is_err(), "another file that stays is an error");
+        chattr("-i", &silly);
+        assert!(remove_tree(&dir).unwrap());
+        assert!(!dir.exists());
+        assert!(remove_tree(&dir).unwrap(), "gone already");
     }
 }

@@ -6,6 +6,7 @@
 //! ([`wrapper`], [`record`]), and the history ([`ledger`]) is kept in SQLite on local disk.
 
 pub mod backend;
+pub mod batch;
 pub mod claim;
 pub mod clean;
 pub mod config;
@@ -13,15 +14,18 @@ pub mod control;
 pub mod crash;
 pub mod engine;
 pub mod fsutil;
+pub mod heartbeat;
 pub mod layout;
 pub mod ledger;
 pub mod monitor;
+pub mod privilege;
 pub mod quarantine;
 pub mod quota;
 pub mod record;
 pub mod scrub;
 pub mod stage;
 pub mod standin;
+pub mod status;
 pub mod sys;
 pub mod user;
 pub mod window;

@@ -43,6 +43,20 @@ pub struct JobSpec {
     /// BLAKE3 of the item's file, when known: the run record carries it on.
     #[serde(default)]
     pub digest: Option<String>,
+    /// Where job control notes a cancel before it signals the job. With it, a signal that
+    /// ends the job without the note is recorded as a kill (retried), not as a cancel.
+    #[serde(default)]
+    pub cancel_request: Option<PathBuf>,
+    /// Where the wrapper writes its heartbeats while the job runs.
+    #[serde(default)]
+    pub heartbeat: Option<PathBuf>,
+    /// Seconds between heartbeats (zero: none).
+    #[serde(default)]
+    pub heartbeat_secs: f64,
+    /// The account the job's program runs as (a root wrapper drops to it); `None`: the
+    /// wrapper's own.
+    #[serde(default)]
+    pub run_as: Option<String>,
 }
 
 /// How a job attempt ended.
@@ -83,6 +97,10 @@ pub struct StartMarker {
     pub job_id: String,
     /// Host the job runs on.
     pub host: String,
+    /// The host's stable identity (machine id and host name), which tells two hosts of one
+    /// short name apart.
+    #[serde(default)]
+    pub host_id: Option<String>,
     /// Pid of the job wrapper (also its process group).
     pub pid: u32,
     /// Start time of that pid (clock ticks since boot), to tell a reused pid apart.

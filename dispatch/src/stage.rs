@@ -31,6 +31,8 @@ pub struct JobCommand {
     pub counts_from: Option<PathBuf>,
     /// The identity of the item's file as found now, kept in the claim.
     pub identity: Option<Identity>,
+    /// The account the job runs as (`None`: the wrapper's own).
+    pub run_as: Option<String>,
 }
 
 /// Retry and time limits of a stage.

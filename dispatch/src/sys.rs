@@ -125,6 +125,49 @@ pub fn kill_self() -> ! {
     std::process::abort()
 }
 
+/// The environment variable that overrides [`host_id`].
+pub const HOST_ID_ENV: &str = "LANDER_HOST_ID";
+
+/// Seconds on this host's boot clock (`CLOCK_BOOTTIME`): never set back, counts suspend, and
+/// means nothing on another host.
+pub fn boot_clock() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime(2) writes one timespec through the pointer, which points at a live,
+    // properly aligned local.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    if rc != 0 {
+        return 0.0;
+    }
+    ts.tv_sec as f64 + f64::from(ts.tv_nsec as u32) * 1e-9
+}
+
+/// This host's stable identity, looked up once: its host name and the first 12 digits of its
+/// machine id (`/etc/machine-id`), as `<host>@<id>`. Short host names repeat across clusters and
+/// containers; the machine id tells two hosts of one name apart. Without a machine id, the host
+/// name alone.
+pub fn host_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        // Stands in for the host's identity where one machine plays several (tests, containers
+        // sharing a machine id).
+        if let Some(id) = std::env::var(HOST_ID_ENV).ok().filter(|s| !s.is_empty()) {
+            return id;
+        }
+        let id = ["/etc/machine-id", "/var/lib/dbus/machine-id"]
+            .iter()
+            .find_map(|p| std::fs::read_to_string(p).ok())
+            .map(|s| s.trim().chars().take(12).collect::<String>())
+            .filter(|s| !s.is_empty());
+        match id {
+            Some(id) => format!("{}@{id}", hostname()),
+            None => hostname().to_owned(),
+        }
+    })
+}
+
 /// Seconds since the Unix epoch, as a float.
 pub fn now() -> f64 {
     std::time::SystemTime::now()

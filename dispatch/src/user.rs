@@ -291,6 +291,7 @@ impl Stage for UserStage {
             env,
             counts_from: Some(manifest),
             identity: None,
+            run_as: self.user.run_as.clone(),
         })
     }
 

@@ -34,7 +34,11 @@ pub enum Wrapped {
 /// HUP cancel it. `Ok(None)` when there was no job to run (superseded before it started). An
 /// error is also appended to the job's error log, where `lander jobs logs` looks.
 pub fn run_file(spec_path: &Path) -> io::Result<Option<Wrapped>> {
-    let Some(spec) = load_spec(spec_path)? else {
+    // An array task is given its batch file and finds its own spec in it.
+    let Some(spec_path) = crate::batch::resolve_spec(spec_path)? else {
+        return Ok(None);
+    };
+    let Some(spec) = load_spec(&spec_path)? else {
         return Ok(None);
     };
     let cancel = std::sync::Arc::new(AtomicBool::new(false));
@@ -54,6 +58,7 @@ pub fn run(spec: &JobSpec, cancel: &AtomicBool) -> io::Result<Wrapped> {
     let marker = StartMarker {
         job_id: spec.job_id.clone(),
         host: sys::hostname().to_owned(),
+        host_id: Some(sys::host_id().to_owned()),
         pid: me,
         pid_start: sys::start_time(me).unwrap_or(0),
         start,
@@ -68,7 +73,20 @@ pub fn run(spec: &JobSpec, cancel: &AtomicBool) -> io::Result<Wrapped> {
         crate::fsutil::remove_if_exists(&spec.start_marker)?;
         return Ok(Wrapped::Superseded);
     }
+    let heart = start_heart(spec);
     let (outcome, status) = execute(spec, cancel);
+    // No beat after the record: a reader that finds neither takes the job for ended.
+    if let Some(heart) = heart {
+        heart.stop();
+    }
+    let outcome = match (&outcome, &spec.cancel_request) {
+        // Ended by a signal nobody asked for through job control: the batch system's doing
+        // (scancel, preemption, a node going down), a kill to retry, not a cancel.
+        (JobOutcome::Cancelled, Some(request)) if !crate::fsutil::exists(request) => {
+            JobOutcome::Signal(libc::SIGTERM)
+        }
+        _ => outcome,
+    };
     let (packets, bytes) = match (&outcome, &spec.counts_from) {
         (JobOutcome::Success, Some(m)) => counts_from(m),
         _ => (None, None),
@@ -91,6 +109,16 @@ pub fn run(spec: &JobSpec, cancel: &AtomicBool) -> io::Result<Wrapped> {
     };
     write_json_atomic(&spec.record, &record, spec.fsync)?;
     Ok(Wrapped::Ran(record))
+}
+
+/// Starts the job's heartbeats; a heartbeat that cannot be written does not stop the job (its
+/// liveness is then judged from the batch system's word and its record).
+fn start_heart(spec: &JobSpec) -> Option<crate::heartbeat::Heart> {
+    let path = spec.heartbeat.as_ref()?;
+    let every = positive_secs(spec.heartbeat_secs)?;
+    crate::heartbeat::Heart::start(path, &spec.job_id, every)
+        .inspect_err(|e| tracing::warn!("{}: no heartbeats: {e}", spec.job_id))
+        .ok()
 }
 
 fn claim_names_job(spec: &JobSpec) -> io::Result<bool> {
@@ -163,6 +191,14 @@ fn execute(spec: &JobSpec, cancel: &AtomicBool) -> (JobOutcome, Option<ExitStatu
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    // Privileges go first: a change of credentials clears the parent-death signal.
+    if let Some(name) = &spec.run_as {
+        match crate::privilege::prepare(name) {
+            Ok(Some(account)) => crate::privilege::drop_to(&mut cmd, &account),
+            Ok(None) => {}
+            Err(e) => return (JobOutcome::SpawnFailed(format!("run_as {name}: {e}")), None),
+        }
+    }
     sys::detach_and_die_with_parent(&mut cmd);
     let mut child = match cmd.spawn() {
         Ok(child) => child,

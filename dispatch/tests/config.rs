@@ -72,6 +72,26 @@ silent_secs = 3600
 temp_max_age_secs = 3600
 lost_grace_secs = 30.0
 rescan_secs = 1.5
+poll_secs = 60
+max_backlog = 5000
+min_running = 1
+max_drop_fraction = 0.01
+min_free = "5%"
+remind_secs = 86400
+max_per_hour = 20
+arrival_batch_secs = 600
+notify_timeout_secs = 30
+history_days = 30
+in_dispatch = true
+
+[[notify]]
+command = ["/usr/local/bin/page-ops", "--team", "lander"]
+events = ["problem"]
+
+[[notify]]
+command = ["/usr/local/bin/tell-user"]
+user = "alice"
+events = ["arrival", "failure", "problem"]
 
 [retention]
 scrubbed_days = 30
@@ -142,6 +162,10 @@ fn with_value(path: &[String], value: Option<Value>) -> String {
 /// Users subscribe to sites: a change of `sites` may be reported at their subscriptions.
 fn names_field(err: &str, path: &[String]) -> bool {
     if path == ["sites"] && err.contains("subscriptions") {
+        return true;
+    }
+    // Notification commands name users: removing a user may be reported at its command.
+    if path.first().is_some_and(|k| k == "users") && err.contains("notify[1].user") {
         return true;
     }
     // A key of a window is reported as the window's.
@@ -371,4 +395,66 @@ fn repeated_and_overlong_site_names_are_errors() {
     let text = FULL.replace("\"isi\"", &format!("\"{long}\""));
     let msg = parse(&text).unwrap_err().to_string();
     assert!(msg.contains("sites"), "{msg}");
+}
+
+#[test]
+fn monitor_thresholds_and_notify_commands_are_checked_at_load() {
+    let base = "spool = \"/s\"\nsites = [\"a\"]\n[users.alice]\nsubscriptions = [\"a\"]\nprocessor = [\"/bin/true\"]\n";
+    let bad = [
+        ("[monitor]\nmin_free = \"lots\"\n", "monitor.min_free"),
+        ("[monitor]\nmin_free = \"101%\"\n", "monitor.min_free"),
+        (
+            "[monitor]\nmax_drop_fraction = 1.5\n",
+            "monitor.max_drop_fraction",
+        ),
+        ("[monitor]\nmax_per_hour = 0\n", "monitor.max_per_hour"),
+        (
+            "[monitor]\nremind_secs = 99999999999\n",
+            "monitor.remind_secs",
+        ),
+        ("[[notify]]\ncommand = []\n", "notify[0].command"),
+        (
+            "[[notify]]\ncommand = [\"/bin/x\"]\nuser = \"mallory\"\n",
+            "notify[0].user",
+        ),
+        (
+            "[[notify]]\ncommand = [\"/bin/x\"]\nevents = []\n",
+            "notify[0].events",
+        ),
+        (
+            "[[notify]]\ncommand = [\"/bin/x\"]\nevents = [\"gossip\"]\n",
+            "notify",
+        ),
+        (
+            "[[notify]]\ncommand = [\"/bin/x\"]\nshell = true\n",
+            "notify",
+        ),
+    ];
+    for (extra, field) in bad {
+        let err = parse(&format!("{base}{extra}")).unwrap_err().to_string();
+        assert!(err.contains(field), "{extra}: {err}");
+        assert!(err.starts_with("lander.toml:"), "{err}");
+    }
+    let ok = parse(&format!(
+        "{base}[monitor]\nmin_free = \"10GiB\"\n[[notify]]\ncommand = [\"/bin/x\"]\n[[notify]]\ncommand = [\"/bin/y\"]\nuser = \"alice\"\n"
+    ))
+    .unwrap();
+    use lander_dispatch::config::{MinFree, NotifyKind};
+    assert_eq!(ok.monitor.min_free, MinFree::Bytes(10 << 30));
+    assert_eq!(ok.notify[0].kinds, [NotifyKind::Problem]);
+    assert_eq!(
+        ok.notify[1].kinds,
+        [
+            NotifyKind::Problem,
+            NotifyKind::Arrival,
+            NotifyKind::Failure
+        ]
+    );
+}
+
+#[test]
+fn the_example_monitor_configuration_loads() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/monitor.example.toml");
+    let config = Config::load(&path).unwrap();
+    assert!(!config.notify.is_empty());
 }

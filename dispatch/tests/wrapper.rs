@@ -29,6 +29,10 @@ fn spec(dir: &Path, job: &str, argv: &[&str], timeout_secs: f64, grace_secs: f64
         counts_from: None,
         fsync: false,
         digest: None,
+        cancel_request: None,
+        heartbeat: None,
+        heartbeat_secs: 0.0,
+        run_as: None,
     }
 }
 

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use anyhow::Context;
 use clap::Subcommand;
 
-use super::scrub::MappingArgs;
+use super::common::MappingArgs;
 
 /// Arguments of `lander anon`.
 #[derive(Debug, clap::Args)]

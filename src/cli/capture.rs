@@ -9,11 +9,16 @@ use anyhow::{bail, Context};
 use lander_capture::engine::rotate::RotatePolicy;
 use lander_capture::engine::salvage::{salvage_dir_with, LeftoverPolicy, Outcome, SalvageConfig};
 use lander_capture::engine::source::erf_stream::ErfStreamSource;
-use lander_capture::engine::source::fanout::FanoutMode;
+use lander_capture::engine::source::fanout::{open_group, FanoutMode};
 use lander_capture::engine::source::file::FileSource;
 use lander_capture::engine::source::live::{LiveConfig, LiveSource};
 use lander_capture::engine::writer::IoMode;
 use lander_capture::engine::{self, Control, EngineConfig, Summary};
+use lander_capture::privdrop::{can_write, Account};
+
+use super::common::no_stdio;
+use super::exit::ExitCode;
+use lander_spool::human;
 use lander_spool::perms::Perms;
 use lander_spool::size::parse_size;
 use lander_trace::Format;
@@ -40,9 +45,18 @@ pub struct Args {
     /// Bytes kept of each packet.
     #[arg(long, short = 's', default_value_t = 262_144)]
     pub snaplen: u32,
-    /// Put the interface in promiscuous mode.
-    #[arg(long)]
+    /// Leave the interface out of promiscuous mode (by default it is put in it, as tcpdump
+    /// does).
+    #[arg(long, short = 'p')]
+    pub no_promisc: bool,
+    /// Promiscuous mode (the default; kept for old command lines).
+    #[arg(long, hide = true, conflicts_with = "no_promisc")]
     pub promisc: bool,
+    /// Drop root for this user (its groups, gid and uid) once the capture handle and the
+    /// output directory are open, as tcpdump's -Z; the output and state directories must be
+    /// writable by it. To run without root at all, see `setcap` in the README.
+    #[arg(long, short = 'Z', value_name = "USER")]
+    pub user: Option<String>,
     /// Kernel capture buffer size (live), e.g. 64MiB.
     #[arg(long, value_parser = parse_size, default_value = "64MiB")]
     pub buffer_size: u64,
@@ -118,6 +132,21 @@ pub struct Args {
 
 /// Runs a capture: salvage leftovers, capture until the source ends or a signal, summarize.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    no_stdio(
+        &args.out_dir,
+        "--out-dir",
+        "trace files are published into a directory",
+    )?;
+    if let Some(read) = &args.read {
+        let why = "--read replays a file; for an ERF stream on stdin give --erf -";
+        no_stdio(read, "--read", why)?;
+    }
+    let account = args
+        .user
+        .as_deref()
+        .map(Account::lookup)
+        .transpose()
+        .map_err(|e| ExitCode::usage(e.to_string()))?;
     let config = engine_config(&args)?;
     config
         .perms
@@ -126,7 +155,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     salvage(&args, &config)?;
     let control = Control::default();
     install_signals(&control)?;
-    let summary = capture(&args, &config, &control)?;
+    let summary = capture(&args, &config, &control, account.as_ref())?;
     report(&args, &summary)?;
     match &summary.error {
         Some(e) => bail!("capture failed: {e}"),
@@ -140,16 +169,20 @@ fn engine_config(args: &Args) -> anyhow::Result<EngineConfig> {
         .clone()
         .unwrap_or_else(lander_spool::manifest::hostname);
     if site.is_empty() || site.contains(['/', '.']) || site.starts_with('-') {
-        bail!("--site {site:?}: use a name without '/' or '.'");
+        return Err(ExitCode::usage(format!(
+            "--site {site:?}: use a name without '/' or '.'"
+        )));
     }
     if args.ring_buffer < 64 << 10 || args.ring_size < 2 * args.ring_buffer {
-        bail!("--ring-buffer must be at least 64KiB and --ring-size at least two buffers");
+        return Err(ExitCode::usage(
+            "--ring-buffer must be at least 64KiB and --ring-size at least two buffers",
+        ));
     }
     if args.threads > 1 && args.interface.is_none() {
         bail!("--threads needs a live interface (-i)");
     }
     if args.rotate_interval == Some(0) || args.rotate_packets == Some(0) {
-        bail!("rotation limits must be positive");
+        return Err(ExitCode::usage("rotation limits must be positive"));
     }
     let mut config = EngineConfig::new(args.out_dir.clone(), site);
     config.format = args.format;
@@ -201,16 +234,24 @@ fn salvage(args: &Args, config: &EngineConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn capture(args: &Args, config: &EngineConfig, control: &Control) -> anyhow::Result<Summary> {
+/// Opens the source, drops root if asked, captures.
+fn capture(
+    args: &Args,
+    config: &EngineConfig,
+    control: &Control,
+    account: Option<&Account>,
+) -> anyhow::Result<Summary> {
     if let Some(path) = &args.read {
         let mut source = FileSource::open(path)?;
         if args.pace {
             source = source.paced(control.stop.clone());
         }
+        drop_root(account, config)?;
         return Ok(engine::run(config, &mut source, control)?);
     }
     if let Some(path) = &args.erf {
         let mut source = ErfStreamSource::open(path, control.stop.clone())?;
+        drop_root(account, config)?;
         return Ok(engine::run(config, &mut source, control)?);
     }
     let interface = args.interface.clone().context("no source given")?;
@@ -218,16 +259,45 @@ fn capture(args: &Args, config: &EngineConfig, control: &Control) -> anyhow::Res
         interface,
         filter: args.filter.clone(),
         snaplen: args.snaplen,
-        promisc: args.promisc,
+        promisc: !args.no_promisc,
         buffer_size: Some(args.buffer_size.min(i32::MAX as u64) as u32),
         timeout_ms: args.timeout_ms,
         immediate: args.immediate,
     };
     if args.threads > 1 {
-        return super::capture_threads::capture(&live, args.threads, args.fanout, config, control);
+        let sources = open_group(&live, args.threads, args.fanout)?;
+        drop_root(account, config)?;
+        return super::capture_threads::capture(sources, config, control);
     }
     let mut source = LiveSource::open(live)?;
+    drop_root(account, config)?;
     Ok(engine::run(config, &mut source, control)?)
+}
+
+/// Switches to `account` (if given), then checks that it can write where the capture writes.
+fn drop_root(account: Option<&Account>, config: &EngineConfig) -> anyhow::Result<()> {
+    let Some(account) = account else {
+        return Ok(());
+    };
+    account.switch_to()?;
+    let dirs = std::iter::once(&config.out_dir).chain(config.state_dir.as_ref());
+    if let Some(dir) = dirs.into_iter().find(|d| d.exists() && !can_write(d)) {
+        bail!(
+            "--user {}: cannot write to {} after dropping root; make it writable by that user \
+             (e.g. `chown {} {}`, or --raw-group with a group it is in)",
+            account.name,
+            dir.display(),
+            account.name,
+            dir.display()
+        );
+    }
+    tracing::info!(
+        "dropped root: running as {} (uid {}, gid {})",
+        account.name,
+        account.uid,
+        account.gid
+    );
+    Ok(())
 }
 
 /// SIGINT and SIGTERM stop: what the kernel still holds is read, everything read is written
@@ -267,21 +337,21 @@ fn parse_raw_mode(s: &str) -> Result<u32, String> {
 
 fn report(args: &Args, s: &Summary) -> anyhow::Result<()> {
     let c = &s.counters;
-    let kernel = c.kernel_drops.map_or("-".to_string(), |k| k.to_string());
-    eprintln!(
-        "{} packets ({} bytes) from {} in {:.3} s: {:.0} packets/s, {:.1} Mbit/s; \
-         {} files, kernel drops {kernel}, ring drops {}, source drops {}; {} writer, peak RSS {} MiB",
-        c.packets,
-        c.bytes,
+    let kernel = c.kernel_drops.map_or("-".to_string(), human::count);
+    crate::say!(
+        "{} packets ({}) from {} in {}: {}, {}; {} files, kernel drops {kernel}, ring drops {}, \
+         source drops {}; {} writer, peak RSS {}",
+        human::count(c.packets),
+        human::bytes(c.bytes),
         s.source,
-        s.elapsed_secs,
-        s.pps,
-        s.bps / 1e6,
+        human::duration(s.elapsed_secs),
+        human::rate(s.pps, "packets/s"),
+        human::rate(s.bps, "bit/s"),
         s.files.len(),
-        c.ring_drops,
-        c.source_drops,
+        human::count(c.ring_drops),
+        human::count(c.source_drops),
         s.writer,
-        s.peak_rss >> 20
+        human::bytes(s.peak_rss)
     );
     if let Some(path) = &args.stats_json {
         let mut json = serde_json::to_vec_pretty(s)?;

@@ -7,20 +7,17 @@
 use std::sync::atomic::Ordering::Relaxed;
 
 use anyhow::Context;
-use lander_capture::engine::source::fanout::{open_group, FanoutMode};
-use lander_capture::engine::source::live::LiveConfig;
+use lander_capture::engine::source::fanout::FanoutSource;
 use lander_capture::engine::stats::Snapshot;
 use lander_capture::engine::{self, Control, EngineConfig, Summary};
 
-/// Captures with `threads` fanout sockets; one summary for all.
+/// Captures from the sockets of one fanout group (see
+/// [`open_group`](lander_capture::engine::source::fanout::open_group)); one summary for all.
 pub fn capture(
-    live: &LiveConfig,
-    threads: u32,
-    mode: FanoutMode,
+    sources: Vec<FanoutSource>,
     config: &EngineConfig,
     control: &Control,
 ) -> anyhow::Result<Summary> {
-    let sources = open_group(live, threads, mode)?;
     let seqs = engine::open_seqs(config)?;
     let summaries = std::thread::scope(|scope| {
         let handles: Vec<_> = sources

@@ -3,7 +3,7 @@
 
 use lander_dispatch::clean::{self, CleanReport};
 
-use super::common::ConfigArg;
+use super::common::{ConfigArg, JsonArg};
 
 /// Arguments of `lander clean`.
 #[derive(Debug, clap::Args)]
@@ -13,16 +13,15 @@ pub struct Args {
     /// Only say what would be removed.
     #[arg(long)]
     dry_run: bool,
-    /// Print the report as JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    json: JsonArg,
 }
 
 /// Runs `lander clean`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let config = args.config.load()?;
     let report = clean::clean(&config, args.dry_run)?;
-    if args.json {
+    if args.json.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_text(&report);

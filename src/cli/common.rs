@@ -1,105 +1,198 @@
-//! Pieces shared by every front end: the repeated `--config` argument, logging,
-//! the exit path, and helpers more than one subcommand uses (the job wrapper's argv, the stop
+//! Pieces shared by every front end: the repeated `--config`, `--json` and `run|once`
+//! arguments, logging, the key and mapping arguments, and helpers more than one subcommand uses (the job wrapper's argv, the stop
 //! flag, the pass report, opening a trace).
 
-use std::io;
+use std::collections::BTreeMap;
+use std::io::{self, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use anyhow::Context;
+use lander_anonymize::key::{Key, Mapping};
+use lander_anonymize::mapping::{Anonymizer, MapOptions};
+use lander_anonymize::PrefixList;
 use lander_dispatch::config::Config;
-use lander_dispatch::engine::PassReport;
+use lander_dispatch::engine::{Dispatcher, PassReport};
+use lander_dispatch::stage::Stage;
 use lander_trace::format::TraceReader;
 use lander_trace::Format;
 
-/// `--config FILE`, or `LANDER_CONFIG` in the environment: the dispatcher's configuration.
+pub use super::exit::{describe, exit_with, ExitCode};
+use super::output;
+
+/// `--config FILE`, or `LANDER_CONFIG` in the environment: the dispatcher's configuration,
+/// required (clap says so in `--help` and in its usage error).
 #[derive(Debug, Clone, clap::Args)]
 pub struct ConfigArg {
-    /// The configuration file (default: $LANDER_CONFIG).
-    #[arg(long, short, global = true, env = "LANDER_CONFIG")]
-    config: Option<PathBuf>,
+    /// The configuration file (required; or set LANDER_CONFIG).
+    #[arg(
+        long,
+        short,
+        env = "LANDER_CONFIG",
+        value_name = "FILE",
+        required = true
+    )]
+    config: PathBuf,
 }
 
 impl ConfigArg {
     /// Loads and validates the configuration.
     pub fn load(&self) -> anyhow::Result<Config> {
+        Ok(Config::load(&self.config)?)
+    }
+}
+
+/// `--config` of a command with subcommands (`lander dispatch`, `user`, `jobs`): accepted
+/// before or after the subcommand (clap cannot require a global argument, so a missing one is
+/// a usage error, exit 2, when it is needed; the job wrapper needs none).
+#[derive(Debug, Clone, clap::Args)]
+pub struct GlobalConfigArg {
+    /// The configuration file (required; or set LANDER_CONFIG).
+    #[arg(long, short, global = true, env = "LANDER_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+impl GlobalConfigArg {
+    /// Loads and validates the configuration; exit 2 when none was given.
+    pub fn load(&self) -> anyhow::Result<Config> {
         let path = self
             .config
             .as_deref()
-            .context("--config FILE (or LANDER_CONFIG) is required")?;
+            .ok_or_else(|| ExitCode::usage("--config FILE (or LANDER_CONFIG) is required"))?;
         Ok(Config::load(path)?)
     }
 }
 
-/// Sets up `tracing` to stderr; `RUST_LOG` overrides the level given by `-v`/`-q`.
+/// `--json`: machine-readable output on stdout instead of text.
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub struct JsonArg {
+    /// Machine-readable output (JSON) on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// How a dispatcher runs: as a daemon, or one pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Subcommand)]
+pub enum RunOnce {
+    /// Run as a daemon: pass after pass until TERM or INT.
+    Run,
+    /// One pass (safe from cron, also when passes overlap).
+    Once,
+}
+
+impl RunOnce {
+    /// Runs `engine` as asked: pass after pass with a line per pass that did something (see
+    /// [`super::daemon`]), or one pass that prints its report (as JSON with `json`).
+    pub fn drive<S: Stage>(
+        self,
+        engine: &mut Dispatcher<S>,
+        config: &Config,
+        json: JsonArg,
+    ) -> anyhow::Result<()> {
+        match self {
+            RunOnce::Run => {
+                let stop = stop_flag()?;
+                super::daemon::run_logged(engine, config, &stop)
+            }
+            RunOnce::Once => print_report(&engine.once()?, json.json),
+        }
+    }
+}
+
+/// `-v`/`-vv` and `-q`, the same on every binary.
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub struct Verbosity {
+    /// More detail: -v a line per file or item, -vv per batch too.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+impl Verbosity {
+    /// Sets up logging and the output level as asked.
+    pub fn init(self) {
+        init_logging(self.verbose, self.quiet);
+    }
+}
+
+/// Sets up `tracing` to stderr; `RUST_LOG` overrides the level given by `-v`/`-q`. Colour
+/// only on a terminal and never with `NO_COLOR`.
 pub fn init_logging(verbose: u8, quiet: bool) {
+    output::set_verbosity(verbose, quiet);
     let level = match (quiet, verbose) {
-        (true, _) => "warn",
+        (true, _) => "error",
         (false, 0) => "info",
         (false, 1) => "debug",
         (false, _) => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(io::stderr)
-        .with_target(false)
-        .try_init();
+        .with_ansi(output::colour_on_stderr())
+        .with_target(false);
+    // a person at a terminal knows when; a log file or the journal needs the time
+    let _ = match io::stderr().is_terminal() {
+        true => builder.without_time().try_init(),
+        false => builder.try_init(),
+    };
 }
 
-/// Turns the outcome of a front end into the process exit code.
-///
-/// A broken pipe (the reader of our stdout went away, as with `| head`) is a clean exit.
-pub fn exit_with(result: anyhow::Result<()>) -> ! {
-    match result {
-        Ok(()) => std::process::exit(0),
-        Err(err) if is_broken_pipe(&err) => std::process::exit(0),
-        Err(err) => {
-            eprintln!("error: {}", describe(&err));
-            std::process::exit(exit_code_of(&err))
+/// The address mapping options shared by `scrub` and `anon ip`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MappingArgs {
+    /// Address mapping: cryptopan, cryptopant or libtrace.
+    #[arg(long, default_value = "cryptopan")]
+    pub mapping: Mapping,
+    /// Key file (see `lander keygen`); must not be readable by group or others.
+    #[arg(long)]
+    pub key: PathBuf,
+    /// High IPv4 bits passed unchanged.
+    #[arg(long, default_value_t = 0)]
+    pub pass4: u8,
+    /// High IPv6 bits passed unchanged.
+    #[arg(long, default_value_t = 0)]
+    pub pass6: u8,
+    /// Prefix passed unchanged (don't-scramble list); repeatable.
+    #[arg(long = "keep-prefix", value_name = "ADDR/LEN")]
+    pub keep_prefix: Vec<String>,
+}
+
+impl MappingArgs {
+    /// Reads the key and builds the mapping; returns it with its key.
+    pub fn build(&self) -> anyhow::Result<(Anonymizer, Key)> {
+        let key = Key::read(self.mapping, &self.key)?;
+        let mut keep = PrefixList::default();
+        for p in &self.keep_prefix {
+            keep.add(p)?;
         }
+        let opts = MapOptions {
+            pass4: self.pass4,
+            pass6: self.pass6,
+            keep,
+        };
+        Ok((Anonymizer::new(&key, &opts)?, key))
     }
-}
 
-/// The error and its causes, each cause left out when the message before it already says it
-/// (library errors often show their source in their own message).
-pub fn describe(err: &anyhow::Error) -> String {
-    let mut out = err.to_string();
-    for cause in err.chain().skip(1) {
-        let text = cause.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
+    /// The mapping settings recorded in a scrubbed file's manifest.
+    pub fn settings(&self) -> BTreeMap<String, String> {
+        let mut s = BTreeMap::new();
+        s.insert("pass4".into(), self.pass4.to_string());
+        s.insert("pass6".into(), self.pass6.to_string());
+        if !self.keep_prefix.is_empty() {
+            s.insert("keep_prefixes".into(), self.keep_prefix.join(","));
         }
-    }
-    out
-}
-
-/// An error that carries its own exit code (for example `lander verify` finding a leak).
-#[derive(Debug)]
-pub struct ExitCode(pub i32, pub String);
-
-impl std::fmt::Display for ExitCode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.1)
+        s
     }
 }
 
-impl std::error::Error for ExitCode {}
-
-fn exit_code_of(err: &anyhow::Error) -> i32 {
-    err.chain()
-        .find_map(|e| e.downcast_ref::<ExitCode>())
-        .map_or(1, |c| c.0)
-}
-
-fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|e| {
-        e.downcast_ref::<io::Error>()
-            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
-    })
+/// All available cores.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// The job wrapper, as the argv a backend runs (the spec path is appended): `lander-job`
@@ -154,9 +247,61 @@ pub fn print_report(r: &PassReport, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// True for `-`: standard input or output.
+pub fn is_stdio(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// Refuses `-` for `what` where it cannot be a pipe, saying `why` (a usage error).
+pub fn no_stdio(path: &Path, what: &str, why: &str) -> anyhow::Result<()> {
+    match is_stdio(path) {
+        true => Err(ExitCode::usage(format!("{what} cannot be `-`: {why}"))),
+        false => Ok(()),
+    }
+}
+
+/// Refuses an existing directory where a file is expected (a usage error that says what to
+/// give instead, `hint`).
+pub fn not_a_directory(path: &Path, what: &str, hint: &str) -> anyhow::Result<()> {
+    match path.is_dir() {
+        true => Err(ExitCode::usage(format!(
+            "{what} {} is a directory, not a file: {hint}",
+            path.display()
+        ))),
+        false => Ok(()),
+    }
+}
+
+/// Refuses an output that is the input itself (the same file or directory, under any name,
+/// through any link): publishing it would replace the input before it was read whole.
+pub fn not_the_input(input: &Path, output: &Path, what: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let id = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
+    match (is_stdio(input) || is_stdio(output), id(input), id(output)) {
+        (false, Some(a), Some(b)) if a == b => Err(ExitCode::usage(format!(
+            "{what} {} is the input {}: it would be replaced before it was read whole",
+            output.display(),
+            input.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses to write a binary trace to a terminal (`-` with stdout not redirected).
+pub fn binary_to_stdout(output: &Path) -> anyhow::Result<()> {
+    match is_stdio(output) && io::stdout().is_terminal() {
+        true => Err(ExitCode::usage(
+            "refusing to write a binary trace to a terminal: redirect stdout, or pipe it \
+             (`| tcpdump -nr -`)",
+        )),
+        false => Ok(()),
+    }
+}
+
 /// Opens a trace file, or stdin for `-`.
 pub fn open_input(path: &Path, format: Option<Format>) -> anyhow::Result<TraceReader> {
-    let reader = if path.as_os_str() == "-" {
+    not_a_directory(path, "the input", "give a trace file")?;
+    let reader = if is_stdio(path) {
         TraceReader::from_stream_with(
             "<stdin>",
             Box::new(io::stdin()),
@@ -170,30 +315,4 @@ pub fn open_input(path: &Path, format: Option<Format>) -> anyhow::Result<TraceRe
         }
     };
     Ok(reader?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_cause_already_in_the_message_is_said_once() {
-        let io = io::Error::new(io::ErrorKind::NotFound, "x.pcap: gone");
-        let err = anyhow::Error::new(io).context("cannot open the trace");
-        assert_eq!(describe(&err), "cannot open the trace: x.pcap: gone");
-        #[derive(Debug)]
-        struct Wrapped(io::Error);
-        impl std::fmt::Display for Wrapped {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                write!(f, "reading: {}", self.0)
-            }
-        }
-        impl std::error::Error for Wrapped {
-            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-                Some(&self.0)
-            }
-        }
-        let err = anyhow::Error::new(Wrapped(io::Error::other("bad byte")));
-        assert_eq!(describe(&err), "reading: bad byte");
-    }
 }

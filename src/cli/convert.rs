@@ -3,8 +3,10 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use super::common::open_input;
+use super::common::{binary_to_stdout, is_stdio, not_a_directory, not_the_input, open_input};
+use super::output::Progress;
 use anyhow::Context;
+use lander_spool::human;
 use lander_spool::publish::PendingFile;
 use lander_trace::format::{TraceReader, TraceWriter};
 use lander_trace::{Format, LinkType};
@@ -33,7 +35,18 @@ pub struct Args {
 
 /// Runs `lander convert`.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if !is_stdio(&args.output) {
+        let hint = "give a file name (the output is one file)";
+        not_a_directory(&args.output, "OUT", hint)?;
+    }
+    not_the_input(&args.input, &args.output, "OUT")?;
+    binary_to_stdout(&args.output)?;
     let mut reader = open_input(&args.input, args.input_format)?;
+    let size = std::fs::metadata(&args.input)
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len());
+    let mut progress = Progress::new("convert", size);
     let format = args
         .format
         .or_else(|| format_of_extension(&args.output))
@@ -42,12 +55,27 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let link_type = reader.link_type();
     let (packets, bytes) = if args.output.as_os_str() == "-" {
         let stdout = io::stdout().lock();
-        convert(&mut reader, stdout, format, link_type, snaplen)?.1
+        convert(
+            &mut reader,
+            stdout,
+            format,
+            link_type,
+            snaplen,
+            &mut progress,
+        )?
+        .1
     } else {
-        write_published(&mut reader, &args.output, format, snaplen, args.fsync)?
+        let sink = Sink {
+            format,
+            snaplen,
+            fsync: args.fsync,
+        };
+        write_published(&mut reader, &args.output, sink, &mut progress)?
     };
+    progress.finish();
+    let (packets, bytes) = (human::count(packets), human::bytes(bytes));
     tracing::info!(
-        "converted {packets} packets ({bytes} bytes, {format}) from {} to {}",
+        "converted {packets} packets ({bytes}, {format}) from {} to {}",
         args.input.display(),
         args.output.display()
     );
@@ -72,17 +100,35 @@ fn output_snaplen(reader: &TraceReader) -> u32 {
     }
 }
 
-fn write_published(
-    reader: &mut TraceReader,
-    output: &Path,
+/// How the output is written.
+struct Sink {
     format: Format,
     snaplen: u32,
     fsync: bool,
+}
+
+fn write_published(
+    reader: &mut TraceReader,
+    output: &Path,
+    sink: Sink,
+    progress: &mut Progress,
 ) -> anyhow::Result<(u64, u64)> {
+    let Sink {
+        format,
+        snaplen,
+        fsync,
+    } = sink;
     let mut pending = PendingFile::create(output)
         .with_context(|| format!("creating a temporary file for {}", output.display()))?;
     let link_type = reader.link_type();
-    let outcome = convert(reader, &mut pending.file, format, link_type, snaplen);
+    let outcome = convert(
+        reader,
+        &mut pending.file,
+        format,
+        link_type,
+        snaplen,
+        progress,
+    );
     let (_, counts) = match outcome {
         Ok(done) => done,
         Err(e) => {
@@ -104,9 +150,15 @@ pub fn convert<W: Write>(
     format: Format,
     link_type: LinkType,
     snaplen: u32,
+    progress: &mut Progress,
 ) -> anyhow::Result<(W, (u64, u64))> {
     let mut writer = TraceWriter::new(sink, format, link_type, snaplen)?;
-    while let Some(rec) = reader.next()? {
+    loop {
+        if writer.packets() % 65_536 == 0 {
+            let packets = lander_spool::human::count(writer.packets());
+            progress.set(reader.offset(), &format!("{packets} packets"));
+        }
+        let Some(rec) = reader.next()? else { break };
         if let Err(e) = writer.write(&rec) {
             let (path, offset) = (reader.path(), reader.offset());
             return Err(

@@ -6,7 +6,9 @@
 //! 3. `lander dispatch` runs one `lander-scrub` job per raw file on the local backend and
 //!    hard-links each scrubbed file into the incoming directory of every subscribed user;
 //! 4. `lander user` runs each user's processor (here: `lander info --json`) per file;
-//! 5. a summary says what went where, with packets and packets/s per stage.
+//! 5. the monitor makes one pass and the status page is written beside the spool;
+//! 6. a summary says what went where, with packets and packets/s per stage, and ends with the
+//!    path of the page (`--serve ADDR` then serves it until Ctrl-C).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -17,11 +19,16 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use lander_dispatch::config::Config;
 use lander_dispatch::control;
+use lander_dispatch::monitor::run::Monitor;
+use lander_dispatch::status::html::Refresh;
+use lander_dispatch::status::serve::StatusServer;
 use lander_spool::manifest::{is_manifest_name, Manifest};
 use lander_spool::publish::is_temp_name;
 use lander_spool::synth::write_trace;
 use lander_trace::synth::Profile;
 use lander_trace::Format;
+
+use super::common::JsonArg;
 
 /// Arguments of `lander demo`.
 #[derive(Debug, clap::Args)]
@@ -35,9 +42,11 @@ pub struct Args {
     /// Packets per rotated raw file.
     #[arg(long, default_value_t = 25_000)]
     pub rotate_packets: u64,
-    /// Print the summary as JSON.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub json: JsonArg,
+    /// Then serve the status page on ADDR (default 127.0.0.1:8080) until Ctrl-C.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8080")]
+    pub serve: Option<String>,
 }
 
 /// One line of the summary.
@@ -70,6 +79,10 @@ struct Report {
     config: PathBuf,
     stages: Vec<StageRow>,
     protocols: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Problems the monitor found open.
+    problems: Vec<String>,
+    /// The status page.
+    status_page: PathBuf,
 }
 
 /// The demo's two capture sites: which traffic each sees.
@@ -77,6 +90,9 @@ const SITES: [(&str, Profile); 2] = [("border", Profile::SynFlood), ("campus", P
 
 /// Runs `lander demo`.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(dir) = &args.dir {
+        super::common::no_stdio(dir, "--dir", "the demo's spool is a directory")?;
+    }
     let dir = demo_dir(args.dir.as_deref())?;
     let tools = Tools::beside_current_exe()?;
     let mut stages = Vec::new();
@@ -92,18 +108,38 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for user in config.users.keys() {
         protocols.insert(user.clone(), process(&tools, &config, user, &mut stages)?);
     }
+    let (problems, status_page) = monitor_and_page(&config, &dir)?;
     let report = Report {
         dir,
         config: config_path,
         stages,
         protocols,
+        problems,
+        status_page,
     };
-    if args.json {
+    if args.json.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", render(&report));
     }
+    if let Some(addr) = &args.serve {
+        let server = StatusServer::bind(&config, addr)?;
+        let at = server.local_addr().map_or(addr.clone(), |a| a.to_string());
+        eprintln!("serving the status page on http://{at}/ until Ctrl-C");
+        let stop = super::common::stop_flag()?;
+        server.run(&stop);
+    }
     Ok(())
+}
+
+/// One monitor pass (events, history) and the status page as a static file.
+fn monitor_and_page(config: &Config, dir: &Path) -> anyhow::Result<(Vec<String>, PathBuf)> {
+    let pass = Monitor::open(config)?.once()?;
+    let page = lander_dispatch::status::build(config)?;
+    let path = dir.join("status.html");
+    let html = lander_dispatch::status::html::render(&page, Refresh::Meta(60));
+    lander_spool::publish::write_atomic(&path, html.as_bytes(), false)?;
+    Ok((pass.status.problems, path))
 }
 
 fn demo_dir(dir: Option<&Path>) -> anyhow::Result<PathBuf> {
@@ -417,5 +453,20 @@ fn render(r: &Report) -> String {
         "  job history    lander jobs --config {} list",
         r.config.display()
     );
+    let _ = writeln!(
+        s,
+        "  status         lander status --config {} [--serve]",
+        r.config.display()
+    );
+    match r.problems.len() {
+        0 => s.push_str("\nmonitor: no problem open\n"),
+        n => {
+            let _ = writeln!(s, "\nmonitor: {n} problems open:");
+            for p in &r.problems {
+                let _ = writeln!(s, "  {p}");
+            }
+        }
+    }
+    let _ = writeln!(s, "\nstatus page: {}", r.status_page.display());
     s
 }

@@ -1,33 +1,28 @@
 //! `lander dispatch`: the scrub dispatcher over the spool, and the job wrapper every job runs in.
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
-
 use anyhow::Context;
 use clap::Subcommand;
 use lander_dispatch::control;
 use lander_dispatch::wrapper::{self, Wrapped};
+use std::path::{Path, PathBuf};
 
-use super::common::{print_report, stop_flag, wrapper_argv, ConfigArg};
+use super::common::{stop_flag, wrapper_argv, GlobalConfigArg, JsonArg, RunOnce};
 
 /// Arguments of `lander dispatch`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    config: ConfigArg,
-    /// Print the pass report as JSON (`once`).
-    #[arg(long, global = true)]
-    json: bool,
+    config: GlobalConfigArg,
+    #[command(flatten)]
+    json: JsonArg,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run as a daemon: pass after pass until TERM or INT.
-    Run,
-    /// One pass (safe from cron, also when passes overlap).
-    Once,
+    #[command(flatten)]
+    Mode(RunOnce),
     /// Run one job attempt from its spec and write its start marker and run record.
     #[command(hide = true)]
     JobWrapper {
@@ -49,17 +44,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
         Command::JobWrapper { spec } => job_wrapper(&spec),
         Command::CopyJob { input, output } => copy_job(&input, &output),
-        Command::Run => {
+        Command::Mode(mode) => {
             let config = args.config.load()?;
             let mut engine = control::scrub_engine(&config, wrapper_argv()?, default_scrub()?)?;
-            let stop = stop_flag()?;
-            engine.run(&stop, Duration::from_secs(2))?;
-            Ok(())
-        }
-        Command::Once => {
-            let config = args.config.load()?;
-            let mut engine = control::scrub_engine(&config, wrapper_argv()?, default_scrub()?)?;
-            print_report(&engine.once()?, args.json)
+            match mode {
+                RunOnce::Run => {
+                    let stop = stop_flag()?;
+                    let monitor = super::daemon::monitor_beside(&config, &stop)?;
+                    let result = super::daemon::run_logged(&mut engine, &config, &stop);
+                    if let Some(m) = monitor {
+                        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                        let _ = m.join();
+                    }
+                    result
+                }
+                RunOnce::Once => mode.drive(&mut engine, &config, args.json),
+            }
         }
     }
 }

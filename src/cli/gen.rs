@@ -1,11 +1,14 @@
 //! `lander gen`: deterministic synthetic traffic.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
 use lander_spool::synth::write_trace;
-use lander_trace::synth::Profile;
+use lander_trace::synth::{write_to, Profile};
 use lander_trace::Format;
+
+use super::common::{binary_to_stdout, is_stdio, not_a_directory};
 
 /// Arguments of `lander gen`.
 #[derive(Debug, clap::Args)]
@@ -15,7 +18,7 @@ pub struct Args {
     /// How many packets to write.
     #[arg(long, short = 'n', default_value_t = 10_000)]
     pub packets: u64,
-    /// Output file (written under a temporary name, then renamed).
+    /// Output file (written under a temporary name, then renamed), or `-` for stdout.
     #[arg(long, short)]
     pub out: PathBuf,
     /// Output format; by default taken from the extension of --out (pcap if none fits).
@@ -31,17 +34,39 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let format = args
         .format
         .unwrap_or_else(|| format_from_extension(&args.out));
-    let bytes = write_trace(args.profile, args.seed, args.packets, &args.out, format)
-        .with_context(|| format!("writing {}", args.out.display()))?;
-    eprintln!(
-        "wrote {} packets of {} ({} bytes, {}) to {}",
-        args.packets,
+    let bytes = match is_stdio(&args.out) {
+        true => {
+            binary_to_stdout(&args.out)?;
+            write_stdout(&args, format)?
+        }
+        false => {
+            let hint = format!(
+                "give a file name, e.g. {}",
+                args.out.join("trace.pcap").display()
+            );
+            not_a_directory(&args.out, "--out", &hint)?;
+            write_trace(args.profile, args.seed, args.packets, &args.out, format)
+                .with_context(|| format!("writing {}", args.out.display()))?
+        }
+    };
+    let to = match is_stdio(&args.out) {
+        true => "stdout".into(),
+        false => args.out.display().to_string(),
+    };
+    crate::say!(
+        "wrote {} packets of {} ({}, {format}) to {to}",
+        lander_spool::human::count(args.packets),
         args.profile,
-        bytes,
-        format,
-        args.out.display()
+        lander_spool::human::bytes(bytes),
     );
     Ok(())
+}
+
+fn write_stdout(args: &Args, format: Format) -> anyhow::Result<u64> {
+    let out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+    let (bytes, mut out) = write_to(args.profile, args.seed, args.packets, out, format)?;
+    out.flush()?;
+    Ok(bytes)
 }
 
 /// The format a file name's extension suggests (pcap when none does).

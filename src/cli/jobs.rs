@@ -5,16 +5,15 @@ use lander_dispatch::config::Config;
 use lander_dispatch::control;
 use lander_dispatch::ledger::JobRow;
 
-use super::common::ConfigArg;
+use super::common::{GlobalConfigArg, JsonArg};
 
 /// Arguments of `lander jobs`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    config: ConfigArg,
-    /// Machine-readable output.
-    #[arg(long, global = true)]
-    json: bool,
+    config: GlobalConfigArg,
+    #[command(flatten)]
+    json: JsonArg,
     #[command(subcommand)]
     command: Command,
 }
@@ -68,7 +67,7 @@ enum Command {
 /// Runs `lander jobs`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let config = args.config.load()?;
-    let json = args.json;
+    let json = args.json.json;
     match args.command {
         Command::List {
             stage,

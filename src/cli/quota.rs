@@ -2,16 +2,15 @@
 
 use lander_dispatch::quota::{self, QuotaReport};
 
-use crate::cli::common::{ConfigArg, ExitCode};
+use crate::cli::common::{ConfigArg, ExitCode, JsonArg};
 
 /// Arguments of `lander quota`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
     config: ConfigArg,
-    /// Print the report as JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    json: JsonArg,
     /// Exit with status 1 when a user is over quota.
     #[arg(long)]
     check: bool,
@@ -21,7 +20,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let config = args.config.load()?;
     let report = quota::usage(&config)?;
-    if args.json {
+    if args.json.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_text(&report);

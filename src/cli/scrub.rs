@@ -1,64 +1,23 @@
 //! `lander-scrub` / `lander scrub`: scrub payloads and anonymize addresses in trace files.
 
-use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
-use lander_anonymize::key::{Key, Mapping};
-use lander_anonymize::mapping::{Anonymizer, MapOptions};
+use anyhow::Context;
+use lander_anonymize::key::Key;
+use lander_anonymize::mapping::Anonymizer;
 use lander_anonymize::scrub::{self, Provenance, ScrubConfig, Summary};
 use lander_anonymize::walker::{MacKey, MacPolicy, MplsPolicy, Policy};
-use lander_anonymize::PrefixList;
+use lander_spool::human;
 use lander_spool::manifest::manifest_path;
-use lander_spool::publish::is_temp_name;
+use lander_spool::publish::{is_temp_name, PendingFile};
 use lander_trace::Format;
 
-/// The address mapping options shared by `scrub` and `anon ip`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct MappingArgs {
-    /// Address mapping: cryptopan, cryptopant or libtrace.
-    #[arg(long, default_value = "cryptopan")]
-    pub mapping: Mapping,
-    /// Key file (see `lander keygen`); must not be readable by group or others.
-    #[arg(long)]
-    pub key: PathBuf,
-    /// High IPv4 bits passed unchanged.
-    #[arg(long, default_value_t = 0)]
-    pub pass4: u8,
-    /// High IPv6 bits passed unchanged.
-    #[arg(long, default_value_t = 0)]
-    pub pass6: u8,
-    /// Prefix passed unchanged (don't-scramble list); repeatable.
-    #[arg(long = "keep-prefix", value_name = "ADDR/LEN")]
-    pub keep_prefix: Vec<String>,
-}
-
-impl MappingArgs {
-    /// Reads the key and builds the mapping; returns it with its key.
-    pub fn build(&self) -> anyhow::Result<(Anonymizer, Key)> {
-        let key = Key::read(self.mapping, &self.key)?;
-        let mut keep = PrefixList::default();
-        for p in &self.keep_prefix {
-            keep.add(p)?;
-        }
-        let opts = MapOptions {
-            pass4: self.pass4,
-            pass6: self.pass6,
-            keep,
-        };
-        Ok((Anonymizer::new(&key, &opts)?, key))
-    }
-
-    fn settings(&self) -> BTreeMap<String, String> {
-        let mut s = BTreeMap::new();
-        s.insert("pass4".into(), self.pass4.to_string());
-        s.insert("pass6".into(), self.pass6.to_string());
-        if !self.keep_prefix.is_empty() {
-            s.insert("keep_prefixes".into(), self.keep_prefix.join(","));
-        }
-        s
-    }
-}
+use super::common::{
+    binary_to_stdout, is_stdio, no_stdio, not_a_directory, not_the_input, ExitCode, MappingArgs,
+};
+use super::output::{self, ReadWatch};
 
 /// MAC address policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -77,9 +36,9 @@ pub enum MacArg {
 /// Arguments of `lander-scrub` and `lander scrub`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Input trace file (omit with --in-dir).
+    /// Input trace file, `-` for stdin (omit with --in-dir).
     pub input: Option<PathBuf>,
-    /// Output trace file (omit with --out-dir).
+    /// Output trace file, `-` for stdout (omit with --out-dir); a stream gets no manifest.
     pub output: Option<PathBuf>,
     /// Scrub every trace file in this directory...
     #[arg(long, requires = "out_dir")]
@@ -130,22 +89,113 @@ pub struct Args {
 
 /// Runs `lander-scrub`.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let jobs = jobs(&args)?;
     let (anon, key) = args.mapping.build()?;
     let config = config(&args, &key);
     let provenance = Provenance {
         key_id: key.id(),
         settings: args.mapping.settings(),
     };
-    for (input, output) in jobs(&args)? {
-        if !args.force && output.exists() && manifest_path(&output).exists() {
-            tracing::info!("{} is already scrubbed; skipping", output.display());
-            continue;
+    let many = jobs.len() > 1;
+    let progress = ReadWatch::start("scrub", input_bytes(&jobs));
+    let mut total = Summary::default();
+    for (input, output) in &jobs {
+        let summary = match (is_stdio(input), is_stdio(output)) {
+            (false, false) => match scrub_one(&args, input, output, &anon, &config, &provenance)? {
+                Some(summary) => summary,
+                None => continue,
+            },
+            _ => scrub_streams(input, output, &anon, &config)?,
+        };
+        if !many || output::per_item() {
+            report(input, output, &summary);
         }
-        let (summary, _) = scrub::scrub_file(&input, &output, &anon, &config, &provenance)
-            .with_context(|| format!("scrubbing {}", input.display()))?;
-        report(&input, &output, &summary);
+        add(&mut total, &summary);
+    }
+    progress.finish();
+    if many {
+        let files = format!("{} files", jobs.len());
+        report(
+            &args.in_dir.clone().unwrap_or_default(),
+            Path::new(&files),
+            &total,
+        );
     }
     Ok(())
+}
+
+/// The bytes of all inputs, when all are regular files (for the progress bar).
+fn input_bytes(jobs: &[(PathBuf, PathBuf)]) -> Option<u64> {
+    let size = |p: &PathBuf| {
+        let meta = std::fs::metadata(p).ok()?;
+        meta.is_file().then_some(meta.len())
+    };
+    jobs.iter().map(|(input, _)| size(input)).sum()
+}
+
+/// Scrubs one file into a published file and manifest; `None` when it already was.
+fn scrub_one(
+    args: &Args,
+    input: &Path,
+    output: &Path,
+    anon: &Anonymizer,
+    config: &ScrubConfig,
+    provenance: &Provenance,
+) -> anyhow::Result<Option<Summary>> {
+    if !args.force && output.exists() && manifest_path(output).exists() {
+        tracing::info!("{} is already scrubbed; skipping", output.display());
+        return Ok(None);
+    }
+    let (summary, _) = scrub::scrub_file(input, output, anon, config, provenance)
+        .with_context(|| format!("scrubbing {}", input.display()))?;
+    Ok(Some(summary))
+}
+
+/// Scrubs with `-` on one side or both: a stream has no manifest beside it, so none is
+/// written (a file output is still published whole, under its name only when complete).
+fn scrub_streams(
+    input: &Path,
+    output: &Path,
+    anon: &Anonymizer,
+    config: &ScrubConfig,
+) -> anyhow::Result<Summary> {
+    let (name, source): (String, Box<dyn Read + Send>) = match is_stdio(input) {
+        true => ("<stdin>".into(), Box::new(io::stdin())),
+        false => {
+            let file = File::open(input).with_context(|| input.display().to_string())?;
+            (input.display().to_string(), Box::new(file))
+        }
+    };
+    if is_stdio(output) {
+        let mut out = io::stdout().lock();
+        let read = scrub::scrub_read(&name, source, &mut out, Path::new("<stdout>"), anon, config)?;
+        out.flush()?;
+        return Ok(read.summary);
+    }
+    tracing::info!(
+        "no manifest for {}: the input is a stream",
+        output.display()
+    );
+    let mut pending = PendingFile::create(output).with_context(|| output.display().to_string())?;
+    let read = scrub::scrub_read(&name, source, &mut pending.file, output, anon, config)?;
+    pending
+        .commit(config.fsync)
+        .with_context(|| format!("publishing {}", output.display()))?;
+    Ok(read.summary)
+}
+
+fn add(total: &mut Summary, s: &Summary) {
+    total.packets_in += s.packets_in;
+    total.packets_out += s.packets_out;
+    total.dropped += s.dropped;
+    total.bytes_in += s.bytes_in;
+    total.bytes_out += s.bytes_out;
+    for (k, n) in &s.reasons {
+        *total.reasons.entry(k.clone()).or_default() += n;
+    }
+    for (k, n) in &s.neutralised {
+        *total.neutralised.entry(k.clone()).or_default() += n;
+    }
 }
 
 /// The walker and pipeline settings of `args`.
@@ -164,7 +214,7 @@ pub fn config(args: &Args, key: &Key) -> ScrubConfig {
             mpls: args.mpls,
         },
         drop_unparsed: args.drop_unparsed,
-        threads: args.threads.unwrap_or_else(default_threads),
+        threads: args.threads.unwrap_or_else(super::common::default_threads),
         format: args.format,
         input_format: args.input_format,
         fsync: args.fsync,
@@ -172,16 +222,28 @@ pub fn config(args: &Args, key: &Key) -> ScrubConfig {
     }
 }
 
-/// All available cores.
-pub fn default_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
 fn jobs(args: &Args) -> anyhow::Result<Vec<(PathBuf, PathBuf)>> {
     match (&args.input, &args.output, &args.in_dir, &args.out_dir) {
-        (Some(i), Some(o), None, None) => Ok(vec![(i.clone(), o.clone())]),
-        (None, None, Some(i), Some(o)) => dir_jobs(i, o),
-        _ => bail!("give IN OUT, or --in-dir and --out-dir"),
+        (Some(i), Some(o), None, None) => {
+            let dirs = "to scrub every file of a directory, give --in-dir and --out-dir";
+            not_a_directory(i, "IN", dirs)?;
+            not_a_directory(o, "OUT", dirs)?;
+            not_the_input(i, o, "OUT")?;
+            binary_to_stdout(o)?;
+            Ok(vec![(i.clone(), o.clone())])
+        }
+        (None, None, Some(i), Some(o)) => {
+            no_stdio(i, "--in-dir", "give a directory")?;
+            no_stdio(o, "--out-dir", "give a directory")?;
+            not_the_input(i, o, "--out-dir")?;
+            dir_jobs(i, o)
+        }
+        (Some(_), None, None, None) => Err(ExitCode::usage(
+            "OUT is missing: give IN OUT (`-` for stdin or stdout), or --in-dir and --out-dir",
+        )),
+        _ => Err(ExitCode::usage(
+            "give IN OUT (`-` for stdin or stdout), or --in-dir and --out-dir",
+        )),
     }
 }
 
@@ -200,20 +262,27 @@ fn dir_jobs(in_dir: &Path, out_dir: &Path) -> anyhow::Result<Vec<(PathBuf, PathB
 }
 
 fn report(input: &Path, output: &Path, s: &Summary) {
-    eprintln!(
-        "{} -> {}: {} packets in, {} out, {} dropped; {} -> {} bytes",
-        input.display(),
-        output.display(),
-        s.packets_in,
-        s.packets_out,
-        s.dropped,
-        s.bytes_in,
-        s.bytes_out
+    let shown = |p: &Path| match is_stdio(p) {
+        true => "-".to_string(),
+        false => p.display().to_string(),
+    };
+    crate::say!(
+        "{} -> {}: {} packets in, {} out, {} dropped; {} -> {}",
+        shown(input),
+        shown(output),
+        human::count(s.packets_in),
+        human::count(s.packets_out),
+        human::count(s.dropped),
+        human::bytes(s.bytes_in),
+        human::bytes(s.bytes_out)
     );
+    if !output::per_item() {
+        return;
+    }
     for (reason, n) in &s.reasons {
-        eprintln!("  {reason}: {n}");
+        eprintln!("  {reason}: {}", human::count(*n));
     }
     for (kind, n) in &s.neutralised {
-        eprintln!("  neutralised {kind}: {n}");
+        eprintln!("  neutralised {kind}: {}", human::count(*n));
     }
 }

@@ -1,81 +1,66 @@
-//! `lander status`: the monitor's view of every stage, as text, JSON or a static HTML page.
+//! `lander status`: the status page of the spool — in the terminal, as JSON, as one static
+//! HTML file, or served over HTTP — and `--check` for cron and Nagios.
+//!
+//! Exit codes: 0 no problem open; 1 (`--check`) a problem is open; 2 usage; 3 the
+//! configuration or the spool could not be read.
 
 use std::path::PathBuf;
 
-use lander_dispatch::monitor;
+use lander_dispatch::status::html::{self, Refresh};
+use lander_dispatch::status::serve::StatusServer;
+use lander_dispatch::status::{self, text};
 
-use super::common::ConfigArg;
+use super::common::{stop_flag, ConfigArg, ExitCode, JsonArg};
 
 /// Arguments of `lander status`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
     config: ConfigArg,
-    /// Machine-readable output.
-    #[arg(long)]
-    json: bool,
-    /// Also write a static HTML status page here.
-    #[arg(long)]
+    #[command(flatten)]
+    json: JsonArg,
+    /// Write the page as one static, self-contained HTML file (reloads itself every minute).
+    #[arg(long, value_name = "FILE")]
     html: Option<PathBuf>,
-    /// Exit with status 2 when there are problems (for cron and monitoring).
+    /// Serve the page over HTTP until TERM or INT (`/`, `/api/status`); default address
+    /// 127.0.0.1:8080.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8080")]
+    serve: Option<String>,
+    /// Exit with status 1 when a problem is open, 0 when none (for cron and monitoring).
     #[arg(long)]
     check: bool,
 }
 
+/// An error reading the configuration or the spool: exit status 3.
+fn io_error(e: impl std::fmt::Display) -> anyhow::Error {
+    ExitCode(super::exit::INPUT, e.to_string()).into()
+}
+
 /// Runs `lander status`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let config = args.config.load()?;
-    let st = monitor::status(&config)?;
+    let config = args.config.load().map_err(io_error)?;
+    if let Some(addr) = &args.serve {
+        let server = StatusServer::bind(&config, addr).map_err(io_error)?;
+        let at = server.local_addr().map_or(addr.clone(), |a| a.to_string());
+        eprintln!("serving the status page on http://{at}/ (JSON at /api/status); Ctrl-C stops");
+        let stop = stop_flag()?;
+        server.run(&stop);
+        return Ok(());
+    }
+    let page = status::build(&config).map_err(io_error)?;
     if let Some(path) = &args.html {
-        lander_spool::publish::write_atomic(path, monitor::html(&st).as_bytes(), false)?;
+        let doc = html::render(&page, Refresh::Meta(60));
+        lander_spool::publish::write_atomic(path, doc.as_bytes(), false)
+            .map_err(|e| io_error(format!("{}: {e}", path.display())))?;
     }
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&st)?);
-    } else {
-        println!(
-            "{:<16} {:>6} {:>8} {:>10} {:>7} {:>11} {:>8} {:>7} {:>6} {:>11}",
-            "STAGE",
-            "PAUSED",
-            "WAITING",
-            "OLDEST(s)",
-            "ACTIVE",
-            "NOT-STARTED",
-            "RETRYING",
-            "FAILED",
-            "STUCK",
-            "QUARANTINED"
-        );
-        for s in &st.stages {
-            println!(
-                "{:<16} {:>6} {:>8} {:>10.0} {:>7} {:>11} {:>8} {:>7} {:>6} {:>11}",
-                s.stage,
-                s.paused,
-                s.waiting_files,
-                s.oldest_waiting_secs,
-                s.active,
-                s.not_started,
-                s.retrying,
-                s.failed,
-                s.stuck,
-                s.quarantined
-            );
-        }
-        for q in &st.quarantine {
-            println!(
-                "QUARANTINED: {} {}/{:?}: {} (as {})",
-                q.stage,
-                q.dir.display(),
-                q.name,
-                q.reason,
-                q.id
-            );
-        }
-        for p in &st.problems {
-            println!("PROBLEM: {p}");
-        }
+    if args.json.json {
+        println!("{}", serde_json::to_string_pretty(&page)?);
+    } else if args.html.is_none() {
+        print!("{}", text::render(&page));
     }
-    if args.check && !st.problems.is_empty() {
-        return Err(super::common::ExitCode(2, format!("{} problems", st.problems.len())).into());
+    if args.check && page.has_problems() {
+        let n = page.problems.len();
+        return Err(ExitCode::found(format!("{n} problems open")));
     }
     Ok(())
 }

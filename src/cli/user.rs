@@ -1,34 +1,21 @@
 //! `lander user`: a user's dispatcher over their `incoming/` (runs as the user).
 
-use std::time::Duration;
-
-use anyhow::Context;
-use clap::Subcommand;
 use lander_dispatch::control;
 
-use super::common::{print_report, stop_flag, wrapper_argv, ConfigArg};
+use super::common::{wrapper_argv, GlobalConfigArg, JsonArg, RunOnce};
 
 /// Arguments of `lander user`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    config: ConfigArg,
+    config: GlobalConfigArg,
     /// The user (default: $USER).
     #[arg(long, short, global = true)]
     user: Option<String>,
-    /// Print the pass report as JSON (`once`).
-    #[arg(long, global = true)]
-    json: bool,
+    #[command(flatten)]
+    json: JsonArg,
     #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Run as a daemon: pass after pass until TERM or INT.
-    Run,
-    /// One pass (safe from cron, also when passes overlap).
-    Once,
+    mode: RunOnce,
 }
 
 /// Runs `lander user`.
@@ -38,15 +25,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(u) => u,
         None => std::env::var("USER")
             .or_else(|_| std::env::var("LOGNAME"))
-            .context("--user NAME is required ($USER is not set)")?,
+            .map_err(|_| {
+                super::common::ExitCode::usage("--user NAME is required ($USER is not set)")
+            })?,
     };
     let mut engine = control::user_engine(&config, &user, wrapper_argv()?)?;
-    match args.command {
-        Command::Run => {
-            let stop = stop_flag()?;
-            engine.run(&stop, Duration::from_secs(2))?;
-            Ok(())
-        }
-        Command::Once => print_report(&engine.once()?, args.json),
-    }
+    args.mode.drive(&mut engine, &config, args.json)
 }

@@ -5,11 +5,10 @@
 //! manifest beside ANON when there is one, the key checked against its key id), so a raw
 //! address the mapping maps to itself, its legitimate output, is not reported as a leak.
 
-use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use lander_anonymize::key::{Key, Mapping};
@@ -19,7 +18,9 @@ use lander_anonymize::PrefixList;
 use lander_spool::manifest::{manifest_path, Anonymization, Manifest};
 use lander_trace::Format;
 
-use super::common::ExitCode;
+use super::common::{no_stdio, JsonArg};
+use super::exit::{ExitCode, INPUT, USAGE};
+use super::output::Progress as Shown;
 
 const AFTER_HELP: &str = "\
 Checks (each finding names the 1-based frame of ANON, as tshark counts, the byte offset and the kind):
@@ -31,7 +32,7 @@ Checks (each finding names the 1-based frame of ANON, as tshark counts, the byte
   unexplained-header-byte  a header byte the verifier does not understand that is not zero/padding
   unmatched                an ANON record with no raw record of its timestamp and wire length
 
-Exit status: 0 clean, 1 leaks found, 2 usage error, 3 input or I/O error.";
+Exit status 1 means leaks were found.";
 
 /// Arguments of `lander verify`.
 #[derive(Debug, clap::Args)]
@@ -47,9 +48,8 @@ pub struct Args {
     /// Findings listed at most (all are counted).
     #[arg(long, default_value_t = 50)]
     pub max_report: usize,
-    /// Print the report as JSON on stdout.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub json: JsonArg,
     /// Worker threads (0: one per CPU).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
@@ -70,15 +70,8 @@ pub struct Args {
     pub keep_prefix: Vec<String>,
 }
 
-/// Exit status when leaks were found.
-const LEAKS: i32 = 1;
-/// Exit status of a usage error (as clap's own).
-const USAGE: i32 = 2;
-/// Exit status of an input or I/O error.
-const INPUT: i32 = 3;
-
 fn fail(code: i32, err: anyhow::Error) -> anyhow::Error {
-    ExitCode(code, super::common::describe(&err)).into()
+    ExitCode(code, super::exit::describe(&err)).into()
 }
 
 /// The mapping of `--key`, with the settings of the manifest beside `anon` where not given.
@@ -138,34 +131,30 @@ fn mapping(args: &Args, key_path: &Path) -> anyhow::Result<Anonymizer> {
     Anonymizer::new(&key, &options).map_err(|e| fail(USAGE, e.into()))
 }
 
-/// Shows the pass, packets and percentage on stderr until `done` (a terminal only).
+/// Shows the pass, packets and share of the file on stderr until `done`: a bar on a
+/// terminal, a plain line now and then otherwise.
 fn show_progress(
     progress: Arc<Progress>,
     sizes: [u64; 2],
     done: Arc<std::sync::atomic::AtomicBool>,
 ) {
-    let start = Instant::now();
-    let mut err = std::io::stderr();
+    let mut shown = Shown::new("verify", Some(1000));
     while !done.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(200));
         let pass = progress.pass.load(Ordering::Relaxed);
         let packets = progress.packets.load(Ordering::Relaxed);
         let bytes = progress.bytes.load(Ordering::Relaxed);
         let size = if pass == 2 { sizes[1] } else { sizes[0] };
-        let pct = (bytes as f64 * 100.0 / size.max(1) as f64).min(100.0);
+        let share = (bytes.saturating_mul(1000) / size.max(1)).min(1000);
         let what = match pass {
             1 => "collecting raw addresses",
             2 => "checking pairs",
             _ => "searching payload runs file-wide",
         };
-        let secs = start.elapsed().as_secs_f64();
-        let _ = write!(
-            err,
-            "\rverify: pass {pass}/3 {what}: {packets} packets, {pct:5.1}% ({secs:.1} s)\x1b[K"
-        );
-        let _ = err.flush();
+        let packets = lander_spool::human::count(packets);
+        shown.set(share, &format!("pass {pass}/3 {what}: {packets} packets"));
     }
-    let _ = write!(err, "\r\x1b[K");
+    shown.finish();
 }
 
 fn print_text(report: &Report, checked: bool) {
@@ -215,8 +204,11 @@ fn size(path: &Path) -> u64 {
 }
 
 /// Runs `lander verify`; exit status 1 when something leaked, 2 on a usage error, 3 when an
-/// input could not be read.
+/// input could not be read (the contract of [`super::exit`]).
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let why = "the verifier reads both traces more than once; save a stream to a file first";
+    no_stdio(&args.raw, "RAW", why)?;
+    no_stdio(&args.anon, "ANON", why)?;
     let anonymizer = args.key.as_deref().map(|k| mapping(&args, k)).transpose()?;
     let checked = anonymizer.is_some();
     let progress = Arc::new(Progress::default());
@@ -228,18 +220,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ..VerifyOptions::default()
     };
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let shower = std::io::stderr().is_terminal().then(|| {
+    let shower = {
         let (p, d) = (Arc::clone(&progress), Arc::clone(&done));
         let sizes = [size(&args.raw), size(&args.anon)];
         std::thread::spawn(move || show_progress(p, sizes, d))
-    });
+    };
     let result = verify::verify_files(&args.raw, &args.anon, args.format, &options);
     done.store(true, Ordering::Relaxed);
-    if let Some(t) = shower {
-        let _ = t.join();
-    }
+    let _ = shower.join();
     let report = result.map_err(|e: VerifyError| fail(INPUT, e.into()))?;
-    match args.json {
+    match args.json.json {
         true => {
             let json = serde_json::json!({
                 "raw": args.raw,
@@ -253,6 +243,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     match report.clean() {
         true => Ok(()),
-        false => Err(ExitCode(LEAKS, format!("leaks found in {}", args.anon.display())).into()),
+        false => Err(ExitCode::found(format!(
+            "leaks found in {}",
+            args.anon.display()
+        ))),
     }
 }

@@ -17,8 +17,8 @@ use lander_trace::format::{ReadError, WriteError};
 use lander_trace::Format;
 
 use super::digest;
-use super::pipeline::{Chunk, Fresh, Worker};
-use super::ScrubError;
+use super::pipeline::{Chunk, ChunkSource, ChunkState, Worker};
+use super::types::ScrubError;
 
 /// Bytes read per chunk: two hash leaves, and reads stay aligned to them (the first read
 /// stops short by the file header).
@@ -39,11 +39,67 @@ pub(super) struct PcapLayout {
 
 /// A pcap input positioned after its file header.
 pub(super) struct PcapSource {
-    pub(super) layout: PcapLayout,
+    layout: PcapLayout,
     input: Box<dyn Read + Send>,
     name: String,
     /// Hash the input (the workers do, leaf by leaf).
     pub(super) hash: bool,
+}
+
+/// A chunk of the in-place path.
+#[derive(Default)]
+pub(super) struct PcapChunk {
+    /// The raw block, whole records in `..filled`; its length only grows, so it is allocated
+    /// once.
+    data: Vec<u8>,
+    filled: usize,
+    /// The output was written over `data[..written]`.
+    written: usize,
+    /// The input bytes read into this chunk, to hash.
+    fresh: Option<Fresh>,
+}
+
+/// Input bytes first read into a chunk: `data[at..at + len]`, at input offset `offset`.
+#[derive(Clone, Copy, Debug)]
+struct Fresh {
+    at: usize,
+    len: usize,
+    offset: u64,
+    /// The whole input is in this chunk.
+    whole_input: bool,
+}
+
+impl ChunkState for PcapChunk {
+    fn clear(&mut self) {
+        self.filled = 0;
+        self.written = 0;
+        self.fresh = None;
+    }
+
+    fn output(&self) -> &[u8] {
+        &self.data[..self.written]
+    }
+}
+
+impl ChunkSource for PcapSource {
+    type State = PcapChunk;
+    type Shape = PcapLayout;
+
+    fn shape(&self) -> PcapLayout {
+        self.layout
+    }
+
+    fn fill(
+        self,
+        free: &Receiver<Chunk<PcapChunk>>,
+        work: Sender<Chunk<PcapChunk>>,
+    ) -> Result<Option<blake3::Hash>, ScrubError> {
+        self.read_blocks(free, work)
+    }
+
+    fn scrub(layout: &PcapLayout, worker: &mut Worker<'_>, chunk: &mut Chunk<PcapChunk>) {
+        layout.process(worker, chunk);
+    }
 }
 
 impl PcapSource {
@@ -70,10 +126,10 @@ impl PcapSource {
 
     /// Fills chunks with whole records until the input ends. Returns the input's hash when
     /// no chunk carries it (a file of only a header).
-    pub(super) fn read_blocks(
+    fn read_blocks(
         mut self,
-        free: &Receiver<Chunk>,
-        work: Sender<Chunk>,
+        free: &Receiver<Chunk<PcapChunk>>,
+        work: Sender<Chunk<PcapChunk>>,
     ) -> Result<Option<blake3::Hash>, ScrubError> {
         let head_len = pcap::HEADER_LEN;
         let mut carry: Vec<u8> = Vec::new();
@@ -91,11 +147,11 @@ impl PcapSource {
             } else {
                 BLOCK
             };
-            if chunk.data.len() < start + want {
-                chunk.data.resize(start + want, 0);
+            if chunk.state.data.len() < start + want {
+                chunk.state.data.resize(start + want, 0);
             }
-            chunk.data[..start].copy_from_slice(&carry);
-            let read = self.fill(&mut chunk.data[start..start + want], read_at)?;
+            chunk.state.data[..start].copy_from_slice(&carry);
+            let read = self.read_full(&mut chunk.state.data[start..start + want], read_at)?;
             let eof = read < want;
             if read == 0 && read_at == head_len as u64 {
                 return Ok(self.hash.then(|| digest::single(&self.layout.head, &[])));
@@ -108,13 +164,13 @@ impl PcapSource {
             };
             read_at += read as u64;
             let avail = start + read;
-            let whole = self.whole_records(&chunk.data[..avail], offset)?;
+            let whole = self.whole_records(&chunk.state.data[..avail], offset)?;
             carry.clear();
-            carry.extend_from_slice(&chunk.data[whole..avail]);
+            carry.extend_from_slice(&chunk.state.data[whole..avail]);
             if whole == 0 {
                 // a record longer than a block: hash the bytes here
                 if self.hash {
-                    self.layout.leaves(fresh, &chunk.data, &mut ready);
+                    self.layout.leaves(fresh, &chunk.state.data, &mut ready);
                 }
                 if eof {
                     break;
@@ -122,8 +178,8 @@ impl PcapSource {
                 continue;
             }
             chunk.seq = seq;
-            chunk.filled = whole;
-            chunk.fresh = (self.hash && read > 0).then_some(fresh);
+            chunk.state.filled = whole;
+            chunk.state.fresh = (self.hash && read > 0).then_some(fresh);
             chunk.leaves.append(&mut ready);
             seq += 1;
             offset += whole as u64;
@@ -140,7 +196,7 @@ impl PcapSource {
     }
 
     /// Reads until `buf` is full or the input ends; returns the bytes read.
-    fn fill(&mut self, buf: &mut [u8], at: u64) -> Result<usize, ScrubError> {
+    fn read_full(&mut self, buf: &mut [u8], at: u64) -> Result<usize, ScrubError> {
         let mut n = 0;
         while n < buf.len() {
             match self.input.read(&mut buf[n..]) {
@@ -224,21 +280,23 @@ impl PcapLayout {
     }
 
     /// Hashes the chunk's fresh input, before anything in it is rewritten.
-    fn hash_input(&self, chunk: &mut Chunk) {
-        let Some(fresh) = chunk.fresh else { return };
+    fn hash_input(&self, chunk: &mut Chunk<PcapChunk>) {
+        let Some(fresh) = chunk.state.fresh else {
+            return;
+        };
         if fresh.whole_input {
-            let bytes = &chunk.data[fresh.at..fresh.at + fresh.len];
+            let bytes = &chunk.state.data[fresh.at..fresh.at + fresh.len];
             chunk.single = Some(digest::single(&self.head, bytes));
         } else {
-            self.leaves(fresh, &chunk.data, &mut chunk.leaves);
+            self.leaves(fresh, &chunk.state.data, &mut chunk.leaves);
         }
     }
 
-    /// Scrubs the whole records of `chunk.data[..chunk.filled]` in place (after hashing the
-    /// input bytes the chunk brought).
-    pub(super) fn process(&self, w: &mut Worker<'_>, chunk: &mut Chunk) {
+    /// Scrubs the chunk's whole records in place (after hashing the input bytes the chunk
+    /// brought).
+    fn process(&self, w: &mut Worker<'_>, chunk: &mut Chunk<PcapChunk>) {
         self.hash_input(chunk);
-        let buf = &mut chunk.data[..chunk.filled];
+        let buf = &mut chunk.state.data[..chunk.state.filled];
         let tally = &mut chunk.tally;
         let (endian, link) = (self.header.endian, self.header.link_type.0);
         let (mut pos, mut out) = (0, 0);
@@ -268,7 +326,7 @@ impl PcapLayout {
             out += pcap::RECORD_HEADER_LEN + cut;
             tally.written(ts_ns, cut, orig);
         }
-        chunk.in_place = Some(out);
+        chunk.state.written = out;
     }
 
     /// The timestamp of a record, as the pcap reader computes it.

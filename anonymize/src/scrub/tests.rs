@@ -7,6 +7,9 @@ use lander_trace::synth::{generate, Profile};
 use lander_trace::{Format, LinkType};
 
 use super::*;
+use lander_spool::manifest::{manifest_path, Manifest};
+
+use crate::mapping::Anonymizer;
 use crate::{Key, MapOptions, Mapping};
 
 fn trace(profile: Profile, packets: u64, format: Format) -> Vec<u8> {

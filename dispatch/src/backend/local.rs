@@ -98,6 +98,10 @@ impl Backend for LocalBackend {
         Some(self.slots)
     }
 
+    fn exact(&self) -> bool {
+        true
+    }
+
     fn submit(&mut self, spec: &JobSpec, spec_path: &Path) -> Result<String, BackendError> {
         let err = |source| BackendError::Submit {
             job: spec.job_id.clone(),

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 mod check;
 mod defaults;
+mod monitor;
 mod raw;
 #[cfg(test)]
 mod tests;
@@ -19,8 +20,8 @@ pub use check::{
     parse_size, MAX_BYTES, MAX_DAYS, MAX_NAME, MAX_QUEUE, MAX_RETRIES, MAX_SECS, MAX_SLOTS,
 };
 pub use types::{
-    Action, AfterSuccess, BackendConfig, BackendKind, Config, Monitor, Retention, Rule, Scrub,
-    Slurm, User,
+    Action, AfterSuccess, BackendConfig, BackendKind, Config, MinFree, Monitor, Notify, NotifyKind,
+    Retention, Rule, Scrub, Slurm, User,
 };
 
 use crate::layout::{Spool, StageDirs};

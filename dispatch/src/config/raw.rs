@@ -10,6 +10,7 @@ use super::defaults::{
     default_backoff, default_on_success, default_retries, default_retry, default_true,
     default_user_timeout, star,
 };
+use super::monitor::{RawMonitor, RawNotify};
 use super::types::{Action, AfterSuccess};
 
 #[derive(Debug, Deserialize)]
@@ -31,6 +32,8 @@ pub(super) struct RawConfig {
     pub(super) queue: RawQueue,
     #[serde(default)]
     pub(super) monitor: RawMonitor,
+    #[serde(default)]
+    pub(super) notify: Vec<RawNotify>,
     #[serde(default)]
     pub(super) retention: RawRetention,
 }
@@ -82,6 +85,8 @@ pub(super) struct RawUser {
     pub(super) timezone: Option<String>,
     #[serde(default)]
     pub(super) quota: Option<String>,
+    #[serde(default)]
+    pub(super) run_as: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -99,6 +104,8 @@ pub(super) struct RawBackend {
     pub(super) kind: String,
     pub(super) slots: usize,
     pub(super) grace_secs: u64,
+    pub(super) heartbeat_secs: f64,
+    pub(super) attr_cache_secs: Option<f64>,
     pub(super) slurm: RawSlurm,
 }
 
@@ -111,23 +118,16 @@ pub(super) struct RawSlurm {
     pub(super) sbatch: Option<String>,
     pub(super) squeue: Option<String>,
     pub(super) scancel: Option<String>,
+    pub(super) scontrol: Option<String>,
+    pub(super) array_throttle: Option<usize>,
+    pub(super) max_array_size: Option<usize>,
+    pub(super) max_jobs: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawQueue {
     pub(super) limit: usize,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub(super) struct RawMonitor {
-    pub(super) stale_secs: u64,
-    pub(super) start_timeout_secs: u64,
-    pub(super) silent_secs: u64,
-    pub(super) temp_max_age_secs: u64,
-    pub(super) lost_grace_secs: f64,
-    pub(super) rescan_secs: f64,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -194,6 +194,8 @@ impl Default for RawBackend {
             kind: "local".into(),
             slots,
             grace_secs: 10,
+            heartbeat_secs: 30.0,
+            attr_cache_secs: None,
             slurm: RawSlurm::default(),
         }
     }
@@ -202,18 +204,5 @@ impl Default for RawBackend {
 impl Default for RawQueue {
     fn default() -> Self {
         Self { limit: 1000 }
-    }
-}
-
-impl Default for RawMonitor {
-    fn default() -> Self {
-        Self {
-            stale_secs: 600,
-            start_timeout_secs: 600,
-            silent_secs: 3600,
-            temp_max_age_secs: 3600,
-            lost_grace_secs: 30.0,
-            rescan_secs: 1.0,
-        }
     }
 }

@@ -8,6 +8,8 @@ use serde::Deserialize;
 
 use crate::window::Window;
 
+pub use super::monitor::{MinFree, Monitor, Notify, NotifyKind};
+
 /// What happens to a file after a job outcome that is not success.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -56,6 +58,8 @@ pub struct Config {
     pub queue_limit: usize,
     /// Monitor thresholds.
     pub monitor: Monitor,
+    /// Notification commands (`[[notify]]`).
+    pub notify: Vec<Notify>,
     /// Retention of old files.
     pub retention: Retention,
 }
@@ -128,6 +132,9 @@ pub struct User {
     pub local_time: bool,
     /// Most bytes the user's directory may hold (`quota = "50GiB"`); checked by `lander quota`.
     pub quota: Option<u64>,
+    /// The account the user's processor runs as (`run_as`); a root job wrapper drops to it
+    /// (groups, group, user) before it execs the processor.
+    pub run_as: Option<String>,
 }
 
 /// Which batch backend runs the jobs.
@@ -141,6 +148,11 @@ pub struct BackendConfig {
     pub slots: usize,
     /// Time between TERM and KILL when a job is ended.
     pub grace: Duration,
+    /// Time between two heartbeats of a running job (zero: none).
+    pub heartbeat: Duration,
+    /// How long the spool's filesystem may show an old copy of a file; `None`: from the
+    /// spool's mount (`acregmax` for NFS, zero for local filesystems).
+    pub attr_cache: Option<Duration>,
 }
 
 /// The batch systems jobs can run on.
@@ -168,6 +180,14 @@ pub struct Slurm {
     pub squeue: String,
     /// The `scancel` program.
     pub scancel: String,
+    /// The `scontrol` program (reads `MaxArraySize` and `MaxJobCount`).
+    pub scontrol: String,
+    /// Most tasks of one array running at once (`--array=0-N%K`); 0: no throttle.
+    pub array_throttle: usize,
+    /// Most tasks in one array; `None`: the cluster's `MaxArraySize`.
+    pub max_array_size: Option<usize>,
+    /// Most jobs of a stage in the queue; `None`: the cluster's `MaxJobCount`.
+    pub max_jobs: Option<usize>,
 }
 
 impl Default for Slurm {
@@ -179,25 +199,12 @@ impl Default for Slurm {
             sbatch: "sbatch".into(),
             squeue: "squeue".into(),
             scancel: "scancel".into(),
+            scontrol: "scontrol".into(),
+            array_throttle: 64,
+            max_array_size: None,
+            max_jobs: None,
         }
     }
-}
-
-/// Monitor thresholds.
-#[derive(Debug, Clone)]
-pub struct Monitor {
-    /// Work waiting longer than this without a job is reported.
-    pub stale_after: Duration,
-    /// A job submitted and not started after this is reported.
-    pub start_timeout: Duration,
-    /// A capture site with no new raw file for this long is reported as silent.
-    pub silent_after: Duration,
-    /// Temporary files older than this in state directories are removed.
-    pub temp_max_age: Duration,
-    /// A submitted job with no start marker after this long, unknown to the backend, is lost.
-    pub lost_grace: Duration,
-    /// Least time between rescans of input directories.
-    pub rescan: Duration,
 }
 
 /// Retention of old files, per class: `<class>_days` (0, the default, keeps forever) and

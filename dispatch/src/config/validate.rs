@@ -3,15 +3,14 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
 
 use crate::window::Window;
 
 use super::check::{valid_name, Validator, MAX_NAME, MAX_QUEUE, MAX_RETRIES, MAX_SLOTS};
 use super::defaults::{default_state_dir_db, default_user_db};
-use super::raw::{RawConfig, RawMonitor, RawRetention, RawScrub, RawSlurm, RawUser};
+use super::raw::{RawConfig, RawRetention, RawScrub, RawSlurm, RawUser};
 use super::types::{
-    Action, BackendConfig, BackendKind, Config, Monitor, Retention, Rule, Scrub, Slurm, User,
+    Action, BackendConfig, BackendKind, Config, Retention, Rule, Scrub, Slurm, User,
 };
 use super::ConfigError;
 
@@ -46,8 +45,14 @@ impl RawConfig {
         let slurm = self.backend.slurm.validate(v)?;
         let slots = v.count("backend", "slots", self.backend.slots, 1, MAX_SLOTS)?;
         let grace = v.secs("backend", "grace_secs", self.backend.grace_secs)?;
+        let heartbeat = v.secs_f64("backend", "heartbeat_secs", self.backend.heartbeat_secs)?;
+        let attr_cache = match self.backend.attr_cache_secs {
+            Some(s) => Some(v.secs_f64("backend", "attr_cache_secs", s)?),
+            None => None,
+        };
         let queue_limit = v.count("queue", "limit", self.queue.limit, 1, MAX_QUEUE)?;
         let monitor = self.monitor.validate(v)?;
+        let notify = super::monitor::validate_notify(v, &self.notify, &self.users)?;
         let retention = self.retention.validate(v)?;
         let scrub = self.scrub.validate(v)?;
         let mut users = BTreeMap::new();
@@ -76,25 +81,13 @@ impl RawConfig {
                 slurm,
                 slots,
                 grace,
+                heartbeat,
+                attr_cache,
             },
             queue_limit,
             monitor,
+            notify,
             retention,
-        })
-    }
-}
-
-impl RawMonitor {
-    fn validate(&self, v: &Validator<'_>) -> Result<Monitor, ConfigError> {
-        let t = "monitor";
-        let lost_grace = v.secs_f64(t, "lost_grace_secs", self.lost_grace_secs)?;
-        Ok(Monitor {
-            stale_after: v.secs(t, "stale_secs", self.stale_secs)?,
-            start_timeout: v.secs(t, "start_timeout_secs", self.start_timeout_secs)?,
-            silent_after: v.secs(t, "silent_secs", self.silent_secs)?,
-            temp_max_age: v.secs(t, "temp_max_age_secs", self.temp_max_age_secs)?,
-            lost_grace: lost_grace.max(Duration::from_millis(100)),
-            rescan: v.secs_f64(t, "rescan_secs", self.rescan_secs)?,
         })
     }
 }
@@ -201,7 +194,15 @@ impl RawUser {
             }
         };
         let quota = v.size(&table, "quota", self.quota.as_deref())?;
+        let valid_account = |a: &String| {
+            !a.is_empty() && a != "root" && a.bytes().all(|b| b.is_ascii_graphic() && b != b':')
+        };
+        if let Some(a) = self.run_as.as_ref().filter(|a| !valid_account(a)) {
+            let msg = format!("{a:?} is not an account a processor may run as");
+            return Err(v.invalid(&table, "run_as", msg));
+        }
         Ok(User {
+            run_as: self.run_as,
             local_time,
             quota,
             subscriptions: self.subscriptions,
@@ -229,6 +230,7 @@ impl RawSlurm {
             ("sbatch", &self.sbatch),
             ("squeue", &self.squeue),
             ("scancel", &self.scancel),
+            ("scontrol", &self.scontrol),
         ];
         for (key, value) in fields {
             if value.as_deref().is_some_and(|s| s.trim().is_empty()) {
@@ -246,6 +248,14 @@ impl RawSlurm {
             let msg = format!("{a:?} is not an option (argv words, like [\"--qos=low\"])");
             return Err(v.invalid(table, "extra_args", msg));
         }
+        for (key, value) in [
+            ("max_array_size", self.max_array_size),
+            ("max_jobs", self.max_jobs),
+        ] {
+            if value == Some(0) {
+                return Err(v.invalid(table, key, "must be at least 1"));
+            }
+        }
         let d = Slurm::default();
         Ok(Slurm {
             partition: self.partition,
@@ -254,6 +264,10 @@ impl RawSlurm {
             sbatch: self.sbatch.unwrap_or(d.sbatch),
             squeue: self.squeue.unwrap_or(d.squeue),
             scancel: self.scancel.unwrap_or(d.scancel),
+            scontrol: self.scontrol.unwrap_or(d.scontrol),
+            array_throttle: self.array_throttle.unwrap_or(d.array_throttle),
+            max_array_size: self.max_array_size,
+            max_jobs: self.max_jobs,
         })
     }
 }

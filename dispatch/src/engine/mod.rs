@@ -2,6 +2,7 @@
 //! acts on each exactly once (claims and claim takeovers), and submits new jobs within the
 //! backend's capacity and the stage's queue limit. `once` is one pass; `run` loops.
 
+mod arrays;
 mod report;
 mod settle;
 mod submit;
@@ -13,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::backend::{Backend, BackendError, JobState};
+use crate::backend::{ArrayLimits, Backend, BackendError};
 use crate::claim::{self, Claim, ClaimState};
 use crate::crash;
 use crate::layout::list_items;
@@ -54,6 +55,10 @@ pub struct Options {
     pub grace: Duration,
     /// Least time between two rescans of the input directories while idle.
     pub rescan: Duration,
+    /// Time between two heartbeats of a running job (zero: none).
+    pub heartbeat: Duration,
+    /// How long the spool's filesystem may show an old copy of a file (NFS attribute cache).
+    pub attr_cache: Duration,
 }
 
 impl Default for Options {
@@ -64,6 +69,8 @@ impl Default for Options {
             lost_grace: Duration::from_secs(30),
             grace: Duration::from_secs(10),
             rescan: Duration::from_secs(1),
+            heartbeat: Duration::from_secs(30),
+            attr_cache: Duration::ZERO,
         }
     }
 }
@@ -79,7 +86,14 @@ pub struct Dispatcher<S: Stage> {
     backend_ids: HashMap<String, String>,
     release: Vec<Release>,
     warned_limit: bool,
+    arrays: arrays::Arrays,
+    array_limits: Option<ArrayLimits>,
+    watch: crate::heartbeat::Watch,
+    view: BeatView,
 }
+
+/// How a dispatcher reads heartbeat files.
+pub type BeatView = std::sync::Arc<dyn Fn(&Path) -> Option<crate::heartbeat::Beat> + Send + Sync>;
 
 /// A claim to release once the pass has committed, with the attempt whose files go after it.
 struct Release {
@@ -123,7 +137,17 @@ impl<S: Stage> Dispatcher<S> {
             backend_ids: HashMap::new(),
             release: Vec::new(),
             warned_limit: false,
+            arrays: arrays::Arrays::default(),
+            array_limits: None,
+            watch: crate::heartbeat::Watch::default(),
+            view: std::sync::Arc::new(crate::heartbeat::read),
         })
+    }
+
+    /// Reads heartbeats through `view` instead of the filesystem directly: tests give a
+    /// dispatcher the delayed view an NFS client's attribute cache would.
+    pub fn set_beat_view(&mut self, view: BeatView) {
+        self.view = view;
     }
 
     /// The stage.
@@ -144,10 +168,23 @@ impl<S: Stage> Dispatcher<S> {
 
     /// Loops passes until `stop` is set.
     pub fn run(&mut self, stop: &AtomicBool, idle: Duration) -> Result<(), PassError> {
+        self.run_with(stop, idle, &mut |_| {})
+    }
+
+    /// Loops passes until `stop` is set, calling `on_pass` with each pass's report.
+    pub fn run_with(
+        &mut self,
+        stop: &AtomicBool,
+        idle: Duration,
+        on_pass: &mut dyn FnMut(&PassReport),
+    ) -> Result<(), PassError> {
         self.sweep(FOREIGN_TEMP_AGE)?;
         while !stop.load(Ordering::Relaxed) {
             let report = match self.pass() {
-                Ok(report) => report,
+                Ok(report) => {
+                    on_pass(&report);
+                    report
+                }
                 Err(e) => {
                     // A daemon outlives passing trouble (a busy database, a slow NFS server);
                     // what the failed pass did not commit is found again on the next one.
@@ -199,7 +236,7 @@ impl<S: Stage> Dispatcher<S> {
             ..PassReport::default()
         };
         let claims = self.read_claims()?;
-        let states = self.poll(&claims)?;
+        let states = self.poll_jobs(&claims)?;
         self.ledger.begin()?;
         let mut waiting = Vec::new();
         let mut claimed = HashSet::with_capacity(claims.len());
@@ -232,6 +269,7 @@ impl<S: Stage> Dispatcher<S> {
         if !report.held {
             self.submit_new(&claimed, free, &mut report)?;
         }
+        self.flush_arrays(&mut report)?;
         self.ledger.commit()?;
         crash::point("committed");
         for r in std::mem::take(&mut self.release) {
@@ -260,29 +298,10 @@ impl<S: Stage> Dispatcher<S> {
         Ok(out)
     }
 
-    fn poll(
-        &mut self,
-        claims: &[(String, PathBuf, Claim)],
-    ) -> Result<HashMap<String, JobState>, PassError> {
-        let active = claims.iter().filter(|(_, _, c)| c.is_active());
-        let mut ids = Vec::new();
-        for (_, _, c) in active {
-            // Jobs submitted by an earlier run of this dispatcher (`once`, a restart) are
-            // known by the id their submission left in the history.
-            if !self.backend_ids.contains_key(&c.job_id) {
-                if let Some(id) = self.ledger.get(&c.job_id)?.and_then(|r| r.backend_id) {
-                    self.backend_ids.insert(c.job_id.clone(), id);
-                }
-            }
-            ids.extend(self.backend_ids.get(&c.job_id).cloned());
-        }
-        if ids.is_empty() {
-            return Ok(HashMap::new());
-        }
-        Ok(self.backend.poll(&ids)?)
-    }
-
     fn free_slots(&self, report: &PassReport) -> usize {
+        if !self.backend.may_submit() {
+            return 0;
+        }
         let active = report.active();
         let by_queue = self.opts.queue_limit.saturating_sub(active);
         match self.backend.capacity() {

@@ -17,6 +17,8 @@ pub struct PassReport {
     pub gave_up: usize,
     /// Jobs submitted.
     pub submitted: usize,
+    /// Arrays submitted (each one batch-system call holding many jobs).
+    pub arrays: usize,
     /// Jobs running.
     pub running: usize,
     /// Jobs submitted and not yet started.
@@ -65,6 +67,47 @@ impl PassReport {
     }
 }
 
+impl PassReport {
+    /// Whether the pass changed anything (submitted, settled, gave up, failed on an item).
+    pub fn did_something(&self) -> bool {
+        self.submitted
+            + self.succeeded
+            + self.failed_attempts
+            + self.lost
+            + self.gave_up
+            + self.errors
+            + self.dropped
+            > 0
+    }
+
+    /// One line for the log: what the pass did, then what is in flight and waiting.
+    pub fn summary(&self) -> String {
+        let mut out = format!(
+            "submitted {}, succeeded {}, failed {}, lost {}, gave up {}; running {}, queued {}, \
+             waiting for retry {}, backlog {}",
+            self.submitted,
+            self.succeeded,
+            self.failed_attempts,
+            self.lost,
+            self.gave_up,
+            self.running,
+            self.pending,
+            self.waiting,
+            self.backlog
+        );
+        if self.errors > 0 {
+            out += &format!(", {} items with errors (retried next pass)", self.errors);
+        }
+        if self.over_limit {
+            out += ", queue over its limit";
+        }
+        if self.held {
+            out += ", held (paused or outside its time windows)";
+        }
+        out
+    }
+}
+
 /// Adds one pass's report to a running total (counts add up; states are the last pass's).
 pub(super) fn add(total: &mut PassReport, r: &PassReport) {
     total.succeeded += r.succeeded;
@@ -72,6 +115,7 @@ pub(super) fn add(total: &mut PassReport, r: &PassReport) {
     total.lost += r.lost;
     total.gave_up += r.gave_up;
     total.submitted += r.submitted;
+    total.arrays += r.arrays;
     total.running = r.running;
     total.pending = r.pending;
     total.waiting = r.waiting;

@@ -11,6 +11,7 @@ use crate::backend::JobState;
 use crate::claim::{self, Claim, ClaimState};
 use crate::config::Action;
 use crate::crash;
+use crate::heartbeat::Pulse;
 use crate::ledger::JobRow;
 use crate::record::{read_json, JobOutcome, JobRecord, StartMarker};
 use crate::stage::Stage;
@@ -27,7 +28,7 @@ pub(super) enum Job {
 impl<S: Stage> Dispatcher<S> {
     /// What became of the job of an active claim.
     pub(super) fn job_state(
-        &self,
+        &mut self,
         c: &Claim,
         states: &HashMap<String, JobState>,
     ) -> io::Result<Job> {
@@ -54,6 +55,7 @@ impl<S: Stage> Dispatcher<S> {
                 Some(StartMarker {
                     job_id: c.job_id.clone(),
                     host: sys::hostname().to_owned(),
+                    host_id: Some(sys::host_id().to_owned()),
                     pid: 0,
                     pid_start: 0,
                     start: 0.0,
@@ -62,10 +64,20 @@ impl<S: Stage> Dispatcher<S> {
             Err(e) => return Err(e),
         };
         let alive = match &marker {
-            Some(m) if m.host == sys::hostname() => {
-                backend_says == JobState::Running || sys::alive(m.pid, m.pid_start)
+            // On this host the wrapper's pid is exact evidence.
+            Some(m) if on_this_host(m) => {
+                (backend_says == JobState::Running && self.backend.exact())
+                    || sys::alive(m.pid, m.pid_start)
             }
-            Some(_) => backend_says != JobState::Unknown,
+            // On another host: its heartbeats, and the batch system's word.
+            Some(_) => {
+                let beat = (self.view)(&dirs.beat(&c.job_id));
+                let grace = self.beat_grace();
+                match self.watch.judge(&c.job_id, beat.as_ref(), grace) {
+                    Pulse::Alive => true,
+                    Pulse::Stale | Pulse::None => backend_says != JobState::Unknown,
+                }
+            }
             None if backend_says != JobState::Unknown => return Ok(Job::Pending),
             None if sys::now() - c.claimed_at < self.opts.lost_grace.as_secs_f64() => {
                 return Ok(Job::Pending)
@@ -98,6 +110,13 @@ impl<S: Stage> Dispatcher<S> {
             Job::Pending => report.pending += 1,
             Job::Finished(rec) => self.settle_record(item, path, c, rec, report)?,
             Job::Lost(reason) => {
+                tracing::debug!(
+                    stage = self.stage.name(),
+                    item,
+                    job = c.job_id,
+                    reason,
+                    "lost"
+                );
                 report.lost += 1;
                 if self.never_submitted(&c)? {
                     return self.requeue(item, path, &c, report);
@@ -180,6 +199,7 @@ impl<S: Stage> Dispatcher<S> {
             return self.stuck(item, path, &c, rec, &e.to_string(), report);
         }
         crash::point("completed");
+        tracing::debug!(stage = self.stage.name(), item, job = c.job_id, "succeeded");
         report.succeeded += 1;
         self.ledger.finished(rec, "succeeded", None)?;
         self.release.push(Release {
@@ -303,7 +323,17 @@ impl<S: Stage> Dispatcher<S> {
             reason: Some(reason.to_owned()),
             ..next
         };
-        if !claim::takeover(path, c, &next, self.opts.fsync)? {
+        // A job judged lost is judged again under the takeover marker: no record meanwhile,
+        // and no heartbeat since the one the verdict rests on.
+        let dirs = self.stage.dirs();
+        let (record, beat) = (dirs.record(&c.job_id), dirs.beat(&c.job_id));
+        let judged = self.watch.judged_on(&c.job_id);
+        let view = std::sync::Arc::clone(&self.view);
+        let still_lost = || {
+            let same_beat = judged.is_none_or(|seq| view(&beat).map(|b| b.seq) == seq);
+            Ok(rec.is_some() || (!crate::fsutil::exists(&record) && same_beat))
+        };
+        if !claim::takeover_checked(path, c, &next, self.opts.fsync, still_lost)? {
             return Ok(());
         }
         report.failed_attempts += 1;
@@ -341,6 +371,12 @@ impl<S: Stage> Dispatcher<S> {
         Ok(())
     }
 
+    /// How long a heartbeat from another host may stand still (the beat interval is added):
+    /// the time a network filesystem may show an old copy of its file, and the lost grace.
+    fn beat_grace(&self) -> Duration {
+        self.opts.attr_cache + self.opts.lost_grace
+    }
+
     pub(super) fn settle_failed(
         &mut self,
         item: &str,
@@ -356,6 +392,14 @@ impl<S: Stage> Dispatcher<S> {
             self.release.push(Release::claim(path));
         }
         Ok(())
+    }
+}
+
+/// Whether the wrapper that wrote `m` runs on this host.
+fn on_this_host(m: &StartMarker) -> bool {
+    match &m.host_id {
+        Some(id) => id == sys::host_id(),
+        None => m.host == sys::hostname(),
     }
 }
 

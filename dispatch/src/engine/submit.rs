@@ -148,12 +148,23 @@ impl<S: Stage> Dispatcher<S> {
         let mut row = row_of(c, "submitted");
         row.submitted = Some(sys::now());
         row.host = Some(sys::hostname().to_owned());
+        if self.array_limits.is_some() {
+            // Goes out with the pass's arrays (`flush_arrays`), which record it.
+            self.arrays.outgoing.push(super::arrays::Outgoing {
+                item: item.to_owned(),
+                spec: spec_path.to_owned(),
+                row,
+                time_minutes: crate::backend::slurm::time_minutes(spec),
+            });
+            return Ok(true);
+        }
         match self.backend.submit(spec, spec_path) {
             Ok(id) => {
                 crash::point("submitted");
                 row.backend_id = Some(id.clone());
                 self.backend_ids.insert(c.job_id.clone(), id);
                 self.ledger.submitted(&row)?;
+                tracing::debug!(stage = self.stage.name(), item, job = c.job_id, "submitted");
                 report.submitted += 1;
                 report.pending += 1;
                 Ok(true)
@@ -206,6 +217,10 @@ impl<S: Stage> Dispatcher<S> {
             counts_from: cmd.counts_from,
             fsync: self.opts.fsync,
             digest: c.identity.as_ref().map(|i| i.digest.clone()),
+            cancel_request: Some(dirs.cancel_request(&c.job_id)),
+            heartbeat: Some(dirs.beat(&c.job_id)),
+            heartbeat_secs: self.opts.heartbeat.as_secs_f64(),
+            run_as: cmd.run_as,
         }
     }
 
@@ -214,6 +229,9 @@ impl<S: Stage> Dispatcher<S> {
         let dirs = self.stage.dirs();
         remove_if_exists(&dirs.spec(job))?;
         remove_if_exists(&dirs.marker(job))?;
+        remove_if_exists(&dirs.cancel_request(job))?;
+        remove_if_exists(&dirs.beat(job))?;
+        self.watch.forget(job);
         self.backend_ids.remove(job);
         self.stage.discard_attempt(item, job)
     }

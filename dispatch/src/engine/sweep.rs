@@ -16,7 +16,12 @@ impl<S: Stage> Dispatcher<S> {
         let dirs = self.stage.dirs();
         let in_use = self.read_claims()?.into_iter().map(|(_, _, c)| c.job_id);
         let mut removed = self.stage.sweep_scratch(&in_use.collect(), foreign_age)?;
-        let mut all = vec![dirs.jobs.clone(), dirs.records.clone(), dirs.claims.clone()];
+        let mut all = vec![
+            dirs.jobs.clone(),
+            dirs.records.clone(),
+            dirs.claims.clone(),
+            dirs.batches.clone(),
+        ];
         all.extend(subdirs(&dirs.claims)?);
         for dir in all {
             for name in fsutil::list_all(&dir)? {
@@ -24,7 +29,15 @@ impl<S: Stage> Dispatcher<S> {
                     removed += 1;
                 }
             }
-            for left in lander_spool::publish::leftovers(&dir, foreign_age).unwrap_or_default() {
+            let leftovers = lander_spool::publish::leftovers(&dir, foreign_age).unwrap_or_default();
+            for left in leftovers {
+                let silly = left
+                    .path
+                    .file_name()
+                    .is_some_and(|n| fsutil::is_nfs_silly(&n.to_string_lossy()));
+                if silly {
+                    continue;
+                }
                 remove_if_exists(&left.path)?;
                 removed += 1;
             }

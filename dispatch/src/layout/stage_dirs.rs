@@ -18,6 +18,8 @@ pub struct StageDirs {
     pub logs: PathBuf,
     /// Present when the stage is paused.
     pub paused: PathBuf,
+    /// Array batch files: the intent of each array submission, then its id.
+    pub batches: PathBuf,
 }
 
 impl StageDirs {
@@ -29,12 +31,19 @@ impl StageDirs {
             records: state.join("records"),
             logs,
             paused: state.join("paused"),
+            batches: state.join("batches"),
         }
     }
 
     /// Creates the directories.
     pub fn create(&self) -> io::Result<()> {
-        for dir in [&self.claims, &self.jobs, &self.records, &self.logs] {
+        for dir in [
+            &self.claims,
+            &self.jobs,
+            &self.records,
+            &self.logs,
+            &self.batches,
+        ] {
             std::fs::create_dir_all(dir).map_err(|e| crate::fsutil::with_path(e, dir))?;
         }
         Ok(())
@@ -53,6 +62,17 @@ impl StageDirs {
     /// The start marker of a job.
     pub fn marker(&self, job: &str) -> PathBuf {
         self.jobs.join(format!("{job}.start.json"))
+    }
+
+    /// The heartbeat file of a running job.
+    pub fn beat(&self, job: &str) -> PathBuf {
+        self.jobs.join(format!("{job}.beat.json"))
+    }
+
+    /// Written by job control before it signals a job: the end that follows is a cancel (a
+    /// signal without it is the batch system's doing: preemption, `scancel`, a node shutdown).
+    pub fn cancel_request(&self, job: &str) -> PathBuf {
+        self.jobs.join(format!("{job}.cancel"))
     }
 
     /// The run record of a job.

@@ -262,11 +262,7 @@ impl ScrubStage {
     }
 
     fn unpin(&self, job: &str) -> io::Result<()> {
-        let dir = self.spool.input(job);
-        match std::fs::remove_dir_all(&dir) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(fsutil::with_path(e, &dir)),
-            _ => Ok(()),
-        }
+        fsutil::remove_tree(&self.spool.input(job)).map(drop)
     }
 }
 
@@ -409,6 +405,7 @@ impl Stage for ScrubStage {
             env: self.config.scrub.env.clone(),
             counts_from: Some(manifest_path(&output)),
             identity,
+            run_as: None,
         })
     }
 
@@ -520,11 +517,9 @@ impl Stage for ScrubStage {
     fn discard_attempt(&self, item: &str, job: &str) -> io::Result<()> {
         let (site, _) = split_item(item);
         let work = self.spool.work(site, job);
-        // Mostly empty (its output was moved into place): one rmdir, no directory walk.
-        let removed = std::fs::remove_dir(&work).or_else(|_| std::fs::remove_dir_all(&work));
-        match removed {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(fsutil::with_path(e, &work)),
-            _ => self.unpin(job),
-        }
+        // Mostly empty (its output was moved into place): one rmdir, no directory walk. One
+        // still holding NFS silly-renamed files goes in a later sweep.
+        fsutil::remove_tree(&work)?;
+        self.unpin(job)
     }
 }

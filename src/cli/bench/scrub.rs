@@ -90,7 +90,7 @@ fn measure(args: &Args, dir: &Path) -> anyhow::Result<Vec<Row>> {
     let anon = Anonymizer::new(&key, &MapOptions::default())?;
     let all = args
         .threads
-        .unwrap_or_else(super::super::scrub::default_threads);
+        .unwrap_or_else(crate::cli::common::default_threads);
     let mut rows = Vec::new();
     for profile in &args.profiles {
         let raw = dir.join(format!("{}.pcap", profile.name()));

@@ -63,7 +63,7 @@ pub enum ReadError {
         what: String,
     },
     /// The first bytes are no trace format we know.
-    #[error("{path}: offset 0: unknown trace format ({what})")]
+    #[error("{path}: not a pcap, pcapng or ERF file ({what})")]
     UnknownFormat {
         /// File name.
         path: String,

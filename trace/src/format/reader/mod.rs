@@ -316,12 +316,25 @@ impl TraceReader {
 }
 
 fn unknown_format(path: String, head: &[u8]) -> ReadError {
-    let what = if head.is_empty() {
-        "empty input".to_string()
-    } else {
-        format!("first bytes {:02x?}", &head[..head.len().min(8)])
+    let what = match head.is_empty() {
+        true => "empty input".to_string(),
+        false => format!("starts with {}", shown_start(&head[..head.len().min(8)])),
     };
     ReadError::UnknownFormat { path, what }
+}
+
+/// The first bytes of an unknown input as a reader would recognise them: quoted text when
+/// they are printable ASCII (a text file, an HTML error page), else hex.
+fn shown_start(head: &[u8]) -> String {
+    let printable = |b: &u8| b.is_ascii_graphic() || b.is_ascii_whitespace();
+    match head.iter().all(printable) {
+        true => format!("{:?}", String::from_utf8_lossy(head)),
+        false => head
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+    }
 }
 
 /// A record's fields, without the borrow of its bytes.

@@ -119,6 +119,22 @@ fn errors_name_file_offset_and_what() {
 }
 
 #[test]
+fn unknown_input_says_what_it_is_not_and_how_it_starts() {
+    let e = TraceReader::from_bytes("notes.txt", b"hello world".to_vec(), None).unwrap_err();
+    let text = e.to_string();
+    assert_eq!(
+        text,
+        "notes.txt: not a pcap, pcapng or ERF file (starts with \"hello wo\")"
+    );
+    let e = TraceReader::from_bytes("x.bin", vec![0, 1, 0xfe, 0xff, 9, 9, 9, 9], None).unwrap_err();
+    assert!(
+        e.to_string()
+            .ends_with("(starts with 00 01 fe ff 09 09 09 09)"),
+        "{e}"
+    );
+}
+
+#[test]
 fn empty_input_is_unknown_format() {
     let e = TraceReader::from_bytes("empty", Vec::new(), None).unwrap_err();
     assert!(e.to_string().contains("empty input"), "{e}");

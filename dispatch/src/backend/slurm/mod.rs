@@ -1,4 +1,6 @@
-//! The Slurm backend: each job is a batch job that execs the job wrapper with the spec path.
+//! The Slurm backend: each job is a batch job that execs the job wrapper with the spec path,
+//! or (how the engine submits) a task of a job array whose wrapper reads its spec from the
+//! batch file (`array`). The cluster's limits come from `scontrol show config` (`limits`).
 //!
 //! Submission is `sbatch --parsable` with a batch script on standard input whose one command
 //! is the wrapper's argv, each word single-quoted (no file name is ever read by a shell as
@@ -16,9 +18,14 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use super::{Backend, BackendError, JobState};
+use super::{ArrayLimits, ArrayQueue, Backend, BackendError, JobState};
 use crate::config::Slurm;
 use crate::record::JobSpec;
+
+pub mod array;
+pub mod limits;
+
+use limits::{Backoff, Limits};
 
 /// Longest job name submitted (Slurm truncates names in most displays anyway).
 const MAX_NAME: usize = 100;
@@ -28,12 +35,50 @@ const MAX_NAME: usize = 100;
 pub struct SlurmBackend {
     wrapper: Vec<String>,
     settings: Slurm,
+    limits: Option<(Limits, std::time::Instant, bool)>,
+    backoff: Backoff,
 }
+
+/// How long Slurm's default limits stand in after `scontrol` could not tell.
+const LIMITS_RETRY: std::time::Duration = std::time::Duration::from_secs(600);
 
 impl SlurmBackend {
     /// A backend submitting `wrapper + [spec path]` as one batch job per attempt.
     pub fn new(wrapper: Vec<String>, settings: Slurm) -> SlurmBackend {
-        SlurmBackend { wrapper, settings }
+        SlurmBackend {
+            wrapper,
+            settings,
+            limits: None,
+            backoff: Backoff::default(),
+        }
+    }
+
+    /// The cluster's limits, asked once (`scontrol show config`); Slurm's defaults while the
+    /// controller cannot tell (asked again after ten minutes).
+    pub fn limits(&mut self) -> Limits {
+        match self.limits {
+            Some((l, _, true)) => return l,
+            Some((l, at, false)) if at.elapsed() < LIMITS_RETRY => return l,
+            _ => {}
+        }
+        let args: Vec<OsString> = vec!["show".into(), "config".into()];
+        let (limits, known) = match self.run(&self.settings.scontrol, &args, None) {
+            Ok(out) if out.status.success() => (
+                limits::parse_config(&String::from_utf8_lossy(&out.stdout)),
+                true,
+            ),
+            Ok(out) => {
+                let why = format!("{}: {}", out.status, stderr_text(&out));
+                tracing::warn!("scontrol show config: {why}: using Slurm's default limits");
+                (Limits::default(), false)
+            }
+            Err(e) => {
+                tracing::warn!("scontrol show config: {e}: using Slurm's default limits");
+                (Limits::default(), false)
+            }
+        };
+        self.limits = Some((limits, std::time::Instant::now(), known));
+        limits
     }
 
     /// The `sbatch` arguments for a job (the script comes on standard input).
@@ -140,7 +185,7 @@ fn flag_path(flag: &str, path: &OsStr) -> OsString {
 
 /// The job's time limit in whole minutes when none is configured: the wrapper's own limit
 /// and grace period plus a minute, so Slurm never ends a job before the wrapper does.
-fn time_minutes(spec: &JobSpec) -> Option<u64> {
+pub fn time_minutes(spec: &JobSpec) -> Option<u64> {
     if spec.timeout_secs <= 0.0 {
         return None;
     }
@@ -214,7 +259,35 @@ impl Backend for SlurmBackend {
     }
 
     fn capacity(&self) -> Option<usize> {
-        None
+        self.settings
+            .max_jobs
+            .or(self.limits.map(|(l, _, _)| l.max_job_count))
+    }
+
+    fn arrays(&mut self) -> Option<ArrayLimits> {
+        let cluster = self.limits().max_array_size;
+        let max_tasks = self.settings.max_array_size.unwrap_or(cluster).min(cluster);
+        Some(ArrayLimits {
+            max_tasks: max_tasks.max(1),
+        })
+    }
+
+    fn submit_array(
+        &mut self,
+        name: &str,
+        list: &Path,
+        tasks: usize,
+        time_minutes: Option<u64>,
+    ) -> Result<String, BackendError> {
+        self.sbatch_array(name, list, tasks, time_minutes)
+    }
+
+    fn poll_arrays(&mut self, names: &[String]) -> Result<ArrayQueue, BackendError> {
+        self.squeue_arrays(names)
+    }
+
+    fn may_submit(&self) -> bool {
+        self.backoff.ready()
     }
 
     fn submit(&mut self, spec: &JobSpec, spec_path: &Path) -> Result<String, BackendError> {
@@ -257,16 +330,18 @@ impl Backend for SlurmBackend {
             "-h".into(),
             "-t".into(),
             "all".into(),
+            "-r".into(),
             "-j".into(),
             ids.join(",").into(),
             "-o".into(),
-            "%A|%T|%r".into(),
+            "%i|%T|%r".into(),
         ];
         let squeue = &self.settings.squeue;
         let out = self
             .run(squeue, &args, None)
             .map_err(|e| BackendError::Poll(e.to_string()))?;
         if out.status.success() {
+            // `%A` of an array task is its own job id: ask by `%i` (`<array>_<index>`).
             return Ok(parse_queue(&String::from_utf8_lossy(&out.stdout), ids));
         }
         // `squeue -j` with only purged ids fails; a list with some drops them silently.
@@ -384,6 +459,10 @@ mod tests {
             counts_from: None,
             fsync: false,
             digest: None,
+            cancel_request: None,
+            heartbeat: None,
+            heartbeat_secs: 0.0,
+            run_as: None,
         }
     }
 

@@ -1,0 +1,185 @@
+//! Dropping root after the capture handle and the output directory are open, as tcpdump's
+//! `-Z USER` does: the user's groups (`initgroups`), then its gid, then its uid; then a check
+//! that root cannot be had back. Nothing a capture does after it (rotation opens files in the
+//! output directory, never the interface) needs `CAP_NET_RAW`, so no capability is kept.
+#![allow(unsafe_code)]
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+/// What could not be done.
+#[derive(Debug, thiserror::Error)]
+pub enum PrivDropError {
+    /// No such user.
+    #[error("--user {0:?}: no such user")]
+    NoUser(String),
+    /// The user database could not be read, or a call failed.
+    #[error("--user {user:?}: {step}: {source}")]
+    Call {
+        /// The user asked for.
+        user: String,
+        /// Which call.
+        step: &'static str,
+        /// What the system said.
+        #[source]
+        source: io::Error,
+    },
+    /// The process is not root, so it has nothing to drop (and cannot switch users).
+    #[error("--user {user:?}: only root can switch users (running as uid {uid})")]
+    NotRoot {
+        /// The user asked for.
+        user: String,
+        /// The uid the process runs as.
+        uid: u32,
+    },
+    /// After the switch, root could be had back: refuse to go on.
+    #[error("--user {0:?}: root privileges could be regained after the switch; stopping")]
+    NotDropped(String),
+}
+
+/// A user to switch to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// The user's name.
+    pub name: String,
+    /// Its uid.
+    pub uid: u32,
+    /// Its primary group.
+    pub gid: u32,
+}
+
+impl Account {
+    /// Looks `user` up (NSS, so LDAP users work too).
+    pub fn lookup(user: &str) -> Result<Account, PrivDropError> {
+        let call = |source| PrivDropError::Call {
+            user: user.to_string(),
+            step: "getpwnam_r",
+            source,
+        };
+        let name = CString::new(user).map_err(|_| PrivDropError::NoUser(user.to_string()))?;
+        let mut buf = vec![0u8; 4096];
+        loop {
+            // SAFETY: all-zero is a valid value of this plain C struct.
+            let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+            let mut found: *mut libc::passwd = std::ptr::null_mut();
+            // SAFETY: `name` is NUL-terminated; `pwd`, `buf` (with its true length) and `found`
+            // are valid and writable for the call; getpwnam_r writes only within them.
+            let rc = unsafe {
+                libc::getpwnam_r(
+                    name.as_ptr(),
+                    &mut pwd,
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    &mut found,
+                )
+            };
+            if rc == libc::ERANGE && buf.len() < 1 << 20 {
+                buf.resize(buf.len() * 2, 0);
+                continue;
+            }
+            if rc != 0 {
+                return Err(call(io::Error::from_raw_os_error(rc)));
+            }
+            if found.is_null() {
+                return Err(PrivDropError::NoUser(user.to_string()));
+            }
+            return Ok(Account {
+                name: user.to_string(),
+                uid: pwd.pw_uid,
+                gid: pwd.pw_gid,
+            });
+        }
+    }
+
+    /// Switches the whole process (every thread: glibc's set*id broadcast) to this user.
+    /// Call it before any thread that must keep root is started, and after everything that
+    /// needs root is open.
+    pub fn switch_to(&self) -> Result<(), PrivDropError> {
+        // SAFETY: geteuid has no preconditions.
+        let euid = unsafe { libc::geteuid() };
+        if euid != 0 {
+            return Err(PrivDropError::NotRoot {
+                user: self.name.clone(),
+                uid: euid,
+            });
+        }
+        let name = CString::new(self.name.as_str())
+            .map_err(|_| PrivDropError::NoUser(self.name.clone()))?;
+        let check = |rc: libc::c_int, step| match rc {
+            0 => Ok(()),
+            _ => Err(PrivDropError::Call {
+                user: self.name.clone(),
+                step,
+                source: io::Error::last_os_error(),
+            }),
+        };
+        // SAFETY: `name` is NUL-terminated and outlives the call.
+        let rc = unsafe { libc::initgroups(name.as_ptr(), self.gid) };
+        check(rc, "initgroups")?;
+        // SAFETY: plain system calls on integers.
+        check(unsafe { libc::setgid(self.gid) }, "setgid")?;
+        // SAFETY: as above.
+        check(unsafe { libc::setuid(self.uid) }, "setuid")?;
+        // SAFETY: as above; this call must fail once root is gone.
+        if self.uid != 0 && unsafe { libc::setuid(0) } == 0 {
+            return Err(PrivDropError::NotDropped(self.name.clone()));
+        }
+        Ok(())
+    }
+}
+
+/// True when the process (as it is now) may create files in `dir`.
+pub fn can_write(dir: &Path) -> bool {
+    let Ok(path) = CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `path` is NUL-terminated and outlives the call.
+    unsafe { libc::access(path.as_ptr(), libc::W_OK | libc::X_OK) == 0 }
+}
+
+/// The name of uid `uid`, for messages (`None` when it has none).
+pub fn user_name(uid: u32) -> Option<String> {
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: all-zero is a valid value of this plain C struct.
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: `pwd`, `buf` (with its true length) and `found` are valid and writable for the
+    // call; getpwuid_r writes only within them.
+    let rc = unsafe {
+        libc::getpwuid_r(
+            uid,
+            &mut pwd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut found,
+        )
+    };
+    if rc != 0 || found.is_null() || pwd.pw_name.is_null() {
+        return None;
+    }
+    // SAFETY: on success `pw_name` points to a NUL-terminated string inside `buf`, alive here.
+    Some(
+        unsafe { CStr::from_ptr(pwd.pw_name) }
+            .to_string_lossy()
+            .into_owned(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_and_nobody_are_found_and_a_made_up_user_is_not() {
+        assert_eq!(Account::lookup("root").unwrap().uid, 0);
+        assert!(Account::lookup("nobody").unwrap().uid > 0);
+        let err = Account::lookup("no-such-user-lander").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--user \"no-such-user-lander\": no such user"
+        );
+        assert_eq!(user_name(0).as_deref(), Some("root"));
+    }
+}
