@@ -5,3 +5,4 @@
 //! `src/bin/` only parse and hand over.
 
 pub mod cli;
+pub mod netns;

@@ -11,6 +11,7 @@ use lander_capture::engine::salvage::{
     salvage_dir_with, LeftoverPolicy, SalvageConfig, SalvageOutcome,
 };
 use lander_capture::engine::source::erf_stream::ErfStreamSource;
+use lander_capture::engine::source::fanout::{open_group, FanoutMode};
 use lander_capture::engine::source::file::FileSource;
 use lander_capture::engine::source::live::{LiveConfig, LiveSource};
 use lander_capture::engine::writer::IoMode;
@@ -119,9 +120,16 @@ pub struct Args {
     /// Seconds between progress lines and run record updates.
     #[arg(long, default_value_t = 5.0)]
     pub stats_interval: f64,
-    /// Stop after this many packets.
+    /// Stop after this many packets (with --threads: per thread).
     #[arg(long, short = 'c')]
     pub count: Option<u64>,
+    /// Live capture over this many sockets of one PACKET_FANOUT group, each with its own
+    /// thread, ring (--ring-size each) and writer: one per NIC receive queue and core.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub threads: u32,
+    /// How --threads spreads packets: hash (by flow) or cpu (by receiving CPU, i.e. RSS queue).
+    #[arg(long, default_value = "hash")]
+    pub fanout: FanoutMode,
 }
 
 /// Runs a capture: salvage leftovers, capture until the source ends or a signal, summarize.
@@ -171,6 +179,9 @@ fn engine_config(args: &Args) -> anyhow::Result<EngineConfig> {
         return Err(ExitCode::usage(
             "--ring-buffer must be at least 64KiB and --ring-size at least two buffers",
         ));
+    }
+    if args.threads > 1 && args.interface.is_none() {
+        bail!("--threads needs a live interface (-i)");
     }
     if args.rotate_interval == Some(0) || args.rotate_packets == Some(0) {
         return Err(ExitCode::usage("rotation limits must be positive"));
@@ -246,7 +257,7 @@ fn capture(
         return Ok(engine::run(config, &mut source, control)?);
     }
     let interface = args.interface.clone().context("no source given")?;
-    let mut source = LiveSource::open(LiveConfig {
+    let live = LiveConfig {
         interface,
         filter: args.filter.clone(),
         snaplen: args.snaplen,
@@ -254,7 +265,13 @@ fn capture(
         buffer_size: Some(args.buffer_size.min(i32::MAX as u64) as u32),
         timeout_ms: args.timeout_ms,
         immediate: args.immediate,
-    })?;
+    };
+    if args.threads > 1 {
+        let sources = open_group(&live, args.threads, args.fanout)?;
+        drop_root(account, config)?;
+        return super::capture_threads::capture(sources, config, control);
+    }
+    let mut source = LiveSource::open(live)?;
     drop_root(account, config)?;
     Ok(engine::run(config, &mut source, control)?)
 }

@@ -4,6 +4,7 @@ pub mod anon;
 pub mod app;
 pub mod bench;
 pub mod capture;
+pub mod capture_threads;
 pub mod clean;
 pub mod common;
 pub mod convert;

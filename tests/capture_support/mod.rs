@@ -7,84 +7,34 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use lander::netns::{Send, Traffic};
+
 pub const CAPTURE: &str = env!("CARGO_BIN_EXE_lander-capture");
 pub const LANDER: &str = env!("CARGO_BIN_EXE_lander");
 
-/// A veth pair: `rx` in namespace `rx_ns` (where the capture runs), `tx` in `tx_ns`.
-pub struct Veth {
-    pub rx_ns: String,
-    pub tx_ns: String,
-    pub rx: String,
-    pub tx: String,
-}
+/// The shared veth pair (`lander::netns`), with the test's way of failing: a panic.
+pub struct Veth(lander::netns::Veth);
 
-impl Drop for Veth {
-    fn drop(&mut self) {
-        for ns in [&self.rx_ns, &self.tx_ns] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
+impl std::ops::Deref for Veth {
+    type Target = lander::netns::Veth;
+    fn deref(&self) -> &Self::Target {
+        &self.0
     }
 }
 
-fn ip(args: &[&str]) {
-    let st = Command::new("ip")
-        .args(args)
-        .status()
-        .expect("iproute2 must be installed");
-    assert!(st.success(), "ip {args:?} failed (tests need root)");
-}
-
-/// `cmd` run inside namespace `ns`.
-pub fn in_ns(ns: &str, cmd: &str) -> Command {
-    let mut c = Command::new("ip");
-    c.args(["netns", "exec", ns, cmd]);
-    c
-}
+#[allow(unused_imports)]
+pub use lander::netns::in_ns;
 
 impl Veth {
-    /// A new pair, up, IPv6 off (no stray router solicitations); `tag` keeps the names of
-    /// tests running at once apart.
+    /// A new pair, up, IPv6 off; `tag` keeps the names of tests running at once apart.
     pub fn new(tag: &str) -> Veth {
-        let id = std::process::id();
-        let veth = Veth {
-            rx_ns: format!("l{tag}-rx-{id}"),
-            tx_ns: format!("l{tag}-tx-{id}"),
-            rx: format!("l{tag}a{id}"),
-            tx: format!("l{tag}b{id}"),
-        };
-        ip(&["netns", "add", &veth.rx_ns]);
-        ip(&["netns", "add", &veth.tx_ns]);
-        ip(&[
-            "link",
-            "add",
-            &veth.rx,
-            "netns",
-            &veth.rx_ns,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &veth.tx,
-            "netns",
-            &veth.tx_ns,
-        ]);
-        for (ns, dev) in [(&veth.rx_ns, &veth.rx), (&veth.tx_ns, &veth.tx)] {
-            let _ = in_ns(ns, "sysctl")
-                .args(["-qw", "net.ipv6.conf.all.disable_ipv6=1"])
-                .status();
-            assert!(in_ns(ns, "ip")
-                .args(["link", "set", dev, "up"])
-                .status()
-                .unwrap()
-                .success());
-        }
-        veth
+        Veth(lander::netns::Veth::new(tag).expect("a veth pair (tests need root and iproute2)"))
     }
 
     /// lander-capture on the receiving side, with `args` after the interface; its log goes
     /// to `log`.
     pub fn capture(&self, out: &Path, log: &Path, args: &[&str]) -> Child {
-        in_ns(&self.rx_ns, CAPTURE)
+        self.rx_cmd(CAPTURE)
             .args(["-i", &self.rx, "--site", "live"])
             .args(args)
             .arg("--out-dir")
@@ -98,60 +48,23 @@ impl Veth {
     /// 64-byte UDP frames.
     pub fn trafgen(&self, dir: &Path, secs: u32) {
         let conf = dir.join("trafgen.cfg");
-        std::fs::write(
-            &conf,
-            "{ eth(da=02:00:00:00:00:02, sa=02:00:00:00:00:01), \
-             ipv4(saddr=10.0.0.1, daddr=10.0.0.2), udp(sport=1234, dport=5678), \
-             fill(0x41, 18) }\n",
-        )
-        .unwrap();
-        let out = in_ns(&self.tx_ns, "timeout")
-            .args([
-                "-s",
-                "INT",
-                &secs.to_string(),
-                "trafgen",
-                "-q",
-                "-P",
-                "1",
-                "-o",
-            ])
-            .arg(&self.tx)
-            .arg("-i")
-            .arg(&conf)
-            .output()
-            .expect("trafgen must be installed (netsniff-ng, scripts/bootstrap.sh)");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success() || out.status.code() == Some(124),
-            "trafgen failed: {err}"
-        );
+        std::fs::write(&conf, Traffic::Min.trafgen_config()).unwrap();
+        let send = Send {
+            packets: None,
+            rate_pps: None,
+            limit: Duration::from_secs(secs.into()),
+        };
+        self.0.trafgen(&conf, &send).expect("trafgen (netsniff-ng)");
     }
 
     /// Sends a trace file across as fast as tcpreplay goes.
     pub fn replay(&self, trace: &Path) {
-        let sent = in_ns(&self.tx_ns, "tcpreplay")
-            .args(["-q", "--topspeed", "-i", &self.tx])
-            .arg(trace)
-            .output()
-            .expect("tcpreplay must be installed (scripts/bootstrap.sh)");
-        assert!(
-            sent.status.success(),
-            "{}",
-            String::from_utf8_lossy(&sent.stderr)
-        );
+        self.0.replay(trace).unwrap();
     }
 
     /// Packets the receiving interface counted so far.
     pub fn rx_packets(&self) -> u64 {
-        let path = format!("/sys/class/net/{}/statistics/rx_packets", self.rx);
-        let out = in_ns(&self.rx_ns, "cat").arg(path).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+        self.rx_counters().unwrap().packets
     }
 }
 

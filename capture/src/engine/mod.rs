@@ -169,6 +169,38 @@ pub fn run<S: CaptureSource + ?Sized>(
     source: &mut S,
     control: &Control,
 ) -> Result<CaptureSummary, EngineError> {
+    let seqs = open_seqs(config)?;
+    run_with_seqs(config, source, control, seqs)
+}
+
+/// The sequence numbers of a capture run into `config.out_dir`: share one allocator between
+/// engines that write into the same directory at once (fanout threads), so no two files get
+/// the same number.
+pub fn open_seqs(config: &EngineConfig) -> Result<Arc<SeqAllocator>, EngineError> {
+    if !config.out_dir.is_dir() {
+        config
+            .perms
+            .ensure_dir(&config.out_dir)
+            .map_err(|source| EngineError::Io {
+                what: "cannot create the output directory".into(),
+                source,
+            })?;
+    }
+    let seqs = SeqAllocator::open(&config.out_dir, &config.site, config.perms, config.fsync)
+        .map_err(|e| EngineError::Io {
+            what: "cannot find the next sequence number".into(),
+            source: std::io::Error::other(e),
+        })?;
+    Ok(Arc::new(seqs))
+}
+
+/// [`run`], with sequence numbers from `seqs` (see [`open_seqs`]).
+pub fn run_with_seqs<S: CaptureSource + ?Sized>(
+    config: &EngineConfig,
+    source: &mut S,
+    control: &Control,
+    seqs: Arc<SeqAllocator>,
+) -> Result<CaptureSummary, EngineError> {
     let started = Instant::now();
     let started_ns = now_ns();
     let io_err = |what: &str| {
@@ -200,9 +232,6 @@ pub fn run<S: CaptureSource + ?Sized>(
         .snaplen
         .map_or(source.snaplen(), |s| s.min(source.snaplen().max(1)));
     let counters = Arc::new(Counters::default());
-    let seqs = SeqAllocator::open(&config.out_dir, &config.site, config.perms, config.fsync)
-        .map_err(|e| io_err("cannot find the next sequence number")(std::io::Error::other(e)))?;
-    let seqs = Arc::new(seqs);
     let (tx, rx) = crossbeam_channel::bounded(count + 8);
     let producer = Producer::new(
         ProducerConfig {

@@ -44,3 +44,17 @@ pub fn peak_rss(children: bool) -> u64 {
     }
     (usage.ru_maxrss.max(0) as u64) * 1024
 }
+
+/// CPU seconds (user and system) of this process's children that have been waited for so far:
+/// the difference across one child's wait is that child's CPU time.
+pub fn children_cpu_secs() -> f64 {
+    // SAFETY: an all-zero `rusage` is a valid value of this plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a valid, writable rusage for the kernel to fill.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    if rc != 0 {
+        return 0.0;
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}

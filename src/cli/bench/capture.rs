@@ -189,7 +189,7 @@ fn run_tool(args: &Args, input: &Path, out: &Path, t: &Tool) -> anyhow::Result<M
 }
 
 /// The 1, 5 and 15 minute load averages (zeros where unknown).
-fn load_average() -> [f64; 3] {
+pub fn load_average() -> [f64; 3] {
     let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let mut v = text.split_whitespace().map(|f| f.parse().unwrap_or(0.0));
     [(); 3].map(|_| v.next().unwrap_or(0.0))
@@ -325,7 +325,7 @@ fn run_lander(args: &Args, input: &Path, out: &Path, t: &Tool) -> anyhow::Result
 }
 
 /// A binary installed beside this one.
-fn sibling(name: &str) -> anyhow::Result<PathBuf> {
+pub fn sibling(name: &str) -> anyhow::Result<PathBuf> {
     let me = std::env::current_exe()?;
     let path = me.with_file_name(name);
     if !path.exists() {

@@ -4,14 +4,20 @@ use clap::Subcommand;
 
 pub mod capture;
 pub mod dispatch;
+pub mod live;
 pub mod parse;
 pub mod scrub;
+pub mod suite;
 
 /// Arguments of `lander bench`.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Args {
     #[command(subcommand)]
-    which: Which,
+    which: Option<Which>,
+    /// The whole suite (when no benchmark is named).
+    #[command(flatten)]
+    suite: suite::Args,
 }
 
 #[derive(Debug, Subcommand)]
@@ -24,14 +30,18 @@ enum Which {
     Scrub(scrub::Args),
     /// Dispatch many small files end to end on the local backend.
     Dispatch(dispatch::Args),
+    /// Live capture on a veth pair under trafgen load beside `tcpdump -w` and `netsniff-ng`.
+    Live(live::Args),
 }
 
-/// Runs one benchmark.
+/// Runs one benchmark, or the suite (`lander bench --quick`, `--full`).
 pub fn run(args: Args) -> anyhow::Result<()> {
     match args.which {
-        Which::Parse(a) => parse::run(a),
-        Which::Capture(a) => capture::run(a),
-        Which::Scrub(a) => scrub::run(a),
-        Which::Dispatch(a) => dispatch::run(a),
+        None => suite::run(args.suite),
+        Some(Which::Parse(a)) => parse::run(a),
+        Some(Which::Capture(a)) => capture::run(a),
+        Some(Which::Scrub(a)) => scrub::run(a),
+        Some(Which::Dispatch(a)) => dispatch::run(a),
+        Some(Which::Live(a)) => live::run(a),
     }
 }

@@ -176,6 +176,12 @@ impl LiveSource {
     }
 }
 
+impl AsRawFd for LiveSource {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd
+    }
+}
+
 impl CaptureSource for LiveSource {
     fn next(&mut self) -> Result<Next<'_>, SourceError> {
         if !self.wait(self.wait_ms())? {

@@ -4,6 +4,7 @@ use lander_trace::format::ReadError;
 use lander_trace::record::{LinkType, Record};
 
 pub mod erf_stream;
+pub mod fanout;
 pub mod file;
 pub mod live;
 

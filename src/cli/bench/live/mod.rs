@@ -1,0 +1,425 @@
+//! `lander bench live`: live capture under attack load. A veth pair between two network
+//! namespaces; trafgen (netsniff-ng) offers minimum-size or IMIX traffic at a sweep of rates
+//! up to its top rate; lander-capture, `tcpdump -w` and `netsniff-ng --out` capture in turn,
+//! one at a time, each with the same kernel buffer, the order rotated from one rate to the
+//! next. For each tool and rate: packets offered (the receiving interface's `rx_packets`),
+//! packets written (read back from the files), drops by kind as the tool reports them, the
+//! rest unaccounted for, and CPU seconds per million packets written (the tool's own CPU time,
+//! from its `rusage` when it is reaped). Needs root, iproute2, trafgen, tcpdump, netsniff-ng.
+
+pub mod tools;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::netns::{wait_for, Send, Traffic, Veth};
+use anyhow::{bail, Context};
+use lander_capture::engine::sys::children_cpu_secs;
+use serde::Serialize;
+use tools::{Drops, Setup, Tool};
+
+use super::capture::load_average;
+
+/// Arguments of `lander bench live`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Offered rates in packets per second (`200k`, `1M`), `max` for trafgen's top rate.
+    #[arg(long, value_delimiter = ',', value_parser = parse_rate,
+          default_value = "200k,500k,1M,max")]
+    pub rates: Vec<Rate>,
+    /// Traffic mixes.
+    #[arg(long, value_delimiter = ',', default_value = "min,imix")]
+    pub traffic: Vec<Traffic>,
+    /// Capture tools.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "lander,tcpdump,netsniff-ng"
+    )]
+    pub tools: Vec<Tool>,
+    /// Seconds of traffic per point.
+    #[arg(long, default_value_t = 3)]
+    pub secs: u64,
+    /// Kernel buffer of every tool, e.g. 64MiB.
+    #[arg(long, value_parser = lander_spool::size::parse_size, default_value = "64MiB")]
+    pub buffer_size: u64,
+    /// lander-capture's capture threads (PACKET_FANOUT over that many sockets).
+    #[arg(long, default_value_t = 1)]
+    pub threads: u32,
+    /// Work directory (default: a temporary one under /var/tmp, removed after).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// An offered rate: packets per second, or as fast as trafgen goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Rate {
+    /// This many packets per second.
+    Pps(u64),
+    /// trafgen's top rate.
+    Max,
+}
+
+/// `200000`, `200k`, `1.5M` or `max`.
+pub fn parse_rate(s: &str) -> Result<Rate, String> {
+    if s.eq_ignore_ascii_case("max") {
+        return Ok(Rate::Max);
+    }
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&s[..i], 1e3),
+        Some((i, 'm' | 'M')) => (&s[..i], 1e6),
+        _ => (s, 1.0),
+    };
+    match num.parse::<f64>() {
+        Ok(v) if v > 0.0 && (v * mult).is_finite() => Ok(Rate::Pps((v * mult).round() as u64)),
+        _ => Err(format!(
+            "{s:?}: a rate is a positive number (200k, 1M) or max"
+        )),
+    }
+}
+
+/// One tool at one rate.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    /// Traffic mix.
+    pub traffic: Traffic,
+    /// Rate asked of trafgen (`None`: its top rate).
+    pub rate_asked: Option<u64>,
+    /// The capture tool.
+    pub tool: String,
+    /// Packets the receiving interface counted while trafgen ran.
+    pub offered: u64,
+    /// Offered packets per second of trafgen's run.
+    pub offered_pps: f64,
+    /// Packets read back from the tool's files.
+    pub written: u64,
+    /// Written over offered, percent.
+    pub written_pct: f64,
+    /// Drops the tool reported, by kind.
+    pub drops: Drops,
+    /// Offered, not written and not reported as a drop (lost at stop, or never seen).
+    pub unaccounted: i64,
+    /// The tool's CPU seconds (user + system), start to exit.
+    pub cpu_seconds: f64,
+    /// CPU seconds per million packets written.
+    pub cpu_s_per_mpkt: f64,
+}
+
+/// Everything one `lander bench live` measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Load average (1, 5, 15 min) before the first point.
+    pub load_before: [f64; 3],
+    /// Load average after the last point.
+    pub load_after: [f64; 3],
+    /// Seconds of traffic per point.
+    pub secs: u64,
+    /// Kernel buffer of every tool, bytes.
+    pub buffer_bytes: u64,
+    /// The measured points.
+    pub rows: Vec<Row>,
+}
+
+/// Runs `lander bench live`.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let report = with_dir(args.dir.as_deref(), "live", |dir| measure(&args, dir))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", table(&report));
+    }
+    Ok(())
+}
+
+/// Runs `f` in `dir`, or in a temporary directory under /var/tmp removed after.
+pub fn with_dir<T>(
+    dir: Option<&Path>,
+    what: &str,
+    f: impl FnOnce(&Path) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let tmp = PathBuf::from("/var/tmp").join(format!("lander-bench-{what}-{}", std::process::id()));
+    let path = dir.unwrap_or(&tmp);
+    std::fs::create_dir_all(path).with_context(|| format!("creating {}", path.display()))?;
+    let outcome = f(path);
+    if dir.is_none() {
+        let _ = std::fs::remove_dir_all(path);
+    }
+    outcome
+}
+
+/// The whole sweep: every traffic mix, every rate, every tool.
+pub fn measure(args: &Args, dir: &Path) -> anyhow::Result<Report> {
+    if args.secs == 0 || args.tools.is_empty() || args.rates.is_empty() {
+        bail!("--secs, --tools and --rates must not be empty or zero");
+    }
+    let load_before = load_average();
+    let veth = Veth::new("bench")?;
+    let setup = Setup {
+        buffer: args.buffer_size,
+        threads: args.threads.max(1),
+        lander: super::capture::sibling("lander-capture")?,
+    };
+    let mut rows = Vec::new();
+    let mut turn = 0;
+    for &traffic in &args.traffic {
+        let conf = dir.join(format!("{traffic:?}.cfg").to_lowercase());
+        std::fs::write(&conf, traffic.trafgen_config())?;
+        for &rate in &args.rates {
+            let mut order = args.tools.clone();
+            let first = turn % order.len();
+            order.rotate_left(first);
+            turn += 1;
+            for tool in order {
+                let point = Point {
+                    traffic,
+                    rate,
+                    tool,
+                };
+                let row = point.measure(&veth, &setup, &conf, args.secs, dir)?;
+                tracing::info!(
+                    "{:?} {:?} {}: offered {}, written {}",
+                    traffic,
+                    rate,
+                    row.tool,
+                    row.offered,
+                    row.written
+                );
+                rows.push(row);
+            }
+        }
+    }
+    Ok(Report {
+        load_before,
+        load_after: load_average(),
+        secs: args.secs,
+        buffer_bytes: args.buffer_size,
+        rows,
+    })
+}
+
+/// One tool capturing one traffic mix at one rate.
+struct Point {
+    traffic: Traffic,
+    rate: Rate,
+    tool: Tool,
+}
+
+impl Point {
+    fn measure(
+        &self,
+        veth: &Veth,
+        setup: &Setup,
+        conf: &Path,
+        secs: u64,
+        dir: &Path,
+    ) -> anyhow::Result<Row> {
+        let out = dir.join("out");
+        let _ = std::fs::remove_dir_all(&out);
+        let _ = std::fs::remove_file(out.with_extension("stats.json"));
+        std::fs::create_dir_all(&out)?;
+        let log = dir.join("capture.log");
+        let mut child = self.tool.spawn(veth, setup, &out, &log)?;
+        let outcome = self.offer_and_stop(veth, &mut child, conf, secs, &log);
+        if outcome.is_err() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let (offered, seconds, cpu) = outcome?;
+        let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+        let drops = self.tool.drops(&out, &log_text)?;
+        let written = written(&out)?;
+        Ok(self.row(setup, offered, seconds, written, drops, cpu))
+    }
+
+    /// Waits until the tool captures, offers the traffic, stops the tool. Packets offered,
+    /// trafgen's seconds, the tool's CPU seconds.
+    fn offer_and_stop(
+        &self,
+        veth: &Veth,
+        child: &mut std::process::Child,
+        conf: &Path,
+        secs: u64,
+        log: &Path,
+    ) -> anyhow::Result<(u64, f64, f64)> {
+        wait_ready(child, log, self.tool.ready_marker())?;
+        let before = veth.rx_counters()?;
+        let sent = veth.trafgen(conf, &self.send(secs))?;
+        std::thread::sleep(Duration::from_millis(300));
+        let offered = veth.rx_counters()?.packets - before.packets;
+        signal_int(child.id())?;
+        let cpu_before = children_cpu_secs();
+        let (status, in_time) = wait_for(child, Duration::from_secs(60))?;
+        let cpu = children_cpu_secs() - cpu_before;
+        if !in_time {
+            bail!("{:?} did not stop within 60 s of SIGINT", self.tool);
+        }
+        // tcpdump and netsniff-ng exit 0 on SIGINT; so does lander-capture.
+        if !status.success() {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            bail!("{:?} failed ({status}): {}", self.tool, text.trim());
+        }
+        Ok((offered, sent.seconds, cpu))
+    }
+
+    fn send(&self, secs: u64) -> Send {
+        match self.rate {
+            Rate::Pps(pps) => Send {
+                packets: Some(pps * secs),
+                rate_pps: Some(pps),
+                limit: Duration::from_secs(secs * 3 + 5),
+            },
+            Rate::Max => Send {
+                packets: None,
+                rate_pps: None,
+                limit: Duration::from_secs(secs),
+            },
+        }
+    }
+
+    fn row(&self, setup: &Setup, offered: u64, secs: f64, written: u64, d: Drops, cpu: f64) -> Row {
+        let pct = |n: u64| 100.0 * n as f64 / offered.max(1) as f64;
+        Row {
+            traffic: self.traffic,
+            rate_asked: match self.rate {
+                Rate::Pps(p) => Some(p),
+                Rate::Max => None,
+            },
+            tool: self.tool.label(setup),
+            offered,
+            offered_pps: offered as f64 / secs.max(1e-9),
+            written,
+            written_pct: pct(written),
+            drops: d,
+            unaccounted: offered as i64 - written as i64 - d.total() as i64,
+            cpu_seconds: cpu,
+            cpu_s_per_mpkt: cpu / (written.max(1) as f64 / 1e6),
+        }
+    }
+}
+
+/// Waits until the tool's log says it captures (and a little more for its ring to be set up).
+fn wait_ready(child: &mut std::process::Child, log: &Path, marker: &str) -> anyhow::Result<()> {
+    let end = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < end {
+        if let Some(st) = child.try_wait()? {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            bail!("capture tool exited at start ({st}): {}", text.trim());
+        }
+        if std::fs::read_to_string(log).is_ok_and(|t| t.contains(marker)) {
+            std::thread::sleep(Duration::from_millis(300));
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    bail!("capture tool did not say {marker:?} within 20 s")
+}
+
+/// SIGINT to `pid` (through kill(1): the bench keeps to safe code).
+fn signal_int(pid: u32) -> anyhow::Result<()> {
+    let st = std::process::Command::new("kill")
+        .args(["-s", "INT", &pid.to_string()])
+        .status()
+        .context("cannot run kill")?;
+    if !st.success() {
+        bail!("kill -s INT {pid} failed");
+    }
+    Ok(())
+}
+
+/// Packets in the trace files under `out` (dot files and manifests left out).
+pub fn written(out: &Path) -> anyhow::Result<u64> {
+    let mut n = 0;
+    for entry in std::fs::read_dir(out)? {
+        let path = entry?.path();
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        if name.starts_with('.') || name.ends_with(".json") || !path.is_file() {
+            continue;
+        }
+        let mut r = lander_trace::format::TraceReader::open(&path)
+            .with_context(|| format!("reading back {}", path.display()))?;
+        while r
+            .next()
+            .with_context(|| format!("reading back {}", path.display()))?
+            .is_some()
+        {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+fn opt(v: Option<u64>) -> String {
+    v.map_or("-".into(), |n| n.to_string())
+}
+
+fn rate_label(r: Option<u64>) -> String {
+    r.map_or("max".into(), lander_spool::human::count)
+}
+
+/// The report as a plain-text table.
+pub fn table(report: &Report) -> String {
+    let load = |l: [f64; 3]| format!("{:.2} {:.2} {:.2}", l[0], l[1], l[2]);
+    let mut s = format!(
+        "load average before {}, after {}; {} s per point, kernel buffer {}\n",
+        load(report.load_before),
+        load(report.load_after),
+        report.secs,
+        lander_spool::human::bytes(report.buffer_bytes)
+    );
+    s.push_str(&format!(
+        "{:<7} {:>7} {:<28} {:>10} {:>8} {:>10} {:>8} {:>8} {:>6} {:>6} {:>8} {:>9}\n",
+        "traffic",
+        "asked",
+        "tool",
+        "offered",
+        "Mpps",
+        "written",
+        "%",
+        "kernel",
+        "if",
+        "ring",
+        "unacct",
+        "CPU s/Mp"
+    ));
+    for r in &report.rows {
+        s.push_str(&format!(
+            "{:<7} {:>7} {:<28} {:>10} {:>8.3} {:>10} {:>8.3} {:>8} {:>6} {:>6} {:>8} {:>9.2}\n",
+            format!("{:?}", r.traffic).to_lowercase(),
+            rate_label(r.rate_asked),
+            r.tool,
+            r.offered,
+            r.offered_pps / 1e6,
+            r.written,
+            r.written_pct,
+            opt(r.drops.kernel),
+            opt(r.drops.interface),
+            opt(r.drops.ring),
+            r.unaccounted,
+            r.cpu_s_per_mpkt
+        ));
+    }
+    s.push_str(
+        "offered: rx_packets of the receiving veth while trafgen ran; written: read back \
+         from the files; unacct: offered - written - reported drops; CPU: the tool's user + \
+         system time per million packets written\n",
+    );
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_parse_with_suffixes_and_max() {
+        assert_eq!(parse_rate("200k"), Ok(Rate::Pps(200_000)));
+        assert_eq!(parse_rate("1.5M"), Ok(Rate::Pps(1_500_000)));
+        assert_eq!(parse_rate("MAX"), Ok(Rate::Max));
+        assert!(parse_rate("0").is_err());
+        assert!(parse_rate("fast").is_err());
+        assert!(parse_rate("k").is_err());
+    }
+}
