@@ -102,7 +102,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         measure(&args, &plan, dir)
     })?;
     if let Some(dir) = &args.report_dir {
-        report::write_all(&report, dir)?;
+        write_all(&report, dir)?;
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -339,4 +339,21 @@ fn build_groups(plan: &Plan, i: &Inputs) -> anyhow::Result<Vec<Group>> {
         group("convert mixed", &i.mixed, "editcap -F pcapng", convert),
         group("info and verify mixed", &i.mixed, "capinfos", info),
     ])
+}
+
+/// Writes report.md, report.json and the plots into `dir`.
+pub fn write_all(report: &report::Report, dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
+    let json = serde_json::to_vec_pretty(report)?;
+    std::fs::write(dir.join("report.json"), json)?;
+    std::fs::write(
+        dir.join("report.md"),
+        report::markdown(report, Path::new("")),
+    )?;
+    plot::threads(report, &dir.join(report::PLOTS[0]))?;
+    plot::packet_size(report, &dir.join(report::PLOTS[1]))?;
+    if report.live.is_some() {
+        plot::live_drops(report, &dir.join(report::PLOTS[2]))?;
+    }
+    Ok(())
 }

@@ -4,7 +4,6 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::Context;
 use serde::Serialize;
 
 use super::runner::GroupReport;
@@ -33,20 +32,6 @@ pub const PLOTS: [&str; 3] = [
     "bench-packet-size.svg",
     "bench-live-drops.svg",
 ];
-
-/// Writes report.md, report.json and the plots into `dir`.
-pub fn write_all(report: &Report, dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
-    let json = serde_json::to_vec_pretty(report)?;
-    std::fs::write(dir.join("report.json"), json)?;
-    std::fs::write(dir.join("report.md"), markdown(report, Path::new("")))?;
-    super::plot::threads(report, &dir.join(PLOTS[0]))?;
-    super::plot::packet_size(report, &dir.join(PLOTS[1]))?;
-    if report.live.is_some() {
-        super::plot::live_drops(report, &dir.join(PLOTS[2]))?;
-    }
-    Ok(())
-}
 
 fn load(l: [f64; 3]) -> String {
     format!("{:.2} {:.2} {:.2}", l[0], l[1], l[2])
