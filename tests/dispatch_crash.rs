@@ -167,3 +167,18 @@ fn a_crash_between_manifest_and_data_publication_is_completed_not_given_up() {
         .unwrap();
     assert!(failed.is_empty(), "given up: {failed:?}");
 }
+
+/// A user dispatcher killed while writing a quarantine reason left its temporary behind in
+/// `users/<user>/state/quarantine/`, and no sweep removed it (the chaos test found it).
+#[test]
+fn a_quarantine_temporary_of_a_dead_user_dispatcher_is_swept() {
+    let spool = Spool::new(Setup::default());
+    let dir = spool.user_state("bob").join("quarantine");
+    std::fs::create_dir_all(&dir).unwrap();
+    let host = lander_dispatch::sys::hostname();
+    let left = dir.join(format!(".17-ab.reason.json.{host}.{}.0.tmp", u32::MAX - 1));
+    std::fs::write(&left, b"{").unwrap();
+    spool.user_engine("bob").sweep(Duration::ZERO).unwrap();
+    assert!(!left.exists(), "{} left", left.display());
+    spool.assert_no_temporaries();
+}
