@@ -74,7 +74,13 @@ fn explain_name(
         let what = digest_of(p)
             .and_then(|d| texts.get(&d).map(|t| format!("{:?}", t.1)))
             .unwrap_or_else(|| std::fs::read_to_string(p).unwrap_or_default());
-        let _ = writeln!(out, "    {}: {}", p.display(), what.trim_end());
+        let what: String = what.split_whitespace().collect::<Vec<_>>().join(" ");
+        let _ = writeln!(
+            out,
+            "    {}: {}",
+            p.display(),
+            what.chars().take(400).collect::<String>()
+        );
     }
     let mut stages = vec![("scrub".to_owned(), spool.ledger())];
     stages.extend(USERS.iter().map(|u| (u.to_string(), spool.user_ledger(u))));
