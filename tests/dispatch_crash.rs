@@ -167,3 +167,51 @@ fn a_crash_between_manifest_and_data_publication_is_completed_not_given_up() {
         .unwrap();
     assert!(failed.is_empty(), "given up: {failed:?}");
 }
+
+/// A user dispatcher killed while writing a quarantine reason left its temporary behind in
+/// `users/<user>/state/quarantine/`, and no sweep removed it (the chaos test found it).
+#[test]
+fn a_quarantine_temporary_of_a_dead_user_dispatcher_is_swept() {
+    let spool = Spool::new(Setup::default());
+    let dir = spool.user_state("bob").join("quarantine");
+    std::fs::create_dir_all(&dir).unwrap();
+    let host = lander_dispatch::sys::hostname();
+    let left = dir.join(format!(".17-ab.reason.json.{host}.{}.0.tmp", u32::MAX - 1));
+    std::fs::write(&left, b"{").unwrap();
+    spool.user_engine("bob").sweep(Duration::ZERO).unwrap();
+    assert!(!left.exists(), "{} left", left.display());
+    spool.assert_no_temporaries();
+}
+
+/// A dispatcher that gave an item up was killed before its history committed: the claim says
+/// failed, the history has no failed row, so `lander jobs` did not list it and no operator
+/// could retry it (the chaos test found the raw file left). The next pass writes the row.
+#[test]
+fn a_given_up_item_whose_history_was_lost_is_listed_failed_and_can_be_retried() {
+    use lander_dispatch::claim::{self, Claim, ClaimState};
+    let spool = Spool::new(Setup::default());
+    let names = spool.add_raw(0..1);
+    let item = format!("{SITE}/{}", names[0]);
+    let job = format!("scrub.{SITE}.{}.4.deadbeef", names[0]);
+    let c = Claim {
+        state: ClaimState::Failed,
+        reason: Some("lost: the job ended without a run record".into()),
+        ..Claim::new("scrub", &item, job.clone(), 4)
+    };
+    let path = spool.scrub_state().join("claims").join(&item);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    claim::rewrite(&path, &c, false).unwrap();
+    let mut engine = spool.scrub_engine();
+    engine.pass().unwrap();
+    let failed = spool
+        .ledger()
+        .list(Some("scrub"), Some("failed"), 10)
+        .unwrap();
+    assert_eq!(
+        failed.iter().map(|r| r.job_id.as_str()).collect::<Vec<_>>(),
+        [job.as_str()]
+    );
+    lander_dispatch::control::retry(&spool.config, &job).unwrap();
+    drain(&mut engine);
+    spool.assert_scrubbed_exactly_once(&names);
+}

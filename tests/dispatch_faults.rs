@@ -148,9 +148,10 @@ struct Fleet<'a> {
 impl Fleet<'_> {
     fn scrub_dispatcher(spool: &Spool, crash_at: Option<&str>) -> Child {
         let mut cmd = Command::new(LANDER);
-        cmd.args(["-q", "dispatch", "--config"])
+        cmd.args(["-v", "dispatch", "--config"])
             .arg(spool.config_path())
-            .arg("run");
+            .arg("run")
+            .stderr(fleet_log(spool));
         if let Some(step) = crash_at {
             cmd.env(lander_dispatch::crash::ENV, step);
         }
@@ -159,9 +160,10 @@ impl Fleet<'_> {
 
     fn user_dispatcher(spool: &Spool, user: &str) -> Child {
         Command::new(LANDER)
-            .args(["-q", "user", "--user", user, "--config"])
+            .args(["-v", "user", "--user", user, "--config"])
             .arg(spool.config_path())
             .arg("run")
+            .stderr(fleet_log(spool))
             .spawn()
             .expect("start lander user run")
     }
@@ -171,6 +173,15 @@ impl Fleet<'_> {
             kill_child(c);
         }
     }
+}
+
+/// The log all dispatchers of a chaos run append to (shown for the items a failure is about).
+fn fleet_log(spool: &Spool) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(spool.dir.path().join("fleet.log"))
+        .expect("open the fleet's log")
 }
 
 /// Pids of running jobs of every stage.
@@ -252,9 +263,11 @@ fn chaos_both_stages(seed: u64) {
     });
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let mut expected = std::collections::BTreeMap::<String, usize>::new();
+    let mut texts = std::collections::BTreeMap::<String, (String, String)>::new();
     let mut add = |site: &str, i: usize, text: String| {
         spool.add_raw_file(site, &Spool::name(i), text.as_bytes());
         *expected.entry(blake(text.as_bytes())).or_default() += 1;
+        texts.insert(blake(text.as_bytes()), (Spool::name(i), text));
     };
     for i in 0..10 {
         add("s1", i, format!("s1 trace {i}\n"));
@@ -335,7 +348,18 @@ fn chaos_both_stages(seed: u64) {
         for (d, n) in digests_under(&spool.root().join("users").join(user).join("incoming")) {
             *got.entry(d).or_default() += n;
         }
-        assert_eq!(got, expected, "seed {seed}: {user} has every file once");
+        assert!(
+            got == expected,
+            "seed {seed}: {user} has every file once:{}",
+            explain::explain(
+                &spool,
+                user,
+                &got,
+                &expected,
+                &texts,
+                &spool.dir.path().join("fleet.log")
+            )
+        );
     }
     // No original was written over: the archive holds each raw file once, the first capture
     // under its own name.

@@ -311,6 +311,29 @@ impl Stage for UserStage {
         self.finish(item, "ignored")
     }
 
+    /// Temporaries of the stage's own writers that died: quarantine reasons, finished markers
+    /// written in place, reasons of failed files.
+    fn sweep_scratch(
+        &self,
+        _in_use: &std::collections::HashSet<String>,
+        min_age: std::time::Duration,
+    ) -> io::Result<usize> {
+        let finished = self.spool.user_state(&self.name).join("finished");
+        let mut dirs = vec![self.spool.user_quarantine(&self.name)];
+        for site in &self.sites {
+            dirs.push(finished.join(site));
+            dirs.push(self.spool.failed(&self.name).join(site));
+        }
+        let mut removed = 0;
+        for dir in dirs.iter().filter(|d| fsutil::exists(d)) {
+            for left in lander_spool::publish::leftovers(dir, min_age)? {
+                remove_if_exists(&left.path)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     fn give_up(&self, item: &str, reason: &str) -> io::Result<bool> {
         let why = FailReason {
             file: item.to_owned(),

@@ -2,6 +2,8 @@
 //! invariants, shared by the dispatch tests.
 #![allow(dead_code)]
 
+pub mod explain;
+
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};

@@ -395,11 +395,29 @@ impl<S: Stage> Dispatcher<S> {
         let reason = c.reason.as_deref().unwrap_or("failed");
         if self.stage.give_up(item, reason)? {
             report.failed_items += 1;
+            self.listed_failed(c, reason)?;
         } else {
             self.forget_attempt(item, &c.job.job_id)?;
             self.release.push(Release::claim(path));
         }
         Ok(())
+    }
+}
+
+impl<S: Stage> Dispatcher<S> {
+    /// Makes the history say the kept failed claim's attempt failed: a dispatcher killed
+    /// between giving the item up and committing left the claim failed and the history without
+    /// the row, and `lander jobs` (where an operator finds what to retry) reads the history.
+    fn listed_failed(&mut self, c: &Claim, reason: &str) -> Result<(), PassError> {
+        let listed = self.ledger.get(&c.job.job_id)?;
+        if listed.is_some_and(|r| r.state == "failed") {
+            return Ok(());
+        }
+        let row = JobRow {
+            reason: Some(reason.to_owned()),
+            ..row_of(c, "failed")
+        };
+        Ok(self.ledger.set_state(&row)?)
     }
 }
 

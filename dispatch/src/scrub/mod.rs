@@ -23,6 +23,9 @@ use crate::stage::{Accept, JobCommand, Policy, Stage};
 pub mod identity;
 mod publish;
 
+#[cfg(test)]
+mod dispose_tests;
+
 use identity::{digest_at, identify, source_digest, Found, Names};
 
 /// The scrub stage.

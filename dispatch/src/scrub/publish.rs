@@ -143,7 +143,7 @@ impl ScrubStage {
     }
 
     /// Archives or removes the raw file the item was (only that inode: a new file that has
-    /// since arrived under the name is left alone), manifest first.
+    /// since arrived under the name is left alone, with its manifest), manifest first.
     pub(super) fn dispose_raw(
         &self,
         site: &str,
@@ -151,32 +151,30 @@ impl ScrubStage {
         id: Option<&Identity>,
     ) -> io::Result<()> {
         let raw = self.spool.raw(site).join(name);
-        let meta = match std::fs::symlink_metadata(&raw) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(fsutil::with_path(e, &raw)),
-            Ok(m) => m,
-        };
-        if id.is_some_and(|id| !id.same_inode(&meta)) {
-            return Ok(());
-        }
-        let files = [manifest_path(&raw), raw.clone()];
+        let files = [manifest_path(&raw), raw];
         match self.config.scrub.raw_after {
-            AfterSuccess::Remove => files.iter().try_for_each(|f| remove_if_exists(f)),
+            AfterSuccess::Remove => remove_raw(&files, id),
             AfterSuccess::Archive => self.archive(site, &files, id),
         }?;
         crash::point("scrub.disposed");
         Ok(())
     }
 
-    fn archive(
+    /// Moves `files` (manifest, then the trace) into the site's archive, each only while the
+    /// trace's entry is still the claimed file. A part the archive already holds for the
+    /// claimed file (a second copy, or a step done before a crash) is removed.
+    pub(super) fn archive(
         &self,
         site: &str,
-        files: &[std::path::PathBuf],
+        files: &[std::path::PathBuf; 2],
         id: Option<&Identity>,
     ) -> io::Result<()> {
         let archive = self.spool.archive(site);
         fsutil::create_dir_mode(&archive, 0o750)?;
         for (i, f) in files.iter().enumerate() {
+            if !still_claimed(&files[1], id)? {
+                return Ok(());
+            }
             let dst = archive.join(f.file_name().unwrap_or_default());
             private(f);
             match move_once(f, &dst) {
@@ -193,6 +191,31 @@ impl ScrubStage {
             }
         }
         Ok(())
+    }
+}
+
+/// Removes `files` (manifest, then the trace), each only while the trace's entry is still the
+/// claimed file.
+fn remove_raw(files: &[std::path::PathBuf; 2], id: Option<&Identity>) -> io::Result<()> {
+    for f in files {
+        if !still_claimed(&files[1], id)? {
+            return Ok(());
+        }
+        remove_if_exists(f)?;
+    }
+    Ok(())
+}
+
+/// Whether the raw trace entry `raw` is still the file the claim took (`id`; any entry when
+/// the claim recorded none). Checked right before each step that moves or removes something
+/// under its name: another dispatcher acting on the same view may have disposed of the claimed
+/// file already, and a new file (a capture restarted) arrived under the name since; that one,
+/// and the manifest beside it, are never taken for the claimed file.
+fn still_claimed(raw: &Path, id: Option<&Identity>) -> io::Result<bool> {
+    match std::fs::symlink_metadata(raw) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(fsutil::with_path(e, raw)),
+        Ok(m) => Ok(id.is_none_or(|id| id.same_inode(&m))),
     }
 }
 
