@@ -4,4 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
 cargo build --release --workspace --bins
-exec target/release/lander demo "$@"
+exec "${CARGO_TARGET_DIR:-target}/release/lander" demo "$@"
