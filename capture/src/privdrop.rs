@@ -53,44 +53,17 @@ pub struct Account {
 impl Account {
     /// Looks `user` up (NSS, so LDAP users work too).
     pub fn lookup(user: &str) -> Result<Account, PrivDropError> {
-        let call = |source| PrivDropError::Call {
+        let entry = lander_spool::os::user_by_name(user).map_err(|source| PrivDropError::Call {
             user: user.to_string(),
             step: "getpwnam_r",
             source,
-        };
-        let name = CString::new(user).map_err(|_| PrivDropError::NoUser(user.to_string()))?;
-        let mut buf = vec![0u8; 4096];
-        loop {
-            // SAFETY: all-zero is a valid value of this plain C struct.
-            let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-            let mut found: *mut libc::passwd = std::ptr::null_mut();
-            // SAFETY: `name` is NUL-terminated; `pwd`, `buf` (with its true length) and `found`
-            // are valid and writable for the call; getpwnam_r writes only within them.
-            let rc = unsafe {
-                libc::getpwnam_r(
-                    name.as_ptr(),
-                    &mut pwd,
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    &mut found,
-                )
-            };
-            if rc == libc::ERANGE && buf.len() < 1 << 20 {
-                buf.resize(buf.len() * 2, 0);
-                continue;
-            }
-            if rc != 0 {
-                return Err(call(io::Error::from_raw_os_error(rc)));
-            }
-            if found.is_null() {
-                return Err(PrivDropError::NoUser(user.to_string()));
-            }
-            return Ok(Account {
-                name: user.to_string(),
-                uid: pwd.pw_uid,
-                gid: pwd.pw_gid,
-            });
-        }
+        })?;
+        let entry = entry.ok_or_else(|| PrivDropError::NoUser(user.to_string()))?;
+        Ok(Account {
+            name: entry.name,
+            uid: entry.uid,
+            gid: entry.gid,
+        })
     }
 
     /// Switches the whole process (every thread: glibc's set*id broadcast) to this user.

@@ -27,43 +27,21 @@ pub struct Account {
 
 /// Looks `name` up (`getpwnam_r`, `getgrouplist`).
 pub fn lookup(name: &str) -> io::Result<Account> {
-    let c_name = CString::new(name)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "account name holds NUL"))?;
-    let mut buf = vec![0u8; 16 * 1024];
-    // SAFETY: all-zero is a valid `passwd` (integers and null pointers).
-    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut found: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: the name is NUL-terminated; `pw`, `buf` (with its length) and `found` are live
-    // locals that getpwnam_r writes into; the strings it sets point into `buf`.
-    let rc = unsafe {
-        libc::getpwnam_r(
-            c_name.as_ptr(),
-            &mut pw,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut found,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::from_raw_os_error(rc));
-    }
-    if found.is_null() {
-        return Err(io::Error::new(
+    let entry = lander_spool::os::user_by_name(name)?.ok_or_else(|| {
+        io::Error::new(
             io::ErrorKind::NotFound,
             format!("no account {name:?} on this host"),
-        ));
-    }
-    // SAFETY: pw_dir was set by getpwnam_r to a NUL-terminated string in `buf`, still alive.
-    let home = unsafe { CStr::from_ptr(pw.pw_dir) }
-        .to_string_lossy()
-        .into_owned();
-    let groups = group_list(&c_name, pw.pw_gid)?;
+        )
+    })?;
+    let c_name = CString::new(name)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "account name holds NUL"))?;
+    let groups = group_list(&c_name, entry.gid)?;
     Ok(Account {
-        name: name.to_owned(),
-        uid: pw.pw_uid,
-        gid: pw.pw_gid,
+        name: entry.name,
+        uid: entry.uid,
+        gid: entry.gid,
         groups,
-        home,
+        home: entry.home,
     })
 }
 

@@ -1,5 +1,5 @@
 //! The few system calls publication needs that the standard library lacks: a rename that never
-//! replaces (`renameat2` with `RENAME_NOREPLACE`), group lookup by name, and the host name.
+//! replaces (`renameat2` with `RENAME_NOREPLACE`), user and group lookup by name, and the host name.
 #![allow(unsafe_code)]
 
 use std::ffi::{CStr, CString};
@@ -117,6 +117,70 @@ pub fn group_id(group: &str) -> io::Result<u32> {
     }
 }
 
+/// An account of the user database (NSS: local files, LDAP, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserEntry {
+    /// Its name.
+    pub name: String,
+    /// Its user id.
+    pub uid: u32,
+    /// Its primary group.
+    pub gid: u32,
+    /// Its home directory.
+    pub home: String,
+}
+
+/// Looks the account `name` up (`getpwnam_r`); `None` when there is none.
+pub fn user_by_name(name: &str) -> io::Result<Option<UserEntry>> {
+    let c_name = CString::new(name).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "an account name holds a NUL byte",
+        )
+    })?;
+    let mut buf = vec![0u8; 4096];
+    loop {
+        // SAFETY: all-zero is a valid value of this plain C struct.
+        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: `c_name` is NUL-terminated; `pwd`, `buf` (with its true length) and `found`
+        // are valid and writable for the call; getpwnam_r writes only within them.
+        let rc = unsafe {
+            libc::getpwnam_r(
+                c_name.as_ptr(),
+                &mut pwd,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut found,
+            )
+        };
+        if rc == libc::ERANGE && buf.len() < 1 << 20 {
+            buf.resize(buf.len() * 2, 0);
+            continue;
+        }
+        if rc != 0 {
+            return Err(io::Error::from_raw_os_error(rc));
+        }
+        if found.is_null() {
+            return Ok(None);
+        }
+        let home = match pwd.pw_dir.is_null() {
+            true => String::new(),
+            // SAFETY: on success `pw_dir` points to a NUL-terminated string inside `buf`,
+            // alive here.
+            false => unsafe { CStr::from_ptr(pwd.pw_dir) }
+                .to_string_lossy()
+                .into_owned(),
+        };
+        return Ok(Some(UserEntry {
+            name: name.to_owned(),
+            uid: pwd.pw_uid,
+            gid: pwd.pw_gid,
+            home,
+        }));
+    }
+}
+
 /// The name of group `gid`, if it has one (for messages).
 pub fn group_name(gid: u32) -> Option<String> {
     let mut buf = vec![0u8; 4096];
@@ -145,6 +209,14 @@ pub fn group_name(gid: u32) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn users_by_name() {
+        let root = user_by_name("root").unwrap().unwrap();
+        assert_eq!((root.uid, root.gid), (0, 0));
+        assert!(user_by_name("no-such-user-lander").unwrap().is_none());
+        assert!(user_by_name("a\0b").is_err());
+    }
 
     #[test]
     fn rename_noreplace_never_replaces() {
