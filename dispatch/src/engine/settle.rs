@@ -332,14 +332,20 @@ impl<S: Stage> Dispatcher<S> {
             ..next
         };
         // A job judged lost is judged again under the takeover marker: no record meanwhile,
-        // and no heartbeat since the one the verdict rests on.
+        // no heartbeat since the one the verdict rests on, and no wrapper of it alive on this
+        // host (one judged never started may have written its start marker since).
         let dirs = self.stage.dirs();
         let (record, beat) = (dirs.record(&c.job.job_id), dirs.beat(&c.job.job_id));
+        let marker = dirs.marker(&c.job.job_id);
         let judged = self.watch.judged_on(&c.job.job_id);
         let view = std::sync::Arc::clone(&self.view);
+        let grace = self.opts.lost_grace;
         let still_lost = || {
             let same_beat = judged.is_none_or(|seq| view(&beat).map(|b| b.seq) == seq);
-            Ok(rec.is_some() || (!crate::fsutil::exists(&record) && same_beat))
+            Ok(rec.is_some()
+                || (!crate::fsutil::exists(&record)
+                    && same_beat
+                    && !wrapper_alive_here(&marker, grace)))
         };
         if !claim::takeover_checked(path, c, &next, self.opts.fsync, still_lost)? {
             return Ok(());
@@ -422,6 +428,17 @@ impl<S: Stage> Dispatcher<S> {
 }
 
 /// Whether the wrapper that wrote `m` runs on this host.
+/// Whether the start marker at `path` belongs to a wrapper alive on this host, or is being
+/// written (created, not yet filled, younger than `grace`).
+fn wrapper_alive_here(path: &Path, grace: Duration) -> bool {
+    match read_json::<StartMarker>(path) {
+        Ok(Some(m)) => on_this_host(&m) && sys::alive(m.pid, m.pid_start),
+        Ok(None) => false,
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => younger_than(path, grace),
+        Err(_) => false,
+    }
+}
+
 fn on_this_host(m: &StartMarker) -> bool {
     match &m.host_id {
         Some(id) => id == sys::host_id(),
