@@ -8,8 +8,8 @@
 //! every address under it, and only the bits below a cached prefix are encrypted on a miss.
 //! Levels, all sized to stay in L1/L2:
 //! - exact addresses, two-way set associative (hot hosts, a flood's victim);
-//! - IPv4: a table indexed by the top 16 bits holding their 16 flip bits, so a miss encrypts
-//!   bits 16..32, exactly two AES-NI batches of eight blocks;
+//! - (IPv4 and IPv6: the mapping's own key-derived table gives every address's top 16 flips,
+//!   so an IPv4 miss encrypts bits 16..32, exactly two AES-NI batches of eight blocks;)
 //! - IPv6: /64, /48 and /32 direct-mapped tables, consulted longest first, so a new host
 //!   under a known /64 encrypts 64 blocks and a new /64 under a known /48 encrypts 80.
 //!
@@ -75,10 +75,6 @@ pub struct CachedAnonymizer {
     anon: Anonymizer,
     scratch: Scratch,
     hot4: Vec<Set<u32, u32>>,
-    /// Flip bits 0..16 of each /16, in the high half.
-    p16: Vec<u16>,
-    /// Which `p16` entries are filled, one bit each.
-    p16_filled: Vec<u64>,
     hot6: Vec<Set<u128, u128>>,
     /// Per prefix length of [`PREFIX6_LENS`]: (prefix, flips of its bits).
     p6: [Vec<(u128, u128)>; 3],
@@ -111,8 +107,6 @@ impl CachedAnonymizer {
             anon,
             scratch: Scratch::new(),
             hot4: vec![zero4; 1 << HOT4_BITS],
-            p16: vec![0; 1 << 16],
-            p16_filled: vec![0; (1 << 16) / 64],
             hot6: vec![zero6; 1 << HOT6_BITS],
             p6,
             stats: CacheStats::default(),
@@ -152,22 +146,9 @@ impl CachedAnonymizer {
     }
 
     fn flips_v4(&mut self, addr: u32) -> u32 {
-        let first = self.anon.first_bit_v4(addr);
-        let hi = (addr >> 16) as usize;
-        let (word, bit) = (hi / 64, 1u64 << (hi % 64));
-        if self.p16_filled[word] & bit != 0 {
-            self.stats.prefix_hits += 1;
-            let known = u32::from(self.p16[hi]) << 16;
-            return known
-                | self
-                    .anon
-                    .flips_v4_in(addr, first.max(16), &mut self.scratch);
-        }
         self.stats.misses += 1;
-        let flips = self.anon.flips_v4_in(addr, first, &mut self.scratch);
-        self.p16[hi] = (flips >> 16) as u16;
-        self.p16_filled[word] |= bit;
-        flips
+        let first = self.anon.first_bit_v4(addr);
+        self.anon.flips_v4_in(addr, first, &mut self.scratch)
     }
 
     /// Anonymizes an IPv6 address.
