@@ -17,6 +17,7 @@ use lander_trace::format::TraceReader;
 use lander_trace::record::{LinkType, OwnedRecord};
 use lander_trace::synth::{generate, Profile};
 
+mod copy;
 mod spool;
 
 /// Packets from memory; `live` ones report `Idle` after the last packet until `until` says

@@ -26,7 +26,7 @@ mod writer;
 
 pub use crate::record::{Format, LinkType, OwnedRecord, Record};
 pub use error::{ReadError, WriteError};
-pub use reader::{TraceReader, DEFAULT_STREAM_BUFFER};
+pub use reader::{CopyStop, RecordHead, TraceReader, DEFAULT_STREAM_BUFFER};
 pub use writer::{RecordEncoder, TraceWriter};
 
 /// The largest record or block any reader buffers (16 MiB).

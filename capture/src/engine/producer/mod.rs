@@ -24,6 +24,8 @@ use lander_spool::seq::SeqAllocator;
 use lander_trace::format::RecordEncoder;
 use lander_trace::record::{Format, LinkType, Record};
 
+mod copy;
+
 /// Packets between looks at the stop and rotate flags.
 const FLAG_CHECK_MASK: u64 = 1023;
 /// A live buffer is handed over once it holds packets this much older than the newest.
@@ -144,7 +146,7 @@ impl Producer {
     /// what the source still holds (a live interface's kernel buffer) is read too, unless a
     /// second stop request says to hurry; everything read is written and published either way.
     pub fn run<S: CaptureSource + ?Sized>(mut self, source: &mut S) -> Result<(), EngineError> {
-        let result = match self.pump(source) {
+        let result = match self.pump_fastest(source) {
             Ok(Pumped::Stopped) => self.drain(source),
             Ok(Pumped::Ended) => Ok(()),
             Err(e) => Err(e),
@@ -153,6 +155,20 @@ impl Producer {
         self.publish_counts();
         let closed = self.close_file(CloseReason::End);
         result.and(closed)
+    }
+
+    /// Copies runs of records where the source's are already what we write, else reads and
+    /// encodes packet by packet.
+    fn pump_fastest<S: CaptureSource + ?Sized>(
+        &mut self,
+        source: &mut S,
+    ) -> Result<Pumped, EngineError> {
+        if let Some(reader) = source.pcap_records() {
+            if self.copies_as_is(reader) {
+                return self.pump_copy(reader);
+            }
+        }
+        self.pump(source)
     }
 
     fn pump<S: CaptureSource + ?Sized>(&mut self, source: &mut S) -> Result<Pumped, EngineError> {

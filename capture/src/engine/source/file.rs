@@ -98,4 +98,10 @@ impl CaptureSource for FileSource {
     fn describe(&self) -> String {
         self.name.clone()
     }
+
+    fn pcap_records(&mut self) -> Option<&mut TraceReader> {
+        let unpaced = self.pace.is_none();
+        let pcap = self.reader.pcap_header().is_some();
+        (unpaced && pcap).then_some(&mut self.reader)
+    }
 }

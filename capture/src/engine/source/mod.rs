@@ -1,6 +1,6 @@
 //! Where packets come from: a live interface (libpcap), an ERF record stream, a trace file.
 
-use lander_trace::format::ReadError;
+use lander_trace::format::{ReadError, TraceReader};
 use lander_trace::record::{LinkType, Record};
 
 pub mod erf_stream;
@@ -54,6 +54,11 @@ pub trait CaptureSource {
     }
     /// Kernel drop counters, for sources that have them.
     fn kernel_stats(&mut self) -> Option<KernelStats> {
+        None
+    }
+    /// A trace file of pcap records replayed as fast as possible: its reader, so whole runs
+    /// of records can be copied as they are when the output encodes them the same way.
+    fn pcap_records(&mut self) -> Option<&mut TraceReader> {
         None
     }
 }

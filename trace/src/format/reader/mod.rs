@@ -491,5 +491,8 @@ impl Stream {
     }
 }
 
+mod copy;
+pub use copy::{CopyStop, RecordHead};
+
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,164 @@
+//! The replay fast path. A pcap file whose records the output would encode byte for byte
+//! (same timestamp unit, little-endian, same link type) is copied into the ring a run of
+//! records at a time: one copy per buffer instead of a parse and an encode per packet.
+//! Rotation, the packet limit and the counts are decided for each record from its header,
+//! exactly as on the per-packet path; a record longer than the snaplen goes that path.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use lander_trace::format::{CopyStop, Endian, RecordHead, TraceReader};
+use lander_trace::record::Format;
+
+use super::{OpenFile, Producer, Pumped};
+use crate::engine::ring::BufferMeta;
+use crate::engine::rotate::{CloseReason, RotatePolicy};
+use crate::engine::EngineError;
+
+/// Why a run ended, as the per-record rules decide it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cut {
+    /// The file must close before the next record.
+    Close(CloseReason),
+    /// The packet limit is reached.
+    Limit,
+    /// The next record is longer than the snaplen: it is cut and encoded on its own.
+    Encode,
+}
+
+impl Producer {
+    /// Whether `reader`'s records are, byte for byte, what this producer would write.
+    pub(super) fn copies_as_is(&self, reader: &TraceReader) -> bool {
+        let Some(h) = reader.pcap_header() else {
+            return false;
+        };
+        let format = matches!(
+            (h.format, self.config.format),
+            (Format::Pcap, Format::Pcap) | (Format::PcapNs, Format::PcapNs)
+        );
+        format && h.endian == Endian::Little && h.link_type == self.link_type
+    }
+
+    /// Copies the records of `reader` in runs until it ends, the packet limit, a stop, or an
+    /// error.
+    pub(super) fn pump_copy(&mut self, reader: &mut TraceReader) -> Result<Pumped, EngineError> {
+        loop {
+            if self.packets >= self.limit {
+                return Ok(Pumped::Ended);
+            }
+            if self.file.is_none() {
+                let Some(first) = reader.peek_pcap().map_err(source_error)? else {
+                    return Ok(Pumped::Ended);
+                };
+                self.open_file(first.ts_ns, first.record_len())?;
+            }
+            let (stop, cut) = self.copy_run(reader)?;
+            match (cut, stop) {
+                (Some(Cut::Limit), _) => return Ok(Pumped::Ended),
+                (Some(Cut::Close(reason)), _) => self.close_file(reason)?,
+                (Some(Cut::Encode), _) => {
+                    if let Some(rec) = reader.next().map_err(source_error)? {
+                        self.on_packet(&rec)?;
+                    }
+                }
+                (None, CopyStop::End) => return Ok(Pumped::Ended),
+                (None, CopyStop::Full(need)) => {
+                    self.flush()?;
+                    self.make_room(need)?;
+                }
+                // a bad record: the next call reports it
+                (None, CopyStop::Bad | CopyStop::Refused) => {}
+            }
+            if self.control.rotate.swap(false, Relaxed) && self.file.is_some() {
+                self.close_file(CloseReason::Requested)?;
+            }
+            self.check_writer()?;
+            self.publish_counts();
+            if self.control.stop.load(Relaxed) {
+                return Ok(Pumped::Stopped);
+            }
+        }
+    }
+
+    /// Copies one run into the current buffer (a file is open): what stopped the copy, and
+    /// the cut the per-record rules made, if any.
+    fn copy_run(
+        &mut self,
+        reader: &mut TraceReader,
+    ) -> Result<(CopyStop, Option<Cut>), EngineError> {
+        let rotate = self.config.rotate;
+        let snaplen = self.config.snaplen;
+        let left = self.limit - self.packets;
+        let file = self.file.as_mut().expect("a file is open");
+        let buf = self.buf.as_mut().expect("opening a file leaves a buffer");
+        let mut run = Run {
+            rotate,
+            snaplen,
+            left,
+            file,
+            meta: BufferMeta::default(),
+            cut: None,
+        };
+        let (bytes, stop) = reader
+            .copy_pcap_records(buf.spare_mut(), &mut |h| run.take(h))
+            .map_err(source_error)?;
+        buf.advance(bytes);
+        buf.meta.merge(&run.meta);
+        let meta = run.meta;
+        let cut = run.cut;
+        self.packets += meta.packets;
+        self.totals.bytes += meta.bytes;
+        self.totals.wire_bytes += meta.wire_bytes;
+        Ok((stop, cut))
+    }
+}
+
+/// The per-record rules over one run.
+struct Run<'a> {
+    rotate: RotatePolicy,
+    snaplen: u32,
+    left: u64,
+    file: &'a mut OpenFile,
+    meta: BufferMeta,
+    cut: Option<Cut>,
+}
+
+impl Run<'_> {
+    /// Takes a record into the open file, or cuts the run before it.
+    #[inline]
+    fn take(&mut self, h: RecordHead) -> bool {
+        if self.cut.is_some() {
+            return false;
+        }
+        if h.caplen > self.snaplen {
+            self.cut = Some(Cut::Encode);
+            return false;
+        }
+        let need = h.record_len();
+        let file = &mut *self.file;
+        if file.boundary_ns.is_some_and(|b| h.ts_ns >= b) {
+            self.cut = Some(Cut::Close(CloseReason::Interval));
+            return false;
+        }
+        if file.packets > 0 && self.rotate.over_size(file.size, need) {
+            self.cut = Some(Cut::Close(CloseReason::Size));
+            return false;
+        }
+        if self.meta.packets == self.left {
+            self.cut = Some(Cut::Limit);
+            return false;
+        }
+        self.meta.add(h.ts_ns, h.caplen as usize, h.wire_len, 0);
+        file.size += need as u64;
+        file.packets += 1;
+        if self.rotate.full_of_packets(file.packets) {
+            self.cut = Some(Cut::Close(CloseReason::Packets));
+        } else if self.meta.packets == self.left {
+            self.cut = Some(Cut::Limit);
+        }
+        true
+    }
+}
+
+fn source_error(e: lander_trace::format::ReadError) -> EngineError {
+    EngineError::Source(e.into())
+}

@@ -1,0 +1,137 @@
+//! The replay fast path (runs of pcap records copied as they are) against the per-packet
+//! path: the same files, bytes and manifests for any records, rotation, snaplen and limit.
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::engine::source::file::FileSource;
+use lander_trace::format::TraceWriter;
+use lander_trace::record::Record;
+
+/// A file source that never offers its records for copying: the per-packet path.
+struct PerPacket(FileSource);
+
+impl CaptureSource for PerPacket {
+    fn next(&mut self) -> Result<Next<'_>, SourceError> {
+        self.0.next()
+    }
+    fn link_type(&self) -> LinkType {
+        self.0.link_type()
+    }
+    fn snaplen(&self) -> u32 {
+        self.0.snaplen()
+    }
+    fn is_live(&self) -> bool {
+        false
+    }
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
+}
+
+/// A pcap file of `format` with records of these (gap before it in µs, caplen) pairs.
+fn input(dir: &Path, format: Format, recs: &[(u64, usize)]) -> PathBuf {
+    let path = dir.join("in.pcap");
+    let file = std::fs::File::create(&path).unwrap();
+    let mut w = TraceWriter::new(file, format, LinkType::ETHERNET, 65535).unwrap();
+    let mut ts = 1_700_000_000_000_000_000u64;
+    for (i, &(gap, caplen)) in recs.iter().enumerate() {
+        ts += gap * 1_000;
+        let data = vec![i as u8; caplen];
+        let rec = Record {
+            ts_ns: ts,
+            wire_len: caplen as u32 + 4,
+            link_type: LinkType::ETHERNET,
+            interface: 0,
+            drops: 0,
+            data: &data,
+        };
+        w.write(&rec).unwrap();
+    }
+    w.finish().unwrap();
+    path
+}
+
+/// Each published file's name, bytes and manifest (less what differs between runs).
+fn outputs(dir: &Path) -> Vec<(String, Vec<u8>, Manifest)> {
+    published(dir)
+        .iter()
+        .map(|p| {
+            let mut m = Manifest::read(&manifest_path(p)).unwrap();
+            m.created_ns = 0;
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(p).unwrap(), m)
+        })
+        .collect()
+}
+
+fn capture(c: &EngineConfig, source: &mut dyn CaptureSource) -> Vec<(String, Vec<u8>, Manifest)> {
+    std::fs::create_dir_all(&c.out_dir).unwrap();
+    let s = run(c, source, &Control::default()).unwrap();
+    assert_eq!(s.error, None);
+    outputs(&c.out_dir)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn copied_runs_write_what_the_per_packet_path_writes(
+        recs in proptest::collection::vec((0u64..3_000_000, 0usize..700), 0..300),
+        in_ns in any::<bool>(),
+        out_ns in any::<bool>(),
+        snaplen in prop_oneof![Just(None), Just(Some(64u32)), Just(Some(500u32))],
+        size in proptest::option::of(1_000u64..40_000),
+        packets in proptest::option::of(1u64..60),
+        interval in proptest::option::of(1u64..5),
+        max_packets in proptest::option::of(0u64..320),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let fmt = |ns| if ns { Format::PcapNs } else { Format::Pcap };
+        let path = input(dir.path(), fmt(in_ns), &recs);
+        let config = |sub: &str| {
+            let mut c = small_config(&dir.path().join(sub), IoMode::Sync);
+            c.format = fmt(out_ns);
+            c.snaplen = snaplen;
+            c.buffer_bytes = 4 << 10;
+            c.ring_bytes = 64 << 10;
+            c.rotate.size = size;
+            c.rotate.packets = packets;
+            c.rotate.interval_ns = interval.map(|s| s * 1_000_000_000);
+            c.max_packets = max_packets;
+            c
+        };
+        let copied = capture(&config("copied"), &mut FileSource::open(&path).unwrap());
+        let per_packet = capture(&config("per-packet"), &mut PerPacket(FileSource::open(&path).unwrap()));
+        prop_assert_eq!(copied.len(), per_packet.len());
+        for (a, b) in copied.iter().zip(&per_packet) {
+            prop_assert_eq!(&a.0, &b.0);
+            prop_assert!(a.1 == b.1, "{} differs", a.0);
+            prop_assert_eq!(&a.2, &b.2);
+        }
+    }
+}
+
+#[test]
+fn a_bad_record_is_reported_with_its_offset_after_the_records_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = input(dir.path(), Format::Pcap, &[(1, 60); 10]);
+    let mut bytes = std::fs::read(&path).unwrap();
+    // the caplen of the 6th record (24-byte file header, 76-byte records)
+    let at = 24 + 5 * 76;
+    bytes[at + 8..at + 12].copy_from_slice(&1_000_000u32.to_le_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    let c = small_config(&dir.path().join("out"), IoMode::Sync);
+    std::fs::create_dir_all(&c.out_dir).unwrap();
+    let s = run(
+        &c,
+        &mut FileSource::open(&path).unwrap(),
+        &Control::default(),
+    )
+    .unwrap();
+    let error = s.error.expect("the bad record is an error");
+    assert!(error.contains(&format!("offset {at}")), "{error}");
+    assert!(error.contains("caplen of 1000000 bytes"), "{error}");
+    let files = check_published(&c.out_dir);
+    assert_eq!(files.concat().len(), 5, "the records before it are kept");
+}
