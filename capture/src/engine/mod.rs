@@ -159,6 +159,9 @@ pub struct CaptureSummary {
     pub error: Option<String>,
 }
 
+/// Ring buffers for a file, pipe or stream source (at most).
+const FILE_SOURCE_BUFFERS: usize = 4;
+
 /// Runs a capture from `source` until it ends, `control.stop` is set, or a write fails.
 ///
 /// Errors before the first packet (bad configuration, no io_uring with `--io uring`) are
@@ -222,7 +225,12 @@ pub fn run_with_seqs<S: CaptureSource + ?Sized>(
     .map_err(io_err(
         "cannot create a trace file with the mode and group asked for",
     ))?;
-    let count = config.buffer_count();
+    // A file source waits for free buffers rather than dropping: a few keep the source and
+    // the writer both busy, and more would only cost page faults on first use.
+    let count = match source.is_live() {
+        true => config.buffer_count(),
+        false => config.buffer_count().min(FILE_SOURCE_BUFFERS),
+    };
     let free = FreeBuffers::allocate(count, config.buffer_bytes, source.is_live())
         .map_err(io_err("cannot allocate the ring buffers"))?;
     let backend = writer::backend(config.io, count, free.clone())

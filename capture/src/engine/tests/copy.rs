@@ -85,6 +85,7 @@ proptest! {
         packets in proptest::option::of(1u64..60),
         interval in proptest::option::of(1u64..5),
         max_packets in proptest::option::of(0u64..320),
+        big_buffers in any::<bool>(),
     ) {
         let dir = tempfile::tempdir().unwrap();
         let fmt = |ns| if ns { Format::PcapNs } else { Format::Pcap };
@@ -93,8 +94,9 @@ proptest! {
             let mut c = small_config(&dir.path().join(sub), IoMode::Sync);
             c.format = fmt(out_ns);
             c.snaplen = snaplen;
-            c.buffer_bytes = 4 << 10;
-            c.ring_bytes = 64 << 10;
+            // ring buffers of 128 KiB take reads straight from the file
+            c.buffer_bytes = if big_buffers { 128 << 10 } else { 4 << 10 };
+            c.ring_bytes = 4 * c.buffer_bytes;
             c.rotate.size = size;
             c.rotate.packets = packets;
             c.rotate.interval_ns = interval.map(|s| s * 1_000_000_000);

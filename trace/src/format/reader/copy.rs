@@ -3,8 +3,8 @@
 //! checked as [`TraceReader::next`] checks it.
 
 use super::{Decoder, TraceReader};
-use crate::format::pcap::{self, FileHeaderRepr, RecordHeader};
-use crate::format::{FormatError, ReadError};
+use crate::format::pcap::{self, FileHeaderRepr};
+use crate::format::{Endian, FormatError, ReadError};
 
 /// A record header as the copier shows it to its caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,7 +31,9 @@ pub enum CopyStop {
     End,
     /// The caller's `take` refused the next record.
     Refused,
-    /// The next record (of this many bytes, header included) does not fit in what is left.
+    /// The next record (of this many bytes at least, header included) does not fit in what
+    /// is left, or only in the last 64 KiB of it, left unused so that the next buffer takes
+    /// a read straight from the file.
     Full(usize),
     /// The next record is bad (too large, or cut short by the end of the input): the next
     /// call reports it.
@@ -62,7 +64,11 @@ impl TraceReader {
                 _ => Err(self.truncated(avail, pcap::RECORD_HEADER_LEN - avail)),
             };
         }
-        Ok(Some(head(&file, self.source.available())))
+        let bytes = self
+            .source
+            .available()
+            .first_chunk::<{ pcap::RECORD_HEADER_LEN }>();
+        Ok(bytes.map(|b| head_of(&file, b)))
     }
 
     /// Copies whole records of a pcap trace into `out`, byte for byte with their headers, in
@@ -70,10 +76,14 @@ impl TraceReader {
     /// record, checked, before it is copied; a refused record stays for the next call).
     /// Returns the bytes copied and why it stopped. A bad record ends the call with what was
     /// copied before it; the next call reports it, as [`TraceReader::next`] would.
-    pub fn copy_pcap_records(
+    ///
+    /// From a stream, once the bytes it holds are used up, the file is read straight into
+    /// `out` and the records are checked where they land: the bytes of a run are copied by
+    /// the kernel alone. What is not taken goes back to the stream's buffer.
+    pub fn copy_pcap_records<F: FnMut(RecordHead) -> bool>(
         &mut self,
         out: &mut [u8],
-        take: &mut dyn FnMut(RecordHead) -> bool,
+        take: &mut F,
     ) -> Result<(usize, CopyStop), ReadError> {
         let Some(file) = self.pcap_header() else {
             return Ok((0, CopyStop::End));
@@ -91,7 +101,23 @@ impl TraceReader {
                 Walked::Bad(e) if copied == 0 => return Err(self.format_error(e)),
                 Walked::Bad(_) => return Ok((copied, CopyStop::Bad)),
                 Walked::Incomplete(more) => {
+                    if let Some((run, walked)) =
+                        self.read_direct(&mut out[copied..], &file, take)?
+                    {
+                        copied += run;
+                        match walked {
+                            Walked::Stopped(why) => return Ok((copied, why)),
+                            Walked::Bad(e) if copied == 0 => return Err(self.format_error(e)),
+                            Walked::Bad(_) => return Ok((copied, CopyStop::Bad)),
+                            Walked::Incomplete(_) => continue,
+                        }
+                    }
                     let avail = self.source.available().len();
+                    if copied > 0 && self.stream_ends_later() && out.len() - copied < DIRECT_MIN {
+                        // the little room left is not worth a refill of the stream's buffer
+                        // (copied again later): the next buffer takes a read straight in
+                        return Ok((copied, CopyStop::Full(avail + more)));
+                    }
                     if !self.refill(avail, more)? {
                         return match (avail, copied) {
                             (0, _) => Ok((copied, CopyStop::End)),
@@ -105,6 +131,65 @@ impl TraceReader {
     }
 }
 
+impl TraceReader {
+    /// A stream not yet read to its end.
+    fn stream_ends_later(&self) -> bool {
+        matches!(&self.source, super::Input::Stream(s) if !s.eof)
+    }
+
+    /// With a stream whose buffer holds at most part of the next record and room for a big
+    /// read in `out`: that part, then a read straight into `out` after it, walked in place.
+    /// The bytes after the run go back to the stream's buffer. `None` when this does not
+    /// apply (a slice input, little room, the end of the stream).
+    fn read_direct<F: FnMut(RecordHead) -> bool>(
+        &mut self,
+        out: &mut [u8],
+        file: &FileHeaderRepr,
+        take: &mut F,
+    ) -> Result<Option<(usize, Walked)>, ReadError> {
+        let super::Input::Stream(s) = &mut self.source else {
+            return Ok(None);
+        };
+        let tail = s.end - s.start;
+        // what goes back must fit in the stream's buffer
+        let end = out.len().min(s.buf.len());
+        if s.eof || end < tail + DIRECT_MIN {
+            return Ok(None);
+        }
+        let tail_offset = s.base + s.start as u64;
+        out[..tail].copy_from_slice(&s.buf[s.start..s.end]);
+        let n = loop {
+            match s.reader.read(&mut out[tail..end]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(source) => {
+                    return Err(ReadError::Io {
+                        path: self.path.clone(),
+                        offset: Some(tail_offset + tail as u64),
+                        source,
+                    })
+                }
+            }
+        };
+        if n == 0 {
+            s.eof = true;
+            return Ok(None);
+        }
+        let total = tail + n;
+        let (run, walked) = walk(file, file.caplen_limit(), &out[..total], total, take);
+        let rest = &out[run..total];
+        s.buf[..rest.len()].copy_from_slice(rest);
+        s.start = 0;
+        s.end = rest.len();
+        s.base = tail_offset + run as u64;
+        Ok(Some((run, walked)))
+    }
+}
+
+/// Least room in the caller's buffer for a read straight into it (small in tests, so the
+/// property tests' small buffers take this path too).
+const DIRECT_MIN: usize = if cfg!(test) { 64 } else { 64 << 10 };
+
 /// How a walk over the available bytes ended.
 enum Walked {
     Stopped(CopyStop),
@@ -116,23 +201,23 @@ enum Walked {
 /// Walks whole records at the start of `input` that fit in `room` bytes and that `take`
 /// accepts: the length of that run, and why it ended.
 #[inline]
-fn walk(
+fn walk<F: FnMut(RecordHead) -> bool>(
     file: &FileHeaderRepr,
     limit: u32,
     input: &[u8],
     room: usize,
-    take: &mut dyn FnMut(RecordHead) -> bool,
+    take: &mut F,
 ) -> (usize, Walked) {
     let mut pos = 0;
     loop {
         let rest = &input[pos..];
-        if rest.len() < pcap::RECORD_HEADER_LEN {
+        let Some(bytes) = rest.first_chunk::<{ pcap::RECORD_HEADER_LEN }>() else {
             return (
                 pos,
                 Walked::Incomplete(pcap::RECORD_HEADER_LEN - rest.len()),
             );
-        }
-        let h = head(file, rest);
+        };
+        let h = head_of(file, bytes);
         if h.caplen > limit {
             let e = FormatError::TooLarge {
                 what: "caplen",
@@ -155,13 +240,19 @@ fn walk(
     }
 }
 
-/// The header of the record at the start of `input` (at least a header's length).
-#[inline]
-fn head(file: &FileHeaderRepr, input: &[u8]) -> RecordHead {
-    let h = RecordHeader::new_unchecked(input, file.endian);
+/// A record header's fields.
+#[inline(always)]
+fn head_of(file: &FileHeaderRepr, b: &[u8; pcap::RECORD_HEADER_LEN]) -> RecordHead {
+    let word = |i: usize| {
+        let w = [b[i], b[i + 1], b[i + 2], b[i + 3]];
+        match file.endian {
+            Endian::Little => u32::from_le_bytes(w),
+            Endian::Big => u32::from_be_bytes(w),
+        }
+    };
     RecordHead {
-        ts_ns: u64::from(h.ts_sec()) * 1_000_000_000 + u64::from(h.ts_frac()) * file.frac_ns(),
-        caplen: h.caplen(),
-        wire_len: h.orig_len(),
+        ts_ns: u64::from(word(0)) * 1_000_000_000 + u64::from(word(4)) * file.frac_ns(),
+        caplen: word(8),
+        wire_len: word(12),
     }
 }
