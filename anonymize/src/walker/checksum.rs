@@ -60,6 +60,16 @@ fn fill_sum(byte: u8, n: usize) -> u16 {
     fold((n / 2) as u64 * word + tail)
 }
 
+/// [`sum`] of the bytes a checksum covers, unrolled for the length most have (an IPv4
+/// header or a TCP header without options, and nothing after it).
+#[inline]
+fn sum_covered(data: &[u8]) -> u64 {
+    match <&[u8; 20]>::try_from(data) {
+        Ok(header) => sum(header),
+        Err(_) => sum(data),
+    }
+}
+
 impl<R: Rewriter> Walk<'_, R> {
     /// Rewrites the IPv4 address at `at`; returns the checksum delta of the change.
     #[inline]
@@ -83,17 +93,22 @@ impl<R: Rewriter> Walk<'_, R> {
     /// Writes the even-length `new` at `at`, adding the change to every open scope that
     /// covers it. Returns the change as seen from an even offset (for pseudo-headers).
     #[inline]
-    pub(super) fn write(&mut self, at: usize, new: &[u8]) -> u64 {
+    pub(super) fn write<const N: usize>(&mut self, at: usize, new: &[u8; N]) -> u64 {
         self.write_in(self.n_scopes, at, new)
     }
 
     /// [`Walk::write`] accounting the change in the first `scopes` scopes only.
     #[inline]
-    fn write_in(&mut self, scopes: usize, at: usize, new: &[u8]) -> u64 {
-        let Some(field) = self.buf.get_mut(at..at + new.len()) else {
+    fn write_in<const N: usize>(&mut self, scopes: usize, at: usize, new: &[u8; N]) -> u64 {
+        let Some(field) = self
+            .buf
+            .get_mut(at..)
+            .and_then(|b| b.first_chunk_mut::<N>())
+        else {
             return 0;
         };
         let d = checksum::words_delta(field, new);
+        *field = *new;
         for s in &mut self.scopes[..scopes] {
             if at >= s.start && at < s.end {
                 s.delta += if (at - s.start) % 2 == 1 {
@@ -103,7 +118,6 @@ impl<R: Rewriter> Walk<'_, R> {
                 };
             }
         }
-        field.copy_from_slice(new);
         d
     }
 
@@ -238,7 +252,7 @@ impl<R: Rewriter> Walk<'_, R> {
         let at = s.checksum_at;
         let field = u16::from_be_bytes([self.buf[at], self.buf[at + 1]]);
         // the sum with the field as zero: take the field's value out again
-        let total = sum(&self.buf[s.start..s.end]) + u64::from(!field) + self.pseudo_sum(s);
+        let total = sum_covered(&self.buf[s.start..s.end]) + u64::from(!field) + self.pseudo_sum(s);
         checksum::finish(total)
     }
 
