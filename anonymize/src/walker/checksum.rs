@@ -226,26 +226,43 @@ impl<R: Rewriter> Walk<'_, R> {
         }
         for i in (0..self.n_scopes).rev() {
             let s = self.scopes[i];
-            if s.checksum_at + 2 > caplen {
-                continue;
+            if let Some(value) = self.checksum_value(&s, caplen) {
+                // only the scopes around this one (opened before it) are still to be summed
+                self.write_in(i, s.checksum_at, &value.to_be_bytes());
             }
-            let value = match self.policy.checksums {
-                Checksums::Zero => 0,
-                _ if s.end <= caplen => self.full_checksum(&s),
-                _ => {
-                    let old =
-                        u16::from_be_bytes([self.buf[s.checksum_at], self.buf[s.checksum_at + 1]]);
-                    checksum::update(old, s.delta)
-                }
-            };
-            let value = if s.udp && value == 0 && self.policy.checksums == Checksums::Fix {
+        }
+    }
+
+    /// Sets the checksum of `s`, which no other scope covers, for the frame cut at `caplen`.
+    pub(super) fn set_checksum(&mut self, s: &Scope, caplen: usize) {
+        if let Some(value) = self.checksum_value(s, caplen) {
+            self.write_in(0, s.checksum_at, &value.to_be_bytes());
+        }
+    }
+
+    /// The new value of the checksum of `s` for the frame cut at `caplen` (with checksums
+    /// not kept); `None` when the field itself is cut.
+    #[inline]
+    fn checksum_value(&mut self, s: &Scope, caplen: usize) -> Option<u16> {
+        if s.checksum_at + 2 > caplen {
+            return None;
+        }
+        let value = match self.policy.checksums {
+            Checksums::Zero => 0,
+            _ if s.end <= caplen => self.full_checksum(s),
+            _ => {
+                let old =
+                    u16::from_be_bytes([self.buf[s.checksum_at], self.buf[s.checksum_at + 1]]);
+                checksum::update(old, s.delta)
+            }
+        };
+        Some(
+            if s.udp && value == 0 && self.policy.checksums == Checksums::Fix {
                 0xffff
             } else {
                 value
-            };
-            // only the scopes around this one (opened before it) are still to be summed
-            self.write_in(i, s.checksum_at, &value.to_be_bytes());
-        }
+            },
+        )
     }
 
     fn full_checksum(&mut self, s: &Scope) -> u16 {
