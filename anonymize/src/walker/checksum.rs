@@ -234,6 +234,7 @@ impl<R: Rewriter> Walk<'_, R> {
     }
 
     /// Sets the checksum of `s`, which no other scope covers, for the frame cut at `caplen`.
+    #[inline]
     pub(super) fn set_checksum(&mut self, s: &Scope, caplen: usize) {
         if let Some(value) = self.checksum_value(s, caplen) {
             self.write_in(0, s.checksum_at, &value.to_be_bytes());
@@ -265,6 +266,7 @@ impl<R: Rewriter> Walk<'_, R> {
         )
     }
 
+    #[inline]
     fn full_checksum(&mut self, s: &Scope) -> u16 {
         let at = s.checksum_at;
         let field = u16::from_be_bytes([self.buf[at], self.buf[at + 1]]);
@@ -273,6 +275,7 @@ impl<R: Rewriter> Walk<'_, R> {
         checksum::finish(total)
     }
 
+    #[inline]
     fn pseudo_sum(&self, s: &Scope) -> u64 {
         let len = (s.end - s.start) as u64;
         match s.pseudo {

@@ -1,5 +1,5 @@
-//! The walk of the simple shape (Ethernet, IPv4 without options, TCP without options or UDP)
-//! against the general walk: same bytes, same outcome, for frames near that shape in every
+//! The walk of the simple shape (Ethernet, IPv4 without options or IPv6 without extension
+//! headers, TCP without options or UDP) against the general walk: same bytes, same outcome, for frames near that shape in every
 //! way one field can differ, under every policy.
 
 use super::*;
@@ -22,10 +22,12 @@ impl Rewriter for Mix {
 /// the shape take values inside and outside it.
 #[derive(Clone, Debug)]
 struct Near {
+    v6: bool,
     tcp: bool,
     ethertype: u16,
+    /// The IPv4 version and header length, or the first byte of an IPv6 header.
     ver_ihl: u8,
-    /// Added to the true total length (wrapping).
+    /// Added to the true total (or payload) length (wrapping); `i16::MIN` sets it to 0.
     total_skew: i16,
     frag: u16,
     protocol: Option<u8>,
@@ -39,9 +41,12 @@ struct Near {
 }
 
 fn near() -> impl Strategy<Value = Near> {
-    let ethertype = prop_oneof![8 => Just(0x0800u16), 1 => Just(0x8100), 1 => any::<u16>()];
-    let ver_ihl = prop_oneof![8 => Just(0x45u8), 1 => Just(0x46), 1 => any::<u8>()];
-    let skew = prop_oneof![6 => Just(0i16), 3 => -30i16..30, 1 => any::<i16>()];
+    let ethertype =
+        prop_oneof![8 => Just(None), 1 => Just(Some(0x8100u16)), 1 => any::<u16>().prop_map(Some)];
+    let ver_ihl =
+        prop_oneof![8 => Just(None), 1 => Just(Some(0x46u8)), 1 => any::<u8>().prop_map(Some)];
+    let skew =
+        prop_oneof![6 => Just(0i16), 3 => -30i16..30, 1 => Just(i16::MIN), 1 => any::<i16>()];
     let frag = prop_oneof![6 => Just(0u16), 2 => Just(0x4000), 2 => any::<u16>()];
     let protocol = prop_oneof![8 => Just(None), 2 => any::<u8>().prop_map(Some)];
     let doff = prop_oneof![6 => Just(5u8), 4 => 0u8..16];
@@ -55,69 +60,82 @@ fn near() -> impl Strategy<Value = Near> {
     let checksum =
         prop_oneof![6 => Just(None), 2 => Just(Some(0u16)), 2 => any::<u16>().prop_map(Some)];
     let cut = prop_oneof![5 => Just(0i16), 3 => 0i16..70, 2 => -20i16..0];
-    (
-        (any::<bool>(), ethertype, ver_ihl, skew, frag, protocol),
-        (
+    let shape = (
+        any::<(bool, bool)>(),
+        ethertype,
+        ver_ihl,
+        skew,
+        frag,
+        protocol,
+    );
+    let rest = (
+        doff,
+        (port.clone(), port),
+        checksum,
+        0usize..64,
+        cut,
+        any::<u8>(),
+    );
+    (shape, rest).prop_map(|(shape, rest)| {
+        let ((v6, tcp), ethertype, ver_ihl, total_skew, frag, protocol) = shape;
+        let (doff, ports, checksum, payload, cut, fill) = rest;
+        Near {
+            v6,
+            tcp,
+            ethertype: ethertype.unwrap_or(if v6 { 0x86dd } else { 0x0800 }),
+            ver_ihl: ver_ihl.unwrap_or(if v6 { 0x60 } else { 0x45 }),
+            total_skew,
+            frag,
+            protocol,
             doff,
-            (port.clone(), port),
+            ports,
             checksum,
-            0usize..64,
+            payload,
             cut,
-            any::<u8>(),
-        ),
-    )
-        .prop_map(
-            |((tcp, ethertype, ver_ihl, total_skew, frag, protocol), rest)| {
-                let (doff, ports, checksum, payload, cut, fill) = rest;
-                Near {
-                    tcp,
-                    ethertype,
-                    ver_ihl,
-                    total_skew,
-                    frag,
-                    protocol,
-                    doff,
-                    ports,
-                    checksum,
-                    payload,
-                    cut,
-                    fill,
-                }
-            },
-        )
+            fill,
+        }
+    })
 }
 
 impl Near {
     fn frame(&self) -> Vec<u8> {
-        let l4_len = if self.tcp { 20 } else { 8 };
-        let mut f: Vec<u8> = (0..14 + 20 + l4_len + self.payload)
+        let (ip_len, l4_len) = (if self.v6 { 40 } else { 20 }, if self.tcp { 20 } else { 8 });
+        let mut f: Vec<u8> = (0..14 + ip_len + l4_len + self.payload)
             .map(|i| (i as u8).wrapping_mul(31) ^ self.fill)
             .collect();
         f[12..14].copy_from_slice(&self.ethertype.to_be_bytes());
-        let total = (20 + l4_len + self.payload) as i32 + i32::from(self.total_skew);
+        let upper = l4_len + self.payload;
+        let default = if self.tcp { proto::TCP } else { proto::UDP };
+        let protocol = self.protocol.unwrap_or(default);
+        let skew = |len: usize| match self.total_skew {
+            i16::MIN => 0,
+            skew => (len as i32 + i32::from(skew)) as u16,
+        };
         f[14] = self.ver_ihl;
-        f[16..18].copy_from_slice(&(total as u16).to_be_bytes());
-        f[20..22].copy_from_slice(&self.frag.to_be_bytes());
-        f[23] = self
-            .protocol
-            .unwrap_or(if self.tcp { proto::TCP } else { proto::UDP });
-        let ip_sum = checksum::finish(checksum::sum(&[&f[14..24], &f[26..34]].concat()));
-        f[24..26].copy_from_slice(&ip_sum.to_be_bytes());
-        let l4 = 34;
+        let (l4, pseudo) = if self.v6 {
+            f[18..20].copy_from_slice(&skew(upper).to_be_bytes());
+            f[20] = protocol;
+            (54, checksum::sum(&f[22..54]) + u64::from(protocol))
+        } else {
+            f[16..18].copy_from_slice(&skew(20 + upper).to_be_bytes());
+            f[20..22].copy_from_slice(&self.frag.to_be_bytes());
+            f[23] = protocol;
+            let ip_sum = checksum::finish(checksum::sum(&[&f[14..24], &f[26..34]].concat()));
+            f[24..26].copy_from_slice(&ip_sum.to_be_bytes());
+            (34, checksum::sum(&f[26..34]) + u64::from(protocol))
+        };
         f[l4..l4 + 2].copy_from_slice(&self.ports.0.to_be_bytes());
         f[l4 + 2..l4 + 4].copy_from_slice(&self.ports.1.to_be_bytes());
         let sum_at = if self.tcp {
             f[l4 + 12] = (self.doff << 4) | (f[l4 + 12] & 0x0f);
             l4 + 16
         } else {
-            let len = (8 + self.payload) as u16;
-            f[l4 + 4..l4 + 6].copy_from_slice(&len.to_be_bytes());
+            f[l4 + 4..l4 + 6].copy_from_slice(&(upper as u16).to_be_bytes());
             l4 + 6
         };
         let value = self.checksum.unwrap_or_else(|| {
             f[sum_at..sum_at + 2].fill(0);
-            let pseudo = checksum::sum(&f[26..34]) + u64::from(f[23]) + (f.len() - l4) as u64;
-            checksum::checksum(pseudo, &f[l4..])
+            checksum::checksum(pseudo + upper as u64, &f[l4..])
         });
         f[sum_at..sum_at + 2].copy_from_slice(&value.to_be_bytes());
         match usize::try_from(self.cut) {
@@ -212,6 +230,7 @@ fn common_frames_take_the_simple_walk() {
         assert!(taken * 4 >= all, "{profile:?}: {taken} of {all}");
     }
     let base = Near {
+        v6: false,
         tcp: true,
         ethertype: 0x0800,
         ver_ihl: 0x45,
