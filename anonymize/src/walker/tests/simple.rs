@@ -204,7 +204,7 @@ fn agree(frame: &[u8], policy: &Policy, walker: &mut Walker) -> Result<bool, Tes
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(3000))]
+    #![proptest_config(ProptestConfig::with_cases(super::leak::cases()))]
 
     #[test]
     fn the_simple_walk_gives_the_general_walks_bytes(n in near()) {
