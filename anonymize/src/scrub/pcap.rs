@@ -13,7 +13,7 @@ use std::io::{self, Read};
 
 use crossbeam_channel::{Receiver, Sender};
 use lander_trace::format::pcap::{self, FileHeaderRepr};
-use lander_trace::format::{ReadError, WriteError};
+use lander_trace::format::{Endian, ReadError, WriteError};
 use lander_trace::Format;
 
 use super::digest;
@@ -262,10 +262,20 @@ impl PcapSource {
     }
 }
 
-const TS_SEC_AT: usize = 0;
-const TS_FRAC_AT: usize = 4;
 const CAPLEN_AT: usize = 8;
-const ORIG_LEN_AT: usize = 12;
+
+/// Seconds, fraction, caplen and original length of a record header, in the file's byte
+/// order (`big`), read in one go.
+#[inline]
+fn record_fields(h: &[u8; pcap::RECORD_HEADER_LEN], big: bool) -> [u32; 4] {
+    let fields: [u32; 4] = std::array::from_fn(|i| {
+        u32::from_le_bytes([h[4 * i], h[4 * i + 1], h[4 * i + 2], h[4 * i + 3]])
+    });
+    match big {
+        true => fields.map(u32::swap_bytes),
+        false => fields,
+    }
+}
 
 impl PcapLayout {
     /// Hashes the input bytes `fresh` of `data`: the leaves' chaining values into `out`.
@@ -298,12 +308,12 @@ impl PcapLayout {
         self.hash_input(chunk);
         let buf = &mut chunk.state.data[..chunk.state.filled];
         let tally = &mut chunk.tally;
-        let (endian, link) = (self.header.endian, self.header.link_type.0);
+        let (big, link) = (self.header.endian == Endian::Big, self.header.link_type.0);
         let (mut pos, mut out) = (0, 0);
-        while let Some(h) = buf.get(pos..pos + pcap::RECORD_HEADER_LEN) {
-            let ts_ns = self.ts_ns(endian.u32(h, TS_SEC_AT), endian.u32(h, TS_FRAC_AT));
-            let caplen = endian.u32(h, CAPLEN_AT) as usize;
-            let orig = endian.u32(h, ORIG_LEN_AT);
+        while let Some(h) = buf.get(pos..).and_then(|b| b.first_chunk()) {
+            let [secs, frac, caplen, orig] = record_fields(h, big);
+            let ts_ns = self.ts_ns(secs, frac);
+            let caplen = caplen as usize;
             let start = pos + pcap::RECORD_HEADER_LEN;
             let Some(frame) = buf.get_mut(start..start + caplen) else {
                 break;
@@ -313,7 +323,7 @@ impl PcapLayout {
             if !tally.walked(caplen, 0, &outcome, w.config.drop_unparsed) {
                 continue;
             }
-            let Some((secs, frac)) = self.split(ts_ns) else {
+            let Some((secs, frac)) = self.split(secs, frac, ts_ns) else {
                 chunk.error = Some(WriteError::TimestampOutOfRange {
                     format: self.out_format,
                     ts_ns,
@@ -338,8 +348,23 @@ impl PcapLayout {
         u64::from(secs) * 1_000_000_000 + u64::from(frac) * unit
     }
 
-    /// Seconds and fraction of the output, as the pcap encoder writes them.
-    fn split(&self, ts_ns: u64) -> Option<(u32, u32)> {
+    /// Seconds and fraction of the output for a record of `secs` and `frac` at `ts_ns`, as
+    /// the pcap encoder writes them: the same when the output counts in the input's unit
+    /// and the fraction is under a second.
+    #[inline]
+    fn split(&self, secs: u32, frac: u32, ts_ns: u64) -> Option<(u32, u32)> {
+        let under_a_second = match self.header.format {
+            Format::PcapNs => frac < 1_000_000_000,
+            _ => frac < 1_000_000,
+        };
+        if self.out_format == self.header.format && under_a_second {
+            return Some((secs, frac));
+        }
+        self.split_ns(ts_ns)
+    }
+
+    /// Seconds and fraction of the output for a record at `ts_ns`.
+    fn split_ns(&self, ts_ns: u64) -> Option<(u32, u32)> {
         let secs = u32::try_from(ts_ns / 1_000_000_000).ok()?;
         let sub = (ts_ns % 1_000_000_000) as u32;
         let frac = match self.out_format {

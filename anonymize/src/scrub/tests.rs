@@ -91,6 +91,51 @@ fn in_place_pcap_path_gives_the_record_paths_bytes() {
     }
 }
 
+/// Sets the fraction of every record of a little-endian pcap file, cycling through `fracs`.
+fn set_fractions(file: &mut [u8], fracs: &[u32]) {
+    let mut pos = 24;
+    for frac in fracs.iter().cycle() {
+        if pos >= file.len() {
+            break;
+        }
+        file[pos + 4..pos + 8].copy_from_slice(&frac.to_le_bytes());
+        let caplen = u32::from_le_bytes(file[pos + 8..pos + 12].try_into().unwrap()) as usize;
+        pos += 16 + caplen;
+    }
+}
+
+/// A record's seconds and fraction are copied as they are only when the output counts in
+/// the input's unit and the fraction is under a second; otherwise they are carried over as
+/// the record path carries them.
+#[test]
+fn fractions_of_a_second_and_more_come_out_as_the_record_path_writes_them() {
+    let anon = anonymizer();
+    let fracs = [
+        0,
+        1,
+        999_999,
+        1_000_000,
+        2_500_000,
+        999_999_999,
+        1_000_000_000,
+        u32::MAX,
+    ];
+    for in_format in [Format::Pcap, Format::PcapNs] {
+        let mut input = trace(Profile::Mixed, 300, in_format);
+        set_fractions(&mut input, &fracs);
+        for format in [None, Some(Format::Pcap), Some(Format::PcapNs)] {
+            let config = ScrubConfig {
+                format,
+                ..ScrubConfig::default()
+            };
+            let (fast, s) = in_place(&input, &anon, &config);
+            let (slow, summary) = by_record(&input, &anon, &config);
+            assert!(fast == slow, "{in_format:?} -> {format:?}");
+            assert_eq!(s.summary, summary);
+        }
+    }
+}
+
 #[test]
 fn input_digest_is_right_across_block_and_leaf_boundaries() {
     let anon = anonymizer();

@@ -60,6 +60,16 @@ fn fill_sum(byte: u8, n: usize) -> u16 {
     fold((n / 2) as u64 * word + tail)
 }
 
+/// [`sum`] of the bytes a checksum covers, unrolled for the length most have (an IPv4
+/// header or a TCP header without options, and nothing after it).
+#[inline]
+fn sum_covered(data: &[u8]) -> u64 {
+    match <&[u8; 20]>::try_from(data) {
+        Ok(header) => sum(header),
+        Err(_) => sum(data),
+    }
+}
+
 impl<R: Rewriter> Walk<'_, R> {
     /// Rewrites the IPv4 address at `at`; returns the checksum delta of the change.
     #[inline]
@@ -83,17 +93,22 @@ impl<R: Rewriter> Walk<'_, R> {
     /// Writes the even-length `new` at `at`, adding the change to every open scope that
     /// covers it. Returns the change as seen from an even offset (for pseudo-headers).
     #[inline]
-    pub(super) fn write(&mut self, at: usize, new: &[u8]) -> u64 {
+    pub(super) fn write<const N: usize>(&mut self, at: usize, new: &[u8; N]) -> u64 {
         self.write_in(self.n_scopes, at, new)
     }
 
     /// [`Walk::write`] accounting the change in the first `scopes` scopes only.
     #[inline]
-    fn write_in(&mut self, scopes: usize, at: usize, new: &[u8]) -> u64 {
-        let Some(field) = self.buf.get_mut(at..at + new.len()) else {
+    fn write_in<const N: usize>(&mut self, scopes: usize, at: usize, new: &[u8; N]) -> u64 {
+        let Some(field) = self
+            .buf
+            .get_mut(at..)
+            .and_then(|b| b.first_chunk_mut::<N>())
+        else {
             return 0;
         };
         let d = checksum::words_delta(field, new);
+        *field = *new;
         for s in &mut self.scopes[..scopes] {
             if at >= s.start && at < s.end {
                 s.delta += if (at - s.start) % 2 == 1 {
@@ -103,7 +118,6 @@ impl<R: Rewriter> Walk<'_, R> {
                 };
             }
         }
-        field.copy_from_slice(new);
         d
     }
 
@@ -212,36 +226,56 @@ impl<R: Rewriter> Walk<'_, R> {
         }
         for i in (0..self.n_scopes).rev() {
             let s = self.scopes[i];
-            if s.checksum_at + 2 > caplen {
-                continue;
+            if let Some(value) = self.checksum_value(&s, caplen) {
+                // only the scopes around this one (opened before it) are still to be summed
+                self.write_in(i, s.checksum_at, &value.to_be_bytes());
             }
-            let value = match self.policy.checksums {
-                Checksums::Zero => 0,
-                _ if s.end <= caplen => self.full_checksum(&s),
-                _ => {
-                    let old =
-                        u16::from_be_bytes([self.buf[s.checksum_at], self.buf[s.checksum_at + 1]]);
-                    checksum::update(old, s.delta)
-                }
-            };
-            let value = if s.udp && value == 0 && self.policy.checksums == Checksums::Fix {
-                0xffff
-            } else {
-                value
-            };
-            // only the scopes around this one (opened before it) are still to be summed
-            self.write_in(i, s.checksum_at, &value.to_be_bytes());
         }
     }
 
+    /// Sets the checksum of `s`, which no other scope covers, for the frame cut at `caplen`.
+    #[inline]
+    pub(super) fn set_checksum(&mut self, s: &Scope, caplen: usize) {
+        if let Some(value) = self.checksum_value(s, caplen) {
+            self.write_in(0, s.checksum_at, &value.to_be_bytes());
+        }
+    }
+
+    /// The new value of the checksum of `s` for the frame cut at `caplen` (with checksums
+    /// not kept); `None` when the field itself is cut.
+    #[inline]
+    fn checksum_value(&mut self, s: &Scope, caplen: usize) -> Option<u16> {
+        if s.checksum_at + 2 > caplen {
+            return None;
+        }
+        let value = match self.policy.checksums {
+            Checksums::Zero => 0,
+            _ if s.end <= caplen => self.full_checksum(s),
+            _ => {
+                let old =
+                    u16::from_be_bytes([self.buf[s.checksum_at], self.buf[s.checksum_at + 1]]);
+                checksum::update(old, s.delta)
+            }
+        };
+        Some(
+            if s.udp && value == 0 && self.policy.checksums == Checksums::Fix {
+                0xffff
+            } else {
+                value
+            },
+        )
+    }
+
+    #[inline]
     fn full_checksum(&mut self, s: &Scope) -> u16 {
         let at = s.checksum_at;
         let field = u16::from_be_bytes([self.buf[at], self.buf[at + 1]]);
         // the sum with the field as zero: take the field's value out again
-        let total = sum(&self.buf[s.start..s.end]) + u64::from(!field) + self.pseudo_sum(s);
+        let total = sum_covered(&self.buf[s.start..s.end]) + u64::from(!field) + self.pseudo_sum(s);
         checksum::finish(total)
     }
 
+    #[inline]
     fn pseudo_sum(&self, s: &Scope) -> u64 {
         let len = (s.end - s.start) as u64;
         match s.pseudo {

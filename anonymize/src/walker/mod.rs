@@ -35,6 +35,7 @@ mod mac;
 mod options;
 mod policy;
 mod reason;
+mod simple;
 mod transport;
 mod tunnel;
 
@@ -141,6 +142,20 @@ impl Walker {
         policy: &Policy,
         rw: &mut R,
     ) -> WalkOutcome {
+        self.walk_with(link, frame, policy, rw, true)
+    }
+
+    /// [`Walker::walk`], trying the walk of the simple shape first when `simple` says so
+    /// (the tests compare it with the general walk).
+    #[inline]
+    fn walk_with<R: Rewriter>(
+        &mut self,
+        link: u32,
+        frame: &mut [u8],
+        policy: &Policy,
+        rw: &mut R,
+        simple: bool,
+    ) -> WalkOutcome {
         let macs = match policy.mac {
             MacPolicy::Scramble(key) => MacMemo::for_key(&mut self.macs, key, false),
             MacPolicy::ScrambleKeepOui(key) => MacMemo::for_key(&mut self.macs, key, true),
@@ -158,6 +173,11 @@ impl Walker {
             neutral: Neutralised::default(),
             macs,
         };
+        if simple {
+            if let Some(outcome) = w.simple(link) {
+                return outcome;
+            }
+        }
         let step = w.link(link);
         w.finish(step)
     }

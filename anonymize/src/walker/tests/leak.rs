@@ -36,7 +36,7 @@ fn check(choices: &[u8]) -> Result<(), TestCaseError> {
 }
 
 /// Cases per property: 3000, or `WALKER_CASES` (for longer runs).
-fn cases() -> u32 {
+pub(super) fn cases() -> u32 {
     std::env::var("WALKER_CASES")
         .ok()
         .and_then(|v| v.parse().ok())

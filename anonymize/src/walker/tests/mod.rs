@@ -6,6 +6,7 @@ mod corpus;
 mod leak;
 mod links;
 mod regressions;
+mod simple;
 mod tunnels;
 
 use super::*;
