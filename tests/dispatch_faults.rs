@@ -26,9 +26,10 @@ impl Rng {
 
 fn start_dispatcher(spool: &Spool) -> Child {
     Command::new(LANDER)
-        .args(["-q", "dispatch", "--config"])
+        .args(["-v", "dispatch", "--config"])
         .arg(spool.config_path())
         .arg("run")
+        .stderr(fleet_log(spool))
         .spawn()
         .expect("start lander dispatch run")
 }
@@ -107,7 +108,19 @@ fn chaos(seed: u64) {
     }
     pass_until(&mut engine, "the retried items", |r| r.quiescent());
     explain_leftovers(&spool, seed);
+    assert_no_temporaries_explained(&spool, seed);
     spool.assert_scrubbed_exactly_once(&names);
+}
+
+/// No temporary is left; else which, who wrote it and what became of that writer, its job's
+/// files and log.
+fn assert_no_temporaries_explained(spool: &Spool, seed: u64) {
+    let found = spool.temporaries();
+    assert!(
+        found.is_empty(),
+        "seed {seed}: temporary files left: {found:?}{}",
+        explain::explain_temporaries(spool, &found, &spool.dir.path().join("fleet.log"))
+    );
 }
 
 /// Prints the claims and history of raw files still there, to tell why they are.
@@ -373,7 +386,7 @@ fn chaos_both_stages(seed: u64) {
         digests_under(&spool.root().join("raw")).is_empty(),
         "seed {seed}: raw drained"
     );
-    spool.assert_no_temporaries();
+    assert_no_temporaries_explained(&spool, seed);
     for state in [spool.scrub_state()]
         .into_iter()
         .chain(USERS.iter().map(|u| spool.user_state(u)))
