@@ -45,6 +45,8 @@ fn running_jobs(spool: &Spool) -> Vec<u32> {
         .iter()
         .filter(|p| p.to_string_lossy().ends_with(".start.json"))
         .filter_map(|p| read_json::<StartMarker>(p).ok().flatten())
+        // A dispatcher's fence names no process (pid 0: `kill 0` would hit our own group).
+        .filter(|m| !m.is_fence())
         .map(|m| m.pid)
         .collect()
 }
@@ -205,6 +207,7 @@ fn all_running_jobs(spool: &Spool) -> Vec<u32> {
         .flat_map(|d| list_tree(d))
         .filter(|p| p.to_string_lossy().ends_with(".start.json"))
         .filter_map(|p| read_json::<StartMarker>(&p).ok().flatten())
+        .filter(|m| !m.is_fence())
         .map(|m| m.pid)
         .collect()
 }

@@ -412,8 +412,9 @@ pub fn running_job_pid(state: &Path) -> u32 {
         for e in std::fs::read_dir(state.join("jobs")).unwrap() {
             let p = e.unwrap().path();
             if p.to_string_lossy().ends_with(".start.json") {
-                if let Ok(Some(m)) = read_json::<lander_dispatch::record::StartMarker>(&p) {
-                    return m.pid;
+                match read_json::<lander_dispatch::record::StartMarker>(&p) {
+                    Ok(Some(m)) if !m.is_fence() => return m.pid,
+                    _ => {}
                 }
             }
         }
