@@ -255,7 +255,10 @@ fn a_wrapper_starting_after_its_job_was_judged_never_started_steps_aside() {
     spec.claim = as_read;
     let cancel = std::sync::atomic::AtomicBool::new(false);
     let ran = wrapper::run(&spec, &cancel).unwrap();
-    assert!(matches!(ran, Wrapped::Superseded), "the late copy ran: {ran:?}");
+    assert!(
+        matches!(ran, Wrapped::Superseded),
+        "the late copy ran: {ran:?}"
+    );
     assert!(!spec.record.exists());
     assert!(!spec.heartbeat.as_ref().unwrap().exists());
     let fence: Option<StartMarker> = read_json(&spec.start_marker).unwrap();

@@ -186,8 +186,7 @@ pub fn remove_stale_marker(marker: &Path) -> io::Result<bool> {
     };
     let (host, pid) = owner.rsplit_once(':').unwrap_or(("", ""));
     let stale = if host == crate::sys::hostname() {
-        pid.parse()
-            .is_ok_and(|pid| !crate::sys::running(pid))
+        pid.parse().is_ok_and(|pid| !crate::sys::running(pid))
     } else {
         std::fs::metadata(marker)
             .and_then(|m| m.modified())

@@ -110,26 +110,26 @@ fn digest_of(p: &Path) -> Option<String> {
     Some(blake3::hash(&std::fs::read(p).ok()?).to_hex().to_string())
 }
 
-/// When temporaries are left at the end of a chaos run: for each, its content, the writer its
-/// name gives (`.<final>.<host>.<pid>.<n>.tmp`) and what that process is now (running, a
-/// zombie nobody reaped, gone), the attempt's other files, what the dispatchers logged about
-/// the job, and every job wrapper of this spool still running.
+/// When temporaries (or other files of an attempt) are left at the end of a chaos run: for
+/// each, its content, the writer a temporary's name gives (`.<final>.<host>.<pid>.<n>.tmp`) and
+/// what that process is now (running, a zombie nobody reaped, gone), the attempt's other
+/// files, what the dispatchers logged about the job, and every job wrapper of this spool still
+/// running.
 pub fn explain_temporaries(spool: &Spool, found: &[PathBuf], log: &Path) -> String {
     let mut out = String::new();
     let text = std::fs::read_to_string(log).unwrap_or_default();
     for p in found {
         let name = p.file_name().unwrap_or_default().to_string_lossy();
         let content = std::fs::read_to_string(p).unwrap_or_else(|e| format!("({e})"));
-        let _ = writeln!(out, "\ntemporary {}: {content:?}", p.display());
-        let Some((final_name, host, pid)) = lander_spool::publish::parse_temp_name(&name) else {
-            let _ = writeln!(out, "  (no writer in its name)");
-            continue;
+        let _ = writeln!(out, "\n{}: {content:?}", p.display());
+        let final_name = match lander_spool::publish::parse_temp_name(&name) {
+            Some((final_name, host, pid)) => {
+                let now = process_state(pid);
+                let _ = writeln!(out, "  written by pid {pid} on {host}, now {now}");
+                final_name
+            }
+            None => name.into_owned(),
         };
-        let _ = writeln!(
-            out,
-            "  written by pid {pid} on {host}, now {}",
-            process_state(pid)
-        );
         let job = final_name
             .trim_end_matches(".json")
             .trim_end_matches(".beat")

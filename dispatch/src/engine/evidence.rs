@@ -96,8 +96,14 @@ mod tests {
         std::fs::write(&marker, serde_json::to_vec(&live).unwrap()).unwrap();
         assert!(!wrapper_done(&marker, Duration::from_secs(5)).unwrap());
         std::fs::write(&marker, b"").unwrap();
-        assert!(!wrapper_done(&marker, Duration::from_secs(5)).unwrap(), "starting");
-        assert!(wrapper_done(&marker, Duration::ZERO).unwrap(), "empty too long");
+        assert!(
+            !wrapper_done(&marker, Duration::from_secs(5)).unwrap(),
+            "starting"
+        );
+        assert!(
+            wrapper_done(&marker, Duration::ZERO).unwrap(),
+            "empty too long"
+        );
         assert_eq!(read_json::<StartMarker>(&marker).ok().flatten(), None);
     }
 }

@@ -353,9 +353,7 @@ impl<S: Stage> Dispatcher<S> {
             let same_beat = judged.is_none_or(|seq| view(&beat).map(|b| b.seq) == seq);
             // The record is looked for after the wrapper: one that wrote it and ended between
             // the two looks is not taken for lost.
-            Ok(same_beat
-                && wrapper_done(&marker, grace)?
-                && !crate::fsutil::exists(&record))
+            Ok(same_beat && wrapper_done(&marker, grace)? && !crate::fsutil::exists(&record))
         };
         if !claim::takeover_checked(path, c, &next, self.opts.fsync, still_lost)? {
             return Ok(());
