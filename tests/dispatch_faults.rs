@@ -430,7 +430,7 @@ fn chaos_both_stages(seed: u64) {
     let st = lander_dispatch::monitor::status(&spool.config).unwrap();
     let mut reasons: Vec<String> = st.quarantine.iter().map(|q| q.reason.clone()).collect();
     reasons.sort();
-    assert_eq!(reasons.len(), 3, "seed {seed}: {reasons:?}");
+    assert_eq!(reasons.len(), 3, "seed {seed}: {:#?}", st.quarantine);
     assert!(
         reasons.iter().any(|r| r.contains("longer than")),
         "{reasons:?}"
