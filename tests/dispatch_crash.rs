@@ -183,6 +183,93 @@ fn a_quarantine_temporary_of_a_dead_user_dispatcher_is_swept() {
     spool.assert_no_temporaries();
 }
 
+/// A job wrapper killed while writing its heartbeat or run record, after its dispatcher had
+/// died, is reparented to init; an init that reaps nothing (a container's, this machine's)
+/// leaves it a zombie for good, and `/proc/<pid>` stays. Its temporaries were taken for a live
+/// writer's and never swept (random_kills found them in `jobs/` and `records/`).
+#[test]
+fn temporaries_of_a_killed_wrapper_left_a_zombie_are_swept() {
+    let spool = Spool::new(Setup::default());
+    // A child not waited for is a zombie once it ends, as an unreaped orphan is.
+    let mut child = Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while lander_dispatch::sys::running(pid) {
+        assert!(Instant::now() < deadline, "{pid} did not end");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(Path::new(&format!("/proc/{pid}")).exists(), "a zombie");
+    let host = lander_dispatch::sys::hostname();
+    let job = "scrub.s1.f.pcap.1.0123abcd";
+    let left = [
+        spool
+            .scrub_state()
+            .join(format!("jobs/.{job}.beat.json.{host}.{pid}.0.tmp")),
+        spool
+            .scrub_state()
+            .join(format!("records/.{job}.json.{host}.{pid}.1.tmp")),
+        spool
+            .user_state("bob")
+            .join(format!("records/.user.bob.f.1.ab.json.{host}.{pid}.1.tmp")),
+    ];
+    let scrub = spool.scrub_engine();
+    let bob = spool.user_engine("bob");
+    for p in &left {
+        std::fs::write(p, b"").unwrap();
+    }
+    scrub.sweep(Duration::ZERO).unwrap();
+    bob.sweep(Duration::ZERO).unwrap();
+    child.wait().unwrap();
+    for p in &left {
+        assert!(!p.exists(), "{} left", p.display());
+    }
+    spool.assert_no_temporaries();
+}
+
+/// A job judged never started (no start marker, its wrapper not known to run) is given a fence
+/// for a start marker before its claim moves on. A wrapper slow to start that read the claim
+/// just before it moved on (simulated: it reads a copy of the claim as it was) ran the attempt
+/// beside the next one and left its files behind; now its exclusive start marker fails and it
+/// steps aside.
+#[test]
+fn a_wrapper_starting_after_its_job_was_judged_never_started_steps_aside() {
+    use lander_dispatch::record::{read_json, JobSpec, StartMarker};
+    use lander_dispatch::wrapper::{self, Wrapped};
+    let spool = Spool::new(Setup {
+        lost_grace: 0.2,
+        ..Setup::default()
+    });
+    let names = spool.add_raw(0..1);
+    // A wrapper that ends at once without a marker: the job never started.
+    let mut engine = spool.scrub_engine_with(vec!["/bin/true".into()]);
+    let claim = spool
+        .scrub_state()
+        .join("claims")
+        .join(SITE)
+        .join(&names[0]);
+    pass_until(&mut engine, "a submission", |r| r.submitted == 1);
+    let as_read = spool.dir.path().join("claim as the slow wrapper read it");
+    std::fs::copy(&claim, &as_read).unwrap();
+    let mut spec: JobSpec = read_json(&claim).unwrap().unwrap();
+    pass_until(&mut engine, "the verdict", |r| r.lost == 1);
+    spec.claim = as_read;
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let ran = wrapper::run(&spec, &cancel).unwrap();
+    assert!(
+        matches!(ran, Wrapped::Superseded),
+        "the late copy ran: {ran:?}"
+    );
+    assert!(!spec.record.exists());
+    assert!(!spec.heartbeat.as_ref().unwrap().exists());
+    let fence: Option<StartMarker> = read_json(&spec.start_marker).unwrap();
+    assert!(fence.is_some_and(|m| m.is_fence()));
+    // The next attempt runs (with a real wrapper) and the fence goes with the old attempt.
+    let mut engine = spool.scrub_engine();
+    drain(&mut engine);
+    spool.assert_scrubbed_exactly_once(&names);
+    assert!(!spec.start_marker.exists());
+}
+
 /// A dispatcher that gave an item up was killed before its history committed: the claim says
 /// failed, the history has no failed row, so `lander jobs` did not list it and no operator
 /// could retry it (the chaos test found the raw file left). The next pass writes the row.

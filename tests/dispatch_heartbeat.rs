@@ -85,7 +85,8 @@ fn marker(spool: &Spool) -> Option<StartMarker> {
     list(&dir)
         .into_iter()
         .filter(|n| n.ends_with(".start.json"))
-        .find_map(|n| read_json(&dir.join(n)).ok().flatten())
+        .filter_map(|n| read_json::<StartMarker>(&dir.join(n)).ok().flatten())
+        .find(|m| !m.is_fence())
 }
 
 fn pass_both(a: &mut Dispatcher<ScrubStage>, b: &mut Dispatcher<ScrubStage>) -> [PassReport; 2] {

@@ -89,7 +89,9 @@ fn markers(spool: &Spool) -> Vec<StartMarker> {
     list(&dir)
         .into_iter()
         .filter(|n| n.ends_with(".start.json"))
-        .filter_map(|n| read_json(&dir.join(n)).ok().flatten())
+        .filter_map(|n| read_json::<StartMarker>(&dir.join(n)).ok().flatten())
+        // A dispatcher's fence (pid 0) names no process.
+        .filter(|m| !m.is_fence())
         .collect()
 }
 

@@ -178,15 +178,15 @@ pub fn takeover_checked(
 }
 
 /// Removes a takeover marker left by a process that died between making and removing it
-/// (same host: its pid is gone; another host: older than a minute). Returns whether it did.
+/// (same host: its pid does not run, a zombie included; another host: older than a minute).
+/// Returns whether it did.
 pub fn remove_stale_marker(marker: &Path) -> io::Result<bool> {
     let Ok(owner) = std::fs::read_to_string(marker) else {
         return Ok(false);
     };
     let (host, pid) = owner.rsplit_once(':').unwrap_or(("", ""));
     let stale = if host == crate::sys::hostname() {
-        pid.parse()
-            .is_ok_and(|pid| !lander_spool::publish::process_alive(pid))
+        pid.parse().is_ok_and(|pid| !crate::sys::running(pid))
     } else {
         std::fs::metadata(marker)
             .and_then(|m| m.modified())

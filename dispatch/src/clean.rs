@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime};
 
 use lander_spool::manifest::is_manifest_name;
 use lander_spool::os;
-use lander_spool::publish::{parse_temp_name, process_alive};
+use lander_spool::publish::parse_temp_name;
 use serde::Serialize;
 
 use crate::claim;
@@ -289,7 +289,7 @@ impl Cleaner<'_> {
                 continue;
             };
             let regular = std::fs::symlink_metadata(&unit.paths[0]).is_ok_and(|m| m.is_file());
-            let writer_gone = host == os::hostname() && !process_alive(pid);
+            let writer_gone = host == os::hostname() && !crate::sys::running(pid);
             if regular && (writer_gone || unit.age(self.now) > max_age) {
                 self.remove("temp", unit, "leftover");
             }

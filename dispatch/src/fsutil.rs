@@ -3,7 +3,8 @@
 
 use std::fs;
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 pub use lander_spool::error::with_path;
 pub use lander_spool::publish::{
@@ -195,6 +196,41 @@ pub fn list_names(dir: &Path) -> io::Result<Vec<String>> {
     Ok(names)
 }
 
+/// Temporaries in `dir` (`.<final>.<host>.<pid>.<n>.tmp`) whose writers are gone: on this host,
+/// the process named does not run ([`crate::sys::running`]: a zombie nobody reaped has ended
+/// too); from another host, untouched for longer than `foreign_age`. A missing directory has
+/// none; NFS silly-renamed files are never taken (they go when their holder closes them).
+pub fn abandoned_temporaries(dir: &Path, foreign_age: Duration) -> io::Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    for name in list_all(dir)? {
+        let Some((_, host, pid)) = lander_spool::publish::parse_temp_name(&name) else {
+            continue;
+        };
+        if is_nfs_silly(&name) {
+            continue;
+        }
+        let path = dir.join(&name);
+        let gone = match host == lander_spool::os::hostname() {
+            true => !crate::sys::running(pid),
+            false => older_than(&path, foreign_age),
+        };
+        if gone {
+            found.push(path);
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Whether the entry at `path` was last changed longer than `age` ago (a missing one is not).
+fn older_than(path: &Path, age: Duration) -> bool {
+    fs::symlink_metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|a| a > age)
+}
+
 /// Whether `name` is an NFS client's silly-renamed file (`.nfsXXXX`: a file deleted while a
 /// process still had it open; it goes when that process closes it).
 pub fn is_nfs_silly(name: &str) -> bool {
@@ -312,6 +348,45 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::AlreadyExists, "{err}");
         move_once(&a, &c).unwrap();
         assert!(c.is_dir() && !exists(&a));
+    }
+
+    /// A writer killed mid-write whose parent died first is reparented to init; an init that
+    /// reaps nothing (a container's) leaves it a zombie for good, and `/proc/<pid>` stays.
+    /// Its temporary was taken for a live writer's and never swept.
+    #[test]
+    fn a_temporary_of_a_zombie_writer_is_abandoned_one_of_a_live_writer_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while crate::sys::running(pid) {
+            assert!(std::time::Instant::now() < deadline, "{pid} did not end");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(Path::new(&format!("/proc/{pid}")).exists(), "a zombie");
+        let host = lander_spool::os::hostname();
+        let zombie = dir.path().join(format!(".r.json.{host}.{pid}.0.tmp"));
+        let live = dir
+            .path()
+            .join(format!(".b.json.{host}.{}.3.tmp", std::process::id()));
+        let foreign = dir.path().join(".c.json.elsewhere.1.0.tmp");
+        for p in [&zombie, &live, &foreign] {
+            fs::write(p, b"{").unwrap();
+        }
+        fs::write(dir.path().join(".nfs0000123"), b"").unwrap();
+        let found = abandoned_temporaries(dir.path(), Duration::from_secs(60)).unwrap();
+        child.wait().unwrap();
+        assert_eq!(found, vec![zombie.clone()]);
+        let old = std::time::SystemTime::now() - Duration::from_secs(120);
+        fs::File::options()
+            .write(true)
+            .open(&foreign)
+            .and_then(|f| f.set_modified(old))
+            .unwrap();
+        let found = abandoned_temporaries(dir.path(), Duration::from_secs(60)).unwrap();
+        assert_eq!(found, vec![foreign, zombie]);
+        let none = abandoned_temporaries(&dir.path().join("missing"), Duration::ZERO).unwrap();
+        assert!(none.is_empty());
     }
 
     #[test]

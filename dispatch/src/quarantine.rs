@@ -72,13 +72,18 @@ pub fn quarantine(
     Ok(true)
 }
 
-/// The reasons of everything in the quarantine directory `dir`, oldest first.
+/// The reasons of everything in the quarantine directory `dir`, oldest first. A reason whose
+/// entry is not there is no quarantined entry: its dispatcher stopped between writing it and
+/// moving the entry (which a later pass quarantines again, with a reason of its own), or is
+/// moving it now.
 pub fn list(dir: &Path) -> io::Result<Vec<Reason>> {
     let mut out = Vec::new();
     for name in fsutil::list_names(dir)? {
         if name.ends_with(".reason.json") {
             if let Ok(Some(r)) = crate::record::read_json::<Reason>(&dir.join(&name)) {
-                out.push(r);
+                if fsutil::exists(&dir.join(&r.id)) {
+                    out.push(r);
+                }
             }
         }
     }
@@ -109,5 +114,32 @@ mod tests {
         let again = quarantine(&q, "scrub", &input, OsStr::new("x.pcap"), "a link", false);
         assert!(!again.unwrap());
         assert_eq!(list(&q).unwrap().len(), 1);
+    }
+
+    /// A dispatcher killed between writing the reason and moving the entry left a reason with
+    /// no entry; the next pass quarantined the entry again, and `lander status` (and the chaos
+    /// test) counted it twice.
+    #[test]
+    fn a_reason_whose_entry_never_came_is_not_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in");
+        std::fs::create_dir(&input).unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", input.join("y.pcap")).unwrap();
+        let q = dir.path().join("q");
+        std::fs::create_dir(&q).unwrap();
+        let orphan = Reason {
+            id: "1-deadbeef".into(),
+            stage: "scrub".into(),
+            dir: input.clone(),
+            name: "y.pcap".into(),
+            reason: "a link".into(),
+            time: 1.0,
+        };
+        write_json_atomic(&q.join("1-deadbeef.reason.json"), &orphan, false).unwrap();
+        assert!(list(&q).unwrap().is_empty());
+        assert!(quarantine(&q, "scrub", &input, OsStr::new("y.pcap"), "a link", false).unwrap());
+        let listed = list(&q).unwrap();
+        assert_eq!(listed.len(), 1, "{listed:?}");
+        assert_ne!(listed[0].id, orphan.id);
     }
 }

@@ -100,6 +100,10 @@ impl fmt::Display for JobOutcome {
 }
 
 /// Written by the job itself when it starts: where it runs, so it can be found again.
+///
+/// A dispatcher that judges a job never started writes one in its place first, a fence with
+/// pid 0 ([`StartMarker::fence`]): the marker is created exclusively, so of the fence and a
+/// wrapper that starts late exactly one is made, and the other steps aside.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StartMarker {
     /// The job.
@@ -116,6 +120,26 @@ pub struct StartMarker {
     pub pid_start: u64,
     /// Unix time of the start.
     pub start: f64,
+}
+
+impl StartMarker {
+    /// The marker a dispatcher puts in place of a job it judged never started (pid 0: no
+    /// process; it reads as a job that ended), so that no wrapper of it starts after.
+    pub fn fence(job_id: &str) -> StartMarker {
+        StartMarker {
+            job_id: job_id.to_owned(),
+            host: crate::sys::hostname().to_owned(),
+            host_id: Some(crate::sys::host_id().to_owned()),
+            pid: 0,
+            pid_start: 0,
+            start: crate::sys::now(),
+        }
+    }
+
+    /// Whether this is a dispatcher's fence, not a wrapper's marker.
+    pub fn is_fence(&self) -> bool {
+        self.pid == 0
+    }
 }
 
 /// Written by the job itself when it ends, so its end is known even if no dispatcher watched.

@@ -69,6 +69,13 @@ pub fn start_time(pid: u32) -> Option<u64> {
     fields.nth(22 - 4)?.parse().ok()
 }
 
+/// Whether a process `pid` runs on this host (of any start time). A zombie (ended, not yet
+/// reaped: orphans of a container whose init reaps nothing stay so for good) does not run: it
+/// can write nothing more, so what it left is abandoned.
+pub fn running(pid: u32) -> bool {
+    start_time(pid).is_some()
+}
+
 /// Whether the process `pid` that started at `start` is still alive.
 pub fn alive(pid: u32, start: u64) -> bool {
     start_time(pid) == Some(start)

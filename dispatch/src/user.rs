@@ -326,8 +326,8 @@ impl Stage for UserStage {
         }
         let mut removed = 0;
         for dir in dirs.iter().filter(|d| fsutil::exists(d)) {
-            for left in lander_spool::publish::leftovers(dir, min_age)? {
-                remove_if_exists(&left.path)?;
+            for left in fsutil::abandoned_temporaries(dir, min_age)? {
+                remove_if_exists(&left)?;
                 removed += 1;
             }
         }

@@ -109,3 +109,96 @@ fn digest_of(p: &Path) -> Option<String> {
     }
     Some(blake3::hash(&std::fs::read(p).ok()?).to_hex().to_string())
 }
+
+/// When temporaries (or other files of an attempt) are left at the end of a chaos run: for
+/// each, its content, the writer a temporary's name gives (`.<final>.<host>.<pid>.<n>.tmp`) and
+/// what that process is now (running, a zombie nobody reaped, gone), the attempt's other
+/// files, what the dispatchers logged about the job, and every job wrapper of this spool still
+/// running.
+pub fn explain_temporaries(spool: &Spool, found: &[PathBuf], log: &Path) -> String {
+    let mut out = String::new();
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    for p in found {
+        let name = p.file_name().unwrap_or_default().to_string_lossy();
+        let content = std::fs::read_to_string(p).unwrap_or_else(|e| format!("({e})"));
+        let _ = writeln!(out, "\n{}: {content:?}", p.display());
+        let final_name = match lander_spool::publish::parse_temp_name(&name) {
+            Some((final_name, host, pid)) => {
+                let now = process_state(pid);
+                let _ = writeln!(out, "  written by pid {pid} on {host}, now {now}");
+                final_name
+            }
+            None => name.into_owned(),
+        };
+        let job = final_name
+            .trim_end_matches(".json")
+            .trim_end_matches(".beat")
+            .trim_end_matches(".start")
+            .trim_end_matches(".spec")
+            .to_owned();
+        let _ = writeln!(out, "  files of {job}:");
+        let mut files = Vec::new();
+        all_files(&spool.root(), &mut files);
+        for f in files.iter().filter(|f| f.to_string_lossy().contains(&job)) {
+            let what = std::fs::read_to_string(f).unwrap_or_default();
+            let what: String = what.split_whitespace().collect::<Vec<_>>().join(" ");
+            let what: String = what.chars().take(400).collect();
+            let _ = writeln!(out, "    {}: {what}", f.display());
+        }
+        let _ = writeln!(out, "  logged about {job}:");
+        for line in text.lines().filter(|l| l.contains(&job)) {
+            let _ = writeln!(out, "    {line}");
+        }
+    }
+    let _ = writeln!(out, "\njob wrappers of this spool still running:");
+    for (pid, state, cmd) in wrappers_of(spool) {
+        let _ = writeln!(out, "  {pid} {state} {cmd}");
+    }
+    out
+}
+
+/// What process `pid` is now: its state letter and command line, or that it is gone.
+pub fn process_state(pid: u32) -> String {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return "gone".into();
+    };
+    let state = stat
+        .rfind(')')
+        .and_then(|i| stat[i + 1..].split_whitespace().next())
+        .unwrap_or("?");
+    let comm = stat.split(['(', ')']).nth(1).unwrap_or("?");
+    let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+    let parent = stat
+        .rfind(')')
+        .and_then(|i| stat[i + 1..].split_whitespace().nth(1))
+        .unwrap_or("?");
+    match state {
+        "Z" => format!("a zombie ({comm}, dead, not reaped by its parent {parent})"),
+        s => format!("state {s} ({comm}, parent {parent}): {cmd}"),
+    }
+}
+
+/// Processes (pid, state, command line) whose command line names a file of this spool's state
+/// (job wrappers, and jobs given spool paths), zombies included.
+pub fn wrappers_of(spool: &Spool) -> Vec<(u32, String, String)> {
+    let root = spool.root().to_string_lossy().into_owned();
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        let state = stat
+            .rfind(')')
+            .and_then(|i| stat[i + 1..].split_whitespace().next())
+            .unwrap_or("?")
+            .to_owned();
+        if cmd.contains(&root) && cmd.contains("job-wrapper") {
+            out.push((pid, state, cmd));
+        }
+    }
+    out
+}

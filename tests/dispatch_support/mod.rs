@@ -310,6 +310,13 @@ impl Spool {
     /// No dot files anywhere in the spool except empty `.work` directories and capture's
     /// sequence marks.
     pub fn assert_no_temporaries(&self) {
+        let found = self.temporaries();
+        assert!(found.is_empty(), "temporary files left: {found:?}");
+    }
+
+    /// The dot files in the spool other than empty `.work` directories and capture's sequence
+    /// marks: temporaries of writers that did not finish (or have not yet).
+    pub fn temporaries(&self) -> Vec<PathBuf> {
         let mut found = Vec::new();
         walk(&self.root(), &mut |p: &Path| {
             let name = p.file_name().unwrap().to_string_lossy();
@@ -318,7 +325,7 @@ impl Spool {
                 found.push(p.to_owned());
             }
         });
-        assert!(found.is_empty(), "temporary files left: {found:?}");
+        found
     }
 }
 
@@ -405,8 +412,9 @@ pub fn running_job_pid(state: &Path) -> u32 {
         for e in std::fs::read_dir(state.join("jobs")).unwrap() {
             let p = e.unwrap().path();
             if p.to_string_lossy().ends_with(".start.json") {
-                if let Ok(Some(m)) = read_json::<lander_dispatch::record::StartMarker>(&p) {
-                    return m.pid;
+                match read_json::<lander_dispatch::record::StartMarker>(&p) {
+                    Ok(Some(m)) if !m.is_fence() => return m.pid,
+                    _ => {}
                 }
             }
         }

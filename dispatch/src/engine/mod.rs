@@ -3,6 +3,7 @@
 //! backend's capacity and the stage's queue limit. `once` is one pass; `run` loops.
 
 mod arrays;
+mod evidence;
 mod report;
 mod settle;
 mod submit;

@@ -6,6 +6,7 @@ use std::io;
 use std::path::Path;
 use std::time::Duration;
 
+use super::evidence::{on_this_host, wrapper_done, younger_than};
 use super::{row_of, Dispatcher, PassError, PassReport, Release};
 use crate::backend::JobState;
 use crate::claim::{self, Claim, ClaimState};
@@ -157,7 +158,12 @@ impl<S: Stage> Dispatcher<S> {
             reason: Some(reason.clone()),
             ..c.clone()
         };
-        if claim::takeover(path, c, &next, self.opts.fsync)? {
+        // A wrapper the stopped dispatcher spawned may still start: the fence stops it.
+        let dirs = self.stage.dirs();
+        let (marker, record) = (dirs.marker(&c.job.job_id), dirs.record(&c.job.job_id));
+        let grace = self.opts.lost_grace;
+        let never_ran = || Ok(wrapper_done(&marker, grace)? && !crate::fsutil::exists(&record));
+        if claim::takeover_checked(path, c, &next, self.opts.fsync, never_ran)? {
             tracing::info!(stage = self.stage.name(), item, "{reason}: queued again");
             report.waiting += 1;
         }
@@ -331,9 +337,9 @@ impl<S: Stage> Dispatcher<S> {
             reason: Some(reason.to_owned()),
             ..next
         };
-        // A job judged lost is judged again under the takeover marker: no record meanwhile,
-        // no heartbeat since the one the verdict rests on, and no wrapper of it alive on this
-        // host (one judged never started may have written its start marker since).
+        // A job judged lost is judged again under the takeover marker: no heartbeat since the
+        // one the verdict rests on, no wrapper of it alive on this host or able to start (one
+        // judged never started gets a fence for a start marker), and no record meanwhile.
         let dirs = self.stage.dirs();
         let (record, beat) = (dirs.record(&c.job.job_id), dirs.beat(&c.job.job_id));
         let marker = dirs.marker(&c.job.job_id);
@@ -341,11 +347,13 @@ impl<S: Stage> Dispatcher<S> {
         let view = std::sync::Arc::clone(&self.view);
         let grace = self.opts.lost_grace;
         let still_lost = || {
+            if rec.is_some() {
+                return Ok(true);
+            }
             let same_beat = judged.is_none_or(|seq| view(&beat).map(|b| b.seq) == seq);
-            Ok(rec.is_some()
-                || (!crate::fsutil::exists(&record)
-                    && same_beat
-                    && !wrapper_alive_here(&marker, grace)))
+            // The record is looked for after the wrapper: one that wrote it and ended between
+            // the two looks is not taken for lost.
+            Ok(same_beat && wrapper_done(&marker, grace)? && !crate::fsutil::exists(&record))
         };
         if !claim::takeover_checked(path, c, &next, self.opts.fsync, still_lost)? {
             return Ok(());
@@ -425,32 +433,4 @@ impl<S: Stage> Dispatcher<S> {
         };
         Ok(self.ledger.set_state(&row)?)
     }
-}
-
-/// Whether the wrapper that wrote `m` runs on this host.
-/// Whether the start marker at `path` belongs to a wrapper alive on this host, or is being
-/// written (created, not yet filled, younger than `grace`).
-fn wrapper_alive_here(path: &Path, grace: Duration) -> bool {
-    match read_json::<StartMarker>(path) {
-        Ok(Some(m)) => on_this_host(&m) && sys::alive(m.pid, m.pid_start),
-        Ok(None) => false,
-        Err(e) if e.kind() == io::ErrorKind::InvalidData => younger_than(path, grace),
-        Err(_) => false,
-    }
-}
-
-fn on_this_host(m: &StartMarker) -> bool {
-    match &m.host_id {
-        Some(id) => id == sys::host_id(),
-        None => m.host == sys::hostname(),
-    }
-}
-
-/// Whether the file at `path` was changed less than `age` ago (a missing file is not).
-fn younger_than(path: &Path, age: Duration) -> bool {
-    std::fs::metadata(path)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.elapsed().ok())
-        .is_some_and(|a| a < age)
 }

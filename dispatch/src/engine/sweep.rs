@@ -10,8 +10,8 @@ use crate::fsutil::{self, remove_if_exists};
 use crate::stage::Stage;
 
 impl<S: Stage> Dispatcher<S> {
-    /// Removes temporary files in the state directories whose writers are gone (dead on this
-    /// host, or older than `foreign_age` from another host).
+    /// Removes temporary files in the state directories whose writers are gone (not running on
+    /// this host, zombies included, or older than `foreign_age` from another host).
     pub fn sweep(&self, foreign_age: Duration) -> io::Result<usize> {
         let dirs = self.stage.dirs();
         let in_use = self
@@ -32,16 +32,8 @@ impl<S: Stage> Dispatcher<S> {
                     removed += 1;
                 }
             }
-            let leftovers = lander_spool::publish::leftovers(&dir, foreign_age).unwrap_or_default();
-            for left in leftovers {
-                let silly = left
-                    .path
-                    .file_name()
-                    .is_some_and(|n| fsutil::is_nfs_silly(&n.to_string_lossy()));
-                if silly {
-                    continue;
-                }
-                remove_if_exists(&left.path)?;
+            for left in fsutil::abandoned_temporaries(&dir, foreign_age).unwrap_or_default() {
+                remove_if_exists(&left)?;
                 removed += 1;
             }
         }

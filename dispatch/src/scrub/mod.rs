@@ -492,9 +492,8 @@ impl Stage for ScrubStage {
                 self.spool.names().join(site),
                 self.spool.scrub_quarantine(site),
             ] {
-                let left = lander_spool::publish::leftovers(&dir, min_age).unwrap_or_default();
-                for l in left {
-                    remove_if_exists(&l.path)?;
+                for l in fsutil::abandoned_temporaries(&dir, min_age).unwrap_or_default() {
+                    remove_if_exists(&l)?;
                     removed += 1;
                 }
             }
