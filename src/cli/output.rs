@@ -4,8 +4,8 @@
 //! otherwise).
 
 use std::io::{self, IsTerminal};
-use std::sync::atomic::{AtomicBool, AtomicI8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicI8, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -144,47 +144,77 @@ impl Progress {
     }
 }
 
+/// A thread that calls its function every 200 ms until the ticker is dropped, then once
+/// with `last` set; the drop wakes it at once, so a short run never waits out a tick.
+#[derive(Debug)]
+pub struct Ticker {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Ticker {
+    /// Starts calling `tick(last)`.
+    pub fn start(mut tick: impl FnMut(bool) + Send + 'static) -> Ticker {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                stopped.recv_timeout(Duration::from_millis(200))
+            {
+                tick(false);
+            }
+            tick(true);
+        });
+        Ticker {
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// Progress of work that reads `total` bytes through `read(2)` (a scrub streams its input),
 /// told from what the process has read so far (`rchar` of `/proc/self/io`), so the work
 /// itself needs no hook. A thread updates it until [`ReadWatch::finish`].
 #[derive(Debug)]
 pub struct ReadWatch {
-    done: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _ticker: Option<Ticker>,
 }
 
 impl ReadWatch {
     /// Starts watching; `total` is the size of the input, when known.
     pub fn start(label: &str, total: Option<u64>) -> ReadWatch {
-        let done = Arc::new(AtomicBool::new(false));
-        let (stop, label) = (Arc::clone(&done), label.to_string());
-        let thread = read_chars().map(|base| {
-            std::thread::spawn(move || {
-                let mut shown = Progress::new(&label, total);
-                while !stop.load(Ordering::Relaxed) {
-                    std::thread::sleep(Duration::from_millis(200));
-                    let read = read_chars().unwrap_or(base).saturating_sub(base);
-                    let read = total.map_or(read, |t| read.min(t));
-                    let text = format!("{} read", lander_spool::human::bytes(read));
-                    shown.set(read, &text);
+        let label = label.to_string();
+        let ticker = read_chars().map(|base| {
+            let mut shown = Some(Progress::new(&label, total));
+            Ticker::start(move |last| {
+                let Some(bar) = shown.as_mut() else {
+                    return;
+                };
+                if last {
+                    if let Some(bar) = shown.take() {
+                        bar.finish();
+                    }
+                    return;
                 }
-                shown.finish();
+                let read = read_chars().unwrap_or(base).saturating_sub(base);
+                let read = total.map_or(read, |t| read.min(t));
+                let text = format!("{} read", lander_spool::human::bytes(read));
+                bar.set(read, &text);
             })
         });
-        ReadWatch { done, thread }
+        ReadWatch { _ticker: ticker }
     }
 
     /// Stops the display (as dropping it does, also on an early return with an error).
     pub fn finish(self) {}
-}
-
-impl Drop for ReadWatch {
-    fn drop(&mut self) {
-        self.done.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
 }
 
 /// Bytes this process has read so far.
@@ -215,6 +245,17 @@ fn bar(label: &str, total: Option<u64>) -> ProgressBar {
 mod tests {
     use super::*;
     use std::ffi::OsStr;
+
+    #[test]
+    fn a_dropped_ticker_ends_with_one_last_call() {
+        let calls = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let seen = std::sync::Arc::clone(&calls);
+        let ticker = Ticker::start(move |last| seen.lock().unwrap().push(last));
+        drop(ticker);
+        let calls = calls.lock().unwrap();
+        assert_eq!(calls.last(), Some(&true), "{calls:?}");
+        assert_eq!(calls.iter().filter(|&&last| last).count(), 1, "{calls:?}");
+    }
 
     #[test]
     fn what_the_process_reads_is_counted() {

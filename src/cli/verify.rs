@@ -8,7 +8,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use lander_anonymize::key::{Key, Mapping};
@@ -131,16 +130,20 @@ fn mapping(args: &Args, key_path: &Path) -> anyhow::Result<Anonymizer> {
     Anonymizer::new(&key, &options).map_err(|e| fail(USAGE, e.into()))
 }
 
-/// Shows the pass, packets and share of the file on stderr until `done`: a bar on a
-/// terminal, a plain line now and then otherwise.
-fn show_progress(
-    progress: Arc<Progress>,
-    sizes: [u64; 2],
-    done: Arc<std::sync::atomic::AtomicBool>,
-) {
-    let mut shown = Shown::new("verify", Some(1000));
-    while !done.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(200));
+/// Shows the pass, packets and share of the file on stderr while the ticker lives: a bar on
+/// a terminal, a plain line now and then otherwise.
+fn show_progress(progress: Arc<Progress>, sizes: [u64; 2]) -> crate::cli::output::Ticker {
+    let mut shown = Some(Shown::new("verify", Some(1000)));
+    crate::cli::output::Ticker::start(move |last| {
+        if last {
+            if let Some(bar) = shown.take() {
+                bar.finish();
+            }
+            return;
+        }
+        let Some(bar) = shown.as_mut() else {
+            return;
+        };
         let pass = progress.pass.load(Ordering::Relaxed);
         let packets = progress.packets.load(Ordering::Relaxed);
         let bytes = progress.bytes.load(Ordering::Relaxed);
@@ -152,9 +155,8 @@ fn show_progress(
             _ => "searching payload runs file-wide",
         };
         let packets = lander_spool::human::count(packets);
-        shown.set(share, &format!("pass {pass}/3 {what}: {packets} packets"));
-    }
-    shown.finish();
+        bar.set(share, &format!("pass {pass}/3 {what}: {packets} packets"));
+    })
 }
 
 fn print_text(report: &Report, checked: bool) {
@@ -219,15 +221,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         progress: Some(Arc::clone(&progress)),
         ..VerifyOptions::default()
     };
-    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let shower = {
-        let (p, d) = (Arc::clone(&progress), Arc::clone(&done));
-        let sizes = [size(&args.raw), size(&args.anon)];
-        std::thread::spawn(move || show_progress(p, sizes, d))
-    };
+    let shower = show_progress(Arc::clone(&progress), [size(&args.raw), size(&args.anon)]);
     let result = verify::verify_files(&args.raw, &args.anon, args.format, &options);
-    done.store(true, Ordering::Relaxed);
-    let _ = shower.join();
+    drop(shower);
     let report = result.map_err(|e: VerifyError| fail(INPUT, e.into()))?;
     match args.json.json {
         true => {
