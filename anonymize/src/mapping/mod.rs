@@ -201,7 +201,7 @@ impl Anonymizer {
         if from >= 32 {
             return 0;
         }
-        let top = u32::from(self.top().v4[(addr >> 16) as usize]) << 16;
+        let top = u32::from(self.top().v4[(addr >> (32 - top::INDEX_BITS)) as usize]) << 16;
         let low = self.encrypted_flips_v4(addr, from.max(top::BITS), scratch);
         (top | low) & (u32::MAX >> from)
     }
@@ -262,7 +262,7 @@ impl Anonymizer {
         if from >= 128 {
             return 0;
         }
-        let top = u128::from(self.top().v6[(addr >> 112) as usize]) << 112;
+        let top = u128::from(self.top().v6[(addr >> (128 - top::INDEX_BITS)) as usize]) << 112;
         let low = self.encrypted_flips_v6(addr, from.max(top::BITS), scratch);
         (top | low) & (u128::MAX >> from)
     }

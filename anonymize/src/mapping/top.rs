@@ -2,9 +2,9 @@
 //! key once.
 //!
 //! The flip of bit `j` depends on the top `j` bits only, so the flips of bits `0..16` are a
-//! function of the top 16 bits (of 15, in fact): a table of 2^16 entries, 128 KiB per IP
-//! version, built with one AES block per distinct prefix (65,535 blocks). A cold address then
-//! encrypts only its bits from 16 on.
+//! function of the top 15 bits: a table of 2^15 entries, 64 KiB per IP version (small enough
+//! to stay in a core's cache), built with one AES block per distinct prefix (65,535 blocks). A
+//! cold address then encrypts only its bits from 16 on.
 
 use aes::Block;
 
@@ -13,7 +13,10 @@ use super::Anonymizer;
 /// Address bits whose flips come from the table.
 pub(super) const BITS: u32 = 16;
 
-/// The tables, indexed by an address's top 16 bits; bit `15 - j` of an entry is bit `j`'s flip.
+/// Address bits that index the table (the last flip depends on the bits above it only).
+pub(super) const INDEX_BITS: u32 = BITS - 1;
+
+/// The tables, indexed by an address's top 15 bits; bit `15 - j` of an entry is bit `j`'s flip.
 #[derive(Debug)]
 pub(super) struct TopFlips {
     pub(super) v4: Box<[u16]>,
@@ -58,5 +61,6 @@ fn table(anon: &Anonymizer, v6: bool) -> Box<[u16]> {
             })
             .collect();
     }
-    flips.into_boxed_slice()
+    // entries 2k and 2k + 1 are equal: bit 15 does not change the flips of bits 0..16
+    flips.into_iter().step_by(2).collect()
 }
