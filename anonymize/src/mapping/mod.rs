@@ -8,7 +8,7 @@
 //! the flip bit; see [`cryptopan`] and [`cryptopant`].
 //!
 //! The flips of an address's top 16 bits depend on its top 15 bits only, so they come from a
-//! table built from the key ([`top`]): a cold IPv4 address costs 16 blocks, not 32.
+//! table built from the key (module `top`): a cold IPv4 address costs 16 blocks, not 32.
 
 pub mod cryptopan;
 pub mod cryptopant;
