@@ -73,7 +73,7 @@ pub fn start_time(pid: u32) -> Option<u64> {
 /// reaped: orphans of a container whose init reaps nothing stay so for good) does not run: it
 /// can write nothing more, so what it left is abandoned.
 pub fn running(pid: u32) -> bool {
-    start_time(pid).is_some()
+    lander_spool::publish::process_alive(pid)
 }
 
 /// Whether the process `pid` that started at `start` is still alive.

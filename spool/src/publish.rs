@@ -238,9 +238,21 @@ fn is_abandoned(left: &Leftover, entry: &fs::DirEntry, foreign_age: std::time::D
         .is_some_and(|age| age > foreign_age)
 }
 
-/// Whether a process with this pid exists on this host.
+/// Whether a process with this pid runs on this host. A zombie (ended, not yet reaped:
+/// orphans in a container whose init reaps nothing stay so for good) does not: it can write
+/// nothing more, so what it left is abandoned. Where its state cannot be read, a process
+/// that exists counts as running.
 pub fn process_alive(pid: u32) -> bool {
-    Path::new("/proc").join(pid.to_string()).exists()
+    let proc_dir = Path::new("/proc").join(pid.to_string());
+    let Ok(stat) = fs::read_to_string(proc_dir.join("stat")) else {
+        return proc_dir.exists();
+    };
+    // The command name (field 2) is in parentheses and may hold spaces: the state follows
+    // the last ')'.
+    let state = stat
+        .rfind(')')
+        .and_then(|i| stat[i + 1..].split_ascii_whitespace().next());
+    !matches!(state, Some("Z" | "X"))
 }
 
 /// What [`link_or_copy`] did.
@@ -386,6 +398,28 @@ fn parent_of(path: &Path) -> &Path {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_zombie_is_not_alive_a_running_process_is() {
+        let mut sleeper = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        assert!(process_alive(sleeper.id()));
+        let mut ended = std::process::Command::new("true").spawn().unwrap();
+        // not reaped yet: a zombie once it has ended
+        let stat = format!("/proc/{}/stat", ended.id());
+        let zombie = (0..1000).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            std::fs::read_to_string(&stat).is_ok_and(|s| s.contains(") Z "))
+        });
+        assert!(zombie, "the child became a zombie");
+        assert!(!process_alive(ended.id()));
+        ended.wait().unwrap();
+        assert!(!process_alive(ended.id()));
+        sleeper.kill().unwrap();
+        sleeper.wait().unwrap();
+    }
 
     #[test]
     fn pending_file_is_invisible_until_commit() {

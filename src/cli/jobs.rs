@@ -92,8 +92,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 );
                 println!(
                     "running: {}",
-                    info.marker
-                        .map_or("no".into(), |m| format!("{} pid {}", m.host, m.pid))
+                    info.marker.map_or("no".into(), |m| match m.is_fence() {
+                        true => "no (judged never started; a late start steps aside)".into(),
+                        false => format!("{} pid {}", m.host, m.pid),
+                    })
                 );
                 println!(
                     "stdout: {}\nstderr: {}",
