@@ -193,23 +193,31 @@ impl Anonymizer {
 
     /// The flip mask of `addr` for bit indices `from..32` (0 = most significant).
     pub(crate) fn flips_v4(&self, addr: u32, from: u32) -> u32 {
-        self.flips_v4_in(addr, from, &mut Scratch::new())
+        // the bits after the table's: 16 blocks on the stack, nothing to clear beyond them
+        self.flips_v4_with(addr, from, &mut [Block::default(); 32 - top::BITS as usize])
     }
 
     /// [`Anonymizer::flips_v4`] with the caller's scratch blocks (no per-call initialization).
     pub(crate) fn flips_v4_in(&self, addr: u32, from: u32, scratch: &mut Scratch) -> u32 {
+        self.flips_v4_with(addr, from, &mut scratch.0)
+    }
+
+    /// The flips of bits `from..32`: the table's, then the rest encrypted in `blocks`.
+    #[inline]
+    fn flips_v4_with(&self, addr: u32, from: u32, blocks: &mut [Block]) -> u32 {
         if from >= 32 {
             return 0;
         }
         let top = u32::from(self.top().v4[(addr >> (32 - top::INDEX_BITS)) as usize]) << 16;
-        let low = self.encrypted_flips_v4(addr, from.max(top::BITS), scratch);
+        let low = self.encrypted_flips_v4(addr, from.max(top::BITS), blocks);
         (top | low) & (u32::MAX >> from)
     }
 
-    /// The flips of bits `from..32`, one AES block each.
-    fn encrypted_flips_v4(&self, addr: u32, from: u32, scratch: &mut Scratch) -> u32 {
+    /// The flips of bits `from..32`, one AES block each, encrypted in `blocks` (at least
+    /// `32 - from` rounded up to a multiple of eight).
+    fn encrypted_flips_v4(&self, addr: u32, from: u32, blocks: &mut [Block]) -> u32 {
         let n = (32 - from) as usize;
-        let blocks = &mut scratch.0[..n.next_multiple_of(PAR_BLOCKS)];
+        let blocks = &mut blocks[..n.next_multiple_of(PAR_BLOCKS)];
         self.blocks_v4(addr, from, blocks);
         self.encrypt(blocks);
         // the block of bit `from` first: shifting left puts bit 31 at the bottom
@@ -337,7 +345,7 @@ mod tests {
                 let mut scratch = Scratch::new();
                 for &addr in &addrs {
                     let v4 = (addr >> 96) as u32;
-                    let direct4 = if from4 < 32 { a.encrypted_flips_v4(v4, from4, &mut scratch) } else { 0 };
+                    let direct4 = if from4 < 32 { a.encrypted_flips_v4(v4, from4, &mut scratch.0) } else { 0 };
                     proptest::prop_assert_eq!(a.flips_v4_in(v4, from4, &mut scratch), direct4, "{}", mapping);
                     let direct6 = if from6 < 128 { a.encrypted_flips_v6(addr, from6, &mut scratch) } else { 0 };
                     proptest::prop_assert_eq!(a.flips_v6_in(addr, from6, &mut scratch), direct6, "{}", mapping);
