@@ -84,8 +84,7 @@ pub fn group_id(group: &str) -> io::Result<u32> {
     let name = CString::new(group).map_err(|_| {
         io::Error::new(io::ErrorKind::InvalidInput, "a group name holds a NUL byte")
     })?;
-    let mut buf = vec![0u8; 4096];
-    loop {
+    let gid = nss_lookup(|buf| {
         // SAFETY: all-zero is a valid value of this plain C struct.
         let mut grp: libc::group = unsafe { std::mem::zeroed() };
         let mut found: *mut libc::group = std::ptr::null_mut();
@@ -100,21 +99,9 @@ pub fn group_id(group: &str) -> io::Result<u32> {
                 &mut found,
             )
         };
-        if rc == libc::ERANGE && buf.len() < 1 << 20 {
-            buf.resize(buf.len() * 2, 0);
-            continue;
-        }
-        if rc != 0 {
-            return Err(io::Error::from_raw_os_error(rc));
-        }
-        if found.is_null() {
-            return Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("no group named {group:?}"),
-            ));
-        }
-        return Ok(grp.gr_gid);
-    }
+        (rc, (!found.is_null()).then_some(grp.gr_gid))
+    })?;
+    gid.ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no group named {group:?}")))
 }
 
 /// An account of the user database (NSS: local files, LDAP, ...).
@@ -138,8 +125,7 @@ pub fn user_by_name(name: &str) -> io::Result<Option<UserEntry>> {
             "an account name holds a NUL byte",
         )
     })?;
-    let mut buf = vec![0u8; 4096];
-    loop {
+    nss_lookup(|buf| {
         // SAFETY: all-zero is a valid value of this plain C struct.
         let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
         let mut found: *mut libc::passwd = std::ptr::null_mut();
@@ -154,15 +140,8 @@ pub fn user_by_name(name: &str) -> io::Result<Option<UserEntry>> {
                 &mut found,
             )
         };
-        if rc == libc::ERANGE && buf.len() < 1 << 20 {
-            buf.resize(buf.len() * 2, 0);
-            continue;
-        }
-        if rc != 0 {
-            return Err(io::Error::from_raw_os_error(rc));
-        }
-        if found.is_null() {
-            return Ok(None);
+        if rc != 0 || found.is_null() {
+            return (rc, None);
         }
         let home = match pwd.pw_dir.is_null() {
             true => String::new(),
@@ -172,38 +151,58 @@ pub fn user_by_name(name: &str) -> io::Result<Option<UserEntry>> {
                 .to_string_lossy()
                 .into_owned(),
         };
-        return Ok(Some(UserEntry {
+        let entry = UserEntry {
             name: name.to_owned(),
             uid: pwd.pw_uid,
             gid: pwd.pw_gid,
             home,
-        }));
-    }
+        };
+        (0, Some(entry))
+    })
 }
 
 /// The name of group `gid`, if it has one (for messages).
 pub fn group_name(gid: u32) -> Option<String> {
+    let name = nss_lookup(|buf| {
+        // SAFETY: all-zero is a valid value of this plain C struct.
+        let mut grp: libc::group = unsafe { std::mem::zeroed() };
+        let mut found: *mut libc::group = std::ptr::null_mut();
+        // SAFETY: `grp`, `buf` (with its true length) and `found` are valid and writable for
+        // the call; getgrgid_r writes only within them.
+        let rc = unsafe {
+            libc::getgrgid_r(
+                gid,
+                &mut grp,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut found,
+            )
+        };
+        if rc != 0 || found.is_null() || grp.gr_name.is_null() {
+            return (rc, None);
+        }
+        // SAFETY: on success `gr_name` points to a NUL-terminated string inside `buf`, alive
+        // here.
+        let name = unsafe { CStr::from_ptr(grp.gr_name) };
+        (0, Some(name.to_string_lossy().into_owned()))
+    });
+    name.ok().flatten()
+}
+
+/// Runs a reentrant NSS lookup (`get*_r`) with a buffer that doubles, up to 1 MiB, while the
+/// lookup answers `ERANGE`. `lookup` returns its error code and what it found, read out of
+/// the buffer before the buffer goes.
+fn nss_lookup<T>(
+    mut lookup: impl FnMut(&mut [u8]) -> (libc::c_int, Option<T>),
+) -> io::Result<Option<T>> {
     let mut buf = vec![0u8; 4096];
-    // SAFETY: all-zero is a valid value of this plain C struct.
-    let mut grp: libc::group = unsafe { std::mem::zeroed() };
-    let mut found: *mut libc::group = std::ptr::null_mut();
-    // SAFETY: `grp`, `buf` (with its true length) and `found` are valid and writable for the
-    // call; getgrgid_r writes only within them.
-    let rc = unsafe {
-        libc::getgrgid_r(
-            gid,
-            &mut grp,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut found,
-        )
-    };
-    if rc != 0 || found.is_null() || grp.gr_name.is_null() {
-        return None;
+    loop {
+        match lookup(&mut buf) {
+            (libc::ERANGE, _) if buf.len() < 1 << 20 => buf.resize(buf.len() * 2, 0),
+            (0, found) => return Ok(found),
+            (rc, _) => return Err(io::Error::from_raw_os_error(rc)),
+        }
     }
-    // SAFETY: on success `gr_name` points to a NUL-terminated string inside `buf`, alive here.
-    let name = unsafe { CStr::from_ptr(grp.gr_name) };
-    Some(name.to_string_lossy().into_owned())
 }
 
 #[cfg(test)]
