@@ -144,8 +144,8 @@ impl Progress {
     }
 }
 
-/// A thread that calls its function every 200 ms until the ticker is dropped, then once
-/// with `last` set; the drop wakes it at once, so a short run never waits out a tick.
+/// A thread that calls `tick` on its state every 200 ms until the ticker is dropped, then
+/// `finish`; the drop wakes it at once, so a short run never waits out a tick.
 #[derive(Debug)]
 pub struct Ticker {
     stop: Option<std::sync::mpsc::Sender<()>>,
@@ -153,16 +153,20 @@ pub struct Ticker {
 }
 
 impl Ticker {
-    /// Starts calling `tick(last)`.
-    pub fn start(mut tick: impl FnMut(bool) + Send + 'static) -> Ticker {
+    /// Starts ticking on `state`.
+    pub fn start<S: Send + 'static>(
+        mut state: S,
+        mut tick: impl FnMut(&mut S) + Send + 'static,
+        finish: impl FnOnce(S) + Send + 'static,
+    ) -> Ticker {
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::spawn(move || {
             while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
                 stopped.recv_timeout(Duration::from_millis(200))
             {
-                tick(false);
+                tick(&mut state);
             }
-            tick(true);
+            finish(state);
         });
         Ticker {
             stop: Some(stop),
@@ -191,24 +195,13 @@ pub struct ReadWatch {
 impl ReadWatch {
     /// Starts watching; `total` is the size of the input, when known.
     pub fn start(label: &str, total: Option<u64>) -> ReadWatch {
-        let label = label.to_string();
         let ticker = read_chars().map(|base| {
-            let mut shown = Some(Progress::new(&label, total));
-            Ticker::start(move |last| {
-                let Some(bar) = shown.as_mut() else {
-                    return;
-                };
-                if last {
-                    if let Some(bar) = shown.take() {
-                        bar.finish();
-                    }
-                    return;
-                }
+            let tick = move |shown: &mut Progress| {
                 let read = read_chars().unwrap_or(base).saturating_sub(base);
                 let read = total.map_or(read, |t| read.min(t));
-                let text = format!("{} read", lander_spool::human::bytes(read));
-                bar.set(read, &text);
-            })
+                shown.set(read, &format!("{} read", lander_spool::human::bytes(read)));
+            };
+            Ticker::start(Progress::new(label, total), tick, Progress::finish)
         });
         ReadWatch { _ticker: ticker }
     }
@@ -249,8 +242,12 @@ mod tests {
     #[test]
     fn a_dropped_ticker_ends_with_one_last_call() {
         let calls = std::sync::Arc::new(Mutex::new(Vec::new()));
-        let seen = std::sync::Arc::clone(&calls);
-        let ticker = Ticker::start(move |last| seen.lock().unwrap().push(last));
+        let (ticked, finished) = (std::sync::Arc::clone(&calls), std::sync::Arc::clone(&calls));
+        let ticker = Ticker::start(
+            (),
+            move |_| ticked.lock().unwrap().push(false),
+            move |_| finished.lock().unwrap().push(true),
+        );
         drop(ticker);
         let calls = calls.lock().unwrap();
         assert_eq!(calls.last(), Some(&true), "{calls:?}");

@@ -133,17 +133,7 @@ fn mapping(args: &Args, key_path: &Path) -> anyhow::Result<Anonymizer> {
 /// Shows the pass, packets and share of the file on stderr while the ticker lives: a bar on
 /// a terminal, a plain line now and then otherwise.
 fn show_progress(progress: Arc<Progress>, sizes: [u64; 2]) -> crate::cli::output::Ticker {
-    let mut shown = Some(Shown::new("verify", Some(1000)));
-    crate::cli::output::Ticker::start(move |last| {
-        if last {
-            if let Some(bar) = shown.take() {
-                bar.finish();
-            }
-            return;
-        }
-        let Some(bar) = shown.as_mut() else {
-            return;
-        };
+    let tick = move |shown: &mut Shown| {
         let pass = progress.pass.load(Ordering::Relaxed);
         let packets = progress.packets.load(Ordering::Relaxed);
         let bytes = progress.bytes.load(Ordering::Relaxed);
@@ -155,8 +145,9 @@ fn show_progress(progress: Arc<Progress>, sizes: [u64; 2]) -> crate::cli::output
             _ => "searching payload runs file-wide",
         };
         let packets = lander_spool::human::count(packets);
-        bar.set(share, &format!("pass {pass}/3 {what}: {packets} packets"));
-    })
+        shown.set(share, &format!("pass {pass}/3 {what}: {packets} packets"));
+    };
+    crate::cli::output::Ticker::start(Shown::new("verify", Some(1000)), tick, Shown::finish)
 }
 
 fn print_text(report: &Report, checked: bool) {
