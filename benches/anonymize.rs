@@ -55,6 +55,7 @@ fn aes_blocks(c: &mut Criterion) {
             blocks[0][0]
         })
     });
+    #[cfg(target_arch = "x86_64")]
     match lander_anonymize::mapping::Vaes::new(&[7u8; 16]) {
         Some(vaes) => {
             g.bench_function("vaes", |b| {

@@ -112,7 +112,7 @@ impl Anonymizer {
             }
             Key::Pant(k) => (k.key, Construction::Pant(cryptopant::Pad::new(&k.pad))),
         };
-        let mut anon = Anonymizer {
+        let anon = Anonymizer {
             mapping: key.mapping(),
             cipher: Aes128::new(GenericArray::from_slice(&aes_key)),
             #[cfg(target_arch = "x86_64")]
@@ -126,18 +126,26 @@ impl Anonymizer {
             keep: options.keep.clone(),
         };
         #[cfg(target_arch = "x86_64")]
-        {
-            // Crypto-PAn puts the address big-endian and flips by the output's top bit,
-            // cryptopANT little-endian and by its bottom bit
-            let pan = matches!(anon.construction, Construction::Pan(_));
-            let input = |addr, j| {
-                let mut block = [Block::default()];
-                anon.blocks_v4(addr, j, &mut block);
-                block[0]
-            };
-            anon.blocks4 = vaes::Blocks4::new(input, pan, !pan);
-        }
+        let anon = Anonymizer {
+            blocks4: anon.register_inputs_v4(),
+            ..anon
+        };
         Ok(anon)
+    }
+
+    /// With VAES: the IPv4 inputs of bits 16..32 as registers take them, derived from the
+    /// construction's own input builder (and checked against it).
+    #[cfg(target_arch = "x86_64")]
+    fn register_inputs_v4(&self) -> Option<vaes::Blocks4> {
+        // Crypto-PAn puts the address big-endian and flips by the output's top bit,
+        // cryptopANT little-endian and by its bottom bit (as `fold` reads them)
+        let pan = matches!(self.construction, Construction::Pan(_));
+        let input = |addr, j| {
+            let mut block = [Block::default()];
+            self.blocks_v4(addr, j, &mut block);
+            block[0]
+        };
+        vaes::Blocks4::new(input, pan, !pan)
     }
 
     /// The mapping.
@@ -225,13 +233,42 @@ impl Anonymizer {
 
     /// The flip mask of `addr` for bit indices `from..32` (0 = most significant).
     pub(crate) fn flips_v4(&self, addr: u32, from: u32) -> u32 {
+        if let Some(flips) = self.register_flips_v4(addr, from) {
+            return flips;
+        }
         // the bits after the table's: 16 blocks on the stack, nothing to clear beyond them
         self.flips_v4_with(addr, from, &mut [Block::default(); 32 - top::BITS as usize])
     }
 
     /// [`Anonymizer::flips_v4`] with the caller's scratch blocks (no per-call initialization).
     pub(crate) fn flips_v4_in(&self, addr: u32, from: u32, scratch: &mut Scratch) -> u32 {
+        if let Some(flips) = self.register_flips_v4(addr, from) {
+            return flips;
+        }
         self.flips_v4_with(addr, from, &mut scratch.0)
+    }
+
+    /// The table's flips of the top bits of `addr`, as bits 31..16 of a mask.
+    #[inline]
+    fn top_flips_v4(&self, addr: u32) -> u32 {
+        u32::from(self.top().v4[(addr >> (32 - top::INDEX_BITS)) as usize]) << 16
+    }
+
+    /// With VAES, the flips of bits `from..32`: the table's, then the rest with the inputs
+    /// built in registers. `None` without VAES.
+    #[inline]
+    fn register_flips_v4(&self, addr: u32, from: u32) -> Option<u32> {
+        #[cfg(target_arch = "x86_64")]
+        if let (Some(vaes), Some(blocks4)) = (&self.vaes, &self.blocks4) {
+            const { assert!(vaes::BLOCKS4_FROM == top::BITS) };
+            if from >= 32 {
+                return Some(0);
+            }
+            let low = vaes.flips4(blocks4, addr);
+            return Some((self.top_flips_v4(addr) | low) & (u32::MAX >> from));
+        }
+        let _ = (addr, from);
+        None
     }
 
     /// The flips of bits `from..32`: the table's, then the rest encrypted in `blocks`.
@@ -240,14 +277,8 @@ impl Anonymizer {
         if from >= 32 {
             return 0;
         }
-        let top = u32::from(self.top().v4[(addr >> (32 - top::INDEX_BITS)) as usize]) << 16;
-        #[cfg(target_arch = "x86_64")]
-        if let (Some(vaes), Some(blocks4)) = (&self.vaes, &self.blocks4) {
-            const { assert!(vaes::BLOCKS4_FROM == top::BITS) };
-            return (top | vaes.flips4(blocks4, addr)) & (u32::MAX >> from);
-        }
         let low = self.encrypted_flips_v4(addr, from.max(top::BITS), blocks);
-        (top | low) & (u32::MAX >> from)
+        (self.top_flips_v4(addr) | low) & (u32::MAX >> from)
     }
 
     /// The flips of bits `from..32`, one AES block each, encrypted in `blocks` (at least
@@ -386,6 +417,43 @@ mod tests {
                     proptest::prop_assert_eq!(a.flips_v4_in(v4, from4, &mut scratch), direct4, "{}", mapping);
                     let direct6 = if from6 < 128 { a.encrypted_flips_v6(addr, from6, &mut scratch) } else { 0 };
                     proptest::prop_assert_eq!(a.flips_v6_in(addr, from6, &mut scratch), direct6, "{}", mapping);
+                }
+            }
+        }
+    }
+
+    /// Without VAES and the register inputs (the crate's backend, inputs built in memory)
+    /// every mapping gives what it gives with them, for every address and option.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_portable_path_gives_what_the_vaes_path_gives() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for mapping in Mapping::ALL {
+            let key = Key::generate(mapping).unwrap();
+            for pass4 in [0u8, 8, 16, 20, 31, 32] {
+                let opts = MapOptions {
+                    pass4,
+                    pass6: pass4 * 4,
+                    ..MapOptions::default()
+                };
+                let fast = Anonymizer::new(&key, &opts).unwrap();
+                let portable = Anonymizer {
+                    vaes: None,
+                    blocks4: None,
+                    top: Arc::default(),
+                    ..fast.clone()
+                };
+                for _ in 0..200 {
+                    let v4 = next() as u32;
+                    assert_eq!(fast.anon_v4(v4), portable.anon_v4(v4), "{mapping} {pass4}");
+                    let v6 = u128::from(next()) << 64 | u128::from(next());
+                    assert_eq!(fast.anon_v6(v6), portable.anon_v6(v6), "{mapping} {pass4}");
                 }
             }
         }

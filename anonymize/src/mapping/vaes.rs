@@ -33,14 +33,18 @@ pub struct Vaes {
 impl Vaes {
     /// The key schedule of `key`, or `None` where the CPU lacks VAES, AVX2 or AES-NI.
     pub fn new(key: &[u8; 16]) -> Option<Vaes> {
-        if !(std::is_x86_feature_detected!("vaes")
-            && std::is_x86_feature_detected!("avx2")
-            && std::is_x86_feature_detected!("aes"))
-        {
+        if !Vaes::available() {
             return None;
         }
         // SAFETY: the CPU has AES-NI and AVX2 (checked above).
         Some(unsafe { expand(key) })
+    }
+
+    /// Whether this CPU has VAES, AVX2 and AES-NI.
+    pub fn available() -> bool {
+        std::is_x86_feature_detected!("vaes")
+            && std::is_x86_feature_detected!("avx2")
+            && std::is_x86_feature_detected!("aes")
     }
 
     /// Encrypts `blocks` in place (any number of them).
@@ -60,7 +64,7 @@ pub(super) struct Blocks4 {
     mask: [__m256i; 8],
     /// The rest of each input.
     pad: [__m256i; 8],
-    /// The address's bytes as they stand at the start of an input, as a little-endian word.
+    /// The address's bytes stand big-endian in an input's bytes 0..4 (else little-endian).
     big_endian: bool,
     /// The flip is an output byte's least significant bit (else its most significant).
     low_bit: bool,
@@ -72,15 +76,19 @@ pub(super) const BLOCKS4_FROM: u32 = 16;
 impl Blocks4 {
     /// From the mapping's inputs: `input(addr, j)` is the input block of bit `j` of `addr`,
     /// which must be `(word & mask_j) | pad_j` for fixed masks and pads, with the address's
-    /// word in the input's first four bytes, big-endian when `big_endian`. Checked here, for
-    /// the all-zero and all-one addresses and for one with each byte distinct; `None` when the
-    /// inputs are not of that form or the CPU lacks VAES.
+    /// word in the input's first four bytes, big-endian when `big_endian`. The mappings'
+    /// inputs have that form by construction; this checks it against the all-zero address
+    /// (the pads), the all-one address (the masks), every single-bit address (each address
+    /// bit in its own place) and one with every byte distinct, so that a construction of
+    /// another form can never take this path: `None` then, and `None` without VAES.
     pub(super) fn new(
         input: impl Fn(u32, u32) -> Block,
         big_endian: bool,
         low_bit: bool,
     ) -> Option<Blocks4> {
-        Vaes::new(&[0; 16])?;
+        if !Vaes::available() {
+            return None;
+        }
         let mut mask = [[0u8; 16]; 16];
         let mut pad = [[0u8; 16]; 16];
         for (i, j) in (BLOCKS4_FROM..32).enumerate() {
@@ -88,25 +96,28 @@ impl Blocks4 {
             let ones: [u8; 16] = input(u32::MAX, j).into();
             mask[i] = std::array::from_fn(|b| zero[b] ^ ones[b]);
             pad[i] = zero;
-            let probe = 0x1234_5678u32;
-            let word = if big_endian {
-                probe.to_be_bytes()
-            } else {
-                probe.to_le_bytes()
-            };
-            let want: [u8; 16] = input(probe, j).into();
-            let got: [u8; 16] = std::array::from_fn(|b| {
-                let w = if b < 4 { word[b] } else { 0 };
-                (w & mask[i][b]) | pad[i][b]
-            });
             if mask[i][4..].iter().any(|&m| m != 0)
                 || mask[i].iter().zip(&pad[i]).any(|(m, p)| m & p != 0)
-                || got != want
             {
                 return None;
             }
+            let probes = (0..32).map(|k| 1u32 << k).chain([0x1234_5678]);
+            for probe in probes {
+                let word = match big_endian {
+                    true => probe.to_be_bytes(),
+                    false => probe.to_le_bytes(),
+                };
+                let want: [u8; 16] = input(probe, j).into();
+                let got: [u8; 16] = std::array::from_fn(|b| {
+                    let w = if b < 4 { word[b] } else { 0 };
+                    (w & mask[i][b]) | pad[i][b]
+                });
+                if got != want {
+                    return None;
+                }
+            }
         }
-        // SAFETY: the CPU has AVX2 (`Vaes::new` above).
+        // SAFETY: the CPU has AVX2 (`Vaes::available` above).
         let (mask, pad) = unsafe { (pairs(&mask), pairs(&pad)) };
         Some(Blocks4 {
             mask,
@@ -262,7 +273,7 @@ mod tests {
 
     /// Whether this CPU runs the VAES path; a machine without it runs only the crate's.
     fn present() -> bool {
-        let here = Vaes::new(&[0; 16]).is_some();
+        let here = Vaes::available();
         if !here {
             eprintln!("this CPU lacks VAES/AVX2/AES-NI: the aes crate's backend is used");
         }

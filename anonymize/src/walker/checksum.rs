@@ -76,7 +76,7 @@ fn sum_covered(data: &[u8]) -> u64 {
 /// straddling two of them waits until both reach the cache (a failed store forward).
 #[inline]
 fn sum_words32<const N: usize>(data: &[u8; N]) -> u64 {
-    const { assert!(N % 4 == 0) };
+    const { assert!(N.is_multiple_of(4)) };
     data.chunks_exact(4)
         .map(|w| u64::from(u32::from_be_bytes([w[0], w[1], w[2], w[3]])))
         .sum()
