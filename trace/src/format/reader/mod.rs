@@ -5,8 +5,6 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 
-use memmap2::Mmap;
-
 use super::{detect, erf, mmap, pcap, pcapng, FormatError, Parsed, ReadError, MAX_RECORD_LEN};
 use crate::record::{Format, LinkType, OwnedRecord, Record, RecordMeta};
 
@@ -216,17 +214,36 @@ impl TraceReader {
                 Ok(Parsed::Done { item: None, rest }) => self.source.consume(avail - rest.len()),
                 Ok(Parsed::Incomplete { more }) => {
                     if !self.refill(avail, more)? {
+                        if self.source.changed() {
+                            return Err(self.changed_while_read());
+                        }
                         return match avail {
                             0 => Ok(None),
                             _ => Err(self.truncated(avail, more)),
                         };
                     }
                 }
+                Err(_) if self.source.changed() => return Err(self.changed_while_read()),
                 Err(e) => return Err(self.format_error(e)),
             }
         };
+        if self.source.spoiled() {
+            return Err(self.changed_while_read());
+        }
         let span = self.source.take(consumed);
         Ok(Some(meta.record(span)))
+    }
+
+    /// The error for a mapped file that shrank (or could not be read) while it was read.
+    #[cold]
+    fn changed_while_read(&self) -> ReadError {
+        ReadError::Io {
+            path: self.path.clone(),
+            offset: Some(self.offset()),
+            source: io::Error::other(
+                "the file changed while it was read (it was truncated, or a page of it could not be read)",
+            ),
+        }
     }
 
     /// The next record, copied.
@@ -368,7 +385,7 @@ impl Decoder {
 }
 
 enum Bytes {
-    Mapped(Mmap),
+    Mapped(mmap::Guarded),
     Owned(Vec<u8>),
 }
 
@@ -378,6 +395,19 @@ impl Bytes {
             Bytes::Mapped(m) => m,
             Bytes::Owned(v) => v,
         }
+    }
+}
+
+impl Input {
+    /// Whether a mapped file faulted under the reader (cheap: checked per record).
+    #[inline]
+    fn spoiled(&self) -> bool {
+        matches!(self, Input::Slice { bytes: Bytes::Mapped(m), .. } if m.spoiled())
+    }
+
+    /// Whether a mapped file changed under the reader (checked at its end).
+    fn changed(&self) -> bool {
+        matches!(self, Input::Slice { bytes: Bytes::Mapped(m), .. } if m.changed())
     }
 }
 
