@@ -82,7 +82,10 @@ impl Drop for Guarded {
     fn drop(&mut self) {
         if let Some(i) = self.slot {
             // before the map goes: the handler must not take a later fault there for ours
+            // (nor, while the place is claimed again, one at this start: a claim's length of
+            // 1 at address 0 covers nothing that can fault with SIGBUS)
             GUARDS[i].len.store(0, SeqCst);
+            GUARDS[i].start.store(0, SeqCst);
         }
     }
 }
