@@ -80,7 +80,24 @@ impl TraceReader {
     /// From a stream, once the bytes it holds are used up, the file is read straight into
     /// `out` and the records are checked where they land: the bytes of a run are copied by
     /// the kernel alone. What is not taken goes back to the stream's buffer.
+    ///
+    /// From a mapped file that changed under the copy (see `mmap.rs`), what was copied is not
+    /// the file's: the call fails as [`TraceReader::next`] would.
     pub fn copy_pcap_records<F: FnMut(RecordHead) -> bool>(
+        &mut self,
+        out: &mut [u8],
+        take: &mut F,
+    ) -> Result<(usize, CopyStop), ReadError> {
+        let copied = self.copy_runs(out, take);
+        let ended = matches!(copied, Ok((_, CopyStop::End)) | Err(_));
+        if self.source.spoiled() || (ended && self.source.changed()) {
+            return Err(self.changed_while_read());
+        }
+        copied
+    }
+
+    /// [`TraceReader::copy_pcap_records`] before the check for a changed file.
+    fn copy_runs<F: FnMut(RecordHead) -> bool>(
         &mut self,
         out: &mut [u8],
         take: &mut F,

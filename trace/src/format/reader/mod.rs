@@ -236,7 +236,7 @@ impl TraceReader {
 
     /// The error for a mapped file that shrank (or could not be read) while it was read.
     #[cold]
-    fn changed_while_read(&self) -> ReadError {
+    pub(super) fn changed_while_read(&self) -> ReadError {
         ReadError::Io {
             path: self.path.clone(),
             offset: Some(self.offset()),
@@ -401,12 +401,12 @@ impl Bytes {
 impl Input {
     /// Whether a mapped file faulted under the reader (cheap: checked per record).
     #[inline]
-    fn spoiled(&self) -> bool {
+    pub(super) fn spoiled(&self) -> bool {
         matches!(self, Input::Slice { bytes: Bytes::Mapped(m), .. } if m.spoiled())
     }
 
     /// Whether a mapped file changed under the reader (checked at its end).
-    fn changed(&self) -> bool {
+    pub(super) fn changed(&self) -> bool {
         matches!(self, Input::Slice { bytes: Bytes::Mapped(m), .. } if m.changed())
     }
 }

@@ -176,6 +176,34 @@ fn a_mapped_file_truncated_while_read_is_an_error_not_a_crash() {
     }
 }
 
+/// Copying runs of records out of a mapped pcap file truncated under the copy is an error
+/// too: the zeros put where the file's pages were are never handed out as records.
+#[test]
+fn copying_from_a_mapped_file_truncated_under_it_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = trace(Format::Pcap, 3000);
+    for keep in [0u64, 100, 4096, 5000] {
+        let path = dir.path().join(format!("t-{keep}.pcap"));
+        std::fs::write(&path, &bytes).unwrap();
+        let mut r = TraceReader::open(&path).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(keep)
+            .unwrap();
+        let mut out = vec![0u8; 1 << 20];
+        let err = loop {
+            match r.copy_pcap_records(&mut out, &mut |_| true) {
+                Ok((_, CopyStop::End)) => panic!("{keep}: a truncated file cannot end cleanly"),
+                Ok(_) => {}
+                Err(e) => break e.to_string(),
+            }
+        };
+        assert!(err.contains("changed while it was read"), "{keep}: {err}");
+    }
+}
+
 /// Reading a mapped file that did not change is unaffected by the guard, and a map that is
 /// gone releases its place (more maps, one after another, than the guard has places).
 #[test]
