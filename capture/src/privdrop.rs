@@ -4,7 +4,7 @@
 //! output directory, never the interface) needs `CAP_NET_RAW`, so no capability is kept.
 #![allow(unsafe_code)]
 
-use std::ffi::{CStr, CString};
+use std::ffi::CString;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -112,34 +112,6 @@ pub fn can_write(dir: &Path) -> bool {
     unsafe { libc::access(path.as_ptr(), libc::W_OK | libc::X_OK) == 0 }
 }
 
-/// The name of uid `uid`, for messages (`None` when it has none).
-pub fn user_name(uid: u32) -> Option<String> {
-    let mut buf = vec![0u8; 4096];
-    // SAFETY: all-zero is a valid value of this plain C struct.
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut found: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: `pwd`, `buf` (with its true length) and `found` are valid and writable for the
-    // call; getpwuid_r writes only within them.
-    let rc = unsafe {
-        libc::getpwuid_r(
-            uid,
-            &mut pwd,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut found,
-        )
-    };
-    if rc != 0 || found.is_null() || pwd.pw_name.is_null() {
-        return None;
-    }
-    // SAFETY: on success `pw_name` points to a NUL-terminated string inside `buf`, alive here.
-    Some(
-        unsafe { CStr::from_ptr(pwd.pw_name) }
-            .to_string_lossy()
-            .into_owned(),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,6 +125,5 @@ mod tests {
             err.to_string(),
             "--user \"no-such-user-lander\": no such user"
         );
-        assert_eq!(user_name(0).as_deref(), Some("root"));
     }
 }
