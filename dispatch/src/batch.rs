@@ -187,6 +187,27 @@ mod tests {
         assert!(a.array_name.len() < 80);
     }
 
+    /// A batch file reads back exactly what was written, its creation time included (JSON
+    /// floats are parsed to the nearest double: serde_json's `float_roundtrip`).
+    #[test]
+    fn a_batch_reads_back_with_its_exact_creation_time() {
+        let tmp = tempfile::tempdir().unwrap();
+        for created in [
+            1796172555.9441957,
+            1796172555.9441955,
+            0.1,
+            1e-7,
+            1234567890.123456,
+        ] {
+            let dir = tmp.path().join(format!("{created}"));
+            std::fs::create_dir(&dir).unwrap();
+            let mut b = batch(1);
+            b.created = created;
+            b.write(&dir).unwrap();
+            assert_eq!(read_all(&dir).unwrap()[0].1.created, created);
+        }
+    }
+
     #[test]
     fn a_task_finds_its_spec_and_a_plain_spec_is_itself() {
         let tmp = tempfile::tempdir().unwrap();
