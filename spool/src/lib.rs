@@ -16,6 +16,7 @@
 //! - [`utc`]: calendar dates of Unix times.
 //! - `synth` (feature `synth`): synthetic traffic published as a trace file.
 
+pub mod digest;
 pub mod error;
 pub mod human;
 pub mod manifest;

@@ -2,14 +2,14 @@
 //!
 //! BLAKE3 is a tree: the input is cut into leaves of [`LEAF`] bytes (a power of two, so each
 //! leaf is a whole subtree), each leaf is hashed on its own to a chaining value (the worker
-//! that scrubs the block holding it, before it rewrites anything), and [`InputTree`] joins the
+//! that scrubs the block holding it, before it rewrites anything), and [`InputTree`] (the spool's) joins the
 //! chaining values in input order as `blake3::Hasher` joins its chunks: two adjacent equal
 //! subtrees are merged as soon as a later leaf shows they are not the root, and the last
 //! leaf, known only at the end, is folded in from the right.
 
-use blake3::hazmat::{
-    merge_subtrees_non_root, merge_subtrees_root, ChainingValue, HasherExt, Mode,
-};
+use blake3::hazmat::{ChainingValue, HasherExt};
+
+pub use lander_spool::digest::InputTree;
 
 /// Bytes per leaf.
 pub const LEAF: usize = 1 << 19;
@@ -39,57 +39,6 @@ pub fn single(head: &[u8], bytes: &[u8]) -> blake3::Hash {
     h.update(head);
     h.update(bytes);
     h.finalize()
-}
-
-/// Joins leaf chaining values, in input order, into the root hash.
-#[derive(Debug, Default)]
-pub struct InputTree {
-    /// Whole subtrees left of the last leaf: (chaining value, leaves), sizes decreasing.
-    stack: Vec<(ChainingValue, u64)>,
-    last: Option<ChainingValue>,
-    root: Option<blake3::Hash>,
-}
-
-impl InputTree {
-    /// Adds the next leaf.
-    pub fn push(&mut self, cv: ChainingValue) {
-        let Some(prev) = self.last.replace(cv) else {
-            return;
-        };
-        let mut node = (prev, 1);
-        while let Some(&(left, size)) = self.stack.last() {
-            if size != node.1 {
-                break;
-            }
-            self.stack.pop();
-            node = (
-                merge_subtrees_non_root(&left, &node.0, Mode::Hash),
-                size * 2,
-            );
-        }
-        self.stack.push(node);
-    }
-
-    /// Sets the root of an input that is a single leaf.
-    pub fn set_single(&mut self, root: blake3::Hash) {
-        self.root = Some(root);
-    }
-
-    /// The root hash; `None` when no leaf and no single root was given, or a lone leaf came
-    /// as a chaining value.
-    pub fn finish(mut self) -> Option<blake3::Hash> {
-        if let Some(root) = self.root {
-            return Some(root);
-        }
-        let mut right = self.last?;
-        while let Some((left, _)) = self.stack.pop() {
-            if self.stack.is_empty() {
-                return Some(merge_subtrees_root(&left, &right, Mode::Hash));
-            }
-            right = merge_subtrees_non_root(&left, &right, Mode::Hash);
-        }
-        None
-    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,12 @@
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
+use blake3::hazmat::ChainingValue;
+
+/// Bytes per leaf of a trace file's digest tree: the unit in which the source can take part
+/// of the writer's hashing (`lander_spool::digest`).
+pub const DIGEST_LEAF: u64 = 64 << 10;
+
 /// What one buffer holds, for the manifest of the file it belongs to.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BufferMeta {
@@ -56,6 +62,10 @@ pub struct Buffer {
     len: usize,
     /// Counts of the records in the buffer.
     pub meta: BufferMeta,
+    /// Digest leaves of the filled part already hashed by the source (see [`Buffer::lend_leaves`]).
+    pub leaves: Vec<ChainingValue>,
+    /// Where in the filled part the first of `leaves` starts.
+    pub leaves_at: usize,
 }
 
 impl Buffer {
@@ -76,9 +86,11 @@ impl Buffer {
             }
         }
         Ok(Buffer {
+            leaves: Vec::with_capacity(capacity / DIGEST_LEAF as usize + 1),
             data,
             len: 0,
             meta: BufferMeta::default(),
+            leaves_at: 0,
         })
     }
 
@@ -134,6 +146,27 @@ impl Buffer {
     pub fn clear(&mut self) {
         self.len = 0;
         self.meta = BufferMeta::default();
+        self.leaves.clear();
+        self.leaves_at = 0;
+    }
+
+    /// Hashes the last `eighths`/8 of the whole digest leaves in the filled part, which
+    /// starts at byte `file_offset` of its file, so the writer has that much less to hash.
+    /// The file's first leaf is never among them (it is the root of a file of one leaf).
+    pub fn lend_leaves(&mut self, file_offset: u64, eighths: u64) {
+        let end = file_offset + self.len as u64;
+        let first = file_offset.div_ceil(DIGEST_LEAF).max(1) * DIGEST_LEAF;
+        let whole = end.saturating_sub(first) / DIGEST_LEAF;
+        let lend = whole * eighths.min(8) / 8;
+        let mut at = first + (whole - lend) * DIGEST_LEAF;
+        self.leaves.clear();
+        self.leaves_at = (at - file_offset) as usize;
+        for _ in 0..lend {
+            let from = (at - file_offset) as usize;
+            let bytes = &self.data[from..from + DIGEST_LEAF as usize];
+            self.leaves.push(lander_spool::digest::leaf(at, bytes));
+            at += DIGEST_LEAF;
+        }
     }
 }
 
