@@ -171,7 +171,9 @@ fn input_digest_is_right_across_block_and_leaf_boundaries() {
 fn truncated_and_oversized_records_name_their_offset() {
     let anon = anonymizer();
     let config = ScrubConfig::default();
-    let full = trace(Profile::SynFlood, 100, Format::Pcap);
+    // 76-byte records: the bad ones sit in the first read piece, across a piece boundary,
+    // in a later piece, and in a later block
+    let full = trace(Profile::SynFlood, 20_000, Format::Pcap);
     let mut out = Vec::new();
     let cut = std::io::Cursor::new(full[..full.len() - 5].to_vec());
     let err = scrub_read("in", cut, &mut out, Path::new("o"), &anon, &config).unwrap_err();
@@ -179,21 +181,24 @@ fn truncated_and_oversized_records_name_their_offset() {
         panic!("{err}");
     };
     assert_eq!(offset as usize, full.len() - 76);
-    let mut big = full.clone();
-    big[24 + 76 + 8..24 + 76 + 12].copy_from_slice(&u32::MAX.to_le_bytes());
-    let err = scrub_read(
-        "in",
-        std::io::Cursor::new(big),
-        &mut out,
-        Path::new("o"),
-        &anon,
-        &config,
-    )
-    .unwrap_err();
-    let ScrubError::Read(ReadError::RecordTooLarge { offset, .. }) = err else {
-        panic!("{err}");
-    };
-    assert_eq!(offset, 24 + 76);
+    for record in [1, 862, 863, 2_000, 14_000, 19_999] {
+        let at = 24 + 76 * record;
+        let mut big = full.clone();
+        big[at + 8..at + 12].copy_from_slice(&u32::MAX.to_le_bytes());
+        let err = scrub_read(
+            "in",
+            std::io::Cursor::new(big),
+            &mut out,
+            Path::new("o"),
+            &anon,
+            &config,
+        )
+        .unwrap_err();
+        let ScrubError::Read(ReadError::RecordTooLarge { offset, .. }) = err else {
+            panic!("{err}");
+        };
+        assert_eq!(offset, at as u64, "record {record}");
+    }
 }
 
 #[test]
