@@ -162,6 +162,10 @@ pub struct CaptureSummary {
 /// Ring buffers for a file, pipe or stream source (at most).
 const FILE_SOURCE_BUFFERS: usize = 4;
 
+/// Ring buffers a live capture touches before it starts: the few a steady capture cycles
+/// through (the free list is last in, first out), so its hot path takes no page fault.
+const LIVE_PREFAULT_BUFFERS: usize = 3;
+
 /// Runs a capture from `source` until it ends, `control.stop` is set, or a write fails.
 ///
 /// Errors before the first packet (bad configuration, no io_uring with `--io uring`) are
@@ -231,7 +235,11 @@ pub fn run_with_seqs<S: CaptureSource + ?Sized>(
         true => config.buffer_count(),
         false => config.buffer_count().min(FILE_SOURCE_BUFFERS),
     };
-    let free = FreeBuffers::allocate(count, config.buffer_bytes, source.is_live())
+    let prefault = match source.is_live() {
+        true => LIVE_PREFAULT_BUFFERS,
+        false => 0,
+    };
+    let free = FreeBuffers::allocate(count, config.buffer_bytes, prefault)
         .map_err(io_err("cannot allocate the ring buffers"))?;
     let backend = writer::backend(config.io, count, free.clone())
         .map_err(io_err("cannot set up io_uring"))?;

@@ -267,7 +267,7 @@ fn stop_and_rotate_requests_publish_the_current_file() {
 
 #[test]
 fn a_live_source_drops_instead_of_waiting_for_buffers() {
-    let free = FreeBuffers::allocate(2, 64 << 10, true).unwrap();
+    let free = FreeBuffers::allocate(2, 64 << 10, 2).unwrap();
     let (tx, rx) = crossbeam_channel::bounded(64);
     let counters = std::sync::Arc::new(stats::Counters::default());
     let dir = tempfile::tempdir().unwrap();
@@ -335,7 +335,7 @@ impl Backend for FailingBackend {
 #[test]
 fn a_failed_write_publishes_the_whole_records_before_it_as_partial() {
     let dir = tempfile::tempdir().unwrap();
-    let free = FreeBuffers::allocate(4, 4096, true).unwrap();
+    let free = FreeBuffers::allocate(4, 4096, 4).unwrap();
     let backend = Box::new(FailingBackend {
         free: free.clone(),
         fail_at: 10_000,
