@@ -96,8 +96,8 @@ pub struct Args {
     /// Total size of the buffer ring, e.g. 64MiB.
     #[arg(long, value_parser = parse_size, default_value = "64MiB")]
     pub ring_size: u64,
-    /// Size of each ring buffer, e.g. 4MiB.
-    #[arg(long, value_parser = parse_size, default_value = "4MiB")]
+    /// Size of each ring buffer (one write each), e.g. 1MiB.
+    #[arg(long, value_parser = parse_size, default_value = "1MiB")]
     pub ring_buffer: u64,
     /// Remove leftover temporary files from a crash (and the orphan manifests of
     /// interrupted publications) instead of salvaging them.
