@@ -96,13 +96,15 @@ fn veth_capture_writes_the_packets_sent() {
     }
 }
 
-/// `lander bench live` measures every tool at every rate asked and reports packets offered,
-/// written, drops by kind and CPU per packet; the shape is checked, not the figures.
+/// `lander bench live` measures every tool at every rate asked, in every round, and reports
+/// packets offered, written, drops by kind and CPU per packet, and each point's median and
+/// spread over the rounds; the shape is checked, not the figures.
 #[test]
 fn bench_live_reports_every_tool_and_rate() {
     let out = std::process::Command::new(LANDER)
         .args(["-q", "bench", "live", "--rates", "20k,max", "--secs", "1"])
         .args(["--traffic", "imix", "--tools", "lander,tcpdump", "--json"])
+        .args(["--rounds", "2"])
         .output()
         .unwrap();
     assert!(
@@ -112,7 +114,7 @@ fn bench_live_reports_every_tool_and_rate() {
     );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = report["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 4, "two tools at two rates");
+    assert_eq!(rows.len(), 8, "two tools at two rates, twice");
     for r in rows {
         let offered = r["offered"].as_u64().unwrap();
         let written = r["written"].as_u64().unwrap();
@@ -124,10 +126,23 @@ fn bench_live_reports_every_tool_and_rate() {
         assert!(r["cpu_s_per_mpkt"].as_f64().unwrap() >= 0.0);
         assert!(r["drops"].is_object());
     }
-    let tools: Vec<&str> = rows.iter().map(|r| r["tool"].as_str().unwrap()).collect();
+    let rounds: Vec<u64> = rows.iter().map(|r| r["round"].as_u64().unwrap()).collect();
+    assert_eq!(rounds, [0, 0, 0, 0, 1, 1, 1, 1]);
+    let points = report["points"].as_array().unwrap();
+    assert_eq!(points.len(), 4, "two tools at two rates");
+    for p in points {
+        assert_eq!(p["rounds"], 2, "{p}");
+        let [lo, hi] = [0, 1].map(|i| p["cpu_s_per_mpkt_range"][i].as_f64().unwrap());
+        let median = p["cpu_s_per_mpkt"].as_f64().unwrap();
+        assert!(lo <= median && median <= hi, "{p}");
+    }
+    let tools: Vec<&str> = points.iter().map(|p| p["tool"].as_str().unwrap()).collect();
     assert!(tools.contains(&"lander-capture") && tools.contains(&"tcpdump -w"));
-    assert_eq!(rows[0]["rate_asked"], 20_000);
-    assert!(rows[3]["rate_asked"].is_null(), "max is trafgen's top rate");
+    assert_eq!(points[0]["rate_asked"], 20_000);
+    assert!(
+        points[3]["rate_asked"].is_null(),
+        "max is trafgen's top rate"
+    );
 }
 
 /// `--threads 2`: two sockets in one PACKET_FANOUT group, each with its own ring and writer.

@@ -5,7 +5,10 @@
 //! next. For each tool and rate: packets offered (the receiving interface's `rx_packets`),
 //! packets written (read back from the files), drops by kind as the tool reports them, the
 //! rest unaccounted for, and CPU seconds per million packets written (the tool's own CPU time,
-//! from its `rusage` when it is reaped). Needs root, iproute2, trafgen, tcpdump, netsniff-ng.
+//! from its `rusage` when it is reaped). With `--rounds N` the whole sweep runs N times and
+//! each point is reported as the median over the rounds with its spread (the lowest share
+//! written, the most drops, the range of CPU times): one run of a few seconds on a busy host
+//! can be 30 % off. Needs root, iproute2, trafgen, tcpdump, netsniff-ng.
 
 pub mod tools;
 
@@ -19,6 +22,7 @@ use serde::Serialize;
 use tools::{Drops, Setup, Tool};
 
 use super::capture::load_average;
+use super::median;
 
 /// Arguments of `lander bench live`.
 #[derive(Debug, Clone, clap::Args)]
@@ -40,6 +44,9 @@ pub struct Args {
     /// Seconds of traffic per point.
     #[arg(long, default_value_t = 3)]
     pub secs: u64,
+    /// Times the whole sweep runs; each point is reported as the median and spread.
+    #[arg(long, default_value_t = 1)]
+    pub rounds: u32,
     /// Kernel buffer of every tool, e.g. 64MiB.
     #[arg(long, value_parser = lander_spool::size::parse_size, default_value = "64MiB")]
     pub buffer_size: u64,
@@ -81,9 +88,11 @@ pub fn parse_rate(s: &str) -> Result<Rate, String> {
     }
 }
 
-/// One tool at one rate.
+/// One tool at one rate in one round.
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
+    /// The round (from 0).
+    pub round: u32,
     /// Traffic mix.
     pub traffic: Traffic,
     /// Rate asked of trafgen (`None`: its top rate).
@@ -119,8 +128,84 @@ pub struct Report {
     pub secs: u64,
     /// Kernel buffer of every tool, bytes.
     pub buffer_bytes: u64,
-    /// The measured points.
+    /// Rounds of the whole sweep.
+    pub rounds: u32,
+    /// Every measurement, round by round.
     pub rows: Vec<Row>,
+    /// Each point over the rounds, in the order measured.
+    pub points: Vec<PointSummary>,
+}
+
+/// One tool at one rate over every round.
+#[derive(Debug, Clone, Serialize)]
+pub struct PointSummary {
+    /// Traffic mix.
+    pub traffic: Traffic,
+    /// Rate asked of trafgen (`None`: its top rate).
+    pub rate_asked: Option<u64>,
+    /// The capture tool.
+    pub tool: String,
+    /// Rounds measured.
+    pub rounds: usize,
+    /// Median packets offered.
+    pub offered: u64,
+    /// Median offered packets per second.
+    pub offered_pps: f64,
+    /// Median packets written.
+    pub written: u64,
+    /// The lowest share written, percent.
+    pub written_pct_min: f64,
+    /// The most kernel drops the tool reported in a round.
+    pub kernel_drops_max: Option<u64>,
+    /// The most packets unaccounted for in a round.
+    pub unaccounted_max: i64,
+    /// Median CPU seconds per million packets written.
+    pub cpu_s_per_mpkt: f64,
+    /// Lowest and highest CPU seconds per million packets written.
+    pub cpu_s_per_mpkt_range: [f64; 2],
+}
+
+/// The rows grouped by traffic, rate and tool (in the order first measured), each group as
+/// its median and spread.
+pub fn summarize(rows: &[Row]) -> Vec<PointSummary> {
+    let mut keys: Vec<(Traffic, Option<u64>, &str)> = Vec::new();
+    for r in rows {
+        let key = (r.traffic, r.rate_asked, r.tool.as_str());
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    keys.into_iter()
+        .map(|(traffic, rate_asked, tool)| {
+            let group: Vec<&Row> = rows
+                .iter()
+                .filter(|r| {
+                    (r.traffic, r.rate_asked, r.tool.as_str()) == (traffic, rate_asked, tool)
+                })
+                .collect();
+            let f = |get: fn(&Row) -> f64| group.iter().map(|r| get(r)).collect::<Vec<f64>>();
+            let cpu = f(|r| r.cpu_s_per_mpkt);
+            PointSummary {
+                traffic,
+                rate_asked,
+                tool: tool.to_string(),
+                rounds: group.len(),
+                offered: median(&f(|r| r.offered as f64)).round() as u64,
+                offered_pps: median(&f(|r| r.offered_pps)),
+                written: median(&f(|r| r.written as f64)).round() as u64,
+                written_pct_min: f(|r| r.written_pct)
+                    .into_iter()
+                    .fold(f64::INFINITY, f64::min),
+                kernel_drops_max: group.iter().filter_map(|r| r.drops.kernel).max(),
+                unaccounted_max: group.iter().map(|r| r.unaccounted).max().unwrap_or(0),
+                cpu_s_per_mpkt: median(&cpu),
+                cpu_s_per_mpkt_range: [
+                    cpu.iter().copied().fold(f64::INFINITY, f64::min),
+                    cpu.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                ],
+            }
+        })
+        .collect()
 }
 
 /// Runs `lander bench live`.
@@ -164,30 +249,35 @@ pub fn measure(args: &Args, dir: &Path) -> anyhow::Result<Report> {
     };
     let mut rows = Vec::new();
     let mut turn = 0;
-    for &traffic in &args.traffic {
-        let conf = dir.join(format!("{traffic:?}.cfg").to_lowercase());
-        std::fs::write(&conf, traffic.trafgen_config())?;
-        for &rate in &args.rates {
-            let mut order = args.tools.clone();
-            let first = turn % order.len();
-            order.rotate_left(first);
-            turn += 1;
-            for tool in order {
-                let point = Point {
-                    traffic,
-                    rate,
-                    tool,
-                };
-                let row = point.measure(&veth, &setup, &conf, args.secs, dir)?;
-                tracing::info!(
-                    "{:?} {:?} {}: offered {}, written {}",
-                    traffic,
-                    rate,
-                    row.tool,
-                    row.offered,
-                    row.written
-                );
-                rows.push(row);
+    let rounds = args.rounds.max(1);
+    for round in 0..rounds {
+        for &traffic in &args.traffic {
+            let conf = dir.join(format!("{traffic:?}.cfg").to_lowercase());
+            std::fs::write(&conf, traffic.trafgen_config())?;
+            for &rate in &args.rates {
+                let mut order = args.tools.clone();
+                let first = turn % order.len();
+                order.rotate_left(first);
+                turn += 1;
+                for tool in order {
+                    let point = Point {
+                        traffic,
+                        rate,
+                        tool,
+                    };
+                    let mut row = point.measure(&veth, &setup, &conf, args.secs, dir)?;
+                    row.round = round;
+                    tracing::info!(
+                        "round {} {:?} {:?} {}: offered {}, written {}",
+                        round + 1,
+                        traffic,
+                        rate,
+                        row.tool,
+                        row.offered,
+                        row.written
+                    );
+                    rows.push(row);
+                }
             }
         }
     }
@@ -196,6 +286,8 @@ pub fn measure(args: &Args, dir: &Path) -> anyhow::Result<Report> {
         load_after: load_average(),
         secs: args.secs,
         buffer_bytes: args.buffer_size,
+        rounds,
+        points: summarize(&rows),
         rows,
     })
 }
@@ -282,6 +374,7 @@ impl Point {
     fn row(&self, setup: &Setup, offered: u64, secs: f64, written: u64, d: Drops, cpu: f64) -> Row {
         let pct = |n: u64| 100.0 * n as f64 / offered.max(1) as f64;
         Row {
+            round: 0,
             traffic: self.traffic,
             rate_asked: match self.rate {
                 Rate::Pps(p) => Some(p),
@@ -359,54 +452,63 @@ fn rate_label(r: Option<u64>) -> String {
     r.map_or("max".into(), lander_spool::human::count)
 }
 
-/// The report as a plain-text table.
+/// The report as a plain-text table: each point's median over the rounds, the lowest share
+/// written, the most drops, and the range of CPU times.
 pub fn table(report: &Report) -> String {
     let load = |l: [f64; 3]| format!("{:.2} {:.2} {:.2}", l[0], l[1], l[2]);
     let mut s = format!(
-        "load average before {}, after {}; {} s per point, kernel buffer {}\n",
+        "load average before {}, after {}; {} s per point, {} round(s), kernel buffer {}\n",
         load(report.load_before),
         load(report.load_after),
         report.secs,
+        report.rounds,
         lander_spool::human::bytes(report.buffer_bytes)
     );
     s.push_str(&format!(
-        "{:<7} {:>7} {:<28} {:>10} {:>8} {:>10} {:>8} {:>8} {:>6} {:>6} {:>8} {:>9}\n",
+        "{:<7} {:>7} {:<28} {:>10} {:>8} {:>10} {:>8} {:>8} {:>8} {:>9} {:>11}\n",
         "traffic",
         "asked",
         "tool",
         "offered",
         "Mpps",
         "written",
-        "%",
+        "% (min)",
         "kernel",
-        "if",
-        "ring",
         "unacct",
-        "CPU s/Mp"
+        "CPU s/Mp",
+        "CPU range"
     ));
-    for r in &report.rows {
+    for p in &report.points {
         s.push_str(&format!(
-            "{:<7} {:>7} {:<28} {:>10} {:>8.3} {:>10} {:>8.3} {:>8} {:>6} {:>6} {:>8} {:>9.2}\n",
-            format!("{:?}", r.traffic).to_lowercase(),
-            rate_label(r.rate_asked),
-            r.tool,
-            r.offered,
-            r.offered_pps / 1e6,
-            r.written,
-            r.written_pct,
-            opt(r.drops.kernel),
-            opt(r.drops.interface),
-            opt(r.drops.ring),
-            r.unaccounted,
-            r.cpu_s_per_mpkt
+            "{:<7} {:>7} {:<28} {:>10} {:>8.3} {:>10} {:>8.3} {:>8} {:>8} {:>9.2} {:>11}\n",
+            format!("{:?}", p.traffic).to_lowercase(),
+            rate_label(p.rate_asked),
+            p.tool,
+            p.offered,
+            p.offered_pps / 1e6,
+            p.written,
+            p.written_pct_min,
+            opt(p.kernel_drops_max),
+            p.unaccounted_max,
+            p.cpu_s_per_mpkt,
+            cpu_range(p)
         ));
     }
     s.push_str(
         "offered: rx_packets of the receiving veth while trafgen ran; written: read back \
          from the files; unacct: offered - written - reported drops; CPU: the tool's user + \
-         system time per million packets written\n",
+         system time per million packets written. Medians over the rounds; % the lowest, \
+         kernel and unacct the most in a round\n",
     );
     s
+}
+
+/// `0.26-0.31`: the lowest and highest CPU seconds per million packets over the rounds.
+pub fn cpu_range(p: &PointSummary) -> String {
+    format!(
+        "{:.2}-{:.2}",
+        p.cpu_s_per_mpkt_range[0], p.cpu_s_per_mpkt_range[1]
+    )
 }
 
 #[cfg(test)]
@@ -421,5 +523,55 @@ mod tests {
         assert!(parse_rate("0").is_err());
         assert!(parse_rate("fast").is_err());
         assert!(parse_rate("k").is_err());
+    }
+
+    fn row(round: u32, tool: &str, rate: Option<u64>, written: u64, cpu: f64) -> Row {
+        Row {
+            round,
+            traffic: Traffic::Min,
+            rate_asked: rate,
+            tool: tool.into(),
+            offered: 1000,
+            offered_pps: 100.0,
+            written,
+            written_pct: written as f64 / 10.0,
+            drops: Drops {
+                kernel: Some(1000 - written),
+                interface: None,
+                ring: None,
+            },
+            unaccounted: 0,
+            cpu_seconds: cpu / 1000.0,
+            cpu_s_per_mpkt: cpu,
+        }
+    }
+
+    #[test]
+    fn points_are_the_median_and_spread_of_their_rounds() {
+        let rows = vec![
+            row(0, "a", None, 1000, 0.30),
+            row(0, "b", None, 990, 0.50),
+            row(0, "a", Some(5), 1000, 0.20),
+            row(1, "a", None, 998, 0.26),
+            row(1, "b", None, 1000, 0.40),
+            row(1, "a", Some(5), 1000, 0.22),
+            row(2, "a", None, 1000, 0.90),
+            row(2, "b", None, 1000, 0.45),
+            row(2, "a", Some(5), 1000, 0.21),
+        ];
+        let points = summarize(&rows);
+        let keys: Vec<_> = points
+            .iter()
+            .map(|p| (p.tool.as_str(), p.rate_asked))
+            .collect();
+        assert_eq!(keys, [("a", None), ("b", None), ("a", Some(5))]);
+        let a = &points[0];
+        assert_eq!(a.rounds, 3);
+        assert_eq!(a.cpu_s_per_mpkt, 0.30, "the median, not the mean");
+        assert_eq!(a.cpu_s_per_mpkt_range, [0.26, 0.90]);
+        assert_eq!(a.written_pct_min, 99.8);
+        assert_eq!(a.kernel_drops_max, Some(2));
+        assert_eq!(points[1].written_pct_min, 99.0);
+        assert_eq!(points[1].cpu_s_per_mpkt, 0.45);
     }
 }

@@ -24,6 +24,9 @@ use super::capture::{load_average, sibling};
 /// 32 printable bytes: traceanon's `-c` string and our raw key file alike.
 const KEY: &str = "lander-rs-bench-suite-key-32byte";
 
+/// Rounds of the live sweep with `--full` (each point reported as the median).
+const LIVE_ROUNDS: u32 = 3;
+
 /// Options of the suite (`lander bench --quick`, `lander bench --full`).
 #[derive(Debug, Clone, clap::Args)]
 #[group(id = "suite")]
@@ -155,6 +158,7 @@ fn live_sweep(args: &Args, dir: &Path) -> anyhow::Result<super::live::Report> {
             super::live::tools::Tool::NetsniffNg,
         ],
         secs: if args.full { 4 } else { 1 },
+        rounds: if args.full { LIVE_ROUNDS } else { 1 },
         buffer_size: 64 << 20,
         threads: 1,
         dir: None,

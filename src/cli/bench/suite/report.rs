@@ -99,28 +99,30 @@ fn group_table(s: &mut String, command: &str, g: &GroupReport) {
 fn live_table(s: &mut String, command: &str, l: &live::Report) {
     let _ = writeln!(
         s,
-        "#### live capture, veth pair, trafgen: {} s per point, kernel buffer {}\n\n`{command}`\n",
+        "#### live capture, veth pair, trafgen: {} s per point, {} rounds (medians), kernel buffer {}\n\n`{command}`\n",
         l.secs,
+        l.rounds,
         lander_spool::human::bytes(l.buffer_bytes)
     );
     s.push_str(
-        "| traffic | asked | tool | offered | Mpps | written % | kernel drops | unaccounted | CPU s/Mpkt |\n\
-         |---|---:|---|---:|---:|---:|---:|---:|---:|\n",
+        "| traffic | asked | tool | offered | Mpps | written % (lowest) | kernel drops (most) | unaccounted (most) | CPU s/Mpkt (median) | CPU range |\n\
+         |---|---:|---|---:|---:|---:|---:|---:|---:|---:|\n",
     );
-    for r in &l.rows {
+    for p in &l.points {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {:.3} | {:.3} | {} | {} | {:.2} |",
-            format!("{:?}", r.traffic).to_lowercase(),
-            r.rate_asked
+            "| {} | {} | {} | {} | {:.3} | {:.3} | {} | {} | {:.2} | {} |",
+            format!("{:?}", p.traffic).to_lowercase(),
+            p.rate_asked
                 .map_or("max".into(), lander_spool::human::count),
-            r.tool,
-            r.offered,
-            r.offered_pps / 1e6,
-            r.written_pct,
-            r.drops.kernel.map_or("-".into(), |k| k.to_string()),
-            r.unaccounted,
-            r.cpu_s_per_mpkt
+            p.tool,
+            p.offered,
+            p.offered_pps / 1e6,
+            p.written_pct_min,
+            p.kernel_drops_max.map_or("-".into(), |k| k.to_string()),
+            p.unaccounted_max,
+            p.cpu_s_per_mpkt,
+            live::cpu_range(p)
         );
     }
     s.push('\n');

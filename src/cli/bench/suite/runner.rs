@@ -2,6 +2,7 @@
 //! round, each into a fresh, empty output directory (no truncation of an old file on anyone's
 //! side), timed from spawn to exit. Medians, spreads and ratios come from those rounds.
 
+use crate::cli::bench::median;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -162,17 +163,6 @@ fn measured(c: &Case, seconds: Vec<f64>, packets: u64, bytes: u64) -> Measured {
     }
 }
 
-/// The median (mean of the middle two for an even count); 0 for none.
-pub fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    match s.len() {
-        0 => 0.0,
-        n if n % 2 == 1 => s[n / 2],
-        n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
-    }
-}
-
 /// One timed run into a fresh `work/out`, after `sync` (dirty pages of the last run are not
 /// this run's to write).
 fn run_once(case: &Case, input: &Path, work: &Path) -> anyhow::Result<f64> {
@@ -203,13 +193,6 @@ fn run_once(case: &Case, input: &Path, work: &Path) -> anyhow::Result<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn median_of_odd_and_even_counts() {
-        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
-        assert_eq!(median(&[]), 0.0);
-    }
 
     #[test]
     fn rounds_alternate_and_ratios_are_against_the_baseline() {
