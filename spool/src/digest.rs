@@ -130,32 +130,35 @@ impl StreamDigest {
         }
     }
 
-    /// Takes the next bytes, of which the whole leaves starting `at` bytes in were already
-    /// hashed to `leaves` (by [`leaf`] at their input offsets). The chaining values are used
-    /// only where they fit the stream (`at` on a leaf boundary past the first leaf, all of
-    /// them inside `bytes`); otherwise the bytes are hashed here.
-    pub fn update_with_leaves(&mut self, bytes: &[u8], at: usize, leaves: &[ChainingValue]) {
-        let start = self.len() + at as u64;
-        let end = at as u64 + leaves.len() as u64 * self.leaf_len;
-        let fits = !leaves.is_empty()
-            && start > 0
-            && start.is_multiple_of(self.leaf_len)
-            && end <= bytes.len() as u64;
-        if !fits {
+    /// Takes the next bytes, of which the whole leaves starting at input offset `from` were
+    /// already hashed to `leaves` (by [`leaf`] at their input offsets). The chaining values
+    /// are used only where they fit the stream (`from` on a leaf boundary inside `bytes`,
+    /// past the first leaf, all of them inside `bytes`); otherwise the bytes are hashed here.
+    pub fn update_with_leaves(&mut self, bytes: &[u8], from: u64, leaves: &[ChainingValue]) {
+        let span = leaves.len() as u64 * self.leaf_len;
+        let at = from.checked_sub(self.len());
+        let fits = at.filter(|&at| {
+            !leaves.is_empty()
+                && from > 0
+                && from.is_multiple_of(self.leaf_len)
+                && at + span <= bytes.len() as u64
+        });
+        let Some(at) = fits else {
             self.update(bytes);
             return;
-        }
+        };
+        let (at, end) = (at as usize, (at + span) as usize);
         self.update(&bytes[..at]);
         if self.cur_len > 0 {
-            // `start` is a leaf boundary, so the leaf being filled is now whole.
+            // `from` is a leaf boundary, so the leaf being filled is now whole.
             self.close_leaf();
         }
         for cv in leaves {
             self.tree.push(*cv);
         }
-        self.cur_start = start + leaves.len() as u64 * self.leaf_len;
+        self.cur_start = from + span;
         self.cur = fresh_hasher(self.cur_start);
-        self.update(&bytes[end as usize..]);
+        self.update(&bytes[end..]);
     }
 
     /// The root hash of everything taken.

@@ -171,8 +171,9 @@ fn input_digest_is_right_across_block_and_leaf_boundaries() {
 fn truncated_and_oversized_records_name_their_offset() {
     let anon = anonymizer();
     let config = ScrubConfig::default();
-    // 76-byte records: the bad ones sit in the first read piece, across a piece boundary,
-    // in a later piece, and in a later block
+    // 76-byte records: the bad ones sit in the first read piece, at the start of the second,
+    // in later pieces, and in a later block (headers split across pieces are in the mixed
+    // traces of in_place_pcap_path_gives_the_record_paths_bytes)
     let full = trace(Profile::SynFlood, 20_000, Format::Pcap);
     let mut out = Vec::new();
     let cut = std::io::Cursor::new(full[..full.len() - 5].to_vec());

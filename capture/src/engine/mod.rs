@@ -170,7 +170,10 @@ const DEFAULT_BUFFER_BYTES: usize = 1 << 20;
 const FILE_SOURCE_BUFFERS: usize = 4;
 
 /// Ring buffers a live capture touches before it starts: the few a steady capture cycles
-/// through (the free list is last in, first out), so its hot path takes no page fault.
+/// through (the free list is last in, first out), so a steady capture takes no page fault.
+/// When the writer falls behind (a slow disk, a rotation) and the capture reaches buffers it
+/// has not used yet, it faults their pages in once, while the kernel's ring holds the
+/// packets; touching the whole ring at every start cost more CPU time than that.
 const LIVE_PREFAULT_BUFFERS: usize = 3;
 
 /// Runs a capture from `source` until it ends, `control.stop` is set, or a write fails.

@@ -26,7 +26,7 @@ fn stream(data: &[u8], leaf_len: u64, pieces: &[(usize, bool)]) -> blake3::Hash 
                     super::leaf(off as u64, &data[off..off + leaf])
                 })
                 .collect();
-            d.update_with_leaves(piece, first - at, &cvs);
+            d.update_with_leaves(piece, first as u64, &cvs);
         } else {
             d.update(piece);
         }
@@ -61,18 +61,19 @@ fn leaves_that_do_not_fit_the_stream_are_not_used() {
     let data = input(10 * 1024);
     let want = blake3::hash(&data);
     let wrong = [[0u8; 32]; 2];
-    for at in [0, 1, 512, 1023] {
-        // the first leaf of the input, a start off a boundary, leaves past the bytes
+    // the first leaf of the input, a start off a boundary, before the stream, past the bytes
+    for from in [0, 1, 512, 1023, 3000, 4096] {
         let mut d = StreamDigest::new(1024);
-        d.update_with_leaves(&data[..3000], at, &wrong);
+        d.update(&data[..100]);
+        d.update_with_leaves(&data[100..3000], from, &wrong);
         d.update(&data[3000..]);
-        assert_eq!(d.finalize(), want, "at {at}");
+        assert_eq!(d.finalize(), want, "from {from}");
     }
     let mut d = StreamDigest::new(1024);
-    d.update(&data[..100]);
-    d.update_with_leaves(&data[100..2000], 924, &wrong);
-    d.update(&data[2000..]);
-    assert_eq!(d.finalize(), want, "leaves reaching past the bytes");
+    d.update(&data[..2048]);
+    d.update_with_leaves(&data[2048..4000], 1024, &wrong);
+    d.update(&data[4000..]);
+    assert_eq!(d.finalize(), want, "leaves starting before the bytes");
 }
 
 #[test]
@@ -82,7 +83,7 @@ fn a_wrong_leaf_that_fits_changes_the_digest() {
     let data = input(4 * 1024);
     let mut d = StreamDigest::new(1024);
     d.update(&data[..1024]);
-    d.update_with_leaves(&data[1024..], 0, &[[0u8; 32]]);
+    d.update_with_leaves(&data[1024..], 1024, &[[0u8; 32]]);
     assert_ne!(d.finalize(), blake3::hash(&data));
 }
 

@@ -123,22 +123,36 @@ proptest! {
 #[test]
 fn digests_hashed_partly_by_the_source_are_the_files_blake3() {
     // A replay hands half of each buffer's whole digest leaves to the source thread: files
-    // of one leaf, of a few, and of many, over buffers that start anywhere in a leaf.
+    // of one leaf, of a few, and of many, over buffers that start anywhere in a leaf; runs
+    // copied as they are, records cut to the snaplen between them, and every record encoded.
     let dir = tempfile::tempdir().unwrap();
     let recs: Vec<(u64, usize)> = (0..12_000).map(|i| (1, 40 + (i * 37) % 900)).collect();
     let path = input(dir.path(), Format::Pcap, &recs);
-    for (sub, buffer, size) in [
-        ("one-leaf", 256 << 10, 60_000u64),
-        ("few", 256 << 10, 300_000),
-        ("many", 256 << 10, 3_000_000),
-        ("small-buffers", 100_000, 1_000_000),
-        ("exact-leaf", 128 << 10, crate::engine::ring::DIGEST_LEAF),
+    for (sub, buffer, size, snaplen, per_packet) in [
+        ("one-leaf", 256 << 10, 60_000u64, None, false),
+        ("few", 256 << 10, 300_000, None, false),
+        ("many", 256 << 10, 3_000_000, None, false),
+        ("odd-buffers", 200_000, 1_000_000, None, false),
+        (
+            "exact-leaf",
+            128 << 10,
+            crate::engine::ring::DIGEST_LEAF,
+            None,
+            false,
+        ),
+        ("cut", 256 << 10, 3_000_000, Some(500), false),
+        ("per-packet", 512 << 10, 3_000_000, None, true),
     ] {
         let mut c = small_config(&dir.path().join(sub), IoMode::Sync);
         c.buffer_bytes = buffer;
         c.ring_bytes = 4 * buffer;
         c.rotate.size = Some(size);
-        let files = capture(&c, &mut FileSource::open(&path).unwrap());
+        c.snaplen = snaplen;
+        let source = FileSource::open(&path).unwrap();
+        let files = match per_packet {
+            true => capture(&c, &mut PerPacket(source)),
+            false => capture(&c, &mut { source }),
+        };
         assert!(files.len() > 1, "{sub}");
         let packets: u64 = files.iter().map(|f| f.2.packets).sum();
         assert_eq!(packets, recs.len() as u64, "{sub}");

@@ -318,7 +318,7 @@ impl Writer {
             return Ok(());
         };
         f.hasher
-            .update_with_leaves(buf.filled(), buf.leaves_at, &buf.leaves);
+            .update_with_leaves(buf.filled(), buf.leaves_from, &buf.leaves);
         f.metas.push((f.offset, buf.meta));
         let offset = f.offset;
         f.offset += buf.len() as u64;

@@ -157,6 +157,10 @@ pub struct PointSummary {
     pub written_pct_min: f64,
     /// The most kernel drops the tool reported in a round.
     pub kernel_drops_max: Option<u64>,
+    /// The most interface drops the tool reported in a round.
+    pub interface_drops_max: Option<u64>,
+    /// The most ring drops the tool reported in a round (lander-capture's own buffer ring).
+    pub ring_drops_max: Option<u64>,
     /// The most packets unaccounted for in a round.
     pub unaccounted_max: i64,
     /// Median CPU seconds per million packets written.
@@ -197,6 +201,8 @@ pub fn summarize(rows: &[Row]) -> Vec<PointSummary> {
                     .into_iter()
                     .fold(f64::INFINITY, f64::min),
                 kernel_drops_max: group.iter().filter_map(|r| r.drops.kernel).max(),
+                interface_drops_max: group.iter().filter_map(|r| r.drops.interface).max(),
+                ring_drops_max: group.iter().filter_map(|r| r.drops.ring).max(),
                 unaccounted_max: group.iter().map(|r| r.unaccounted).max().unwrap_or(0),
                 cpu_s_per_mpkt: median(&cpu),
                 cpu_s_per_mpkt_range: [
@@ -457,15 +463,15 @@ fn rate_label(r: Option<u64>) -> String {
 pub fn table(report: &Report) -> String {
     let load = |l: [f64; 3]| format!("{:.2} {:.2} {:.2}", l[0], l[1], l[2]);
     let mut s = format!(
-        "load average before {}, after {}; {} s per point, {} round(s), kernel buffer {}\n",
+        "load average before {}, after {}; {} s per point, {}, kernel buffer {}\n",
         load(report.load_before),
         load(report.load_after),
         report.secs,
-        report.rounds,
+        rounds_label(report.rounds),
         lander_spool::human::bytes(report.buffer_bytes)
     );
     s.push_str(&format!(
-        "{:<7} {:>7} {:<28} {:>10} {:>8} {:>10} {:>8} {:>8} {:>8} {:>9} {:>11}\n",
+        "{:<7} {:>7} {:<28} {:>10} {:>8} {:>10} {:>8} {:>8} {:>6} {:>6} {:>8} {:>9} {:>11}\n",
         "traffic",
         "asked",
         "tool",
@@ -474,13 +480,15 @@ pub fn table(report: &Report) -> String {
         "written",
         "% (min)",
         "kernel",
+        "if",
+        "ring",
         "unacct",
         "CPU s/Mp",
         "CPU range"
     ));
     for p in &report.points {
         s.push_str(&format!(
-            "{:<7} {:>7} {:<28} {:>10} {:>8.3} {:>10} {:>8.3} {:>8} {:>8} {:>9.2} {:>11}\n",
+            "{:<7} {:>7} {:<28} {:>10} {:>8.3} {:>10} {:>8.3} {:>8} {:>6} {:>6} {:>8} {:>9.2} {:>11}\n",
             format!("{:?}", p.traffic).to_lowercase(),
             rate_label(p.rate_asked),
             p.tool,
@@ -489,6 +497,8 @@ pub fn table(report: &Report) -> String {
             p.written,
             p.written_pct_min,
             opt(p.kernel_drops_max),
+            opt(p.interface_drops_max),
+            opt(p.ring_drops_max),
             p.unaccounted_max,
             p.cpu_s_per_mpkt,
             cpu_range(p)
@@ -498,9 +508,17 @@ pub fn table(report: &Report) -> String {
         "offered: rx_packets of the receiving veth while trafgen ran; written: read back \
          from the files; unacct: offered - written - reported drops; CPU: the tool's user + \
          system time per million packets written. Medians over the rounds; % the lowest, \
-         kernel and unacct the most in a round\n",
+         drops and unacct the most in a round\n",
     );
     s
+}
+
+/// `1 round`, or `3 rounds (medians)`.
+pub fn rounds_label(rounds: u32) -> String {
+    match rounds {
+        1 => "1 round".into(),
+        n => format!("{n} rounds (medians)"),
+    }
 }
 
 /// `0.26-0.31`: the lowest and highest CPU seconds per million packets over the rounds.
@@ -571,6 +589,8 @@ mod tests {
         assert_eq!(a.cpu_s_per_mpkt_range, [0.26, 0.90]);
         assert_eq!(a.written_pct_min, 99.8);
         assert_eq!(a.kernel_drops_max, Some(2));
+        assert_eq!(a.interface_drops_max, None);
+        assert_eq!(rounds_label(1), "1 round");
         assert_eq!(points[1].written_pct_min, 99.0);
         assert_eq!(points[1].cpu_s_per_mpkt, 0.45);
     }

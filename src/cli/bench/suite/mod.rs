@@ -35,10 +35,10 @@ pub struct Args {
     #[arg(long, conflicts_with = "full")]
     pub quick: bool,
     /// The figures for the README: 2 M-packet SYN flood, 1 M mixed, seven rounds, the live
-    /// sweep (needs root).
+    /// sweep (three rounds; needs root).
     #[arg(long)]
     pub full: bool,
-    /// Rounds of every pair (default: 3 quick, 7 full).
+    /// Rounds of every pair (default: 3 quick, 7 full; the live sweep runs 3 with --full).
     #[arg(long)]
     pub rounds: Option<usize>,
     /// Also run the live sweep (on by default with --full).

@@ -66,16 +66,16 @@ pub fn packet_size(r: &Report, path: &Path) -> anyhow::Result<()> {
     )
 }
 
-/// Packets not written, percent of offered, against the offered rate; one line per tool and
-/// traffic mix.
+/// Packets not written, percent of offered (the worst round), against the offered rate (the
+/// median); one line per tool and traffic mix.
 pub fn live_drops(r: &Report, path: &Path) -> anyhow::Result<()> {
     let Some(live) = &r.live else {
         return Ok(());
     };
     let mut series: Vec<Series> = Vec::new();
-    for row in &live.rows {
-        let name = format!("{}, {:?}", row.tool, row.traffic).to_lowercase();
-        let point = (row.offered_pps / 1e6, 100.0 - row.written_pct);
+    for p in &live.points {
+        let name = format!("{}, {:?}", p.tool, p.traffic).to_lowercase();
+        let point = (p.offered_pps / 1e6, 100.0 - p.written_pct_min);
         match series.iter_mut().find(|s| s.0 == name) {
             Some(s) => s.1.push(point),
             None => series.push((name, vec![point])),

@@ -99,19 +99,20 @@ fn group_table(s: &mut String, command: &str, g: &GroupReport) {
 fn live_table(s: &mut String, command: &str, l: &live::Report) {
     let _ = writeln!(
         s,
-        "#### live capture, veth pair, trafgen: {} s per point, {} rounds (medians), kernel buffer {}\n\n`{command}`\n",
+        "#### live capture, veth pair, trafgen: {} s per point, {}, kernel buffer {}\n\n`{command}`\n",
         l.secs,
-        l.rounds,
+        live::rounds_label(l.rounds),
         lander_spool::human::bytes(l.buffer_bytes)
     );
     s.push_str(
-        "| traffic | asked | tool | offered | Mpps | written % (lowest) | kernel drops (most) | unaccounted (most) | CPU s/Mpkt (median) | CPU range |\n\
-         |---|---:|---|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| traffic | asked | tool | offered | Mpps | written % (lowest) | kernel drops | ring drops | unaccounted | CPU s/Mpkt (median) | CPU range |\n\
+         |---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
+    let opt = |v: Option<u64>| v.map_or("-".into(), |k| k.to_string());
     for p in &l.points {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {:.3} | {:.3} | {} | {} | {:.2} | {} |",
+            "| {} | {} | {} | {} | {:.3} | {:.3} | {} | {} | {} | {:.2} | {} |",
             format!("{:?}", p.traffic).to_lowercase(),
             p.rate_asked
                 .map_or("max".into(), lander_spool::human::count),
@@ -119,13 +120,14 @@ fn live_table(s: &mut String, command: &str, l: &live::Report) {
             p.offered,
             p.offered_pps / 1e6,
             p.written_pct_min,
-            p.kernel_drops_max.map_or("-".into(), |k| k.to_string()),
+            opt(p.kernel_drops_max),
+            opt(p.ring_drops_max),
             p.unaccounted_max,
             p.cpu_s_per_mpkt,
             live::cpu_range(p)
         );
     }
-    s.push('\n');
+    s.push_str("\nDrops and unaccounted: the most in any round.\n\n");
 }
 
 /// A few lines for the terminal.
