@@ -151,14 +151,14 @@ impl Buffer {
         self.leaves_from = 0;
     }
 
-    /// Hashes the last `eighths`/8 of the whole digest leaves in the filled part, which
-    /// starts at byte `file_offset` of its file, so the writer has that much less to hash.
-    /// The file's first leaf is never among them (it is the root of a file of one leaf).
-    pub fn lend_leaves(&mut self, file_offset: u64, eighths: u64) {
+    /// Hashes the last half of the whole digest leaves in the filled part, which starts at
+    /// byte `file_offset` of its file, so the writer has that much less to hash. The file's
+    /// first leaf is never among them (it is the root of a file of one leaf).
+    pub fn lend_leaves(&mut self, file_offset: u64) {
         let end = file_offset + self.len as u64;
         let first = file_offset.div_ceil(DIGEST_LEAF).max(1) * DIGEST_LEAF;
         let whole = end.saturating_sub(first) / DIGEST_LEAF;
-        let lend = whole * eighths.min(8) / 8;
+        let lend = whole / 2;
         let mut at = first + (whole - lend) * DIGEST_LEAF;
         self.leaves.clear();
         self.leaves_from = at;

@@ -445,7 +445,7 @@ impl Producer {
                 self.sent += b.len() as u64;
                 if !self.live {
                     // A replay keeps both threads busy: take half of the hashing.
-                    b.lend_leaves(offset, 4);
+                    b.lend_leaves(offset);
                 }
                 self.send(Event::Data(b))
             }

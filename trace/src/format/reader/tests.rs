@@ -159,12 +159,7 @@ fn a_mapped_file_truncated_while_read_is_an_error_not_a_crash() {
                 before.push(r.next_owned().unwrap().unwrap());
             }
             assert_eq!(before[..], expected[..10], "{format}");
-            std::fs::OpenOptions::new()
-                .write(true)
-                .open(&path)
-                .unwrap()
-                .set_len(keep)
-                .unwrap();
+            truncate(&path, keep);
             let err = drain(&mut r).expect_err("a truncated file cannot end cleanly");
             let shown = err.to_string();
             assert!(
@@ -186,12 +181,7 @@ fn copying_from_a_mapped_file_truncated_under_it_is_an_error() {
         let path = dir.path().join(format!("t-{keep}.pcap"));
         std::fs::write(&path, &bytes).unwrap();
         let mut r = TraceReader::open(&path).unwrap();
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_len(keep)
-            .unwrap();
+        truncate(&path, keep);
         let mut out = vec![0u8; 1 << 20];
         let err = loop {
             match r.copy_pcap_records(&mut out, &mut |_| true) {
@@ -217,4 +207,14 @@ fn guarded_maps_of_unchanged_files_read_as_before() {
         let mut r = TraceReader::open(&path).unwrap();
         assert_eq!(drain(&mut r).unwrap(), expected);
     }
+}
+
+/// Cuts the file at `path` to `keep` bytes in place, as another process would.
+fn truncate(path: &std::path::Path, keep: u64) {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(keep)
+        .unwrap();
 }
