@@ -210,6 +210,55 @@ fn erf_stream_from_a_fifo_with_sigterm_publishes_and_exits_zero() {
     assert_eq!(rec["state"], "finished");
 }
 
+/// What the FIFO holds when the stop comes was sent before it: it is written, and the one
+/// record the stop cut (its writer was still sending it) is reported, not taken for a broken
+/// stream. The capture is held still while the FIFO fills, so the stop finds it full.
+#[test]
+fn erf_fifo_stop_writes_every_record_the_fifo_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = gen(dir.path(), 2_000, "erf");
+    let bytes = std::fs::read(&input).unwrap();
+    let fifo = dir.path().join("erf.fifo");
+    mkfifo(&fifo);
+    let out = dir.path().join("out");
+    let mut child = Command::new(CAPTURE)
+        .args(["--erf", fifo.to_str().unwrap(), "--site", "t", "--out-dir"])
+        .arg(&out)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut w = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    // room for the whole stream, so the writes finish while the capture is stopped
+    let room = set_pipe_size(&w, 1 << 20);
+    assert!(room >= bytes.len(), "pipe of {room} bytes");
+    std::thread::sleep(Duration::from_millis(300));
+    signal(&child, libc::SIGSTOP);
+    // every record, and 20 bytes of one more
+    let extra = &bytes[..bytes.len() / 2][..20];
+    w.write_all(&bytes).unwrap();
+    w.write_all(extra).unwrap();
+    signal(&child, libc::SIGTERM);
+    signal(&child, libc::SIGCONT);
+    let st = wait_exit(&mut child, Duration::from_secs(20));
+    drop(w);
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(st.success(), "{st:?}\n{err}");
+    assert_eq!(total_packets(&out), 2_000, "{err}");
+    assert!(err.contains("the stop cut this record"), "{err}");
+}
+
+/// Sets the capacity of the pipe `w` writes to (`F_SETPIPE_SZ`); returns it.
+#[allow(unsafe_code)]
+fn set_pipe_size(w: &std::fs::File, bytes: i32) -> usize {
+    use std::os::fd::AsRawFd;
+    let fd = w.as_raw_fd();
+    // SAFETY: F_SETPIPE_SZ takes an int and touches no memory of ours.
+    let rc = unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, bytes) };
+    assert!(rc > 0, "F_SETPIPE_SZ: {}", std::io::Error::last_os_error());
+    rc as usize
+}
+
 #[test]
 fn sigkill_mid_file_then_restart_salvages_whole_packets() {
     let dir = tempfile::tempdir().unwrap();

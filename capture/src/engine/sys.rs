@@ -28,6 +28,27 @@ pub fn poll_readable(fd: RawFd, timeout_ms: i32) -> io::Result<bool> {
     }
 }
 
+/// Bytes waiting to be read from `fd` (a pipe, FIFO or socket), as `FIONREAD` counts them.
+pub fn queued_bytes(fd: RawFd) -> io::Result<usize> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int through the pointer, which is valid for the call.
+    let rc = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) };
+    match rc {
+        -1 => Err(io::Error::last_os_error()),
+        _ => Ok(usize::try_from(n).unwrap_or(0)),
+    }
+}
+
+/// Whether `fd` is open on a regular file.
+pub fn is_regular_file(fd: RawFd) -> bool {
+    // SAFETY: a zeroed stat is a valid value for fstat to fill; the pointer is valid for the
+    // call.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        libc::fstat(fd, &mut st) == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFREG
+    }
+}
+
 /// Peak resident set size of this process (or of its waited-for children), in bytes.
 pub fn peak_rss(children: bool) -> u64 {
     let who = if children {

@@ -1,7 +1,8 @@
 //! A DAG ERF record stream from a file, a FIFO or stdin, with its loss counters (`lctr`).
 //!
 //! Reads go through `poll` with a short timeout, so a stop request is noticed even when the
-//! writer at the other end of the FIFO is silent: the stream then ends as if at end of file.
+//! writer at the other end of the FIFO is silent. At a stop, the records the stream already
+//! holds (read, or queued in the pipe) are written, then it ends as if at end of file.
 //! Once the stream has started, a `poll` that times out makes the source report
 //! [`Next::Idle`], as a live interface does, so interval rotation and rotation requests close
 //! files while the FIFO is silent.
@@ -25,6 +26,7 @@ const POLL_MS: i32 = 100;
 pub struct ErfStreamSource {
     reader: TraceReader,
     name: String,
+    stop: Arc<AtomicBool>,
 }
 
 impl ErfStreamSource {
@@ -36,7 +38,7 @@ impl ErfStreamSource {
             path.display().to_string()
         };
         let report_idle = Arc::new(AtomicBool::new(false));
-        let flags = (stop, report_idle.clone());
+        let flags = (stop.clone(), report_idle.clone());
         let input: Box<dyn Read + Send> = if path == Path::new("-") {
             Box::new(StopReader::new(io::stdin(), flags))
         } else {
@@ -49,7 +51,25 @@ impl ErfStreamSource {
         let reader = TraceReader::from_stream_with_format(&name, input, Format::Erf)?;
         report_idle.store(true, Relaxed);
         // From here on a silent input reports idle instead of waiting.
-        Ok(ErfStreamSource { reader, name })
+        Ok(ErfStreamSource { reader, name, stop })
+    }
+
+    /// The next record; after a stop, a record the stop cut (its writer was still sending
+    /// it) ends the stream and is reported, not taken for a broken stream.
+    fn read(&mut self, after_stop: bool) -> Result<Next<'_>, SourceError> {
+        match self.reader.next() {
+            Ok(Some(rec)) => Ok(Next::Packet(rec)),
+            Ok(None) => Ok(Next::End),
+            Err(e) if is_silence(&e) => Ok(match after_stop {
+                true => Next::End,
+                false => Next::Idle,
+            }),
+            Err(e) if e.is_truncated_at_end() && self.stop.load(Relaxed) => {
+                tracing::warn!("{e}: the stop cut this record; it is not written");
+                Ok(Next::End)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
@@ -62,12 +82,13 @@ impl CaptureSource for ErfStreamSource {
     fn next(&mut self) -> Result<Next<'_>, SourceError> {
         // The reader keeps what it has read of a record across the error and goes on from
         // there at the next call.
-        match self.reader.next() {
-            Ok(Some(rec)) => Ok(Next::Packet(rec)),
-            Ok(None) => Ok(Next::End),
-            Err(e) if is_silence(&e) => Ok(Next::Idle),
-            Err(e) => Err(e.into()),
-        }
+        self.read(false)
+    }
+
+    /// The records the stream held at the stop: those already read, and those the pipe
+    /// held (see [`StopReader`]).
+    fn next_after_stop(&mut self) -> Result<Next<'_>, SourceError> {
+        self.read(true)
     }
 
     fn link_type(&self) -> LinkType {
@@ -89,11 +110,18 @@ impl CaptureSource for ErfStreamSource {
 
 /// A reader that waits with `poll` and reports end of input once `stop` is set; once
 /// `report_idle` is set, a wait that times out is an error of kind `TimedOut`.
+///
+/// What a pipe, FIFO or socket already holds when the stop is seen was sent before it, as
+/// the packets a live interface's kernel ring holds at a stop were received before it: those
+/// bytes are read (without waiting for more), then the input ends. A regular file ends at
+/// once: the rest of it was not captured yet.
 struct StopReader<R> {
     inner: R,
     fd: RawFd,
     stop: Arc<AtomicBool>,
     report_idle: Arc<AtomicBool>,
+    /// Bytes still to read after the stop, counted when it is first seen.
+    draining: Option<usize>,
 }
 
 impl<R: Read + AsRawFd> StopReader<R> {
@@ -104,7 +132,31 @@ impl<R: Read + AsRawFd> StopReader<R> {
             fd,
             stop,
             report_idle,
+            draining: None,
         }
+    }
+}
+
+impl<R: Read> StopReader<R> {
+    /// A read after the stop: what the input held when it was seen, then the end.
+    fn drain(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let fd = self.fd;
+        let left = *self
+            .draining
+            .get_or_insert_with(|| match crate::engine::sys::is_regular_file(fd) {
+                true => 0,
+                false => crate::engine::sys::queued_bytes(fd).unwrap_or(0),
+            });
+        if left == 0 || buf.is_empty() {
+            return Ok(0);
+        }
+        let n = buf.len().min(left);
+        let read = match crate::engine::sys::poll_readable(fd, 0)? {
+            true => self.inner.read(&mut buf[..n])?,
+            false => 0,
+        };
+        self.draining = Some(if read == 0 { 0 } else { left - read });
+        Ok(read)
     }
 }
 
@@ -112,7 +164,7 @@ impl<R: Read> Read for StopReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
             if self.stop.load(Relaxed) {
-                return Ok(0);
+                return self.drain(buf);
             }
             if crate::engine::sys::poll_readable(self.fd, POLL_MS)? {
                 return self.inner.read(buf);
@@ -121,5 +173,50 @@ impl<R: Read> Read for StopReader<R> {
                 return Err(io::ErrorKind::TimedOut.into());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Seek, Write};
+
+    fn stopped<R: Read + AsRawFd>(inner: R) -> StopReader<R> {
+        let flags = (
+            Arc::new(AtomicBool::new(true)),
+            Arc::new(AtomicBool::new(true)),
+        );
+        StopReader::new(inner, flags)
+    }
+
+    #[test]
+    fn a_stop_reads_what_the_pipe_holds_then_ends_without_waiting() {
+        let (r, mut w) = std::io::pipe().unwrap();
+        let sent: Vec<u8> = (0..60_000u32).map(|i| (i * 7) as u8).collect();
+        w.write_all(&sent).unwrap();
+        let mut reader = stopped(r);
+        let mut got = Vec::new();
+        // the writer is still open: without the stop this would wait for more
+        reader.read_to_end(&mut got).unwrap();
+        assert_eq!(got, sent, "the bytes queued at the stop are read");
+        // what comes after the stop is not
+        w.write_all(b"later").unwrap();
+        assert_eq!(reader.read(&mut [0; 64]).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_stop_ends_a_regular_file_at_once() {
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(&[1; 10_000]).unwrap();
+        file.rewind().unwrap();
+        let mut reader = stopped(file);
+        assert_eq!(reader.read(&mut [0; 4096]).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_stop_while_nothing_is_queued_ends_the_input() {
+        let (r, _w) = std::io::pipe().unwrap();
+        let mut reader = stopped(r);
+        assert_eq!(reader.read(&mut [0; 4096]).unwrap(), 0);
     }
 }
