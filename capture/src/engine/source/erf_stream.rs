@@ -86,7 +86,7 @@ impl CaptureSource for ErfStreamSource {
     }
 
     /// The records the stream held at the stop: those already read, and those the pipe
-    /// held (see [`StopReader`]).
+    /// held when the stop came.
     fn next_after_stop(&mut self) -> Result<Next<'_>, SourceError> {
         self.read(true)
     }
