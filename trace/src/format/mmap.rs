@@ -11,7 +11,8 @@
 //! on. The reader asks [`Guarded::changed`] before it hands out what it read and at the end,
 //! and reports the file as changed while read instead of its bytes. (The end check also
 //! catches a truncation inside the last mapped page, whose tail the kernel zeroes without a
-//! fault.) A fault anywhere else goes to the disposition there was before.
+//! fault, and a file written to in place or appended to while it was read, by its
+//! modification time.) A fault anywhere else goes to the disposition there was before.
 #![allow(unsafe_code)]
 
 use std::fs::File;
@@ -49,18 +50,21 @@ pub(crate) struct Guarded {
     map: Mmap,
     file: File,
     slot: Option<usize>,
+    /// The file's modification time when it was mapped.
+    modified: Option<std::time::SystemTime>,
 }
 
 impl Guarded {
     /// Whether the file is no longer what was mapped: a page of the map faulted (the file
-    /// shrank under it, or the page could not be read), or the file is now shorter than the
-    /// map. Read bytes must not be trusted once this is true.
+    /// shrank under it, or the page could not be read), the file is now shorter than the
+    /// map, or it was written to since it was mapped (rewritten in place, or still growing:
+    /// what was read is then not the file). Read bytes must not be trusted once this is true.
     pub(crate) fn changed(&self) -> bool {
         self.spoiled()
-            || self
-                .file
-                .metadata()
-                .is_ok_and(|m| m.len() < self.map.len() as u64)
+            || self.file.metadata().is_ok_and(|m| {
+                m.len() < self.map.len() as u64
+                    || (self.modified.is_some() && m.modified().ok() != self.modified)
+            })
     }
 
     /// Whether a page of the map faulted (cheap: one atomic load).
@@ -95,6 +99,8 @@ impl Drop for Guarded {
 /// without a map).
 pub(crate) fn map_readonly(file: &File) -> io::Result<Guarded> {
     INSTALL.call_once(install);
+    // before the map: a write after this is seen, one before it is in the map
+    let modified = file.metadata()?.modified().ok();
     // SAFETY: the map is read-only and private to this reader. Its soundness rests on the file
     // not changing while mapped, which the publication contract guarantees for trace files
     // (written under a temporary name, renamed into place when complete, never rewritten); a
@@ -106,6 +112,7 @@ pub(crate) fn map_readonly(file: &File) -> io::Result<Guarded> {
         map,
         file: file.try_clone()?,
         slot,
+        modified,
     })
 }
 

@@ -171,6 +171,52 @@ fn a_mapped_file_truncated_while_read_is_an_error_not_a_crash() {
     }
 }
 
+/// A mapped file written to while it is read, in place (its length unchanged, so no page
+/// faults) or at its end, gives an error saying it changed: what was read is a mix of the
+/// file before and after, or not all of it.
+#[test]
+fn a_mapped_file_written_to_while_read_is_an_error() {
+    use std::io::{Seek, SeekFrom, Write};
+    let dir = tempfile::tempdir().unwrap();
+    for format in [Format::Pcap, Format::Pcapng, Format::Erf] {
+        let bytes = trace(format, 3000);
+        for append in [false, true] {
+            let path = dir.path().join(format!("w-{format}-{append}"));
+            std::fs::write(&path, &bytes).unwrap();
+            // an old time: the write below, in the same clock tick as the file's creation,
+            // still changes it
+            let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1 << 30);
+            std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_modified(old)
+                .unwrap();
+            let mut r = TraceReader::open(&path).unwrap();
+            for _ in 0..10 {
+                r.next_owned().unwrap().unwrap();
+            }
+            let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+            match append {
+                false => {
+                    f.seek(SeekFrom::Start(bytes.len() as u64 / 2)).unwrap();
+                    f.write_all(&[0x5a; 8]).unwrap();
+                }
+                true => {
+                    f.seek(SeekFrom::End(0)).unwrap();
+                    f.write_all(&bytes[bytes.len() - 100..]).unwrap();
+                }
+            }
+            drop(f);
+            let err = drain(&mut r).expect_err("a file written to while read cannot end cleanly");
+            assert!(
+                err.to_string().contains("changed while it was read"),
+                "{format} append {append}: {err}"
+            );
+        }
+    }
+}
+
 /// Copying runs of records out of a mapped pcap file truncated under the copy is an error
 /// too: the zeros put where the file's pages were are never handed out as records.
 #[test]
