@@ -56,7 +56,7 @@ impl ErfStreamSource {
 
     /// The next record; after a stop, a record the stop cut (its writer was still sending
     /// it) ends the stream and is reported, not taken for a broken stream.
-    fn read(&mut self, after_stop: bool) -> Result<Next<'_>, SourceError> {
+    fn next_record(&mut self, after_stop: bool) -> Result<Next<'_>, SourceError> {
         match self.reader.next() {
             Ok(Some(rec)) => Ok(Next::Packet(rec)),
             Ok(None) => Ok(Next::End),
@@ -82,13 +82,13 @@ impl CaptureSource for ErfStreamSource {
     fn next(&mut self) -> Result<Next<'_>, SourceError> {
         // The reader keeps what it has read of a record across the error and goes on from
         // there at the next call.
-        self.read(false)
+        self.next_record(false)
     }
 
     /// The records the stream held at the stop: those already read, and those the pipe
     /// held when the stop came.
     fn next_after_stop(&mut self) -> Result<Next<'_>, SourceError> {
-        self.read(true)
+        self.next_record(true)
     }
 
     fn link_type(&self) -> LinkType {
