@@ -287,6 +287,25 @@ pub fn not_the_input(input: &Path, output: &Path, what: &str) -> anyhow::Result<
     }
 }
 
+/// Refuses, unless `force`, an output that is a published trace: a file with its manifest
+/// beside it (an archived or scrubbed trace, the record of what was captured). A plain file
+/// is replaced, as tcpdump -w replaces one.
+pub fn not_a_published_trace(output: &Path, what: &str, force: bool) -> anyhow::Result<()> {
+    let manifest = lander_spool::manifest::manifest_path(output);
+    let published = !is_stdio(output)
+        && std::fs::symlink_metadata(output).is_ok()
+        && std::fs::symlink_metadata(&manifest).is_ok();
+    match published && !force {
+        true => Err(ExitCode::usage(format!(
+            "{what} {} is a published trace (its manifest {} is beside it): it is not \
+             replaced; give --force to replace it",
+            output.display(),
+            manifest.display()
+        ))),
+        false => Ok(()),
+    }
+}
+
 /// Refuses to write a binary trace to a terminal (`-` with stdout not redirected).
 pub fn binary_to_stdout(output: &Path) -> anyhow::Result<()> {
     match is_stdio(output) && io::stdout().is_terminal() {

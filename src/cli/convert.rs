@@ -3,7 +3,9 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use super::common::{binary_to_stdout, is_stdio, not_a_directory, not_the_input, open_input};
+use super::common::{
+    binary_to_stdout, is_stdio, not_a_directory, not_a_published_trace, not_the_input, open_input,
+};
 use super::output::Progress;
 use anyhow::Context;
 use lander_spool::human;
@@ -31,6 +33,9 @@ pub struct Args {
     /// fsync the output before publishing it.
     #[arg(long)]
     pub fsync: bool,
+    /// Replace OUT even when it is a published trace (its manifest beside it).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Runs `lander convert`.
@@ -40,6 +45,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         not_a_directory(&args.output, "OUT", hint)?;
     }
     not_the_input(&args.input, &args.output, "OUT")?;
+    not_a_published_trace(&args.output, "OUT", args.force)?;
     binary_to_stdout(&args.output)?;
     let mut reader = open_input(&args.input, args.input_format)?;
     let size = std::fs::metadata(&args.input)

@@ -8,7 +8,7 @@ use lander_spool::synth::write_trace;
 use lander_trace::synth::{write_to, Profile};
 use lander_trace::Format;
 
-use super::common::{binary_to_stdout, is_stdio, not_a_directory};
+use super::common::{binary_to_stdout, is_stdio, not_a_directory, not_a_published_trace};
 
 /// Arguments of `lander gen`.
 #[derive(Debug, clap::Args)]
@@ -27,6 +27,9 @@ pub struct Args {
     /// Seed of the random stream: the same seed gives the same packets.
     #[arg(long, short, default_value_t = 1)]
     pub seed: u64,
+    /// Replace --out even when it is a published trace (its manifest beside it).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Runs `lander gen`.
@@ -45,6 +48,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 args.out.join("trace.pcap").display()
             );
             not_a_directory(&args.out, "--out", &hint)?;
+            not_a_published_trace(&args.out, "--out", args.force)?;
             write_trace(args.profile, args.seed, args.packets, &args.out, format)
                 .with_context(|| format!("writing {}", args.out.display()))?
         }

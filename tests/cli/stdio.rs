@@ -141,6 +141,51 @@ fn an_output_that_is_the_input_is_refused_and_the_input_kept() {
     assert!(err(&o).contains("never overwritten"), "{}", err(&o));
 }
 
+/// A published trace (a file with its manifest beside it) is not replaced by `convert` or
+/// `gen` unless `--force` says so; a plain file is, as tcpdump -w replaces one.
+#[test]
+fn a_published_trace_is_not_replaced_without_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = trace(dir.path(), "mixed", 50);
+    let archived = dir.path().join("archived.pcap");
+    std::fs::copy(&raw, &archived).unwrap();
+    std::fs::write(dir.path().join("archived.pcap.json"), b"{}").unwrap();
+    let before = std::fs::read(&archived).unwrap();
+    for args in [
+        vec!["convert", "--format", "pcapng", s(&raw), s(&archived)],
+        vec!["gen", "syn-flood", "-n", "5", "--out", s(&archived)],
+    ] {
+        let o = run(LANDER, &args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", err(&o));
+        assert!(
+            err(&o).contains("is a published trace"),
+            "{args:?}: {}",
+            err(&o)
+        );
+        assert_eq!(std::fs::read(&archived).unwrap(), before, "{args:?}");
+    }
+    let o = run(
+        LANDER,
+        &[
+            "gen",
+            "syn-flood",
+            "-n",
+            "5",
+            "--out",
+            s(&archived),
+            "--force",
+        ],
+    );
+    assert!(o.status.success(), "{}", err(&o));
+    assert_ne!(std::fs::read(&archived).unwrap(), before);
+    // a plain file is replaced
+    let plain = dir.path().join("plain.pcap");
+    std::fs::write(&plain, b"old").unwrap();
+    let o = run(LANDER, &["convert", s(&raw), s(&plain)]);
+    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(std::fs::read(&plain).unwrap(), std::fs::read(&raw).unwrap());
+}
+
 #[test]
 fn a_binary_trace_is_never_written_to_a_terminal() {
     for args in ["gen mixed -n 5 --out -", "convert /dev/null -"] {
