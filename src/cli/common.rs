@@ -306,6 +306,23 @@ pub fn not_a_published_trace(output: &Path, what: &str, force: bool) -> anyhow::
     }
 }
 
+/// After `output` was replaced with `--force`: removes the manifest beside it, which
+/// describes the file that was replaced (its digest, counts and provenance would be wrong).
+pub fn remove_replaced_manifest(output: &Path) -> anyhow::Result<()> {
+    let manifest = lander_spool::manifest::manifest_path(output);
+    match std::fs::remove_file(&manifest) {
+        Ok(()) => {
+            tracing::info!(
+                "removed {}: it described the trace that was replaced",
+                manifest.display()
+            );
+            Ok(())
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("removing {}", manifest.display())),
+    }
+}
+
 /// Refuses to write a binary trace to a terminal (`-` with stdout not redirected).
 pub fn binary_to_stdout(output: &Path) -> anyhow::Result<()> {
     match is_stdio(output) && io::stdout().is_terminal() {

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::common::{
     binary_to_stdout, is_stdio, not_a_directory, not_a_published_trace, not_the_input, open_input,
+    remove_replaced_manifest,
 };
 use super::output::Progress;
 use anyhow::Context;
@@ -33,7 +34,8 @@ pub struct Args {
     /// fsync the output before publishing it.
     #[arg(long)]
     pub fsync: bool,
-    /// Replace OUT even when it is a published trace (its manifest beside it).
+    /// Replace OUT even when it is a published trace (its manifest beside it, which is then
+    /// removed: it describes the file replaced).
     #[arg(long)]
     pub force: bool,
 }
@@ -76,7 +78,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             snaplen,
             fsync: args.fsync,
         };
-        write_published(&mut reader, &args.output, sink, &mut progress)?
+        let counts = write_published(&mut reader, &args.output, sink, &mut progress)?;
+        if args.force {
+            remove_replaced_manifest(&args.output)?;
+        }
+        counts
     };
     progress.finish();
     let (packets, bytes) = (human::count(packets), human::bytes(bytes));

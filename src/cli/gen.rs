@@ -8,7 +8,9 @@ use lander_spool::synth::write_trace;
 use lander_trace::synth::{write_to, Profile};
 use lander_trace::Format;
 
-use super::common::{binary_to_stdout, is_stdio, not_a_directory, not_a_published_trace};
+use super::common::{
+    binary_to_stdout, is_stdio, not_a_directory, not_a_published_trace, remove_replaced_manifest,
+};
 
 /// Arguments of `lander gen`.
 #[derive(Debug, clap::Args)]
@@ -27,7 +29,8 @@ pub struct Args {
     /// Seed of the random stream: the same seed gives the same packets.
     #[arg(long, short, default_value_t = 1)]
     pub seed: u64,
-    /// Replace --out even when it is a published trace (its manifest beside it).
+    /// Replace --out even when it is a published trace (its manifest beside it, which is then
+    /// removed: it describes the file replaced).
     #[arg(long)]
     pub force: bool,
 }
@@ -49,8 +52,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             );
             not_a_directory(&args.out, "--out", &hint)?;
             not_a_published_trace(&args.out, "--out", args.force)?;
-            write_trace(args.profile, args.seed, args.packets, &args.out, format)
-                .with_context(|| format!("writing {}", args.out.display()))?
+            let bytes = write_trace(args.profile, args.seed, args.packets, &args.out, format)
+                .with_context(|| format!("writing {}", args.out.display()))?;
+            if args.force {
+                remove_replaced_manifest(&args.out)?;
+            }
+            bytes
         }
     };
     let to = match is_stdio(&args.out) {

@@ -142,7 +142,8 @@ fn an_output_that_is_the_input_is_refused_and_the_input_kept() {
 }
 
 /// A published trace (a file with its manifest beside it) is not replaced by `convert` or
-/// `gen` unless `--force` says so; a plain file is, as tcpdump -w replaces one.
+/// `gen` unless `--force` says so, and then its manifest goes too; a plain file is replaced,
+/// as tcpdump -w replaces one.
 #[test]
 fn a_published_trace_is_not_replaced_without_force() {
     let dir = tempfile::tempdir().unwrap();
@@ -178,6 +179,8 @@ fn a_published_trace_is_not_replaced_without_force() {
     );
     assert!(o.status.success(), "{}", err(&o));
     assert_ne!(std::fs::read(&archived).unwrap(), before);
+    // the manifest described the file replaced: it goes with it
+    assert!(!dir.path().join("archived.pcap.json").exists());
     // a plain file is replaced
     let plain = dir.path().join("plain.pcap");
     std::fs::write(&plain, b"old").unwrap();
