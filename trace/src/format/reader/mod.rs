@@ -234,14 +234,15 @@ impl TraceReader {
         Ok(Some(meta.record(span)))
     }
 
-    /// The error for a mapped file that shrank (or could not be read) while it was read.
+    /// The error for a mapped file that shrank, was written to, or could not be read while it
+    /// was read.
     #[cold]
     pub(super) fn changed_while_read(&self) -> ReadError {
         ReadError::Io {
             path: self.path.clone(),
             offset: Some(self.offset()),
             source: io::Error::other(
-                "the file changed while it was read (it was truncated, or a page of it could not be read)",
+                "the file changed while it was read (it was truncated or written to, or a page of it could not be read)",
             ),
         }
     }
