@@ -218,16 +218,8 @@ fn erf_fifo_stop_writes_every_record_the_fifo_held() {
     let dir = tempfile::tempdir().unwrap();
     let input = gen(dir.path(), 2_000, "erf");
     let bytes = std::fs::read(&input).unwrap();
-    let fifo = dir.path().join("erf.fifo");
-    mkfifo(&fifo);
     let out = dir.path().join("out");
-    let mut child = Command::new(CAPTURE)
-        .args(["--erf", fifo.to_str().unwrap(), "--site", "t", "--out-dir"])
-        .arg(&out)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut w = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    let (mut child, mut w) = erf_capture(dir.path(), &out, &[]);
     // room for the whole stream, so the writes finish while the capture is stopped
     let room = set_pipe_size(&w, 1 << 20);
     assert!(room >= bytes.len(), "pipe of {room} bytes");

@@ -289,8 +289,10 @@ pub fn not_the_input(input: &Path, output: &Path, what: &str) -> anyhow::Result<
 
 /// Refuses, unless `force`, an output that is a published trace: a file with its manifest
 /// beside it (an archived or scrubbed trace, the record of what was captured). A plain file
-/// is replaced, as tcpdump -w replaces one.
-pub fn not_a_published_trace(output: &Path, what: &str, force: bool) -> anyhow::Result<()> {
+/// is replaced, as tcpdump -w replaces one. True when a published trace is to be replaced
+/// (with `force`): its manifest is then removed once the new file is in place
+/// ([`remove_replaced_manifest`]).
+pub fn not_a_published_trace(output: &Path, what: &str, force: bool) -> anyhow::Result<bool> {
     let manifest = lander_spool::manifest::manifest_path(output);
     let published = !is_stdio(output)
         && std::fs::symlink_metadata(output).is_ok()
@@ -302,11 +304,11 @@ pub fn not_a_published_trace(output: &Path, what: &str, force: bool) -> anyhow::
             output.display(),
             manifest.display()
         ))),
-        false => Ok(()),
+        false => Ok(published),
     }
 }
 
-/// After `output` was replaced with `--force`: removes the manifest beside it, which
+/// After a published trace at `output` was replaced: removes the manifest beside it, which
 /// describes the file that was replaced (its digest, counts and provenance would be wrong).
 pub fn remove_replaced_manifest(output: &Path) -> anyhow::Result<()> {
     let manifest = lander_spool::manifest::manifest_path(output);

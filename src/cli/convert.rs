@@ -47,7 +47,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         not_a_directory(&args.output, "OUT", hint)?;
     }
     not_the_input(&args.input, &args.output, "OUT")?;
-    not_a_published_trace(&args.output, "OUT", args.force)?;
+    let replacing = not_a_published_trace(&args.output, "OUT", args.force)?;
     binary_to_stdout(&args.output)?;
     let mut reader = open_input(&args.input, args.input_format)?;
     let size = std::fs::metadata(&args.input)
@@ -79,7 +79,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             fsync: args.fsync,
         };
         let counts = write_published(&mut reader, &args.output, sink, &mut progress)?;
-        if args.force {
+        if replacing {
             remove_replaced_manifest(&args.output)?;
         }
         counts

@@ -51,10 +51,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 args.out.join("trace.pcap").display()
             );
             not_a_directory(&args.out, "--out", &hint)?;
-            not_a_published_trace(&args.out, "--out", args.force)?;
+            let replacing = not_a_published_trace(&args.out, "--out", args.force)?;
             let bytes = write_trace(args.profile, args.seed, args.packets, &args.out, format)
                 .with_context(|| format!("writing {}", args.out.display()))?;
-            if args.force {
+            if replacing {
                 remove_replaced_manifest(&args.out)?;
             }
             bytes

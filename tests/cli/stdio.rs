@@ -181,6 +181,16 @@ fn a_published_trace_is_not_replaced_without_force() {
     assert_ne!(std::fs::read(&archived).unwrap(), before);
     // the manifest described the file replaced: it goes with it
     assert!(!dir.path().join("archived.pcap.json").exists());
+    // --force replaces no published trace where there is no file: a manifest alone stays
+    let lone = dir.path().join("lone.pcap.json");
+    std::fs::write(&lone, b"{}").unwrap();
+    let out = dir.path().join("lone.pcap");
+    let o = run(
+        LANDER,
+        &["gen", "syn-flood", "-n", "5", "--out", s(&out), "--force"],
+    );
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(lone.exists());
     // a plain file is replaced
     let plain = dir.path().join("plain.pcap");
     std::fs::write(&plain, b"old").unwrap();

@@ -39,16 +39,6 @@ pub fn queued_bytes(fd: RawFd) -> io::Result<usize> {
     }
 }
 
-/// Whether `fd` is open on a regular file.
-pub fn is_regular_file(fd: RawFd) -> bool {
-    // SAFETY: a zeroed stat is a valid value for fstat to fill; the pointer is valid for the
-    // call.
-    unsafe {
-        let mut st: libc::stat = std::mem::zeroed();
-        libc::fstat(fd, &mut st) == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFREG
-    }
-}
-
 /// Peak resident set size of this process (or of its waited-for children), in bytes.
 pub fn peak_rss(children: bool) -> u64 {
     let who = if children {

@@ -9,7 +9,7 @@
 
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
@@ -39,37 +39,25 @@ impl ErfStreamSource {
         };
         let report_idle = Arc::new(AtomicBool::new(false));
         let flags = (stop.clone(), report_idle.clone());
+        let open_error = |source| SourceError::Open {
+            name: name.clone(),
+            source,
+        };
         let input: Box<dyn Read + Send> = if path == Path::new("-") {
-            Box::new(StopReader::new(io::stdin(), flags))
+            let stdin = io::stdin();
+            let regular = File::from(stdin.as_fd().try_clone_to_owned().map_err(open_error)?)
+                .metadata()
+                .is_ok_and(|m| m.is_file());
+            Box::new(StopReader::new(stdin, flags, regular))
         } else {
-            let file = File::open(path).map_err(|source| SourceError::Open {
-                name: name.clone(),
-                source,
-            })?;
-            Box::new(StopReader::new(file, flags))
+            let file = File::open(path).map_err(open_error)?;
+            let regular = file.metadata().is_ok_and(|m| m.is_file());
+            Box::new(StopReader::new(file, flags, regular))
         };
         let reader = TraceReader::from_stream_with_format(&name, input, Format::Erf)?;
         report_idle.store(true, Relaxed);
         // From here on a silent input reports idle instead of waiting.
         Ok(ErfStreamSource { reader, name, stop })
-    }
-
-    /// The next record; after a stop, a record the stop cut (its writer was still sending
-    /// it) ends the stream and is reported, not taken for a broken stream.
-    fn next_record(&mut self, after_stop: bool) -> Result<Next<'_>, SourceError> {
-        match self.reader.next() {
-            Ok(Some(rec)) => Ok(Next::Packet(rec)),
-            Ok(None) => Ok(Next::End),
-            Err(e) if is_silence(&e) => Ok(match after_stop {
-                true => Next::End,
-                false => Next::Idle,
-            }),
-            Err(e) if e.is_truncated_at_end() && self.stop.load(Relaxed) => {
-                tracing::warn!("{e}: the stop cut this record; it is not written");
-                Ok(Next::End)
-            }
-            Err(e) => Err(e.into()),
-        }
     }
 }
 
@@ -79,16 +67,27 @@ fn is_silence(e: &ReadError) -> bool {
 }
 
 impl CaptureSource for ErfStreamSource {
+    /// The next record. After a stop, a record the stop cut (its writer was still sending
+    /// it) ends the stream and is reported, not taken for a broken stream.
     fn next(&mut self) -> Result<Next<'_>, SourceError> {
         // The reader keeps what it has read of a record across the error and goes on from
         // there at the next call.
-        self.next_record(false)
+        match self.reader.next() {
+            Ok(Some(rec)) => Ok(Next::Packet(rec)),
+            Ok(None) => Ok(Next::End),
+            Err(e) if is_silence(&e) => Ok(Next::Idle),
+            Err(e) if e.is_truncated_at_end() && self.stop.load(Relaxed) => {
+                tracing::warn!("{e}: the stop cut this record; it is not written");
+                Ok(Next::End)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The records the stream held at the stop: those already read, and those the pipe
-    /// held when the stop came.
+    /// held when the stop came (once the stop is set the input never reports silence).
     fn next_after_stop(&mut self) -> Result<Next<'_>, SourceError> {
-        self.next_record(true)
+        self.next()
     }
 
     fn link_type(&self) -> LinkType {
@@ -120,18 +119,25 @@ struct StopReader<R> {
     fd: RawFd,
     stop: Arc<AtomicBool>,
     report_idle: Arc<AtomicBool>,
+    /// The input is a regular file (it ends at once at a stop).
+    regular: bool,
     /// Bytes still to read after the stop, counted when it is first seen.
     draining: Option<usize>,
 }
 
 impl<R: Read + AsRawFd> StopReader<R> {
-    fn new(inner: R, (stop, report_idle): (Arc<AtomicBool>, Arc<AtomicBool>)) -> StopReader<R> {
+    fn new(
+        inner: R,
+        (stop, report_idle): (Arc<AtomicBool>, Arc<AtomicBool>),
+        regular: bool,
+    ) -> StopReader<R> {
         let fd = inner.as_raw_fd();
         StopReader {
             inner,
             fd,
             stop,
             report_idle,
+            regular,
             draining: None,
         }
     }
@@ -140,13 +146,11 @@ impl<R: Read + AsRawFd> StopReader<R> {
 impl<R: Read> StopReader<R> {
     /// A read after the stop: what the input held when it was seen, then the end.
     fn drain(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let fd = self.fd;
-        let left = *self
-            .draining
-            .get_or_insert_with(|| match crate::engine::sys::is_regular_file(fd) {
-                true => 0,
-                false => crate::engine::sys::queued_bytes(fd).unwrap_or(0),
-            });
+        let (fd, regular) = (self.fd, self.regular);
+        let left = *self.draining.get_or_insert_with(|| match regular {
+            true => 0,
+            false => crate::engine::sys::queued_bytes(fd).unwrap_or(0),
+        });
         if left == 0 || buf.is_empty() {
             return Ok(0);
         }
@@ -181,12 +185,12 @@ mod tests {
     use super::*;
     use std::io::{Seek, Write};
 
-    fn stopped<R: Read + AsRawFd>(inner: R) -> StopReader<R> {
+    fn stopped<R: Read + AsRawFd>(inner: R, regular: bool) -> StopReader<R> {
         let flags = (
             Arc::new(AtomicBool::new(true)),
             Arc::new(AtomicBool::new(true)),
         );
-        StopReader::new(inner, flags)
+        StopReader::new(inner, flags, regular)
     }
 
     #[test]
@@ -194,7 +198,7 @@ mod tests {
         let (r, mut w) = std::io::pipe().unwrap();
         let sent: Vec<u8> = (0..60_000u32).map(|i| (i * 7) as u8).collect();
         w.write_all(&sent).unwrap();
-        let mut reader = stopped(r);
+        let mut reader = stopped(r, false);
         let mut got = Vec::new();
         // the writer is still open: without the stop this would wait for more
         reader.read_to_end(&mut got).unwrap();
@@ -209,14 +213,14 @@ mod tests {
         let mut file = tempfile::tempfile().unwrap();
         file.write_all(&[1; 10_000]).unwrap();
         file.rewind().unwrap();
-        let mut reader = stopped(file);
+        let mut reader = stopped(file, true);
         assert_eq!(reader.read(&mut [0; 4096]).unwrap(), 0);
     }
 
     #[test]
     fn a_stop_while_nothing_is_queued_ends_the_input() {
         let (r, _w) = std::io::pipe().unwrap();
-        let mut reader = stopped(r);
+        let mut reader = stopped(r, false);
         assert_eq!(reader.read(&mut [0; 4096]).unwrap(), 0);
     }
 }
