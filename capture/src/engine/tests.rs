@@ -502,3 +502,83 @@ fn raw_ip_records_of_either_version_stay_in_a_raw_file() {
     let counts: Vec<usize> = check_published(dir.path()).iter().map(Vec::len).collect();
     assert_eq!(counts, [4], "an IPV4 record fits a RAW file");
 }
+
+/// A source that hands over packets in batches of up to `max`, as a live interface does.
+struct Batched {
+    inner: VecSource,
+    /// The largest `max` asked for.
+    largest: usize,
+}
+
+impl CaptureSource for Batched {
+    fn next(&mut self) -> Result<Next<'_>, SourceError> {
+        self.inner.next()
+    }
+    fn batch(
+        &mut self,
+        max: usize,
+        each: &mut dyn FnMut(&lander_trace::record::Record<'_>) -> bool,
+    ) -> Result<super::source::Batch, SourceError> {
+        assert!(max >= 1, "a batch of nothing was asked for");
+        self.largest = self.largest.max(max);
+        let v = &mut self.inner;
+        if v.at == v.recs.len() {
+            return Ok(super::source::Batch::End);
+        }
+        let end = (v.at + max).min(v.recs.len());
+        let mut taking = true;
+        for rec in &v.recs[v.at..end] {
+            taking = taking && each(&rec.as_record());
+        }
+        let n = end - v.at;
+        v.at = end;
+        Ok(super::source::Batch::Read(n))
+    }
+    fn link_type(&self) -> LinkType {
+        self.inner.link_type()
+    }
+    fn snaplen(&self) -> u32 {
+        self.inner.snaplen()
+    }
+    fn is_live(&self) -> bool {
+        self.inner.is_live()
+    }
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+}
+
+#[test]
+fn batches_write_what_single_packets_write_and_end_at_the_packet_limit() {
+    let input = synth(5000);
+    for limit in [None, Some(1), Some(1024), Some(1500), Some(0)] {
+        let mut written = Vec::new();
+        for batched in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut c = small_config(dir.path(), IoMode::Auto);
+            c.rotate.packets = Some(700);
+            c.max_packets = limit;
+            let s = if batched {
+                let mut src = Batched {
+                    inner: VecSource::file(input.clone()),
+                    largest: 0,
+                };
+                let s = run(&c, &mut src, &Control::default()).unwrap();
+                assert!(src.largest <= 1024, "batch of {}", src.largest);
+                s
+            } else {
+                run(&c, &mut VecSource::file(input.clone()), &Control::default()).unwrap()
+            };
+            assert_eq!(s.error, None);
+            let want = limit.unwrap_or(5000);
+            assert_eq!(
+                s.counters.packets, want,
+                "limit {limit:?}, batched {batched}"
+            );
+            let files = check_published(dir.path());
+            assert!(files.concat() == input[..want as usize], "limit {limit:?}");
+            written.push(files);
+        }
+        assert!(written[0] == written[1], "limit {limit:?}");
+    }
+}

@@ -14,7 +14,7 @@ use crossbeam_channel::Sender;
 
 use super::ring::{Buffer, FreeBuffers};
 use super::rotate::{CloseReason, RotatePolicy};
-use super::source::{CaptureSource, KernelStats, Next};
+use super::source::{Batch, CaptureSource, KernelStats, Next};
 use super::stats::Counters;
 use super::writer::{Event, FileClose, FileOpen};
 use super::{Control, EngineError};
@@ -175,26 +175,41 @@ impl Producer {
     }
 
     fn pump<S: CaptureSource + ?Sized>(&mut self, source: &mut S) -> Result<Pumped, EngineError> {
-        let mut seen: u64 = 0;
+        let (mut seen, mut checked) = (0u64, 0u64);
         loop {
-            let check = match source.next()? {
-                Next::Packet(rec) => {
-                    self.on_packet(&rec)?;
-                    seen += 1;
-                    if self.packets >= self.limit {
-                        return Ok(Pumped::Ended);
-                    }
-                    seen & FLAG_CHECK_MASK == 0
+            if self.packets >= self.limit {
+                return Ok(Pumped::Ended);
+            }
+            let max = (self.limit - self.packets).min(FLAG_CHECK_MASK + 1) as usize;
+            let mut failed = None;
+            let batch = source.batch(max, &mut |rec| match self.on_packet(rec) {
+                Ok(()) => true,
+                Err(e) => {
+                    failed = Some(e);
+                    false
                 }
-                Next::Empty => true,
-                Next::Idle => {
+            })?;
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            let check = match batch {
+                Batch::Read(n) => {
+                    seen += n as u64;
+                    seen - checked > FLAG_CHECK_MASK
+                }
+                Batch::Empty => true,
+                Batch::Idle => {
                     self.on_idle(source)?;
                     true
                 }
-                Next::End => return Ok(Pumped::Ended),
+                Batch::End => return Ok(Pumped::Ended),
             };
-            if check && self.flags(source, seen)? {
-                return Ok(Pumped::Stopped);
+            if check {
+                let kernel = seen >> 16 != checked >> 16;
+                checked = seen;
+                if self.flags(source, kernel)? {
+                    return Ok(Pumped::Stopped);
+                }
             }
         }
     }
@@ -235,11 +250,11 @@ impl Producer {
     fn flags<S: CaptureSource + ?Sized>(
         &mut self,
         source: &mut S,
-        seen: u64,
+        kernel: bool,
     ) -> Result<bool, EngineError> {
         self.check_writer()?;
         self.publish_counts();
-        if seen & 0xffff == 0 && seen > 0 {
+        if kernel {
             self.refresh_kernel(source);
         }
         if self.control.rotate.swap(false, Relaxed) && self.file.is_some() {

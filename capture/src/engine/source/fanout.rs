@@ -21,9 +21,9 @@ use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 
 use super::live::{LiveConfig, LiveSource};
-use super::{CaptureSource, KernelStats, Next, SourceError};
+use super::{Batch, CaptureSource, KernelStats, Next, SourceError};
 use lander_spool::manifest::now_ns;
-use lander_trace::record::LinkType;
+use lander_trace::record::{LinkType, Record};
 
 /// How the kernel spreads packets over the sockets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -100,6 +100,16 @@ impl CaptureSource for FanoutSource {
     fn next(&mut self) -> Result<Next<'_>, SourceError> {
         let since = self.since_ns;
         Ok(Self::only_after(since, self.inner.next()?))
+    }
+
+    fn batch(
+        &mut self,
+        max: usize,
+        each: &mut dyn FnMut(&Record<'_>) -> bool,
+    ) -> Result<Batch, SourceError> {
+        let since = self.since_ns;
+        self.inner
+            .batch(max, &mut |rec| rec.ts_ns < since || each(rec))
     }
 
     fn next_after_stop(&mut self) -> Result<Next<'_>, SourceError> {

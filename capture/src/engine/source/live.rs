@@ -15,7 +15,7 @@
 
 use std::os::fd::{AsRawFd, RawFd};
 
-use super::{CaptureSource, KernelStats, Next, SourceError};
+use super::{Batch, CaptureSource, KernelStats, Next, SourceError};
 use crate::engine::sys::poll_readable;
 use lander_spool::manifest::now_ns;
 use lander_trace::record::{LinkType, Record};
@@ -144,35 +144,43 @@ impl LiveSource {
     /// One non-blocking read. After a stop (`stop_ns`), the first packet stamped later is
     /// the last one read.
     fn read(&mut self, stop_ns: Option<u64>) -> Result<Next<'_>, SourceError> {
-        let link_type = self.link_type;
-        let nanos = self.nanos;
+        let (link_type, nanos) = (self.link_type, self.nanos);
         match self.cap.next_packet() {
             Ok(p) => {
-                let ts = p.header.ts;
-                let frac = ts.tv_usec as u64;
-                let ts_ns =
-                    ts.tv_sec as u64 * 1_000_000_000 + if nanos { frac } else { frac * 1000 };
-                self.drained |= stop_ns.is_some_and(|stop| ts_ns > stop);
-                Ok(Next::Packet(Record {
-                    ts_ns,
-                    wire_len: p.header.len,
-                    link_type,
-                    interface: 0,
-                    drops: 0,
-                    data: p.data,
-                }))
+                let rec = record(&p, link_type, nanos);
+                self.drained |= stop_ns.is_some_and(|stop| rec.ts_ns > stop);
+                Ok(Next::Packet(rec))
             }
             Err(pcap::Error::TimeoutExpired) => {
                 self.would_block = true;
                 Ok(Next::Empty)
             }
             Err(pcap::Error::NoMorePackets) => Ok(Next::End),
-            Err(source) => Err(SourceError::Pcap {
-                interface: self.config.interface.clone(),
-                what: "read failed",
-                source,
-            }),
+            Err(source) => Err(read_failed(&self.config.interface, source)),
         }
+    }
+}
+
+fn read_failed(interface: &str, source: pcap::Error) -> SourceError {
+    SourceError::Pcap {
+        interface: interface.to_string(),
+        what: "read failed",
+        source,
+    }
+}
+
+/// The record of a packet libpcap handed over.
+#[inline]
+fn record<'a>(p: &pcap::Packet<'a>, link_type: LinkType, nanos: bool) -> Record<'a> {
+    let ts = p.header.ts;
+    let frac = ts.tv_usec as u64;
+    Record {
+        ts_ns: ts.tv_sec as u64 * 1_000_000_000 + if nanos { frac } else { frac * 1000 },
+        wire_len: p.header.len,
+        link_type,
+        interface: 0,
+        drops: 0,
+        data: p.data,
     }
 }
 
@@ -188,6 +196,30 @@ impl CaptureSource for LiveSource {
             return Ok(Next::Idle);
         }
         self.read(None)
+    }
+
+    /// One `pcap_dispatch`: the packets of the kernel's retired blocks, up to `max`.
+    fn batch(
+        &mut self,
+        max: usize,
+        each: &mut dyn FnMut(&Record<'_>) -> bool,
+    ) -> Result<Batch, SourceError> {
+        if !self.wait(self.wait_ms())? {
+            return Ok(Batch::Idle);
+        }
+        let (link_type, nanos) = (self.link_type, self.nanos);
+        let mut taking = true;
+        let read = self
+            .cap
+            .dispatch(Some(max.max(1)), |p| {
+                taking = taking && each(&record(&p, link_type, nanos));
+            })
+            .map_err(|e| read_failed(&self.config.interface, e))?;
+        if read == 0 {
+            self.would_block = true;
+            return Ok(Batch::Empty);
+        }
+        Ok(Batch::Read(read))
     }
 
     fn next_after_stop(&mut self) -> Result<Next<'_>, SourceError> {

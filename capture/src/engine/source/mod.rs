@@ -22,6 +22,19 @@ pub enum Next<'a> {
     End,
 }
 
+/// What one [`CaptureSource::batch`] call did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Batch {
+    /// This many packets (at least one) were handed over.
+    Read(usize),
+    /// As [`Next::Idle`].
+    Idle,
+    /// As [`Next::Empty`].
+    Empty,
+    /// As [`Next::End`].
+    End,
+}
+
 /// Drop counters a live source reports, cumulative since it was opened.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct KernelStats {
@@ -37,6 +50,27 @@ pub struct KernelStats {
 pub trait CaptureSource {
     /// The next packet, or why there is none.
     fn next(&mut self) -> Result<Next<'_>, SourceError>;
+    /// Hands the packets that are ready, at most `max` (at least one), to `each` in order:
+    /// a live interface hands over what its kernel ring holds in one libpcap call instead
+    /// of a call per packet. When `each` returns false (the caller is failing), the rest of
+    /// the batch is read and not handed over. Sources without batches of their own hand
+    /// over [`CaptureSource::next`]'s one packet.
+    fn batch(
+        &mut self,
+        max: usize,
+        each: &mut dyn FnMut(&Record<'_>) -> bool,
+    ) -> Result<Batch, SourceError> {
+        let _ = max;
+        Ok(match self.next()? {
+            Next::Packet(rec) => {
+                each(&rec);
+                Batch::Read(1)
+            }
+            Next::Idle => Batch::Idle,
+            Next::Empty => Batch::Empty,
+            Next::End => Batch::End,
+        })
+    }
     /// Link type of the packets.
     fn link_type(&self) -> LinkType;
     /// Largest captured length the source delivers.
