@@ -26,7 +26,8 @@ use lander_trace::record::{Format, LinkType, Record};
 
 mod copy;
 
-/// Packets between looks at the stop and rotate flags.
+/// Packets between looks at the stop and rotate flags; one less than the most a source
+/// hands over in one batch.
 const FLAG_CHECK_MASK: u64 = 1023;
 /// A live buffer is handed over once it holds packets this much older than the newest.
 const LIVE_FLUSH_NS: u64 = 1_000_000_000;

@@ -8,6 +8,11 @@
 //! would never return (the kernel does not retire an empty block), and a stop request or a
 //! rotation time would go unnoticed until the next packet.
 //!
+//! Until a stop, packets come a batch at a time ([`CaptureSource::batch`]): one
+//! `pcap_dispatch` hands over the packets of the kernel's retired blocks (with a
+//! `pcap_next_ex` per packet, the capture took about a quarter more CPU time per 64-byte
+//! frame).
+//!
 //! After a stop, [`CaptureSource::next_after_stop`] reads what the kernel still holds: until a
 //! read would block and no block is retired within twice the read timeout (a partly filled
 //! block waits that long at most), or until a packet stamped after the stop arrives (on a

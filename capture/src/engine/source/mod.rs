@@ -25,7 +25,7 @@ pub enum Next<'a> {
 /// What one [`CaptureSource::batch`] call did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Batch {
-    /// This many packets (at least one) were handed over.
+    /// This many packets (at least one) were read.
     Read(usize),
     /// As [`Next::Idle`].
     Idle,
