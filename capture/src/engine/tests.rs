@@ -508,6 +508,21 @@ struct Batched {
     inner: VecSource,
     /// The largest `max` asked for.
     largest: usize,
+    /// The most handed over in one call (a kernel block's worth).
+    per_call: usize,
+    /// Set this flag once this many packets are handed over.
+    stop_at: Option<(usize, std::sync::Arc<std::sync::atomic::AtomicBool>)>,
+}
+
+impl Batched {
+    fn new(recs: Vec<OwnedRecord>) -> Batched {
+        Batched {
+            inner: VecSource::file(recs),
+            largest: 0,
+            per_call: usize::MAX,
+            stop_at: None,
+        }
+    }
 }
 
 impl CaptureSource for Batched {
@@ -525,10 +540,15 @@ impl CaptureSource for Batched {
         if v.at == v.recs.len() {
             return Ok(super::source::Batch::End);
         }
-        let end = (v.at + max).min(v.recs.len());
+        let end = (v.at + max.min(self.per_call)).min(v.recs.len());
         let mut taking = true;
-        for rec in &v.recs[v.at..end] {
+        for (i, rec) in v.recs[v.at..end].iter().enumerate() {
             taking = taking && each(&rec.as_record());
+            if let Some((n, flag)) = &self.stop_at {
+                if v.at + i + 1 == *n {
+                    flag.store(true, Relaxed);
+                }
+            }
         }
         let n = end - v.at;
         v.at = end;
@@ -559,10 +579,7 @@ fn batches_write_what_single_packets_write_and_end_at_the_packet_limit() {
             c.rotate.packets = Some(700);
             c.max_packets = limit;
             let s = if batched {
-                let mut src = Batched {
-                    inner: VecSource::file(input.clone()),
-                    largest: 0,
-                };
+                let mut src = Batched::new(input.clone());
                 let s = run(&c, &mut src, &Control::default()).unwrap();
                 assert!(src.largest <= 1024, "batch of {}", src.largest);
                 s
@@ -580,5 +597,22 @@ fn batches_write_what_single_packets_write_and_end_at_the_packet_limit() {
             written.push(files);
         }
         assert!(written[0] == written[1], "limit {limit:?}");
+    }
+}
+
+#[test]
+fn a_stop_is_seen_within_1024_packets_whatever_the_batches() {
+    for per_call in [1, 700, 1000, 1024, 5000] {
+        let dir = tempfile::tempdir().unwrap();
+        let c = small_config(dir.path(), IoMode::Auto);
+        let control = Control::default();
+        let mut src = Batched::new(synth(5000));
+        src.per_call = per_call;
+        src.stop_at = Some((100, control.stop.clone()));
+        let s = run(&c, &mut src, &control).unwrap();
+        assert_eq!(s.error, None);
+        // the flags are looked at after every 1,024 packets: the first look sees the stop
+        assert_eq!(s.counters.packets, 1024, "batches of {per_call}");
+        assert_eq!(check_published(dir.path()).concat().len(), 1024);
     }
 }

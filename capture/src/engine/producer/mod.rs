@@ -26,8 +26,7 @@ use lander_trace::record::{Format, LinkType, Record};
 
 mod copy;
 
-/// Packets between looks at the stop and rotate flags; one less than the most a source
-/// hands over in one batch.
+/// One less than the packets between looks at the stop and rotate flags (batches end there).
 const FLAG_CHECK_MASK: u64 = 1023;
 /// A live buffer is handed over once it holds packets this much older than the newest.
 const LIVE_FLUSH_NS: u64 = 1_000_000_000;
@@ -181,7 +180,9 @@ impl Producer {
             if self.packets >= self.limit {
                 return Ok(Pumped::Ended);
             }
-            let max = (self.limit - self.packets).min(FLAG_CHECK_MASK + 1) as usize;
+            // a batch ends at the next look at the flags and at the packet limit
+            let to_check = FLAG_CHECK_MASK + 1 - (seen - checked);
+            let max = (self.limit - self.packets).min(to_check) as usize;
             let mut failed = None;
             let batch = source.batch(max, &mut |rec| match self.on_packet(rec) {
                 Ok(()) => true,
@@ -189,10 +190,12 @@ impl Producer {
                     failed = Some(e);
                     false
                 }
-            })?;
+            });
+            // the writer's failure, not a read error that followed it, is the cause
             if let Some(e) = failed {
                 return Err(e);
             }
+            let batch = batch?;
             let check = match batch {
                 Batch::Read(n) => {
                     seen += n as u64;

@@ -102,6 +102,8 @@ impl CaptureSource for FanoutSource {
         Ok(Self::only_after(since, self.inner.next()?))
     }
 
+    /// The inner socket's batch, without the packets from before the group joined (the
+    /// count read includes them).
     fn batch(
         &mut self,
         max: usize,

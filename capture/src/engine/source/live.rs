@@ -9,7 +9,7 @@
 //! rotation time would go unnoticed until the next packet.
 //!
 //! Until a stop, packets come a batch at a time ([`CaptureSource::batch`]): one
-//! `pcap_dispatch` hands over the packets of the kernel's retired blocks (with a
+//! `pcap_dispatch` hands over what the kernel's ring holds for us (with a
 //! `pcap_next_ex` per packet, the capture took about a quarter more CPU time per 64-byte
 //! frame).
 //!
@@ -203,7 +203,7 @@ impl CaptureSource for LiveSource {
         self.read(None)
     }
 
-    /// One `pcap_dispatch`: the packets of the kernel's retired blocks, up to `max`.
+    /// One `pcap_dispatch`: the packets the kernel's ring holds for us, up to `max`.
     fn batch(
         &mut self,
         max: usize,
