@@ -15,6 +15,7 @@ use lander_anonymize::PrefixList;
 use lander_dispatch::config::Config;
 use lander_dispatch::engine::{Dispatcher, PassReport};
 use lander_dispatch::stage::Stage;
+use lander_spool::publish::PendingFile;
 use lander_trace::format::TraceReader;
 use lander_trace::Format;
 
@@ -289,40 +290,63 @@ pub fn not_the_input(input: &Path, output: &Path, what: &str) -> anyhow::Result<
 
 /// Refuses, unless `force`, an output that is a published trace: a file with its manifest
 /// beside it (an archived or scrubbed trace, the record of what was captured). A plain file
-/// is replaced, as tcpdump -w replaces one. True when a published trace is to be replaced
-/// (with `force`): its manifest is then removed once the new file is in place
-/// ([`remove_replaced_manifest`]).
-pub fn not_a_published_trace(output: &Path, what: &str, force: bool) -> anyhow::Result<bool> {
+/// is replaced, as tcpdump -w replaces one. Checked before the work starts, and again by
+/// [`publish_over`] just before the new file takes the name.
+pub fn not_a_published_trace(output: &Path, what: &str, force: bool) -> anyhow::Result<()> {
     let manifest = lander_spool::manifest::manifest_path(output);
-    let published = !is_stdio(output)
-        && std::fs::symlink_metadata(output).is_ok()
-        && std::fs::symlink_metadata(&manifest).is_ok();
-    match published && !force {
+    match published(output) && !force {
         true => Err(ExitCode::usage(format!(
             "{what} {} is a published trace (its manifest {} is beside it): it is not \
              replaced; give --force to replace it",
             output.display(),
             manifest.display()
         ))),
-        false => Ok(published),
+        false => Ok(()),
     }
 }
 
-/// After a published trace at `output` was replaced: removes the manifest beside it, which
-/// describes the file that was replaced (its digest, counts and provenance would be wrong).
-pub fn remove_replaced_manifest(output: &Path) -> anyhow::Result<()> {
+/// Whether `output` is a published trace: a file (or link) with its manifest beside it.
+fn published(output: &Path) -> bool {
     let manifest = lander_spool::manifest::manifest_path(output);
-    match std::fs::remove_file(&manifest) {
-        Ok(()) => {
-            tracing::info!(
-                "removed {}: it described the trace that was replaced",
-                manifest.display()
-            );
-            Ok(())
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e).with_context(|| format!("removing {}", manifest.display())),
+    !is_stdio(output)
+        && std::fs::symlink_metadata(output).is_ok()
+        && std::fs::symlink_metadata(manifest).is_ok()
+}
+
+/// Publishes `pending` under its name: refused (and the temporary file removed) if a
+/// published trace took the name meanwhile, unless `force`; with `force`, the manifest of the
+/// trace replaced goes first (its digest, counts and provenance describe that file), so a
+/// crash in between leaves the old trace as a plain file, never the new one under the old
+/// manifest.
+pub fn publish_over(
+    pending: PendingFile,
+    fsync: bool,
+    what: &str,
+    force: bool,
+) -> anyhow::Result<()> {
+    let output = pending.dest_path().to_path_buf();
+    if let Err(e) = not_a_published_trace(&output, what, force) {
+        let _ = pending.abort();
+        return Err(e);
     }
+    if published(&output) {
+        let manifest = lander_spool::manifest::manifest_path(&output);
+        match std::fs::remove_file(&manifest) {
+            Ok(()) => tracing::info!(
+                "removed {}: it described the trace replaced",
+                manifest.display()
+            ),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => {
+                let _ = pending.abort();
+                return Err(e).with_context(|| format!("removing {}", manifest.display()));
+            }
+        }
+    }
+    pending
+        .commit(fsync)
+        .with_context(|| format!("publishing {}", output.display()))?;
+    Ok(())
 }
 
 /// Refuses to write a binary trace to a terminal (`-` with stdout not redirected).
@@ -353,4 +377,56 @@ pub fn open_input(path: &Path, format: Option<Format>) -> anyhow::Result<TraceRe
         }
     };
     Ok(reader?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending_with(dest: &Path, bytes: &[u8]) -> PendingFile {
+        let mut p = PendingFile::create(dest).unwrap();
+        std::io::Write::write_all(&mut p.file, bytes).unwrap();
+        p
+    }
+
+    fn leftovers(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn a_trace_published_while_the_output_was_written_is_not_replaced_without_force() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("t.pcap");
+        let manifest = lander_spool::manifest::manifest_path(&out);
+        let pending = pending_with(&out, b"new");
+        // published by another program while the new file was being written
+        std::fs::write(&out, b"archived").unwrap();
+        std::fs::write(&manifest, b"{}").unwrap();
+        assert!(publish_over(pending, false, "OUT", false).is_err());
+        assert_eq!(std::fs::read(&out).unwrap(), b"archived");
+        assert_eq!(std::fs::read(&manifest).unwrap(), b"{}");
+        assert_eq!(leftovers(dir.path()), ["t.pcap", "t.pcap.json"]);
+
+        let pending = pending_with(&out, b"new");
+        publish_over(pending, false, "OUT", true).unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), b"new");
+        assert!(!manifest.exists(), "the replaced trace's manifest is gone");
+        assert_eq!(leftovers(dir.path()), ["t.pcap"]);
+    }
+
+    #[test]
+    fn a_manifest_alone_is_left_where_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("t.pcap");
+        let manifest = lander_spool::manifest::manifest_path(&out);
+        std::fs::write(&manifest, b"{}").unwrap();
+        publish_over(pending_with(&out, b"new"), false, "OUT", true).unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), b"new");
+        assert_eq!(std::fs::read(&manifest).unwrap(), b"{}");
+    }
 }

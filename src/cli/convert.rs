@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::common::{
     binary_to_stdout, is_stdio, not_a_directory, not_a_published_trace, not_the_input, open_input,
-    remove_replaced_manifest,
+    publish_over,
 };
 use super::output::Progress;
 use anyhow::Context;
@@ -47,7 +47,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         not_a_directory(&args.output, "OUT", hint)?;
     }
     not_the_input(&args.input, &args.output, "OUT")?;
-    let replacing = not_a_published_trace(&args.output, "OUT", args.force)?;
+    not_a_published_trace(&args.output, "OUT", args.force)?;
     binary_to_stdout(&args.output)?;
     let mut reader = open_input(&args.input, args.input_format)?;
     let size = std::fs::metadata(&args.input)
@@ -77,12 +77,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             format,
             snaplen,
             fsync: args.fsync,
+            force: args.force,
         };
-        let counts = write_published(&mut reader, &args.output, sink, &mut progress)?;
-        if replacing {
-            remove_replaced_manifest(&args.output)?;
-        }
-        counts
+        write_published(&mut reader, &args.output, sink, &mut progress)?
     };
     progress.finish();
     let (packets, bytes) = (human::count(packets), human::bytes(bytes));
@@ -117,6 +114,8 @@ struct Sink {
     format: Format,
     snaplen: u32,
     fsync: bool,
+    /// Replace a published trace.
+    force: bool,
 }
 
 fn write_published(
@@ -129,6 +128,7 @@ fn write_published(
         format,
         snaplen,
         fsync,
+        force,
     } = sink;
     let mut pending = PendingFile::create(output)
         .with_context(|| format!("creating a temporary file for {}", output.display()))?;
@@ -148,9 +148,7 @@ fn write_published(
             return Err(e);
         }
     };
-    pending
-        .commit(fsync)
-        .with_context(|| format!("publishing {}", output.display()))?;
+    publish_over(pending, fsync, "OUT", force)?;
     Ok(counts)
 }
 

@@ -4,12 +4,12 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use lander_spool::synth::write_trace;
+use lander_spool::synth::write_pending;
 use lander_trace::synth::{write_to, Profile};
 use lander_trace::Format;
 
 use super::common::{
-    binary_to_stdout, is_stdio, not_a_directory, not_a_published_trace, remove_replaced_manifest,
+    binary_to_stdout, is_stdio, not_a_directory, not_a_published_trace, publish_over,
 };
 
 /// Arguments of `lander gen`.
@@ -51,12 +51,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 args.out.join("trace.pcap").display()
             );
             not_a_directory(&args.out, "--out", &hint)?;
-            let replacing = not_a_published_trace(&args.out, "--out", args.force)?;
-            let bytes = write_trace(args.profile, args.seed, args.packets, &args.out, format)
-                .with_context(|| format!("writing {}", args.out.display()))?;
-            if replacing {
-                remove_replaced_manifest(&args.out)?;
-            }
+            not_a_published_trace(&args.out, "--out", args.force)?;
+            let (pending, bytes) =
+                write_pending(args.profile, args.seed, args.packets, &args.out, format)
+                    .with_context(|| format!("writing {}", args.out.display()))?;
+            publish_over(pending, false, "--out", args.force)?;
             bytes
         }
     };

@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 use super::ring::{Buffer, FreeBuffers};
 use super::rotate::RotatePolicy;
 use super::salvage::{salvage_dir, LeftoverPolicy, SalvageOutcome};
-use super::source::{CaptureSource, Next, SourceError};
+use super::source::{Batch, CaptureSource, Next, SourceError};
 use super::writer::{Backend, Failure, IoMode};
 use super::*;
 use lander_spool::manifest::{manifest_path, Manifest};
 use lander_spool::naming;
 use lander_trace::format::TraceReader;
-use lander_trace::record::{LinkType, OwnedRecord};
+use lander_trace::record::{LinkType, OwnedRecord, Record};
 use lander_trace::synth::{generate, Profile};
 
 mod copy;
@@ -532,13 +532,13 @@ impl CaptureSource for Batched {
     fn batch(
         &mut self,
         max: usize,
-        each: &mut dyn FnMut(&lander_trace::record::Record<'_>) -> bool,
-    ) -> Result<super::source::Batch, SourceError> {
+        each: &mut dyn FnMut(&Record<'_>) -> bool,
+    ) -> Result<Batch, SourceError> {
         assert!(max >= 1, "a batch of nothing was asked for");
         self.largest = self.largest.max(max);
         let v = &mut self.inner;
         if v.at == v.recs.len() {
-            return Ok(super::source::Batch::End);
+            return Ok(Batch::End);
         }
         let end = (v.at + max.min(self.per_call)).min(v.recs.len());
         let mut taking = true;
@@ -552,7 +552,7 @@ impl CaptureSource for Batched {
         }
         let n = end - v.at;
         v.at = end;
-        Ok(super::source::Batch::Read(n))
+        Ok(Batch::Read(n))
     }
     fn link_type(&self) -> LinkType {
         self.inner.link_type()

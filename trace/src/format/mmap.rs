@@ -11,8 +11,8 @@
 //! on. The reader asks [`Guarded::changed`] before it hands out what it read and at the end,
 //! and reports the file as changed while read instead of its bytes. (The end check also
 //! catches a truncation inside the last mapped page, whose tail the kernel zeroes without a
-//! fault, and a file written to in place or appended to while it was read, by its
-//! modification time.) A fault anywhere else goes to the disposition there was before.
+//! fault, a file appended to while it was read, by its length, and one written to in place,
+//! by its modification time.) A fault anywhere else goes to the disposition there was before.
 #![allow(unsafe_code)]
 
 use std::fs::File;
@@ -56,14 +56,16 @@ pub(crate) struct Guarded {
 
 impl Guarded {
     /// Whether the file is no longer what was mapped: a page of the map faulted (the file
-    /// shrank under it, or the page could not be read), the file is now shorter than the
-    /// map, or it was written to since it was mapped (rewritten in place, or still growing:
-    /// what was read is then not the file). Read bytes must not be trusted once this is true.
+    /// shrank under it, or the page could not be read), the file's length is not the map's
+    /// (it shrank, or it is still growing: what was read is then not the file), or its
+    /// modification time moved (rewritten in place). A write in place within one tick of the
+    /// file system's clock, or through another process's shared mapping not yet written
+    /// back, leaves the time as it was and goes unseen. Read bytes must not be trusted once this is true.
     pub(crate) fn changed(&self) -> bool {
         self.spoiled()
             || self.file.metadata().is_ok_and(|m| {
-                m.len() < self.map.len() as u64
-                    || (self.modified.is_some() && m.modified().ok() != self.modified)
+                m.len() != self.map.len() as u64
+                    || self.modified.is_some_and(|t| m.modified().ok() != Some(t))
             })
     }
 

@@ -27,6 +27,8 @@ pub struct ErfStreamSource {
     reader: TraceReader,
     name: String,
     stop: Arc<AtomicBool>,
+    /// The input is a regular file (a stop ends it at once), not a FIFO or pipe.
+    regular: bool,
 }
 
 impl ErfStreamSource {
@@ -43,22 +45,30 @@ impl ErfStreamSource {
             name: name.clone(),
             source,
         };
-        let input: Box<dyn Read + Send> = if path == Path::new("-") {
+        let (input, regular): (Box<dyn Read + Send>, bool) = if path == Path::new("-") {
             let stdin = io::stdin();
-            let regular = File::from(stdin.as_fd().try_clone_to_owned().map_err(open_error)?)
-                .metadata()
-                .is_ok_and(|m| m.is_file());
-            Box::new(StopReader::new(stdin, flags, regular))
+            let regular = is_regular(stdin.as_fd()).map_err(open_error)?;
+            (Box::new(StopReader::new(stdin, flags, regular)), regular)
         } else {
             let file = File::open(path).map_err(open_error)?;
-            let regular = file.metadata().is_ok_and(|m| m.is_file());
-            Box::new(StopReader::new(file, flags, regular))
+            let regular = is_regular(file.as_fd()).map_err(open_error)?;
+            (Box::new(StopReader::new(file, flags, regular)), regular)
         };
         let reader = TraceReader::from_stream_with_format(&name, input, Format::Erf)?;
         report_idle.store(true, Relaxed);
         // From here on a silent input reports idle instead of waiting.
-        Ok(ErfStreamSource { reader, name, stop })
+        Ok(ErfStreamSource {
+            reader,
+            name,
+            stop,
+            regular,
+        })
     }
+}
+
+/// Whether `fd` is a regular file (through a duplicate of it: `File` owns what it holds).
+fn is_regular(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<bool> {
+    Ok(File::from(fd.try_clone_to_owned()?).metadata()?.is_file())
 }
 
 /// Whether a read error is the stream's silence (see [`StopReader`]), not a failure.
@@ -68,7 +78,8 @@ fn is_silence(e: &ReadError) -> bool {
 
 impl CaptureSource for ErfStreamSource {
     /// The next record. After a stop, a record the stop cut (its writer was still sending
-    /// it) ends the stream and is reported, not taken for a broken stream.
+    /// it, or, in a regular file, the stop came before its rest was read) ends the stream
+    /// and is reported, not taken for a broken stream.
     fn next(&mut self) -> Result<Next<'_>, SourceError> {
         // The reader keeps what it has read of a record across the error and goes on from
         // there at the next call.
@@ -77,7 +88,11 @@ impl CaptureSource for ErfStreamSource {
             Ok(None) => Ok(Next::End),
             Err(e) if is_silence(&e) => Ok(Next::Idle),
             Err(e) if e.is_truncated_at_end() && self.stop.load(Relaxed) => {
-                tracing::warn!("{e}: the stop cut this record; it is not written");
+                let why = match self.regular {
+                    true => "the stop came before the rest of this record was read",
+                    false => "the stop cut this record",
+                };
+                tracing::warn!("{e}: {why}; it is not written");
                 Ok(Next::End)
             }
             Err(e) => Err(e.into()),
