@@ -2,6 +2,7 @@
 //!
 //! The bottom floor: it knows nothing of spools, capture or anonymization.
 //!
+//! - [`align`]: where bytes go in memory so the kernel copies them to and from files fast.
 //! - [`checksum`]: the Internet checksum and its incremental update.
 //! - [`record`]: the packet record, link types and format names every part shares.
 //! - [`format`](mod@format): pcap, pcapng and ERF parsers, readers and writers.
@@ -9,6 +10,7 @@
 //! - [`summary`]: what a trace holds (packets, bytes, times, link types).
 //! - `synth` (feature `synth`): deterministic synthetic traffic.
 
+pub mod align;
 pub mod checksum;
 pub mod format;
 pub mod proto;

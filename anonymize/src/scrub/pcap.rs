@@ -12,6 +12,7 @@
 use std::io::{self, Read};
 
 use crossbeam_channel::{Receiver, Sender};
+use lander_trace::align;
 use lander_trace::format::pcap::{self, FileHeaderRepr};
 use lander_trace::format::{Endian, ReadError, WriteError};
 use lander_trace::Format;
@@ -49,9 +50,12 @@ pub(super) struct PcapSource {
 /// A chunk of the in-place path.
 #[derive(Default)]
 pub(super) struct PcapChunk {
-    /// The raw block, whole records in `..filled`; its length only grows, so it is allocated
-    /// once.
+    /// The raw block, whole records in `begin..filled`; its length only grows, so it is
+    /// allocated once.
     data: Vec<u8>,
+    /// Where the records start: less than [`align::COPY_ALIGN`] bytes in, so the read lands
+    /// at an address that agrees with its file offset (see [`align`]).
+    begin: usize,
     filled: usize,
     /// The output was written over `data[..written]`.
     written: usize,
@@ -69,8 +73,26 @@ struct Fresh {
     whole_input: bool,
 }
 
+#[cfg(test)]
+impl PcapChunk {
+    /// A chunk whose output is `bytes`, with the room a filled block has.
+    pub(super) fn for_output(bytes: Vec<u8>) -> PcapChunk {
+        let mut chunk = PcapChunk::default();
+        chunk.reset_output(&bytes);
+        chunk
+    }
+
+    /// Puts `bytes` back as the output, from the block's start.
+    pub(super) fn reset_output(&mut self, bytes: &[u8]) {
+        self.data.resize(bytes.len() + 2 * align::COPY_ALIGN, 0);
+        self.data[..bytes.len()].copy_from_slice(bytes);
+        self.written = bytes.len();
+    }
+}
+
 impl ChunkState for PcapChunk {
     fn clear(&mut self) {
+        self.begin = 0;
         self.filled = 0;
         self.written = 0;
         self.fresh = None;
@@ -78,6 +100,17 @@ impl ChunkState for PcapChunk {
 
     fn output(&self) -> &[u8] {
         &self.data[..self.written]
+    }
+
+    fn output_at(&mut self, offset: u64) -> &[u8] {
+        if self.written == 0 || !align::slow_write(self.data.as_ptr(), offset) {
+            return &self.data[..self.written];
+        }
+        // moved up by less than a cache line (the block has the room): a copy in memory
+        // costs far less than the slow kernel copy
+        let shift = align::shift(self.data.as_ptr(), offset);
+        self.data.copy_within(..self.written, shift);
+        &self.data[shift..shift + self.written]
     }
 }
 
@@ -147,22 +180,22 @@ impl PcapSource {
             } else {
                 BLOCK
             };
-            if chunk.state.data.len() < start + want {
-                chunk.state.data.resize(start + want, 0);
+            // room to start the records where the read agrees with its file offset, and to
+            // move the output into step with its own (`output_at`)
+            let room = start + want + 2 * align::COPY_ALIGN;
+            if chunk.state.data.len() < room {
+                chunk.state.data.resize(room, 0);
             }
-            chunk.state.data[..start].copy_from_slice(&carry);
-            let (read, whole) = self.read_walking(
-                &mut chunk.state.data[..start + want],
-                start,
-                read_at,
-                offset,
-            )?;
+            let begin = align::shift(chunk.state.data[start..].as_ptr(), read_at);
+            let records = &mut chunk.state.data[begin..begin + start + want];
+            records[..start].copy_from_slice(&carry);
+            let (read, whole) = self.read_walking(records, start, read_at, offset)?;
             let eof = read < want;
             if read == 0 && read_at == head_len as u64 {
                 return Ok(self.hash.then(|| digest::single(&self.layout.head, &[])));
             }
             let fresh = Fresh {
-                at: start,
+                at: begin + start,
                 len: read,
                 offset: read_at,
                 whole_input: eof && read_at == head_len as u64,
@@ -170,7 +203,7 @@ impl PcapSource {
             read_at += read as u64;
             let avail = start + read;
             carry.clear();
-            carry.extend_from_slice(&chunk.state.data[whole..avail]);
+            carry.extend_from_slice(&chunk.state.data[begin + whole..begin + avail]);
             if whole == 0 {
                 // a record longer than a block: hash the bytes here
                 if self.hash {
@@ -182,7 +215,8 @@ impl PcapSource {
                 continue;
             }
             chunk.seq = seq;
-            chunk.state.filled = whole;
+            chunk.state.begin = begin;
+            chunk.state.filled = begin + whole;
             chunk.state.fresh = (self.hash && read > 0).then_some(fresh);
             chunk.leaves.append(&mut ready);
             seq += 1;
@@ -347,7 +381,8 @@ impl PcapLayout {
         let buf = &mut chunk.state.data[..chunk.state.filled];
         let tally = &mut chunk.tally;
         let (big, link) = (self.header.endian == Endian::Big, self.header.link_type.0);
-        let (mut pos, mut out) = (0, 0);
+        // the output goes from the block's start, never past the record being read
+        let (mut pos, mut out) = (chunk.state.begin, 0);
         while let Some(h) = buf.get(pos..).and_then(|b| b.first_chunk()) {
             let [secs, frac, caplen, orig] = record_fields(h, big);
             let ts_ns = self.ts_ns(secs, frac);

@@ -56,6 +56,11 @@ pub(super) trait ChunkState: Default + Send {
     fn clear(&mut self);
     /// The bytes to write for the chunk.
     fn output(&self) -> &[u8];
+    /// [`ChunkState::output`], to be written at file offset `offset`: a state may move the
+    /// bytes where the kernel copies them fastest (see [`lander_trace::align`]).
+    fn output_at(&mut self, _offset: u64) -> &[u8] {
+        self.output()
+    }
 }
 
 /// A batch of records travelling through the pipeline.
@@ -297,7 +302,8 @@ impl<'w, W: Write, S: ChunkState> OrderedWriter<'w, W, S> {
         if let Some(root) = c.single {
             self.input.set_single(root);
         }
-        self.emit(c.state.output())?;
+        let offset = self.total.file_size;
+        self.emit(c.state.output_at(offset))?;
         self.add(&c.tally);
         Ok(())
     }

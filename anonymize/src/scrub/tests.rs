@@ -229,3 +229,120 @@ fn source_digest_comes_from_the_raw_manifest_and_must_match_a_computed_one() {
     let err = scrub_file(&raw, &out, &anon, &hashing, &Provenance::default()).unwrap_err();
     assert!(matches!(err, ScrubError::SourceDigest { .. }), "{err}");
 }
+
+/// A reader and a writer that count the calls landing in the slow band of the kernel's copy
+/// (see `lander_trace::align`), as a file's would be copied.
+#[derive(Clone, Default)]
+struct Watch {
+    slow: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Watch {
+    fn note(&self, slow: bool) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.calls.fetch_add(1, Relaxed);
+        if slow {
+            self.slow.fetch_add(1, Relaxed);
+        }
+    }
+
+    fn counts(&self) -> (usize, usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.slow.load(Relaxed), self.calls.load(Relaxed))
+    }
+}
+
+struct WatchedRead {
+    bytes: Vec<u8>,
+    pos: usize,
+    watch: Watch,
+}
+
+impl std::io::Read for WatchedRead {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let n = out.len().min(self.bytes.len() - self.pos);
+        if n > 0 {
+            let slow = lander_trace::align::slow_read(out.as_ptr(), self.pos as u64);
+            self.watch.note(slow);
+        }
+        out[..n].copy_from_slice(&self.bytes[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+struct WatchedWrite {
+    out: Vec<u8>,
+    watch: Watch,
+}
+
+impl std::io::Write for WatchedWrite {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if bytes.len() > 64 {
+            let offset = self.out.len() as u64;
+            self.watch
+                .note(lander_trace::align::slow_write(bytes.as_ptr(), offset));
+        }
+        self.out.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The in-place path reads every block in step with the file and writes every chunk's
+/// output out of the slow band, whatever the records' lengths leave over from one block to
+/// the next, and gives the same bytes as the record path.
+#[test]
+fn the_in_place_path_reads_and_writes_in_step_with_the_files() {
+    let anon = anonymizer();
+    for profile in [Profile::SynFlood, Profile::Mixed] {
+        let input = trace(profile, 60_000, Format::Pcap);
+        let config = ScrubConfig {
+            threads: 2,
+            ..ScrubConfig::default()
+        };
+        let (reads, writes) = (Watch::default(), Watch::default());
+        let source = WatchedRead {
+            bytes: input.clone(),
+            pos: 0,
+            watch: reads.clone(),
+        };
+        let mut out = WatchedWrite {
+            out: Vec::new(),
+            watch: writes.clone(),
+        };
+        scrub_read("in", source, &mut out, Path::new("out"), &anon, &config).unwrap();
+        assert!(
+            out.out == by_record(&input, &anon, &config).0,
+            "{profile:?}"
+        );
+        let (slow, calls) = reads.counts();
+        assert!(calls > 40, "{profile:?}: {calls} reads");
+        assert_eq!(
+            slow, 0,
+            "{profile:?}: {slow} of {calls} reads in the slow band"
+        );
+        assert_eq!(writes.counts().0, 0, "{profile:?}: writes in the slow band");
+    }
+}
+
+/// Wherever the output of a chunk is to go in the file, it is handed over out of the slow
+/// band of the kernel's copy, and it is the same bytes.
+#[test]
+fn a_chunks_output_is_placed_for_its_file_offset() {
+    use super::pipeline::ChunkState;
+    let mut chunk = super::pcap::PcapChunk::for_output((0..5000u32).map(|i| i as u8).collect());
+    let expected = chunk.output().to_vec();
+    for offset in (0..8192u64).chain([1 << 32, (1 << 32) + 17]) {
+        let out = chunk.output_at(offset);
+        assert!(
+            !lander_trace::align::slow_write(out.as_ptr(), offset),
+            "{offset}"
+        );
+        assert!(out == &expected[..], "{offset}");
+        chunk.reset_output(&expected);
+    }
+}

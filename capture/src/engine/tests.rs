@@ -616,3 +616,116 @@ fn a_stop_is_seen_within_1024_packets_whatever_the_batches() {
         assert_eq!(check_published(dir.path()).concat().len(), 1024);
     }
 }
+
+/// Counts the writes whose buffer is placed in the slow band of the kernel's copy for the
+/// file offset it goes to (see `lander_trace::align`), then writes them.
+struct WatchingBackend {
+    slow: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    writes: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    inner: writer::sync::SyncBackend,
+}
+
+impl Backend for WatchingBackend {
+    fn name(&self) -> &'static str {
+        "watching"
+    }
+    fn submit(&mut self, fd: std::os::fd::RawFd, offset: u64, buf: Buffer) {
+        if lander_trace::align::slow_write(buf.filled().as_ptr(), offset) {
+            self.slow.fetch_add(1, Relaxed);
+        }
+        self.writes.fetch_add(1, Relaxed);
+        self.inner.submit(fd, offset, buf);
+    }
+    fn progress(&mut self, wait: bool) {
+        self.inner.progress(wait)
+    }
+    fn in_flight(&self) -> usize {
+        self.inner.in_flight()
+    }
+    fn take_failures(&mut self) -> Vec<Failure> {
+        self.inner.take_failures()
+    }
+}
+
+/// Every buffer the producer hands to the writer is placed in step with the file offset it
+/// is written at, on the per-packet path and on the replay's copy path, in every file of a
+/// rotation by size (whose later files start at any offset of the input), so the kernel's
+/// copy never takes the slow band; and the files hold every packet.
+#[test]
+fn buffers_are_written_in_step_with_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = synth(20_000);
+    let path = dir.path().join("in.pcap");
+    let mut w = lander_trace::format::TraceWriter::new(
+        std::fs::File::create(&path).unwrap(),
+        Format::Pcap,
+        LinkType::ETHERNET,
+        65535,
+    )
+    .unwrap();
+    for r in &input {
+        w.write(&r.as_record()).unwrap();
+    }
+    w.finish().unwrap();
+    for copy in [false, true] {
+        let out = dir.path().join(format!("out-{copy}"));
+        std::fs::create_dir(&out).unwrap();
+        // small buffers: many starts, at every offset a record boundary can fall on
+        let free = FreeBuffers::allocate(8, 4096, 8).unwrap();
+        let (slow, writes) = (std::sync::Arc::default(), std::sync::Arc::default());
+        let backend = Box::new(WatchingBackend {
+            slow: std::sync::Arc::clone(&slow),
+            writes: std::sync::Arc::clone(&writes),
+            inner: writer::sync::SyncBackend::new(free.clone()),
+        });
+        let template = Manifest::new("", Format::Pcap, LinkType::ETHERNET, 65535);
+        let w = writer::Writer::new(
+            writer::WriterConfig {
+                fsync: false,
+                template,
+                perms: lander_spool::perms::Perms::RAW,
+                seqs: seqs(&out),
+            },
+            backend,
+            free.clone(),
+            Default::default(),
+        );
+        let (tx, rx) = crossbeam_channel::bounded(64);
+        let producer = Producer::new(
+            ProducerConfig {
+                out_dir: out.clone(),
+                site: "t".into(),
+                format: Format::Pcap,
+                snaplen: 65535,
+                rotate: RotatePolicy {
+                    size: Some(300_007),
+                    ..RotatePolicy::default()
+                },
+                seqs: seqs(&out),
+                max_packets: None,
+            },
+            (LinkType::ETHERNET, false),
+            free,
+            tx,
+            Default::default(),
+            Control::default(),
+        )
+        .unwrap();
+        let t = std::thread::spawn(move || w.run(rx));
+        let mut source = source::file::FileSource::open(&path).unwrap();
+        match copy {
+            true => producer.run(&mut source).unwrap(),
+            false => producer.run(&mut copy::PerPacket(source)).unwrap(),
+        };
+        assert!(t.join().unwrap().error.is_none());
+        let files = check_published(&out);
+        assert!(files.len() > 5, "{} files", files.len());
+        assert!(files.concat() == read_all(&path));
+        let (slow, writes) = (slow.load(Relaxed), writes.load(Relaxed));
+        assert!(writes > 300, "{writes} writes");
+        assert_eq!(
+            slow, 0,
+            "copy path {copy}: {slow} of {writes} writes in the slow band"
+        );
+    }
+}

@@ -385,6 +385,8 @@ impl Producer {
         self.send(Event::Open(open))?;
         self.sent = 0;
         let buf = self.buf.as_mut().expect("make_room leaves a buffer");
+        // no file is open, so the buffer is empty: its bytes go from the file's start
+        buf.begin_at(0, self.header.len() + need);
         buf.push(&self.header);
         self.file = Some(OpenFile {
             name,
@@ -433,7 +435,8 @@ impl Producer {
                 "a record of {need} bytes does not fit in a ring buffer of {} bytes",
                 b.capacity()
             ))),
-            Some(b) => {
+            Some(mut b) => {
+                b.begin_at(self.sent, need);
                 self.buf = Some(b);
                 Ok(true)
             }

@@ -9,7 +9,7 @@ use lander_trace::format::TraceWriter;
 use lander_trace::record::Record;
 
 /// A file source that never offers its records for copying: the per-packet path.
-struct PerPacket(FileSource);
+pub(super) struct PerPacket(pub(super) FileSource);
 
 impl CaptureSource for PerPacket {
     fn next(&mut self) -> Result<Next<'_>, SourceError> {

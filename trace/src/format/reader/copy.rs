@@ -173,7 +173,12 @@ impl TraceReader {
         if s.eof || end < tail + DIRECT_MIN {
             return Ok(None);
         }
-        let tail_offset = s.base + s.start as u64;
+        let tail_offset = s.base.wrapping_add(s.start as u64);
+        if crate::align::slow_read(out.as_ptr(), tail_offset) {
+            // a slow copy from the file (see `crate::align`): the stream's buffer, whose
+            // reads are in step, and a copy in memory cost less
+            return Ok(None);
+        }
         out[..tail].copy_from_slice(&s.buf[s.start..s.end]);
         let n = loop {
             match s.reader.read(&mut out[tail..end]) {
@@ -195,10 +200,16 @@ impl TraceReader {
         let total = tail + n;
         let (run, walked) = walk(file, file.caplen_limit(), &out[..total], total, take);
         let rest = &out[run..total];
-        s.buf[..rest.len()].copy_from_slice(rest);
-        s.start = 0;
-        s.end = rest.len();
-        s.base = tail_offset + run as u64;
+        let rest_offset = tail_offset.wrapping_add(run as u64);
+        // in step with the file, as `Stream::compact` places them
+        let at = match crate::align::shift(s.buf.as_ptr(), rest_offset) {
+            at if at + rest.len() <= s.buf.len() => at,
+            _ => 0,
+        };
+        s.buf[at..at + rest.len()].copy_from_slice(rest);
+        s.start = at;
+        s.end = at + rest.len();
+        s.base = rest_offset.wrapping_sub(at as u64);
         Ok(Some((run, walked)))
     }
 }

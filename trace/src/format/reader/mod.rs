@@ -6,6 +6,7 @@ use std::io::{self, Read};
 use std::path::Path;
 
 use super::{detect, erf, mmap, pcap, pcapng, FormatError, Parsed, ReadError, MAX_RECORD_LEN};
+use crate::align;
 use crate::record::{Format, LinkType, OwnedRecord, Record, RecordMeta};
 
 /// Default size of a stream reader's buffer (it grows, up to one record, for larger records).
@@ -425,19 +426,24 @@ struct Stream {
     buf: Vec<u8>,
     start: usize,
     end: usize,
-    /// Stream offset of `buf[0]`.
+    /// Stream offset of `buf[0]`, modulo 2^64: the bytes are placed so that their addresses
+    /// agree with their offsets in the low bits (see [`crate::align`]), and the first of them
+    /// can sit past `buf[0]` while being the stream's byte 0. Only `base + start` and
+    /// `base + end` are real offsets; sums with it wrap.
     base: u64,
     eof: bool,
 }
 
 impl Input {
     fn stream(reader: Box<dyn Read + Send>, buffer: usize) -> Input {
+        let buf = vec![0; buffer.max(64) + align::COPY_ALIGN];
+        let first = align::shift(buf.as_ptr(), 0);
         Input::Stream(Stream {
             reader,
-            buf: vec![0; buffer.max(64)],
-            start: 0,
-            end: 0,
-            base: 0,
+            buf,
+            start: first,
+            end: first,
+            base: 0u64.wrapping_sub(first as u64),
             eof: false,
         })
     }
@@ -478,7 +484,7 @@ impl Input {
     fn offset(&self) -> u64 {
         match self {
             Input::Slice { pos, .. } => *pos as u64,
-            Input::Stream(s) => s.base + s.start as u64,
+            Input::Stream(s) => s.base.wrapping_add(s.start as u64),
         }
     }
 
@@ -510,15 +516,22 @@ impl Stream {
         Ok(true)
     }
 
-    /// Moves the unread bytes to the front and grows the buffer to hold `total` bytes.
+    /// Moves the unread bytes to the front (less than [`align::COPY_ALIGN`] in, where their
+    /// addresses agree with their offsets) and grows the buffer to hold `total` bytes.
     fn compact(&mut self, total: usize) {
-        self.buf.copy_within(self.start..self.end, 0);
-        self.base += self.start as u64;
-        self.end -= self.start;
-        self.start = 0;
-        if self.buf.len() < total {
-            self.buf.resize(total, 0);
+        let offset = self.base.wrapping_add(self.start as u64);
+        let unread = self.end - self.start;
+        if self.buf.len() < total + align::COPY_ALIGN {
+            // unread bytes first: growing may move the buffer
+            self.buf.copy_within(self.start..self.end, 0);
+            self.buf.resize(total + align::COPY_ALIGN, 0);
+            (self.start, self.end) = (0, unread);
         }
+        let to = align::shift(self.buf.as_ptr(), offset);
+        self.buf.copy_within(self.start..self.end, to);
+        self.base = offset.wrapping_sub(to as u64);
+        self.start = to;
+        self.end = to + unread;
     }
 }
 

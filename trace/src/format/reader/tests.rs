@@ -267,3 +267,88 @@ fn truncate(path: &std::path::Path, keep: u64) {
         .set_len(keep)
         .unwrap();
 }
+
+/// A stream that counts the reads landing in the slow band of the kernel's copy (see
+/// [`crate::align`]), as a file read by the kernel would be copied, and hands out at most
+/// `max` bytes per read.
+struct Watched {
+    bytes: Vec<u8>,
+    pos: usize,
+    max: usize,
+    slow: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Read for Watched {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let n = self.max.min(out.len()).min(self.bytes.len() - self.pos);
+        if n > 0 && crate::align::slow_read(out.as_ptr(), self.pos as u64) {
+            self.slow.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        out[..n].copy_from_slice(&self.bytes[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+fn watched(
+    bytes: Vec<u8>,
+    max: usize,
+) -> (Watched, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let slow = std::sync::Arc::default();
+    let w = Watched {
+        bytes,
+        pos: 0,
+        max,
+        slow: std::sync::Arc::clone(&slow),
+    };
+    (w, slow)
+}
+
+/// Every read a stream reader makes lands where its bytes' address is in step with their
+/// offset, whatever the buffer size, read sizes and record lengths (the buffer is compacted
+/// and grown many times over), and the records are the ones the slice reader sees.
+#[test]
+fn a_stream_reader_reads_in_step_with_the_file() {
+    for format in Format::ALL {
+        let bytes = trace(format, 400);
+        let expected = drain(&mut TraceReader::from_bytes("t", bytes.clone(), None).unwrap());
+        for (buffer, max) in [(64, 7), (100, 4096), (1000, 333), (4096, 100_000)] {
+            let (w, slow) = watched(bytes.clone(), max);
+            let mut r = TraceReader::from_stream_with("t", Box::new(w), None, buffer).unwrap();
+            assert_eq!(drain(&mut r).unwrap(), expected.as_ref().unwrap().clone());
+            let slow = slow.load(std::sync::atomic::Ordering::Relaxed);
+            assert_eq!(slow, 0, "{format:?} buffer {buffer} reads of {max}");
+        }
+    }
+}
+
+/// Copying runs of records from a stream: whatever the place of the caller's buffer in
+/// memory, no read lands in the slow band (a read straight into the caller's buffer is made
+/// only where it is out of the band; elsewhere the stream's own buffer, in step, takes it),
+/// and the bytes copied are the file's records.
+#[test]
+fn copying_runs_from_a_stream_reads_in_step_with_the_file() {
+    let bytes = trace(Format::Pcap, 3000);
+    let records = &bytes[pcap::HEADER_LEN..];
+    let mut big = vec![0u8; (64 << 10) + 4096];
+    for at in [0, 1, 8, 16, 24, 31, 32, 40, 63] {
+        for room in [2000, 20_000, 64 << 10] {
+            let (w, slow) = watched(bytes.clone(), 1 << 20);
+            let mut r = TraceReader::from_stream_with("t", Box::new(w), None, 4096).unwrap();
+            let mut copied = Vec::new();
+            loop {
+                let out = &mut big[at..at + room];
+                let (n, stop) = r.copy_pcap_records(out, &mut |_| true).unwrap();
+                copied.extend_from_slice(&out[..n]);
+                match stop {
+                    CopyStop::End => break,
+                    CopyStop::Full(_) => {}
+                    other => panic!("{other:?}"),
+                }
+            }
+            assert_eq!(copied, records, "at {at} room {room}");
+            let slow = slow.load(std::sync::atomic::Ordering::Relaxed);
+            assert_eq!(slow, 0, "at {at} room {room}");
+        }
+    }
+}
