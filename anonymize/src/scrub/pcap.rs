@@ -57,7 +57,9 @@ pub(super) struct PcapChunk {
     /// at an address that agrees with its file offset (see [`align`]).
     begin: usize,
     filled: usize,
-    /// The output was written over `data[..written]`.
+    /// The output is `data[out..out + written]`: written from the block's start, moved up
+    /// by less than a cache line when its write would be a slow copy (`output_at`).
+    out: usize,
     written: usize,
     /// The input bytes read into this chunk, to hash.
     fresh: Option<Fresh>,
@@ -86,6 +88,7 @@ impl PcapChunk {
     pub(super) fn reset_output(&mut self, bytes: &[u8]) {
         self.data.resize(bytes.len() + 2 * align::COPY_ALIGN, 0);
         self.data[..bytes.len()].copy_from_slice(bytes);
+        self.out = 0;
         self.written = bytes.len();
     }
 }
@@ -94,23 +97,25 @@ impl ChunkState for PcapChunk {
     fn clear(&mut self) {
         self.begin = 0;
         self.filled = 0;
+        self.out = 0;
         self.written = 0;
         self.fresh = None;
     }
 
     fn output(&self) -> &[u8] {
-        &self.data[..self.written]
+        &self.data[self.out..self.out + self.written]
     }
 
     fn output_at(&mut self, offset: u64) -> &[u8] {
-        if self.written == 0 || !align::slow_write(self.data.as_ptr(), offset) {
-            return &self.data[..self.written];
+        let here = self.data[self.out..].as_ptr();
+        if self.written > 0 && align::slow_write(here, offset) {
+            // moved by less than a cache line (the block has the room): a copy in memory
+            // costs far less than the slow kernel copy
+            let to = align::shift(self.data.as_ptr(), offset);
+            self.data.copy_within(self.out..self.out + self.written, to);
+            self.out = to;
         }
-        // moved up by less than a cache line (the block has the room): a copy in memory
-        // costs far less than the slow kernel copy
-        let shift = align::shift(self.data.as_ptr(), offset);
-        self.data.copy_within(..self.written, shift);
-        &self.data[shift..shift + self.written]
+        self.output()
     }
 }
 

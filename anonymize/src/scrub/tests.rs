@@ -262,7 +262,8 @@ struct WatchedRead {
 impl std::io::Read for WatchedRead {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         let n = out.len().min(self.bytes.len() - self.pos);
-        if n > 0 {
+        // the file header is read into a small buffer of the standard library's choosing
+        if n > 64 {
             let slow = lander_trace::align::slow_read(out.as_ptr(), self.pos as u64);
             self.watch.note(slow);
         }
@@ -343,6 +344,10 @@ fn a_chunks_output_is_placed_for_its_file_offset() {
             "{offset}"
         );
         assert!(out == &expected[..], "{offset}");
-        chunk.reset_output(&expected);
+        assert!(chunk.output() == &expected[..], "{offset}");
+        if offset % 2 == 0 {
+            // every other offset asks again from where the output was moved to
+            chunk.reset_output(&expected);
+        }
     }
 }

@@ -101,11 +101,10 @@ impl Buffer {
         })
     }
 
-    /// Places the bytes of this empty buffer for file offset `offset`: the kernel copies them
-    /// to the file at the memory's speed only when their address agrees with the offset in its
-    /// low bits (see [`lander_trace::align`]; out of step, a replay spent half again the CPU
-    /// time). Costs less than a cache line of room, and none where it would leave less than
-    /// `keep` bytes free.
+    /// Places the bytes of this empty buffer for file offset `offset`, in step with it (see
+    /// [`lander_trace::align`]: the kernel's copy to the file runs at half speed when the
+    /// file offset lies 1 to 31 bytes past the buffer's address within a page). Costs less
+    /// than a cache line of room, and none where it would leave less than `keep` bytes free.
     pub fn begin_at(&mut self, offset: u64, keep: usize) {
         debug_assert!(self.is_empty());
         let start = align::shift(self.data.as_ptr(), offset);

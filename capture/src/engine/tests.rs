@@ -729,3 +729,86 @@ fn buffers_are_written_in_step_with_the_file() {
         );
     }
 }
+
+/// Replays the pcap file `path` into `out` through the copy path with plain writes, the
+/// ring `free` and rotation `rotate`.
+fn replay_copying(path: &Path, out: &Path, free: &FreeBuffers, rotate: RotatePolicy) {
+    let template = Manifest::new("", Format::Pcap, LinkType::ETHERNET, 65535);
+    let w = writer::Writer::new(
+        writer::WriterConfig {
+            fsync: false,
+            template,
+            perms: lander_spool::perms::Perms::RAW,
+            seqs: seqs(out),
+        },
+        Box::new(writer::sync::SyncBackend::new(free.clone())),
+        free.clone(),
+        Default::default(),
+    );
+    let (tx, rx) = crossbeam_channel::bounded(64);
+    let producer = Producer::new(
+        ProducerConfig {
+            out_dir: out.to_owned(),
+            site: "t".into(),
+            format: Format::Pcap,
+            snaplen: 65535,
+            rotate,
+            seqs: seqs(out),
+            max_packets: None,
+        },
+        (LinkType::ETHERNET, false),
+        free.clone(),
+        tx,
+        Default::default(),
+        Control::default(),
+    )
+    .unwrap();
+    let t = std::thread::spawn(move || w.run(rx));
+    let mut source = source::file::FileSource::open(path).unwrap();
+    producer.run(&mut source).unwrap();
+    assert!(t.join().unwrap().error.is_none());
+}
+
+/// A buffer placed for the file offset it starts at has a little less room than an empty one
+/// had: a record that no longer fits after it was placed (a file's first record, its header
+/// before it, as large as the buffer allows) takes a fresh buffer, and the empty one goes
+/// back to the ring instead of being lost (each loss shrank the ring by one, until a replay
+/// waited forever for a buffer). Every record length near the buffer's size, one per file.
+#[test]
+fn no_buffer_is_lost_to_a_record_that_fills_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let buffer = 4096;
+    for len in (buffer - 140..=buffer - 24).step_by(3) {
+        let caplen = len - 16;
+        let path = dir.path().join(format!("in-{len}.pcap"));
+        let file = std::fs::File::create(&path).unwrap();
+        let mut w =
+            lander_trace::format::TraceWriter::new(file, Format::Pcap, LinkType::ETHERNET, 65535)
+                .unwrap();
+        for i in 0..6u64 {
+            let data = vec![i as u8; caplen];
+            let rec = Record {
+                ts_ns: 1_700_000_000_000_000_000 + i * 1_000,
+                wire_len: caplen as u32,
+                link_type: LinkType::ETHERNET,
+                interface: 0,
+                drops: 0,
+                data: &data,
+            };
+            w.write(&rec).unwrap();
+        }
+        w.finish().unwrap();
+        let out = dir.path().join(format!("out-{len}"));
+        std::fs::create_dir(&out).unwrap();
+        let free = FreeBuffers::allocate(8, buffer, 8).unwrap();
+        let rotate = RotatePolicy {
+            size: Some(24 + len as u64),
+            ..RotatePolicy::default()
+        };
+        replay_copying(&path, &out, &free, rotate);
+        assert_eq!(free.available(), 8, "record of {len} bytes: buffers lost");
+        let files = check_published(&out);
+        assert_eq!(files.len(), 6, "record of {len} bytes");
+        assert!(files.concat() == read_all(&path));
+    }
+}

@@ -157,6 +157,10 @@ impl Producer {
         self.refresh_kernel(source);
         self.publish_counts();
         let closed = self.close_file(CloseReason::End);
+        if let Some(empty) = self.buf.take() {
+            // nothing in it (the close handed over the rest): back to the ring
+            self.free.put(empty);
+        }
         result.and(closed)
     }
 
@@ -421,6 +425,10 @@ impl Producer {
     /// free buffer (the packet is then counted as a ring drop).
     #[inline]
     fn make_room(&mut self, need: usize) -> Result<bool, EngineError> {
+        if let Some(b) = self.buf.as_mut().filter(|b| b.is_empty()) {
+            // placed for a smaller need: placed again, from its start if that is the room
+            b.begin_at(self.sent, need);
+        }
         if self.buf.as_ref().is_some_and(|b| b.remaining() >= need) {
             return Ok(true);
         }
@@ -437,7 +445,10 @@ impl Producer {
             ))),
             Some(mut b) => {
                 b.begin_at(self.sent, need);
-                self.buf = Some(b);
+                if let Some(empty) = self.buf.replace(b) {
+                    // kept by the flush (it held nothing), too small for this record
+                    self.free.put(empty);
+                }
                 Ok(true)
             }
             None => {

@@ -168,8 +168,8 @@ impl TraceReader {
             return Ok(None);
         };
         let tail = s.end - s.start;
-        // what goes back must fit in the stream's buffer
-        let end = out.len().min(s.buf.len());
+        // what goes back must fit in the stream's buffer, in step (see below)
+        let end = out.len().min(s.buf.len() - crate::align::COPY_ALIGN);
         if s.eof || end < tail + DIRECT_MIN {
             return Ok(None);
         }
@@ -201,11 +201,8 @@ impl TraceReader {
         let (run, walked) = walk(file, file.caplen_limit(), &out[..total], total, take);
         let rest = &out[run..total];
         let rest_offset = tail_offset.wrapping_add(run as u64);
-        // in step with the file, as `Stream::compact` places them
-        let at = match crate::align::shift(s.buf.as_ptr(), rest_offset) {
-            at if at + rest.len() <= s.buf.len() => at,
-            _ => 0,
-        };
+        // in step with the file, as `Stream::compact` places them (`end` left the room)
+        let at = crate::align::shift(s.buf.as_ptr(), rest_offset);
         s.buf[at..at + rest.len()].copy_from_slice(rest);
         s.start = at;
         s.end = at + rest.len();

@@ -517,7 +517,8 @@ impl Stream {
     }
 
     /// Moves the unread bytes to the front (less than [`align::COPY_ALIGN`] in, where their
-    /// addresses agree with their offsets) and grows the buffer to hold `total` bytes.
+    /// addresses agree with their offsets) and grows the buffer to hold `total` bytes after
+    /// that place.
     fn compact(&mut self, total: usize) {
         let offset = self.base.wrapping_add(self.start as u64);
         let unread = self.end - self.start;

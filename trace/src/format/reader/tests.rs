@@ -275,12 +275,17 @@ struct Watched {
     bytes: Vec<u8>,
     pos: usize,
     max: usize,
-    slow: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    slow: Count,
+    /// Where the reads landed.
+    landed: std::sync::Arc<std::sync::Mutex<Vec<usize>>>,
 }
+
+type Count = std::sync::Arc<std::sync::atomic::AtomicUsize>;
 
 impl Read for Watched {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         let n = self.max.min(out.len()).min(self.bytes.len() - self.pos);
+        self.landed.lock().unwrap().push(out.as_ptr() as usize);
         if n > 0 && crate::align::slow_read(out.as_ptr(), self.pos as u64) {
             self.slow.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
@@ -290,18 +295,24 @@ impl Read for Watched {
     }
 }
 
-fn watched(
-    bytes: Vec<u8>,
-    max: usize,
-) -> (Watched, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    let slow = std::sync::Arc::default();
+fn watched(bytes: Vec<u8>, max: usize) -> (Watched, Count) {
+    let (w, slow, _) = watched_landing(bytes, max);
+    (w, slow)
+}
+
+type Landed = std::sync::Arc<std::sync::Mutex<Vec<usize>>>;
+
+/// [`watched`], with where every read landed.
+fn watched_landing(bytes: Vec<u8>, max: usize) -> (Watched, Count, Landed) {
+    let (slow, landed): (Count, Landed) = Default::default();
     let w = Watched {
         bytes,
         pos: 0,
         max,
         slow: std::sync::Arc::clone(&slow),
+        landed: std::sync::Arc::clone(&landed),
     };
-    (w, slow)
+    (w, slow, landed)
 }
 
 /// Every read a stream reader makes lands where its bytes' address is in step with their
@@ -331,9 +342,10 @@ fn copying_runs_from_a_stream_reads_in_step_with_the_file() {
     let bytes = trace(Format::Pcap, 3000);
     let records = &bytes[pcap::HEADER_LEN..];
     let mut big = vec![0u8; (64 << 10) + 4096];
+    let mut direct = 0;
     for at in [0, 1, 8, 16, 24, 31, 32, 40, 63] {
         for room in [2000, 20_000, 64 << 10] {
-            let (w, slow) = watched(bytes.clone(), 1 << 20);
+            let (w, slow, landed) = watched_landing(bytes.clone(), 1 << 20);
             let mut r = TraceReader::from_stream_with("t", Box::new(w), None, 4096).unwrap();
             let mut copied = Vec::new();
             loop {
@@ -349,6 +361,14 @@ fn copying_runs_from_a_stream_reads_in_step_with_the_file() {
             assert_eq!(copied, records, "at {at} room {room}");
             let slow = slow.load(std::sync::atomic::Ordering::Relaxed);
             assert_eq!(slow, 0, "at {at} room {room}");
+            let caller = big.as_ptr_range();
+            let caller = caller.start as usize..caller.end as usize;
+            direct += usize::from(landed.lock().unwrap().iter().any(|a| caller.contains(a)));
         }
     }
+    // out of the band, which is most places, the big reads still go straight in
+    assert!(
+        direct >= 12,
+        "{direct} of 27 copies read straight into the caller's buffer"
+    );
 }
