@@ -647,92 +647,16 @@ impl Backend for WatchingBackend {
     }
 }
 
-/// Every buffer the producer hands to the writer is placed in step with the file offset it
-/// is written at, on the per-packet path and on the replay's copy path, in every file of a
-/// rotation by size (whose later files start at any offset of the input), so the kernel's
-/// copy never takes the slow band; and the files hold every packet.
-#[test]
-fn buffers_are_written_in_step_with_the_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = synth(20_000);
-    let path = dir.path().join("in.pcap");
-    let mut w = lander_trace::format::TraceWriter::new(
-        std::fs::File::create(&path).unwrap(),
-        Format::Pcap,
-        LinkType::ETHERNET,
-        65535,
-    )
-    .unwrap();
-    for r in &input {
-        w.write(&r.as_record()).unwrap();
-    }
-    w.finish().unwrap();
-    for copy in [false, true] {
-        let out = dir.path().join(format!("out-{copy}"));
-        std::fs::create_dir(&out).unwrap();
-        // small buffers: many starts, at every offset a record boundary can fall on
-        let free = FreeBuffers::allocate(8, 4096, 8).unwrap();
-        let (slow, writes) = (std::sync::Arc::default(), std::sync::Arc::default());
-        let backend = Box::new(WatchingBackend {
-            slow: std::sync::Arc::clone(&slow),
-            writes: std::sync::Arc::clone(&writes),
-            inner: writer::sync::SyncBackend::new(free.clone()),
-        });
-        let template = Manifest::new("", Format::Pcap, LinkType::ETHERNET, 65535);
-        let w = writer::Writer::new(
-            writer::WriterConfig {
-                fsync: false,
-                template,
-                perms: lander_spool::perms::Perms::RAW,
-                seqs: seqs(&out),
-            },
-            backend,
-            free.clone(),
-            Default::default(),
-        );
-        let (tx, rx) = crossbeam_channel::bounded(64);
-        let producer = Producer::new(
-            ProducerConfig {
-                out_dir: out.clone(),
-                site: "t".into(),
-                format: Format::Pcap,
-                snaplen: 65535,
-                rotate: RotatePolicy {
-                    size: Some(300_007),
-                    ..RotatePolicy::default()
-                },
-                seqs: seqs(&out),
-                max_packets: None,
-            },
-            (LinkType::ETHERNET, false),
-            free,
-            tx,
-            Default::default(),
-            Control::default(),
-        )
-        .unwrap();
-        let t = std::thread::spawn(move || w.run(rx));
-        let mut source = source::file::FileSource::open(&path).unwrap();
-        match copy {
-            true => producer.run(&mut source).unwrap(),
-            false => producer.run(&mut copy::PerPacket(source)).unwrap(),
-        };
-        assert!(t.join().unwrap().error.is_none());
-        let files = check_published(&out);
-        assert!(files.len() > 5, "{} files", files.len());
-        assert!(files.concat() == read_all(&path));
-        let (slow, writes) = (slow.load(Relaxed), writes.load(Relaxed));
-        assert!(writes > 300, "{writes} writes");
-        assert_eq!(
-            slow, 0,
-            "copy path {copy}: {slow} of {writes} writes in the slow band"
-        );
-    }
-}
-
-/// Replays the pcap file `path` into `out` through the copy path with plain writes, the
-/// ring `free` and rotation `rotate`.
-fn replay_copying(path: &Path, out: &Path, free: &FreeBuffers, rotate: RotatePolicy) {
+/// Replays the pcap file `path` into `out` through `backend`, the ring `free` and rotation
+/// `rotate`: by the copy path (`copy`) or packet by packet.
+fn replay(
+    path: &Path,
+    out: &Path,
+    free: &FreeBuffers,
+    rotate: RotatePolicy,
+    backend: Box<dyn Backend>,
+    copy: bool,
+) {
     let template = Manifest::new("", Format::Pcap, LinkType::ETHERNET, 65535);
     let w = writer::Writer::new(
         writer::WriterConfig {
@@ -741,7 +665,7 @@ fn replay_copying(path: &Path, out: &Path, free: &FreeBuffers, rotate: RotatePol
             perms: lander_spool::perms::Perms::RAW,
             seqs: seqs(out),
         },
-        Box::new(writer::sync::SyncBackend::new(free.clone())),
+        backend,
         free.clone(),
         Default::default(),
     );
@@ -764,9 +688,49 @@ fn replay_copying(path: &Path, out: &Path, free: &FreeBuffers, rotate: RotatePol
     )
     .unwrap();
     let t = std::thread::spawn(move || w.run(rx));
-    let mut source = source::file::FileSource::open(path).unwrap();
-    producer.run(&mut source).unwrap();
+    let source = source::file::FileSource::open(path).unwrap();
+    match copy {
+        true => producer.run(&mut { source }).unwrap(),
+        false => producer.run(&mut copy::PerPacket(source)).unwrap(),
+    };
     assert!(t.join().unwrap().error.is_none());
+}
+
+/// Every buffer the producer hands to the writer is placed in step with the file offset it
+/// is written at, on the per-packet path and on the replay's copy path, in every file of a
+/// rotation by size (whose later files start at any offset of the input), so the kernel's
+/// copy never takes the slow band; and the files hold every packet.
+#[test]
+fn buffers_are_written_in_step_with_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let recs: Vec<(u64, usize)> = (0..20_000).map(|i| (1, 40 + i % 97)).collect();
+    let path = copy::input(dir.path(), Format::Pcap, &recs);
+    for copy in [false, true] {
+        let out = dir.path().join(format!("out-{copy}"));
+        std::fs::create_dir(&out).unwrap();
+        // small buffers: many starts, at every offset a record boundary can fall on
+        let free = FreeBuffers::allocate(8, 4096, 8).unwrap();
+        let (slow, writes) = (std::sync::Arc::default(), std::sync::Arc::default());
+        let backend = Box::new(WatchingBackend {
+            slow: std::sync::Arc::clone(&slow),
+            writes: std::sync::Arc::clone(&writes),
+            inner: writer::sync::SyncBackend::new(free.clone()),
+        });
+        let rotate = RotatePolicy {
+            size: Some(300_007),
+            ..RotatePolicy::default()
+        };
+        replay(&path, &out, &free, rotate, backend, copy);
+        let files = check_published(&out);
+        assert!(files.len() > 5, "{} files", files.len());
+        assert!(files.concat() == read_all(&path));
+        let (slow, writes) = (slow.load(Relaxed), writes.load(Relaxed));
+        assert!(writes > 300, "{writes} writes");
+        assert_eq!(
+            slow, 0,
+            "copy path {copy}: {slow} of {writes} writes in the slow band"
+        );
+    }
 }
 
 /// A buffer placed for the file offset it starts at has a little less room than an empty one
@@ -779,25 +743,9 @@ fn no_buffer_is_lost_to_a_record_that_fills_it() {
     let dir = tempfile::tempdir().unwrap();
     let buffer = 4096;
     for len in (buffer - 140..=buffer - 24).step_by(3) {
-        let caplen = len - 16;
-        let path = dir.path().join(format!("in-{len}.pcap"));
-        let file = std::fs::File::create(&path).unwrap();
-        let mut w =
-            lander_trace::format::TraceWriter::new(file, Format::Pcap, LinkType::ETHERNET, 65535)
-                .unwrap();
-        for i in 0..6u64 {
-            let data = vec![i as u8; caplen];
-            let rec = Record {
-                ts_ns: 1_700_000_000_000_000_000 + i * 1_000,
-                wire_len: caplen as u32,
-                link_type: LinkType::ETHERNET,
-                interface: 0,
-                drops: 0,
-                data: &data,
-            };
-            w.write(&rec).unwrap();
-        }
-        w.finish().unwrap();
+        let input = dir.path().join(format!("in-{len}"));
+        std::fs::create_dir(&input).unwrap();
+        let path = copy::input(&input, Format::Pcap, &[(1, len - 16); 6]);
         let out = dir.path().join(format!("out-{len}"));
         std::fs::create_dir(&out).unwrap();
         let free = FreeBuffers::allocate(8, buffer, 8).unwrap();
@@ -805,7 +753,8 @@ fn no_buffer_is_lost_to_a_record_that_fills_it() {
             size: Some(24 + len as u64),
             ..RotatePolicy::default()
         };
-        replay_copying(&path, &out, &free, rotate);
+        let backend = Box::new(writer::sync::SyncBackend::new(free.clone()));
+        replay(&path, &out, &free, rotate, backend, true);
         assert_eq!(free.available(), 8, "record of {len} bytes: buffers lost");
         let files = check_published(&out);
         assert_eq!(files.len(), 6, "record of {len} bytes");

@@ -157,10 +157,6 @@ impl Producer {
         self.refresh_kernel(source);
         self.publish_counts();
         let closed = self.close_file(CloseReason::End);
-        if let Some(empty) = self.buf.take() {
-            // nothing in it (the close handed over the rest): back to the ring
-            self.free.put(empty);
-        }
         result.and(closed)
     }
 
@@ -425,10 +421,6 @@ impl Producer {
     /// free buffer (the packet is then counted as a ring drop).
     #[inline]
     fn make_room(&mut self, need: usize) -> Result<bool, EngineError> {
-        if let Some(b) = self.buf.as_mut().filter(|b| b.is_empty()) {
-            // placed for a smaller need: placed again, from its start if that is the room
-            b.begin_at(self.sent, need);
-        }
         if self.buf.as_ref().is_some_and(|b| b.remaining() >= need) {
             return Ok(true);
         }
@@ -445,10 +437,7 @@ impl Producer {
             ))),
             Some(mut b) => {
                 b.begin_at(self.sent, need);
-                if let Some(empty) = self.buf.replace(b) {
-                    // kept by the flush (it held nothing), too small for this record
-                    self.free.put(empty);
-                }
+                self.buf = Some(b);
                 Ok(true)
             }
             None => {
@@ -470,7 +459,7 @@ impl Producer {
         }
     }
 
-    /// Hands the current buffer to the writer if it holds anything.
+    /// Hands the current buffer to the writer if it holds anything, else back to the ring.
     fn flush(&mut self) -> Result<(), EngineError> {
         match self.buf.take() {
             Some(mut b) if !b.is_empty() => {
@@ -483,7 +472,10 @@ impl Producer {
                 self.send(Event::Data(b))
             }
             Some(b) => {
-                self.buf = Some(b);
+                // back to the ring (the next taken, being the last returned): a buffer is
+                // placed for the offset and room of its first record, which an empty one
+                // kept here would no longer match
+                self.free.put(b);
                 Ok(())
             }
             None => Ok(()),

@@ -30,7 +30,7 @@ impl CaptureSource for PerPacket {
 }
 
 /// A pcap file of `format` with records of these (gap before it in µs, caplen) pairs.
-fn input(dir: &Path, format: Format, recs: &[(u64, usize)]) -> PathBuf {
+pub(super) fn input(dir: &Path, format: Format, recs: &[(u64, usize)]) -> PathBuf {
     let path = dir.join("in.pcap");
     let file = std::fs::File::create(&path).unwrap();
     let mut w = TraceWriter::new(file, format, LinkType::ETHERNET, 65535).unwrap();
