@@ -268,6 +268,9 @@ pub fn run_with_seqs<S: CaptureSource + ?Sized>(
             rotate: config.rotate,
             seqs: seqs.clone(),
             max_packets: config.max_packets,
+            perms: config.perms,
+            // io_uring asked for: every write goes through the writer thread's ring
+            blocks: (config.io != IoMode::Uring).then_some(config.buffer_bytes),
         },
         (source.link_type(), source.is_live()),
         free.clone(),

@@ -6,6 +6,7 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 
+use lander_trace::format::pcap::RECORD_HEADER_LEN;
 use lander_trace::format::{CopyStop, Endian, RecordHead, TraceReader};
 use lander_trace::record::Format;
 
@@ -16,7 +17,7 @@ use crate::engine::EngineError;
 
 /// Why a run ended, as the per-record rules decide it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Cut {
+pub(super) enum Cut {
     /// The file must close before the next record.
     Close(CloseReason),
     /// The packet limit is reached.
@@ -46,10 +47,13 @@ impl Producer {
                 return Ok(Pumped::Ended);
             }
             if self.file.is_none() {
-                let Some(first) = reader.peek_pcap().map_err(source_error)? else {
+                // A file starts with a whole record (read, checked and encoded as the
+                // per-packet path does it), never with one cut short.
+                let Some(first) = reader.next().map_err(source_error)? else {
                     return Ok(Pumped::Ended);
                 };
-                self.open_file(first.ts_ns, first.record_len())?;
+                self.on_packet(&first)?;
+                continue;
             }
             let (stop, cut) = self.copy_run(reader)?;
             match (cut, stop) {
@@ -88,18 +92,15 @@ impl Producer {
         let rotate = self.config.rotate;
         let snaplen = self.config.snaplen;
         let left = self.limit - self.packets;
+        if self.buf.is_none() {
+            // after a replay in blocks, which writes without the ring
+            self.make_room(RECORD_HEADER_LEN)?;
+        }
         let file = self.file.as_mut().expect("a file is open");
-        let buf = self.buf.as_mut().expect("opening a file leaves a buffer");
-        let mut run = Run {
-            rotate,
-            snaplen,
-            left,
-            file,
-            meta: BufferMeta::default(),
-            cut: None,
-        };
+        let buf = self.buf.as_mut().expect("a file has a buffer");
+        let mut run = Run::new(rotate, snaplen, left);
         let (bytes, stop) = reader
-            .copy_pcap_records(buf.spare_mut(), &mut |h| run.take(h))
+            .copy_pcap_records(buf.spare_mut(), &mut |h| run.take(file, h))
             .map_err(source_error)?;
         buf.advance(bytes);
         buf.meta.merge(&run.meta);
@@ -113,19 +114,31 @@ impl Producer {
 }
 
 /// The per-record rules over one run.
-struct Run<'a> {
+pub(super) struct Run {
     rotate: RotatePolicy,
     snaplen: u32,
-    left: u64,
-    file: &'a mut OpenFile,
-    meta: BufferMeta,
-    cut: Option<Cut>,
+    /// Packets the limit leaves.
+    pub(super) left: u64,
+    /// Counts of the records taken.
+    pub(super) meta: BufferMeta,
+    /// Why the run ends, once it does.
+    pub(super) cut: Option<Cut>,
 }
 
-impl Run<'_> {
+impl Run {
+    pub(super) fn new(rotate: RotatePolicy, snaplen: u32, left: u64) -> Run {
+        Run {
+            rotate,
+            snaplen,
+            left,
+            meta: BufferMeta::default(),
+            cut: None,
+        }
+    }
+
     /// Takes a record into the open file, or cuts the run before it.
     #[inline]
-    fn take(&mut self, h: RecordHead) -> bool {
+    pub(super) fn take(&mut self, file: &mut OpenFile, h: RecordHead) -> bool {
         if self.cut.is_some() {
             return false;
         }
@@ -134,7 +147,6 @@ impl Run<'_> {
             return false;
         }
         let need = h.record_len();
-        let file = &mut *self.file;
         if file.boundary_ns.is_some_and(|b| h.ts_ns >= b) {
             self.cut = Some(Cut::Close(CloseReason::Interval));
             return false;

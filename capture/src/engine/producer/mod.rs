@@ -20,10 +20,12 @@ use super::writer::{Event, FileClose, FileOpen};
 use super::{Control, EngineError};
 use lander_spool::manifest::now_ns;
 use lander_spool::naming::trace_name;
+use lander_spool::perms::Perms;
 use lander_spool::seq::SeqAllocator;
 use lander_trace::format::RecordEncoder;
 use lander_trace::record::{Format, LinkType, Record};
 
+mod blocks;
 mod copy;
 
 /// One less than the packets between looks at the stop and rotate flags (batches end there).
@@ -50,6 +52,11 @@ pub struct ProducerConfig {
     pub seqs: Arc<SeqAllocator>,
     /// Stop after this many packets.
     pub max_packets: Option<u64>,
+    /// Mode and group of the files a replay in blocks creates.
+    pub perms: Perms,
+    /// Replay a regular pcap file whose records are copied as they are in blocks of this many
+    /// bytes, on this thread and one more (see [`blocks`]); `None`: through the ring.
+    pub blocks: Option<usize>,
 }
 
 struct OpenFile {
@@ -166,6 +173,14 @@ impl Producer {
         &mut self,
         source: &mut S,
     ) -> Result<Pumped, EngineError> {
+        if let (Some(len), Some((reader, input))) = (self.config.blocks, source.pcap_file()) {
+            if self.copies_as_is(reader) && self.file.is_none() {
+                if self.pump_blocks(reader, input, len)? {
+                    return Ok(Pumped::Stopped);
+                }
+                return self.pump_copy(reader);
+            }
+        }
         if let Some(reader) = source.pcap_records() {
             if self.copies_as_is(reader) {
                 return self.pump_copy(reader);
@@ -373,6 +388,20 @@ impl Producer {
         if !self.make_room(self.header.len() + need)? {
             return Ok(false);
         }
+        let (open, file) = self.new_file(ts_ns);
+        self.send(Event::Open(open))?;
+        self.sent = 0;
+        let buf = self.buf.as_mut().expect("make_room leaves a buffer");
+        // no file is open, so the buffer is empty: its bytes go from the file's start
+        buf.begin_at(0, self.header.len() + need);
+        buf.push(&self.header);
+        self.file = Some(file);
+        Ok(true)
+    }
+
+    /// The next file, for a first packet stamped `ts_ns`: what the writer is told, and what
+    /// is kept here.
+    fn new_file(&mut self, ts_ns: u64) -> (FileOpen, OpenFile) {
         let rotate = self.config.rotate;
         let name_ts = rotate.interval_start(ts_ns).unwrap_or(ts_ns);
         let seq = self.config.seqs.take();
@@ -382,21 +411,15 @@ impl Producer {
             seq,
             link_type: self.link_type,
         };
-        self.send(Event::Open(open))?;
-        self.sent = 0;
-        let buf = self.buf.as_mut().expect("make_room leaves a buffer");
-        // no file is open, so the buffer is empty: its bytes go from the file's start
-        buf.begin_at(0, self.header.len() + need);
-        buf.push(&self.header);
-        self.file = Some(OpenFile {
+        let file = OpenFile {
             name,
             size: self.header.len() as u64,
             packets: 0,
             boundary_ns: rotate.next_boundary(ts_ns),
             kernel_at_open: self.kernel,
             ring_drops_at_open: self.ring_drops,
-        });
-        Ok(true)
+        };
+        (open, file)
     }
 
     /// Ends the open file (if any): hands over its last buffer and tells the writer.
@@ -405,16 +428,21 @@ impl Producer {
             return Ok(());
         };
         self.flush()?;
+        let close = self.closing(&file, reason);
+        self.send(Event::Close(close))
+    }
+
+    /// What the writer is told at the end of `file`.
+    fn closing(&self, file: &OpenFile, reason: CloseReason) -> FileClose {
         let delta = |now: Option<KernelStats>, f: fn(&KernelStats) -> u64| {
             now.map(|n| f(&n) - file.kernel_at_open.map_or(0, |o| f(&o)))
         };
-        let close = FileClose {
+        FileClose {
             reason,
             kernel_drops: delta(self.kernel, |k| k.dropped),
             interface_drops: delta(self.kernel, |k| k.if_dropped),
             ring_drops: self.ring_drops - file.ring_drops_at_open,
-        };
-        self.send(Event::Close(close))
+        }
     }
 
     /// Makes sure the current buffer has `need` bytes free; false if a live source found no

@@ -19,6 +19,9 @@ const PACE_SLICE: Duration = Duration::from_millis(50);
 #[derive(Debug)]
 pub struct FileSource {
     reader: TraceReader,
+    /// The file again (one open file, so one position with the reader's), when it is a
+    /// regular file.
+    file: Option<std::fs::File>,
     name: String,
     pace: Option<Pace>,
 }
@@ -40,9 +43,12 @@ impl FileSource {
             name: name.clone(),
             source,
         })?;
+        let regular = file.metadata().is_ok_and(|m| m.is_file());
+        let again = regular.then(|| file.try_clone().ok()).flatten();
         let reader = TraceReader::from_stream_with(&name, Box::new(file), None, READ_BUFFER)?;
         Ok(FileSource {
             reader,
+            file: again,
             name: path.display().to_string(),
             pace: None,
         })
@@ -103,5 +109,14 @@ impl CaptureSource for FileSource {
         let unpaced = self.pace.is_none();
         let pcap = self.reader.pcap_header().is_some();
         (unpaced && pcap).then_some(&mut self.reader)
+    }
+
+    fn pcap_file(&mut self) -> Option<(&mut TraceReader, &std::fs::File)> {
+        let unpaced = self.pace.is_none();
+        let pcap = self.reader.pcap_header().is_some();
+        match (&self.file, unpaced && pcap) {
+            (Some(file), true) => Some((&mut self.reader, file)),
+            _ => None,
+        }
     }
 }

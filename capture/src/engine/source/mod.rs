@@ -95,6 +95,11 @@ pub trait CaptureSource {
     fn pcap_records(&mut self) -> Option<&mut TraceReader> {
         None
     }
+    /// A regular pcap file replayed as fast as possible: its reader, and the file to read
+    /// at offsets (sharing the reader's position), so it can be replayed in blocks.
+    fn pcap_file(&mut self) -> Option<(&mut TraceReader, &std::fs::File)> {
+        None
+    }
 }
 
 /// A source failed.

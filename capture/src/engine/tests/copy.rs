@@ -29,6 +29,41 @@ impl CaptureSource for PerPacket {
     }
 }
 
+/// A file source that offers its records for copying through the ring only, not in blocks.
+struct Ringed(FileSource);
+
+impl CaptureSource for Ringed {
+    fn next(&mut self) -> Result<Next<'_>, SourceError> {
+        self.0.next()
+    }
+    fn link_type(&self) -> LinkType {
+        self.0.link_type()
+    }
+    fn snaplen(&self) -> u32 {
+        self.0.snaplen()
+    }
+    fn is_live(&self) -> bool {
+        false
+    }
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
+    fn pcap_records(&mut self) -> Option<&mut lander_trace::format::TraceReader> {
+        self.0.pcap_records()
+    }
+}
+
+/// The three ways a file is replayed: in blocks on two threads, in copied runs through the
+/// ring, and packet by packet.
+fn three_ways(path: &Path) -> [(&'static str, Box<dyn CaptureSource>); 3] {
+    let open = || FileSource::open(path).unwrap();
+    [
+        ("blocks", Box::new(open())),
+        ("ringed", Box::new(Ringed(open()))),
+        ("per-packet", Box::new(PerPacket(open()))),
+    ]
+}
+
 /// A pcap file of `format` with records of these (gap before it in µs, caplen) pairs.
 pub(super) fn input(dir: &Path, format: Format, recs: &[(u64, usize)]) -> PathBuf {
     let path = dir.join("in.pcap");
@@ -72,10 +107,19 @@ fn outputs(dir: &Path) -> Vec<(String, Vec<u8>, Manifest)> {
 }
 
 fn capture(c: &EngineConfig, source: &mut dyn CaptureSource) -> Vec<(String, Vec<u8>, Manifest)> {
+    let (files, error) = capture_ending(c, source);
+    assert_eq!(error, None);
+    files
+}
+
+/// The files a capture published, and its error.
+fn capture_ending(
+    c: &EngineConfig,
+    source: &mut dyn CaptureSource,
+) -> (Vec<(String, Vec<u8>, Manifest)>, Option<String>) {
     std::fs::create_dir_all(&c.out_dir).unwrap();
     let s = run(c, source, &Control::default()).unwrap();
-    assert_eq!(s.error, None);
-    outputs(&c.out_dir)
+    (outputs(&c.out_dir), s.error)
 }
 
 proptest! {
@@ -83,7 +127,10 @@ proptest! {
 
     #[test]
     fn copied_runs_write_what_the_per_packet_path_writes(
-        recs in proptest::collection::vec((0u64..3_000_000, 0usize..700), 0..300),
+        recs in proptest::collection::vec(
+            (0u64..3_000_000, prop_oneof![8 => 0usize..700, 1 => 0usize..4_000]),
+            0..300,
+        ),
         in_ns in any::<bool>(),
         out_ns in any::<bool>(),
         snaplen in prop_oneof![Just(None), Just(Some(64u32)), Just(Some(500u32))],
@@ -109,14 +156,55 @@ proptest! {
             c.max_packets = max_packets;
             c
         };
-        let copied = capture(&config("copied"), &mut FileSource::open(&path).unwrap());
-        let per_packet = capture(&config("per-packet"), &mut PerPacket(FileSource::open(&path).unwrap()));
-        prop_assert_eq!(copied.len(), per_packet.len());
-        for (a, b) in copied.iter().zip(&per_packet) {
-            prop_assert_eq!(&a.0, &b.0);
-            prop_assert!(a.1 == b.1, "{} differs", a.0);
-            prop_assert_eq!(&a.2, &b.2);
+        // 4 KiB buffers make 4 KiB blocks, which records of up to 4 KB straddle
+        let [blocks, ringed, per_packet] = three_ways(&path)
+            .map(|(sub, mut source)| capture(&config(sub), &mut *source));
+        for copied in [blocks, ringed] {
+            prop_assert_eq!(copied.len(), per_packet.len());
+            for (a, b) in copied.iter().zip(&per_packet) {
+                prop_assert_eq!(&a.0, &b.0);
+                prop_assert!(a.1 == b.1, "{} differs", a.0);
+                prop_assert_eq!(&a.2, &b.2);
+            }
         }
+    }
+}
+
+#[test]
+fn a_file_cut_short_anywhere_ends_the_same_three_ways() {
+    // Cut within the last records, within a header, at a block's end (4 KiB blocks) and
+    // just around it: every path keeps the same whole records and reports the same error.
+    let dir = tempfile::tempdir().unwrap();
+    let recs: Vec<(u64, usize)> = (0..200).map(|i| (1, 30 + (i * 53) % 400)).collect();
+    let path = input(dir.path(), Format::Pcap, &recs);
+    let whole = std::fs::read(&path).unwrap();
+    let mut cuts: Vec<usize> = (whole.len() - 500..whole.len()).collect();
+    for k in 1..whole.len() / 4096 + 1 {
+        cuts.extend(k * 4096 - 20..k * 4096 + 20);
+    }
+    cuts.extend([0, 10, 24, 30, 40]);
+    for (i, cut) in cuts.into_iter().filter(|&c| c <= whole.len()).enumerate() {
+        let cut_path = dir.path().join(format!("cut{i}.pcap"));
+        std::fs::write(&cut_path, &whole[..cut]).unwrap();
+        if FileSource::open(&cut_path).is_err() {
+            assert!(cut < 24, "{cut}");
+            continue;
+        }
+        let ends = three_ways(&cut_path).map(|(sub, mut source)| {
+            let mut c = small_config(&dir.path().join(format!("{sub}{i}")), IoMode::Sync);
+            c.format = Format::Pcap;
+            c.buffer_bytes = 4 << 10;
+            c.ring_bytes = 4 * c.buffer_bytes;
+            c.rotate.size = Some(10_000);
+            let (files, error) = capture_ending(&c, &mut *source);
+            let files: Vec<_> = files
+                .into_iter()
+                .map(|(_, b, m)| (blake3::hash(&b).to_hex().to_string(), m.packets))
+                .collect();
+            (files, error.map(|e| e.replace(&format!("{sub}{i}"), "")))
+        });
+        assert_eq!(ends[0], ends[2], "cut at {cut}: blocks against per-packet");
+        assert_eq!(ends[1], ends[2], "cut at {cut}: ringed against per-packet");
     }
 }
 

@@ -22,6 +22,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use blake3::hazmat::ChainingValue;
 use crossbeam_channel::{Receiver, TryRecvError};
 
 use super::error::WriterError;
@@ -116,6 +117,19 @@ pub enum Event {
     Data(Buffer),
     /// The open file is complete.
     Close(FileClose),
+    /// A file the source wrote itself (a replay in blocks, see `producer::blocks`): it is the
+    /// open file from now on, as far as it was written, unless a write of it failed.
+    Adopt(Adopted),
+}
+
+/// A file written by the source, handed over with its digest and counts so far.
+#[derive(Debug)]
+pub struct Adopted {
+    /// The file.
+    pub file: OpenFile,
+    /// The first write of it that failed, if one did: the file is then published as partial,
+    /// cut back to that write's offset, and the writer stops.
+    pub failure: Option<Failure>,
 }
 
 /// A file to start.
@@ -177,7 +191,9 @@ pub struct WriterConfig {
     pub seqs: Arc<SeqAllocator>,
 }
 
-struct OpenFile {
+/// A file being written: its temporary file, digest and counts so far.
+#[derive(Debug)]
+pub struct OpenFile {
     pending: PendingFile,
     seq: u64,
     link_type: LinkType,
@@ -185,6 +201,67 @@ struct OpenFile {
     hasher: StreamDigest,
     metas: Vec<(u64, BufferMeta)>,
     synced_to: u64,
+}
+
+impl OpenFile {
+    /// Reserves the sequence number `open.seq` (before any of the file exists, so a crash can
+    /// never let the number be used again) and creates the temporary file.
+    pub fn create(
+        open: &FileOpen,
+        seqs: &SeqAllocator,
+        perms: &Perms,
+    ) -> Result<OpenFile, WriterError> {
+        let err = |what: &str, source| WriterError {
+            path: open.path.clone(),
+            what: what.into(),
+            source,
+        };
+        seqs.reserve(open.seq)
+            .map_err(|e| err("cannot raise the sequence mark", io::Error::other(e)))?;
+        let pending = PendingFile::create_with_perms(&open.path, perms)
+            .map_err(|e| err("cannot create the temporary file", e))?;
+        Ok(OpenFile {
+            pending,
+            seq: open.seq,
+            link_type: open.link_type,
+            offset: 0,
+            hasher: StreamDigest::new(DIGEST_LEAF),
+            metas: Vec::new(),
+            synced_to: 0,
+        })
+    }
+
+    /// The temporary file, to write at offsets.
+    pub fn file(&self) -> &std::fs::File {
+        &self.pending.file
+    }
+
+    /// Bytes of the file taken so far.
+    pub fn len(&self) -> u64 {
+        self.offset
+    }
+
+    /// Whether nothing was taken.
+    pub fn is_empty(&self) -> bool {
+        self.offset == 0
+    }
+
+    /// Takes the next `bytes` of the file, written elsewhere, of which the whole digest
+    /// leaves from file offset `leaves_from` were hashed to `leaves`; `meta` counts their
+    /// records.
+    pub fn take_written(
+        &mut self,
+        bytes: &[u8],
+        leaves_from: u64,
+        leaves: &[ChainingValue],
+        meta: BufferMeta,
+    ) {
+        self.hasher.update_with_leaves(bytes, leaves_from, leaves);
+        if meta.packets > 0 {
+            self.metas.push((self.offset, meta));
+        }
+        self.offset += bytes.len() as u64;
+    }
 }
 
 /// The writer thread's state.
@@ -277,6 +354,7 @@ impl Writer {
         match event {
             Event::Open(open) => self.open(open),
             Event::Data(buf) => self.data(buf),
+            Event::Adopt(adopted) => self.adopt(adopted),
             Event::Close(close) => match self.file.take() {
                 Some(f) => self.close(f, close),
                 None => Ok(()),
@@ -284,32 +362,25 @@ impl Writer {
         }
     }
 
-    /// Reserves the file's sequence number (before any of it exists, so a crash can never
-    /// let the number be used again) and creates its temporary file.
+    /// Creates the file (see [`OpenFile::create`]).
     fn open(&mut self, open: FileOpen) -> Result<(), WriterError> {
-        let err = |what: &str, source| WriterError {
-            path: open.path.clone(),
-            what: what.into(),
-            source,
-        };
-        self.config
-            .seqs
-            .reserve(open.seq)
-            .map_err(|e| err("cannot raise the sequence mark", io::Error::other(e)))?;
-        let pending = PendingFile::create_with_perms(&open.path, &self.config.perms)
-            .map_err(|e| err("cannot create the temporary file", e))?;
-        let name = file_name(&open.path);
-        self.counters.set_current(Some(name));
-        self.file = Some(OpenFile {
-            pending,
-            seq: open.seq,
-            link_type: open.link_type,
-            offset: 0,
-            hasher: StreamDigest::new(DIGEST_LEAF),
-            metas: Vec::new(),
-            synced_to: 0,
-        });
+        let file = OpenFile::create(&open, &self.config.seqs, &self.config.perms)?;
+        self.counters.set_current(Some(file_name(&open.path)));
+        self.file = Some(file);
         Ok(())
+    }
+
+    /// Takes a file the source wrote; publishes it as partial and stops if a write failed.
+    fn adopt(&mut self, adopted: Adopted) -> Result<(), WriterError> {
+        let Adopted { file, failure } = adopted;
+        debug_assert!(self.file.is_none(), "a file is adopted while another is open");
+        self.counters
+            .set_current(Some(file_name(file.pending.dest_path())));
+        self.file = Some(file);
+        match failure {
+            None => Ok(()),
+            Some(failure) => self.failed(vec![failure]),
+        }
     }
 
     fn data(&mut self, buf: Buffer) -> Result<(), WriterError> {
@@ -351,6 +422,12 @@ impl Writer {
         if failures.is_empty() {
             return Ok(());
         }
+        self.failed(failures)
+    }
+
+    /// After failed writes of the open file: publishes what came before the first as
+    /// partial, and stops.
+    fn failed(&mut self, failures: Vec<Failure>) -> Result<(), WriterError> {
         self.drain();
         let mut all = failures;
         all.extend(self.backend.take_failures());

@@ -18,6 +18,13 @@ pub struct RecordHead {
 }
 
 impl RecordHead {
+    /// The header of a record of a pcap file with header `file`, from its first 16 bytes
+    /// (not checked: see [`FileHeaderRepr::caplen_limit`]).
+    #[inline]
+    pub fn of(file: &FileHeaderRepr, bytes: &[u8; pcap::RECORD_HEADER_LEN]) -> RecordHead {
+        head_of(file, bytes)
+    }
+
     /// Bytes of the record in the file, header included.
     pub fn record_len(&self) -> usize {
         pcap::RECORD_HEADER_LEN + self.caplen as usize
@@ -59,7 +66,7 @@ impl TraceReader {
         if avail < pcap::RECORD_HEADER_LEN
             && !self.refill(avail, pcap::RECORD_HEADER_LEN - avail)?
         {
-            return match avail {
+            return match self.source.available().len() {
                 0 => Ok(None),
                 _ => Err(self.truncated(avail, pcap::RECORD_HEADER_LEN - avail)),
             };
@@ -136,7 +143,10 @@ impl TraceReader {
                         return Ok((copied, CopyStop::Full(avail + more)));
                     }
                     if !self.refill(avail, more)? {
-                        return match (avail, copied) {
+                        // what the refill found counts: a stream read up to a record's end
+                        // may still hold the start of a record cut short
+                        let left = self.source.available().len();
+                        return match (left, copied) {
                             (0, _) => Ok((copied, CopyStop::End)),
                             (_, 0) => Err(self.truncated(avail, more)),
                             _ => Ok((copied, CopyStop::Bad)),

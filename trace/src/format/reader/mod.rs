@@ -218,7 +218,9 @@ impl TraceReader {
                         if self.source.changed() {
                             return Err(self.changed_while_read());
                         }
-                        return match avail {
+                        // what the refill found counts: a stream read up to a record's
+                        // end may still hold the start of a record cut short
+                        return match self.source.available().len() {
                             0 => Ok(None),
                             _ => Err(self.truncated(avail, more)),
                         };
@@ -271,6 +273,19 @@ impl TraceReader {
     /// Byte offset of the next record.
     pub fn offset(&self) -> u64 {
         self.source.offset()
+    }
+
+    /// Goes on from byte `offset` of a stream whose underlying reader its owner moved there
+    /// (a file read elsewhere by blocks up to a record boundary, then sought to it): what the
+    /// reader holds is dropped. False for an input that is not a stream.
+    pub fn resume_at(&mut self, offset: u64) -> bool {
+        let Input::Stream(s) = &mut self.source else {
+            return false;
+        };
+        let to = align::shift(s.buf.as_ptr(), offset);
+        s.base = offset.wrapping_sub(to as u64);
+        (s.start, s.end, s.eof) = (to, to, false);
+        true
     }
 
     /// The file or stream name.

@@ -103,6 +103,83 @@ fn every_truncation_is_an_error_or_a_clean_end() {
     }
 }
 
+/// Returns bytes up to the next of `stops` per read.
+struct Stopping {
+    bytes: Vec<u8>,
+    pos: usize,
+    stops: Vec<usize>,
+}
+
+impl Read for Stopping {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let stop = self.stops.iter().copied().find(|&s| s > self.pos);
+        let end = stop.unwrap_or(self.bytes.len()).min(self.bytes.len());
+        let n = (end - self.pos).min(out.len());
+        out[..n].copy_from_slice(&self.bytes[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn a_stream_read_that_ends_on_a_record_before_a_cut_one_is_truncated() {
+    // The read before the cut record's bytes ends exactly where that record starts: what the
+    // next read finds is still a record cut short, not a clean end.
+    for format in Format::ALL {
+        let bytes = trace(format, 3);
+        let whole = boundaries(format, 3);
+        for n in 0..bytes.len() {
+            let stream = Stopping {
+                bytes: bytes[..n].to_vec(),
+                pos: 0,
+                stops: whole.clone(),
+            };
+            let outcome = TraceReader::from_stream_with("cut", Box::new(stream), Some(format), 64)
+                .and_then(|mut r| drain(&mut r));
+            if let Ok(recs) = outcome {
+                assert!(whole.contains(&n), "{format} {n}: {recs:?}");
+            }
+        }
+    }
+    let bytes = trace(Format::Pcap, 3);
+    let whole = boundaries(Format::Pcap, 3);
+    for n in 24..bytes.len() {
+        let open = || {
+            let stream = Stopping {
+                bytes: bytes[..n].to_vec(),
+                pos: 0,
+                stops: whole.clone(),
+            };
+            TraceReader::from_stream_with("cut", Box::new(stream), None, 64).unwrap()
+        };
+        let mut r = open();
+        let mut out = vec![0; 1024];
+        let mut copied = Ok(());
+        for _ in 0..10 {
+            match r.copy_pcap_records(&mut out, &mut |_| true) {
+                Ok((_, CopyStop::End)) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    copied = Err(e);
+                    break;
+                }
+            }
+        }
+        assert_eq!(copied.is_ok(), whole.contains(&n), "copy, cut at {n}");
+        let mut r = open();
+        let mut clean = false;
+        for _ in 0..10 {
+            match r.peek_pcap() {
+                Ok(None) => clean = true,
+                Ok(Some(_)) if r.next().is_ok() => continue,
+                _ => {}
+            }
+            break;
+        }
+        assert_eq!(clean, whole.contains(&n), "peek, cut at {n}");
+    }
+}
+
 #[test]
 fn errors_name_file_offset_and_what() {
     let mut bytes = trace(Format::Pcap, 2);
