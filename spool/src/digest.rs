@@ -134,8 +134,30 @@ impl StreamDigest {
     /// already hashed to `leaves` (by [`leaf`] at their input offsets). The chaining values
     /// are used only where they fit the stream (`from` on a leaf boundary inside `bytes`,
     /// past the first leaf, all of them inside `bytes`); otherwise the bytes are hashed here.
+    ///
+    /// A leaf may also start before `bytes`, in the bytes taken already: leaves before the
+    /// one being filled are dropped (taken), and that one's chaining value stands in for the
+    /// bytes of it taken so far, which must be the same bytes it was hashed from.
     pub fn update_with_leaves(&mut self, bytes: &[u8], from: u64, leaves: &[ChainingValue]) {
+        let (mut from, mut leaves) = (from, leaves);
+        while !leaves.is_empty() && from < self.cur_start {
+            leaves = &leaves[1..];
+            from += self.leaf_len;
+        }
         let span = leaves.len() as u64 * self.leaf_len;
+        let len = self.len();
+        let filling = from > 0 && from == self.cur_start && from < len && !leaves.is_empty();
+        if filling && from + span <= len + bytes.len() as u64 {
+            // the leaf being filled is among them
+            for cv in leaves {
+                self.tree.push(*cv);
+            }
+            self.cur_start = from + span;
+            self.cur_len = 0;
+            self.cur = fresh_hasher(self.cur_start);
+            self.update(&bytes[(from + span - len) as usize..]);
+            return;
+        }
         let at = from.checked_sub(self.len());
         let fits = at.filter(|&at| {
             !leaves.is_empty()

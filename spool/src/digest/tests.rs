@@ -7,8 +7,13 @@ fn input(len: usize) -> Vec<u8> {
 
 /// Feeds `data` to a digest in pieces of the given lengths; in every piece whose flag is set,
 /// the whole leaves past the first leaf of the input are hashed "elsewhere" and handed over
-/// as chaining values.
+/// as chaining values (with `back`, from the leaf the piece starts in, as a reader that
+/// holds bytes before its piece hands them over).
 fn stream(data: &[u8], leaf_len: u64, pieces: &[(usize, bool)]) -> blake3::Hash {
+    stream_from(data, leaf_len, pieces, false)
+}
+
+fn stream_from(data: &[u8], leaf_len: u64, pieces: &[(usize, bool)], back: bool) -> blake3::Hash {
     let mut d = StreamDigest::new(leaf_len);
     let mut at = 0;
     let mut pieces = pieces.iter().copied().cycle();
@@ -17,7 +22,10 @@ fn stream(data: &[u8], leaf_len: u64, pieces: &[(usize, bool)]) -> blake3::Hash 
         let end = (at + len.max(1)).min(data.len());
         let piece = &data[at..end];
         let leaf = leaf_len as usize;
-        let first = at.div_ceil(leaf).max(1) * leaf;
+        let first = match back {
+            true => (at / leaf).max(1) * leaf,
+            false => at.div_ceil(leaf).max(1) * leaf,
+        };
         let whole = end.saturating_sub(first) / leaf;
         if lend && whole > 0 {
             let cvs: Vec<_> = (0..whole)
@@ -70,10 +78,31 @@ fn leaves_that_do_not_fit_the_stream_are_not_used() {
         assert_eq!(d.finalize(), want, "from {from}");
     }
     let mut d = StreamDigest::new(1024);
-    d.update(&data[..2048]);
-    d.update_with_leaves(&data[2048..4000], 1024, &wrong);
+    d.update(&data[..3000]);
+    d.update_with_leaves(&data[3000..4000], 0, &wrong);
     d.update(&data[4000..]);
-    assert_eq!(d.finalize(), want, "leaves starting before the bytes");
+    assert_eq!(d.finalize(), want, "leaves taken already");
+}
+
+#[test]
+fn the_leaf_being_filled_can_be_handed_over_whole() {
+    let leaf = 1024u64;
+    let data = input(37 * 1024 + 5);
+    for len in [2048, 2049, 3000, 4096, 9000, 37893] {
+        let want = blake3::hash(&data[..len]);
+        for piece in [1, 100, 1023, 1500, 3000, 5000] {
+            assert_eq!(
+                stream_from(&data[..len], leaf, &[(piece, true)], true),
+                want,
+                "len {len} piece {piece}"
+            );
+        }
+    }
+    // and it is trusted: a wrong one changes the digest
+    let mut d = StreamDigest::new(1024);
+    d.update(&data[..1500]);
+    d.update_with_leaves(&data[1500..3000], 1024, &[[0u8; 32]]);
+    assert_ne!(d.finalize(), blake3::hash(&data[..3000]));
 }
 
 #[test]
@@ -96,5 +125,6 @@ proptest! {
     ) {
         let data = input(len);
         prop_assert_eq!(stream(&data, 1 << leaf_shift, &pieces), blake3::hash(&data));
+        prop_assert_eq!(stream_from(&data, 1 << leaf_shift, &pieces, true), blake3::hash(&data));
     }
 }

@@ -183,7 +183,7 @@ impl FileHeaderRepr {
     }
 
     /// Nanoseconds per unit of the record's fractional timestamp.
-    pub(crate) fn frac_ns(&self) -> u64 {
+    pub fn frac_ns(&self) -> u64 {
         match self.format {
             Format::PcapNs => 1,
             _ => 1_000,

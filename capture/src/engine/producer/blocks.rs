@@ -30,10 +30,11 @@
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::{Acquire, Relaxed, Release}};
+use std::sync::{Arc, Mutex};
 
 use blake3::hazmat::ChainingValue;
+use crossbeam_channel::Sender;
 use lander_trace::align;
 use lander_trace::format::pcap::{FileHeaderRepr, RECORD_HEADER_LEN};
 use lander_trace::format::{RecordHead, TraceReader};
@@ -43,6 +44,7 @@ use super::Producer;
 use crate::engine::ring::{BufferMeta, DIGEST_LEAF};
 use crate::engine::rotate::CloseReason;
 use crate::engine::writer::{self, Adopted, Event, Failure, FileClose};
+use crate::engine::error::WriterError;
 use crate::engine::EngineError;
 
 impl Producer {
@@ -60,28 +62,34 @@ impl Producer {
         };
         let start = reader.offset();
         let len = (len as u64).max(1024);
+        let events = self.events.clone();
         let lanes = Lanes {
             input,
             name: reader.path().to_string(),
-            header,
             limit: header.caplen_limit(),
+            frac_ns: header.frac_ns(),
+            header,
             file_header: self.header.clone(),
             len,
-            base: start / len * len,
-            claims: AtomicU64::new(0),
-            moved: Condvar::new(),
-            state: Mutex::new(State {
+            next: Mutex::new(start / len * len),
+            delta: AtomicU64::new(0),
+            failed: AtomicBool::new(false),
+            broken: AtomicBool::new(false),
+            ended: AtomicBool::new(false),
+            claimed: AtomicU64::new(0),
+            walked: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
+            walk: Mutex::new(Walk {
                 rec: start,
-                walked: 0,
-                sent: 0,
                 end: None,
                 stopped: false,
-                broken: false,
-                failed: false,
                 error: None,
                 fd: None,
-                current: None,
                 producer: self,
+            }),
+            send: Mutex::new(Send {
+                current: None,
+                events,
             }),
         };
         std::thread::scope(|s| {
@@ -93,33 +101,33 @@ impl Producer {
                 let _ = other.join();
             }
         });
-        let state = lanes.state.into_inner().unwrap_or_else(|p| p.into_inner());
-        let State {
+        let failed = lanes.failed.into_inner();
+        let broken = lanes.broken.into_inner();
+        let current = into_inner(lanes.send).current;
+        let Walk {
             end,
             stopped,
             error,
-            current,
-            failed,
-            broken,
             ..
-        } = state;
+        } = into_inner(lanes.walk);
         if broken {
             return Err(EngineError::Config(
                 "a replay thread stopped unexpectedly".into(),
             ));
         }
-        if let Some(file) = current {
-            if !failed {
-                self.send(Event::Adopt(Adopted {
-                    file,
-                    failure: None,
-                }))?;
-            }
+        if let (Some(file), false) = (current, failed) {
+            self.send(Event::Adopt(Adopted {
+                file,
+                failure: None,
+            }))?;
         }
         self.sent = self.file.as_ref().map_or(0, |f| f.size);
         self.publish_counts();
         if let Some(e) = error {
             return Err(e);
+        }
+        if failed {
+            return Err(EngineError::WriterGone);
         }
         let end = end.expect("the walk ended");
         let mut at = input;
@@ -133,46 +141,60 @@ impl Producer {
     }
 }
 
+fn into_inner<T>(m: Mutex<T>) -> T {
+    m.into_inner().unwrap_or_else(|p| p.into_inner())
+}
+
 /// What both threads share.
 struct Lanes<'a, 'p> {
     input: &'a File,
     name: String,
     header: FileHeaderRepr,
     limit: u32,
+    frac_ns: u64,
     /// The output's file header.
     file_header: Vec<u8>,
     /// Bytes per block.
     len: u64,
-    /// Input offset of block 0.
-    base: u64,
-    /// The next block to take.
-    claims: AtomicU64,
-    moved: Condvar,
-    state: Mutex<State<'p>>,
+    /// Where the next block starts: see [`Lanes::claim`].
+    next: Mutex<u64>,
+    /// Input offset less file offset of the bytes of the file the walk is in.
+    delta: AtomicU64,
+    /// A write failed or the writer is gone: the walk stops, later blocks are not handed over.
+    failed: AtomicBool,
+    /// A thread panicked: the other gives up.
+    broken: AtomicBool,
+    /// The walk has ended.
+    ended: AtomicBool,
+    /// Blocks taken.
+    claimed: AtomicU64,
+    /// Blocks walked, and blocks handed over: the turn of the block after them. A thread
+    /// waits for its turn spinning (a wait is short, and waking a sleeper took as long).
+    walked: AtomicU64,
+    sent: AtomicU64,
+    walk: Mutex<Walk<'p>>,
+    send: Mutex<Send>,
 }
 
-/// What is done in block order.
-struct State<'p> {
+/// The walk, done in block order.
+struct Walk<'p> {
     producer: &'p mut Producer,
     /// Input offset of the next record to walk.
     rec: u64,
-    /// Blocks walked.
-    walked: u64,
-    /// Blocks handed over.
-    sent: u64,
     /// Where the walk stopped: the first record not replayed.
     end: Option<u64>,
     /// It stopped for a stop request.
     stopped: bool,
-    /// A thread panicked: the other gives up.
-    broken: bool,
-    /// A write failed: later blocks are not handed over.
-    failed: bool,
     error: Option<EngineError>,
     /// The file the walk is in, to write at offsets.
     fd: Option<Arc<File>>,
-    /// The file the hand-over is in.
+}
+
+/// The hand-over, done in block order.
+struct Send {
+    /// The file being handed over.
     current: Option<writer::OpenFile>,
+    events: Sender<Event>,
 }
 
 /// A stretch of one block that goes to one file.
@@ -193,45 +215,47 @@ struct Segment {
     failure: Option<Failure>,
 }
 
-/// Bytes of the input from `first`, placed at `at` in `buf`.
+/// Bytes of the input from `first`, placed at `at` in `buf`; the records that start before
+/// `end` are the block's.
 struct Block {
     buf: Vec<u8>,
     at: usize,
     first: u64,
+    end: u64,
     have: usize,
     eof: bool,
 }
 
-/// Sets `broken` if its thread panics, so the other one does not wait for it forever.
+/// Marks the replay broken if its thread panics, so the other one does not wait forever.
 struct Bail<'l, 'a, 'p>(&'l Lanes<'a, 'p>);
 
 impl Drop for Bail<'_, '_, '_> {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            let mut st = self.0.state.lock().unwrap_or_else(|p| p.into_inner());
-            st.broken = true;
-            self.0.moved.notify_all();
+            self.0.broken.store(true, Release);
         }
     }
 }
 
-impl<'p> Lanes<'_, 'p> {
-    fn lock(&self) -> MutexGuard<'_, State<'p>> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Waits until `ready`; `None` if the other thread panicked.
-    fn wait_for<'g>(
-        &self,
-        mut st: MutexGuard<'g, State<'p>>,
-        ready: impl Fn(&State<'p>) -> bool,
-    ) -> Option<MutexGuard<'g, State<'p>>> {
-        while !ready(&st) && !st.broken {
-            st = self.moved.wait(st).unwrap_or_else(|p| p.into_inner());
+/// Spins until `count` reaches `turn`, or the walk ends (`ended`); false if the other
+/// thread panicked.
+fn wait_turn(count: &AtomicU64, turn: u64, ended: impl Fn() -> bool, broken: &AtomicBool) -> bool {
+    let mut spins = 0u32;
+    while count.load(Acquire) != turn && !ended() {
+        if broken.load(Acquire) {
+            return false;
         }
-        (!st.broken).then_some(st)
+        spins = spins.saturating_add(1);
+        if spins < 1 << 16 {
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
+        }
     }
+    true
+}
 
+impl<'p> Lanes<'_, 'p> {
     /// One thread's part: blocks until the walk has ended.
     fn lane(&self) {
         let _bail = Bail(self);
@@ -239,47 +263,55 @@ impl<'p> Lanes<'_, 'p> {
             buf: Vec::new(),
             at: 0,
             first: 0,
+            end: 0,
             have: 0,
             eof: false,
         };
         let mut segs = Vec::new();
         loop {
-            let j = self.claims.fetch_add(1, Relaxed);
-            let first = self.base + j * self.len;
-            let read = block.read(self.input, first, self.len as usize + RECORD_HEADER_LEN);
-            let st = self.lock();
-            let Some(mut st) = self.wait_for(st, |s| s.walked == j || s.end.is_some()) else {
+            let (j, first, end) = self.claim();
+            let read = block.read(self.input, first, end);
+            if !wait_turn(&self.walked, j, || self.ended.load(Acquire), &self.broken) {
                 return;
-            };
-            if st.end.is_some() {
+            }
+            let mut walk = self.walk.lock().unwrap_or_else(|p| p.into_inner());
+            if walk.end.is_some() {
                 return;
             }
             match read {
-                Ok(()) => self.walk(&mut st, &mut block, &mut segs),
-                Err(e) => self.stop(&mut st, Some(self.read_error(first, e))),
+                Ok(()) => self.walk(&mut walk, &mut block, &mut segs),
+                Err(e) => stop(&mut walk, Some(self.read_error(first, e))),
             }
-            st.walked += 1;
-            self.moved.notify_all();
-            drop(st);
+            self.ended.store(walk.end.is_some(), Release);
+            drop(walk);
+            self.walked.store(j + 1, Release);
             for s in &mut segs {
                 self.write(&block, s);
             }
-            let st = self.lock();
-            let Some(mut st) = self.wait_for(st, |s| s.sent == j) else {
+            if !wait_turn(&self.sent, j, || false, &self.broken) {
                 return;
-            };
-            self.hand_over(&mut st, &block, &mut segs);
-            st.sent += 1;
-            self.moved.notify_all();
+            }
+            let mut send = self.send.lock().unwrap_or_else(|p| p.into_inner());
+            self.hand_over(&mut send, &block, &mut segs);
+            drop(send);
+            self.sent.store(j + 1, Release);
         }
     }
 
-    /// Ends the walk at the next record.
-    fn stop(&self, st: &mut State<'_>, error: Option<EngineError>) {
-        st.end = Some(st.rec);
-        if st.error.is_none() {
-            st.error = error;
+    /// The next block: its number, where it starts and where the next one starts. Blocks
+    /// start on a digest leaf boundary of the file being written where they can, so each
+    /// one hashes its own leaves whole (its first leaf starts in the record the block before
+    /// ended with, whose bytes it reads too).
+    fn claim(&self) -> (u64, u64, u64) {
+        let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
+        let first = *next;
+        let mut end = first + self.len;
+        if self.len >= 2 * DIGEST_LEAF {
+            end -= end.wrapping_sub(self.delta.load(Relaxed)) % DIGEST_LEAF;
         }
+        *next = end;
+        let j = self.claimed.fetch_add(1, Relaxed);
+        (j, first, end)
     }
 
     fn read_error(&self, at: u64, source: io::Error) -> EngineError {
@@ -290,17 +322,17 @@ impl<'p> Lanes<'_, 'p> {
     }
 
     /// Walks the records that start in `block`, cutting them into segments by file.
-    fn walk(&self, st: &mut State<'_>, block: &mut Block, segs: &mut Vec<Segment>) {
+    fn walk(&self, st: &mut Walk<'_>, block: &mut Block, segs: &mut Vec<Segment>) {
         segs.clear();
         let p = &mut *st.producer;
-        if p.control.writer_failed.load(Relaxed) {
-            return self.stop(st, Some(EngineError::WriterGone));
+        if p.control.writer_failed.load(Relaxed) || self.failed.load(Relaxed) {
+            return stop(st, Some(EngineError::WriterGone));
         }
         if p.control.stop.load(Relaxed) {
             st.stopped = true;
-            return self.stop(st, None);
+            return stop(st, None);
         }
-        let block_end = block.first + self.len;
+        let block_end = block.end;
         let mut pos = st.rec;
         let mut run = Run::new(p.config.rotate, p.config.snaplen, p.limit - p.packets);
         if p.control.rotate.swap(false, Relaxed) {
@@ -313,6 +345,15 @@ impl<'p> Lanes<'_, 'p> {
         let mut seg = p.file.as_ref().map(|f| Segment::new(pos, f.size, st.fd.clone()));
         let mut end = None;
         while pos < block_end {
+            if let Some(file) = p.file.as_mut() {
+                let here = block.first + block.have as u64;
+                let until = (block_end - pos) as usize;
+                let bytes = block.bytes(pos, here.max(pos));
+                pos += run.take_plain(file, bytes, until, self.frac_ns, self.limit) as u64;
+                if pos >= block_end {
+                    break;
+                }
+            }
             let head = match block.reach(self.input, pos + RECORD_HEADER_LEN as u64) {
                 Ok(true) => block.bytes(pos, pos + RECORD_HEADER_LEN as u64),
                 Ok(false) => {
@@ -342,34 +383,16 @@ impl<'p> Lanes<'_, 'p> {
                 }
             }
             if p.file.is_none() {
-                let (open, file) = p.new_file(h.ts_ns);
-                let created = writer::OpenFile::create(&open, &p.config.seqs, &p.config.perms)
-                    .and_then(|f| {
-                        let fd = f.file().try_clone().map_err(|source| {
-                            crate::engine::error::WriterError {
-                                path: open.path.clone(),
-                                what: "cannot open the temporary file again".into(),
-                                source,
-                            }
-                        })?;
-                        Ok((f, Arc::new(fd)))
-                    });
-                let (created, fd) = match created {
-                    Ok(c) => c,
+                match self.create(p, h.ts_ns, pos) {
+                    Ok((s, fd)) => {
+                        seg = Some(s);
+                        st.fd = Some(fd);
+                    }
                     Err(e) => {
-                        end = Some(Some(EngineError::Io {
-                            what: format!("{}: {}", e.path.display(), e.what),
-                            source: e.source,
-                        }));
+                        end = Some(Some(e));
                         break;
                     }
-                };
-                p.counters.set_current(Some(file.name.clone()));
-                let mut s = Segment::new(pos, file.size, Some(fd.clone()));
-                s.new = Some(created);
-                seg = Some(s);
-                st.fd = Some(fd);
-                p.file = Some(file);
+                }
             }
             let file = p.file.as_mut().expect("a file is open");
             if run.take(file, h) {
@@ -399,21 +422,55 @@ impl<'p> Lanes<'_, 'p> {
         p.publish_counts();
         st.rec = pos;
         if let Some(error) = end {
-            self.stop(st, error);
+            stop(st, error);
         }
+    }
+
+    /// Starts the next file at a record stamped `ts_ns` at input offset `pos`: creates it
+    /// (its sequence number reserved first), and its first segment.
+    fn create(
+        &self,
+        p: &mut Producer,
+        ts_ns: u64,
+        pos: u64,
+    ) -> Result<(Segment, Arc<File>), EngineError> {
+        let (open, file) = p.new_file(ts_ns);
+        let failed = |e: WriterError| EngineError::Io {
+            what: format!("{}: {}", e.path.display(), e.what),
+            source: e.source,
+        };
+        let created =
+            writer::OpenFile::create(&open, &p.config.seqs, &p.config.perms).map_err(failed)?;
+        let fd = created.file().try_clone().map_err(|source| {
+            failed(WriterError {
+                path: open.path.clone(),
+                what: "cannot open the temporary file again".into(),
+                source,
+            })
+        })?;
+        let fd = Arc::new(fd);
+        self.delta.store(pos - file.size, Relaxed);
+        p.counters.set_current(Some(file.name.clone()));
+        let mut s = Segment::new(pos, file.size, Some(fd.clone()));
+        s.new = Some(created);
+        p.file = Some(file);
+        Ok((s, fd))
     }
 
     /// Hashes a segment's whole leaves and writes it (its file's header first).
     fn write(&self, block: &Block, s: &mut Segment) {
         let bytes = block.bytes(s.from, s.to);
         let end = s.out + bytes.len() as u64;
-        // The file's first leaf is its root when it is its only one: never hashed apart.
-        let mut at = s.out.div_ceil(DIGEST_LEAF).max(1) * DIGEST_LEAF;
+        // Leaves from the one the segment starts in, when the block holds its start (the
+        // end of the record before, in the same file); never the file's first leaf, which
+        // is its root when it is its only one.
+        let delta = s.from - s.out;
+        let held = block.first.saturating_sub(delta).max(s.out / DIGEST_LEAF * DIGEST_LEAF);
+        let mut at = held.div_ceil(DIGEST_LEAF).max(1) * DIGEST_LEAF;
         s.leaves.clear();
         s.leaves_from = at;
         while at + DIGEST_LEAF <= end {
-            let from = (at - s.out) as usize;
-            let leaf = &bytes[from..from + DIGEST_LEAF as usize];
+            let leaf = block.bytes(at + delta, at + delta + DIGEST_LEAF);
             s.leaves.push(lander_spool::digest::leaf(at, leaf));
             at += DIGEST_LEAF;
         }
@@ -433,9 +490,9 @@ impl<'p> Lanes<'_, 'p> {
 
     /// Adds a written block to its files' digests and counts, and hands over the files that
     /// ended in it.
-    fn hand_over(&self, st: &mut State<'_>, block: &Block, segs: &mut Vec<Segment>) {
+    fn hand_over(&self, st: &mut Send, block: &Block, segs: &mut Vec<Segment>) {
         for s in segs.drain(..) {
-            if st.failed {
+            if self.failed.load(Relaxed) {
                 continue;
             }
             if let Some(mut new) = s.new {
@@ -447,9 +504,9 @@ impl<'p> Lanes<'_, 'p> {
             };
             let handed = match s.failure {
                 Some(failure) => {
-                    st.failed = true;
+                    self.failed.store(true, Relaxed);
                     let file = st.current.take().expect("a file is open");
-                    st.producer.send(Event::Adopt(Adopted {
+                    st.events.send(Event::Adopt(Adopted {
                         file,
                         failure: Some(failure),
                     }))
@@ -459,24 +516,29 @@ impl<'p> Lanes<'_, 'p> {
                     match s.close {
                         Some(close) => {
                             let file = st.current.take().expect("a file is open");
-                            st.producer
+                            st.events
                                 .send(Event::Adopt(Adopted {
                                     file,
                                     failure: None,
                                 }))
-                                .and_then(|()| st.producer.send(Event::Close(close)))
+                                .and_then(|()| st.events.send(Event::Close(close)))
                         }
                         None => Ok(()),
                     }
                 }
             };
-            if handed.is_err() || st.failed {
-                st.failed = true;
-                if st.end.is_none() {
-                    self.stop(st, Some(EngineError::WriterGone));
-                }
+            if handed.is_err() {
+                self.failed.store(true, Relaxed);
             }
         }
+    }
+}
+
+/// Ends the walk at the next record.
+fn stop(st: &mut Walk<'_>, error: Option<EngineError>) {
+    st.end = Some(st.rec);
+    if st.error.is_none() {
+        st.error = error;
     }
 }
 
@@ -508,13 +570,18 @@ impl Segment {
     }
 }
 
+/// Bytes read past a block's end, so that its last record is seldom read on for.
+const READ_PAST: usize = 4096;
+
 impl Block {
-    /// Reads `len` bytes from input offset `first` (fewer at the end of the file).
-    fn read(&mut self, input: &File, first: u64, len: usize) -> io::Result<()> {
+    /// Reads the block from input offset `first` to `end`, and a little past it (fewer at
+    /// the end of the file).
+    fn read(&mut self, input: &File, first: u64, end: u64) -> io::Result<()> {
+        let len = (end - first) as usize + READ_PAST;
         if self.buf.len() < len + align::COPY_ALIGN {
             self.buf = vec![0; len + align::COPY_ALIGN];
         }
-        self.first = first;
+        (self.first, self.end) = (first, end);
         self.at = align::shift(self.buf.as_ptr(), first);
         (self.have, self.eof) = (0, false);
         self.fill(input, len)

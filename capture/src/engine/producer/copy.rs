@@ -136,6 +136,61 @@ impl Run {
         }
     }
 
+    /// Takes the records at the start of `bytes` (little-endian pcap records whose
+    /// fractional timestamps count units of `frac_ns`) that [`Run::take`] would take without
+    /// cutting the run, while they start before `until`, lie whole in `bytes` and have a
+    /// caplen within `limit`. Returns the bytes taken. The record it stops at needs the
+    /// rules one by one (a cut, the limit, a bad or unfinished record).
+    #[inline]
+    pub(super) fn take_plain(
+        &mut self,
+        file: &mut OpenFile,
+        bytes: &[u8],
+        until: usize,
+        frac_ns: u64,
+        limit: u32,
+    ) -> usize {
+        if self.cut.is_some() {
+            return 0;
+        }
+        let boundary = file.boundary_ns.unwrap_or(u64::MAX);
+        let max_size = self.rotate.size.unwrap_or(u64::MAX);
+        let max_packets = self.rotate.packets.unwrap_or(u64::MAX);
+        let room = self.left - self.meta.packets;
+        let cap = self.snaplen.min(limit);
+        let (mut size, mut packets) = (file.size, file.packets);
+        let mut run = BufferMeta::default();
+        let mut at = 0;
+        while at < until {
+            let Some(h) = bytes.get(at..at + 16) else {
+                break;
+            };
+            let word = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
+            let caplen = word(8);
+            let len = 16 + caplen as usize;
+            if caplen > cap || at + len > bytes.len() {
+                break;
+            }
+            let ts = u64::from(word(0)) * 1_000_000_000 + u64::from(word(4)) * frac_ns;
+            let over = packets > 0 && size.saturating_add(len as u64) > max_size;
+            // what take() cuts at or just after: left for it
+            if ts >= boundary || over || run.packets + 1 >= room || packets + 1 >= max_packets {
+                break;
+            }
+            run.packets += 1;
+            run.bytes += u64::from(caplen);
+            run.wire_bytes += u64::from(word(12));
+            run.first_ts_ns = run.first_ts_ns.or(Some(ts));
+            run.last_ts_ns = Some(ts);
+            size += len as u64;
+            packets += 1;
+            at += len;
+        }
+        self.meta.merge(&run);
+        (file.size, file.packets) = (size, packets);
+        at
+    }
+
     /// Takes a record into the open file, or cuts the run before it.
     #[inline]
     pub(super) fn take(&mut self, file: &mut OpenFile, h: RecordHead) -> bool {
