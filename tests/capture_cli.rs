@@ -636,3 +636,99 @@ fn without_io_uring_auto_falls_back_to_plain_writes_with_one_log_line() {
     assert!(err.contains("cannot set up io_uring"), "{err}");
     assert!(traces(&out).is_empty());
 }
+
+/// Starts a replay of `input` in blocks and signals it with `sig` once its temporary file
+/// holds a few MiB; returns how it exited.
+fn replay_signalled(input: &Path, out: &Path, sig: i32) -> std::process::ExitStatus {
+    let mut child = Command::new(CAPTURE)
+        .args(["--read", input.to_str().unwrap(), "--rotate-size", "16MiB"])
+        .args(["--site", "t", "--out-dir"])
+        .arg(out)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let end = Instant::now() + Duration::from_secs(60);
+    loop {
+        let tmp: u64 = std::fs::read_dir(out)
+            .ok()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .filter_map(|e| e.metadata().ok())
+            .map(|m| m.len())
+            .sum();
+        if tmp >= 4 << 20 {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the replay ended first"
+        );
+        assert!(Instant::now() < end, "the temporary file never grew");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    signal(&child, sig);
+    wait_exit(&mut child, Duration::from_secs(60))
+}
+
+/// The records of the published traces in `dir`, one after the other, are the input's first
+/// records, byte for byte; returns how many bytes of records they hold.
+fn assert_prefix_of(dir: &Path, input: &[u8]) -> usize {
+    let mut at = 24;
+    for t in traces(dir) {
+        let bytes = std::fs::read(&t).unwrap();
+        assert_eq!(bytes[..24], input[..24], "{t:?}: the header");
+        let records = &bytes[24..];
+        assert!(
+            input[at..].starts_with(records),
+            "{t:?} is not the input's next records"
+        );
+        assert_eq!(manifest(&t)["packets"], tcpdump_count(&t));
+        at += records.len();
+    }
+    at - 24
+}
+
+#[test]
+fn a_replay_in_blocks_killed_or_stopped_leaves_a_prefix_of_its_input() {
+    // Two threads write a replay's blocks, but in turn: a file is whole up to where it ends,
+    // never with a hole a crash could leave before a later block.
+    let dir = tempfile::tempdir().unwrap();
+    let input = gen(dir.path(), 1_000_000, "pcap");
+    let bytes = std::fs::read(&input).unwrap();
+    let out = dir.path().join("killed");
+    replay_signalled(&input, &out, libc::SIGKILL);
+    let o = capture(
+        &["--read", gen(dir.path(), 10, "pcap").to_str().unwrap()],
+        &out,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let files = traces(&out);
+    let recovered: Vec<_> = files
+        .iter()
+        .filter(|t| manifest(t)["recovered"] == true)
+        .collect();
+    assert_eq!(recovered.len(), 1, "the file being written is salvaged");
+    // the salvaged file and the ones before it, without the restart's own
+    let keep = dir.path().join("before");
+    std::fs::create_dir(&keep).unwrap();
+    for t in &files[..files.len() - 1] {
+        std::fs::copy(t, keep.join(t.file_name().unwrap())).unwrap();
+        let mut m = t.as_os_str().to_owned();
+        m.push(".json");
+        let mut to = keep.join(t.file_name().unwrap()).into_os_string();
+        to.push(".json");
+        std::fs::copy(PathBuf::from(m), PathBuf::from(to)).unwrap();
+    }
+    assert!(assert_prefix_of(&keep, &bytes) > 4 << 20);
+
+    let out = dir.path().join("stopped");
+    let st = replay_signalled(&input, &out, libc::SIGINT);
+    assert!(st.success(), "a stop is a clean exit: {st:?}");
+    let kept = assert_prefix_of(&out, &bytes);
+    assert!(kept > 4 << 20 && kept < bytes.len() - 24, "{kept}");
+    for t in traces(&out) {
+        assert!(manifest(&t)["partial"].is_null(), "{t:?}");
+    }
+}

@@ -90,7 +90,9 @@ pub struct Args {
     /// fsync every file and its directory when publishing.
     #[arg(long)]
     pub fsync: bool,
-    /// Write path: uring, sync, or auto (io_uring when the kernel allows it).
+    /// Write path: uring, sync, or auto (io_uring when the kernel allows it). A replay of a
+    /// pcap file written as it is goes in blocks on two threads with plain writes, unless
+    /// uring is asked for.
     #[arg(long, default_value = "auto")]
     pub io: IoMode,
     /// Total size of the buffer ring, e.g. 64MiB.

@@ -10,6 +10,11 @@
 //! preallocated buffer; full buffers go to the writer through a bounded channel and come back
 //! once written. Nothing is allocated per packet. A live source never waits: with no free
 //! buffer it counts a ring drop. A file source waits.
+//!
+//! A replay of a regular pcap file whose records the output takes as they are skips the ring:
+//! the source thread and one more each read, walk, hash and write their own blocks of the
+//! file, in turn where order matters, and hand finished files to the writer thread to publish
+//! (`producer::blocks`).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -54,7 +59,9 @@ pub struct EngineConfig {
     pub rotate: RotatePolicy,
     /// fsync files and directory on publication.
     pub fsync: bool,
-    /// Write path.
+    /// Write path. With [`IoMode::Uring`] every write goes through the writer thread's
+    /// ring; otherwise a replay of a regular pcap file whose records are written as they are
+    /// goes in blocks on two threads (`producer::blocks`), with plain writes.
     pub io: IoMode,
     /// Total bytes of ring buffers.
     pub ring_bytes: usize,

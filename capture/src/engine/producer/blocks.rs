@@ -30,7 +30,10 @@
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::{Acquire, Relaxed, Release}};
+use std::sync::atomic::{
+    AtomicBool, AtomicU64,
+    Ordering::{Acquire, Relaxed, Release},
+};
 use std::sync::{Arc, Mutex};
 
 use blake3::hazmat::ChainingValue;
@@ -41,10 +44,10 @@ use lander_trace::format::{RecordHead, TraceReader};
 
 use super::copy::{Cut, Run};
 use super::Producer;
+use crate::engine::error::WriterError;
 use crate::engine::ring::{BufferMeta, DIGEST_LEAF};
 use crate::engine::rotate::CloseReason;
 use crate::engine::writer::{self, Adopted, Event, Failure, FileClose};
-use crate::engine::error::WriterError;
 use crate::engine::EngineError;
 
 impl Producer {
@@ -62,6 +65,11 @@ impl Producer {
         };
         let start = reader.offset();
         let len = (len as u64).max(1024);
+        tracing::info!(
+            "replaying {} in blocks of {} KiB on two threads",
+            reader.path(),
+            len >> 10
+        );
         let events = self.events.clone();
         let lanes = Lanes {
             input,
@@ -116,10 +124,10 @@ impl Producer {
             ));
         }
         if let (Some(file), false) = (current, failed) {
-            self.send(Event::Adopt(Adopted {
+            self.send(Event::Adopt(Box::new(Adopted {
                 file,
                 failure: None,
-            }))?;
+            })))?;
         }
         self.sent = self.file.as_ref().map_or(0, |f| f.size);
         self.publish_counts();
@@ -222,6 +230,7 @@ struct Block {
     at: usize,
     first: u64,
     end: u64,
+    delta: u64,
     have: usize,
     eof: bool,
 }
@@ -264,13 +273,14 @@ impl<'p> Lanes<'_, 'p> {
             at: 0,
             first: 0,
             end: 0,
+            delta: 0,
             have: 0,
             eof: false,
         };
         let mut segs = Vec::new();
         loop {
             let (j, first, end) = self.claim();
-            let read = block.read(self.input, first, end);
+            let read = block.read(self.input, first, end, self.delta.load(Relaxed));
             if !wait_turn(&self.walked, j, || self.ended.load(Acquire), &self.broken) {
                 return;
             }
@@ -286,10 +296,15 @@ impl<'p> Lanes<'_, 'p> {
             drop(walk);
             self.walked.store(j + 1, Release);
             for s in &mut segs {
-                self.write(&block, s);
+                hash(&block, s);
             }
             if !wait_turn(&self.sent, j, || false, &self.broken) {
                 return;
+            }
+            // Written in turn: a file is only ever written up to where it is whole, so a
+            // crash leaves it cut short, never with a hole before a later block.
+            for s in &mut segs {
+                self.write(&block, s);
             }
             let mut send = self.send.lock().unwrap_or_else(|p| p.into_inner());
             self.hand_over(&mut send, &block, &mut segs);
@@ -342,7 +357,10 @@ impl<'p> Lanes<'_, 'p> {
                 segs.push(s);
             }
         }
-        let mut seg = p.file.as_ref().map(|f| Segment::new(pos, f.size, st.fd.clone()));
+        let mut seg = p
+            .file
+            .as_ref()
+            .map(|f| Segment::new(pos, f.size, st.fd.clone()));
         let mut end = None;
         while pos < block_end {
             if let Some(file) = p.file.as_mut() {
@@ -457,23 +475,12 @@ impl<'p> Lanes<'_, 'p> {
         Ok((s, fd))
     }
 
-    /// Hashes a segment's whole leaves and writes it (its file's header first).
+    /// Writes a segment (its file's header first), unless a write failed before.
     fn write(&self, block: &Block, s: &mut Segment) {
-        let bytes = block.bytes(s.from, s.to);
-        let end = s.out + bytes.len() as u64;
-        // Leaves from the one the segment starts in, when the block holds its start (the
-        // end of the record before, in the same file); never the file's first leaf, which
-        // is its root when it is its only one.
-        let delta = s.from - s.out;
-        let held = block.first.saturating_sub(delta).max(s.out / DIGEST_LEAF * DIGEST_LEAF);
-        let mut at = held.div_ceil(DIGEST_LEAF).max(1) * DIGEST_LEAF;
-        s.leaves.clear();
-        s.leaves_from = at;
-        while at + DIGEST_LEAF <= end {
-            let leaf = block.bytes(at + delta, at + delta + DIGEST_LEAF);
-            s.leaves.push(lander_spool::digest::leaf(at, leaf));
-            at += DIGEST_LEAF;
+        if self.failed.load(Relaxed) {
+            return;
         }
+        let bytes = block.bytes(s.from, s.to);
         if s.new.is_some() {
             if let Err(error) = s.fd.write_all_at(&self.file_header, 0) {
                 s.failure = Some(Failure { offset: 0, error });
@@ -506,28 +513,27 @@ impl<'p> Lanes<'_, 'p> {
                 Some(failure) => {
                     self.failed.store(true, Relaxed);
                     let file = st.current.take().expect("a file is open");
-                    st.events.send(Event::Adopt(Adopted {
-                        file,
-                        failure: Some(failure),
-                    }))
+                    let failure = Some(failure);
+                    let adopted = Event::Adopt(Box::new(Adopted { file, failure }));
+                    st.events.send(adopted).is_ok()
                 }
                 None => {
                     file.take_written(block.bytes(s.from, s.to), s.leaves_from, &s.leaves, s.meta);
                     match s.close {
                         Some(close) => {
                             let file = st.current.take().expect("a file is open");
-                            st.events
-                                .send(Event::Adopt(Adopted {
-                                    file,
-                                    failure: None,
-                                }))
-                                .and_then(|()| st.events.send(Event::Close(close)))
+                            let adopted = Event::Adopt(Box::new(Adopted {
+                                file,
+                                failure: None,
+                            }));
+                            st.events.send(adopted).is_ok()
+                                && st.events.send(Event::Close(close)).is_ok()
                         }
-                        None => Ok(()),
+                        None => true,
                     }
                 }
             };
-            if handed.is_err() {
+            if !handed {
                 self.failed.store(true, Relaxed);
             }
         }
@@ -539,6 +545,26 @@ fn stop(st: &mut Walk<'_>, error: Option<EngineError>) {
     st.end = Some(st.rec);
     if st.error.is_none() {
         st.error = error;
+    }
+}
+
+/// Hashes a segment's whole digest leaves: from the one it starts in, when the block holds
+/// that leaf's start (the end of the record before, in the same file); never the file's
+/// first leaf, which is its root when it is its only one.
+fn hash(block: &Block, s: &mut Segment) {
+    let end = s.to - s.from + s.out;
+    let delta = s.from - s.out;
+    let held = block
+        .first
+        .saturating_sub(delta)
+        .max(s.out / DIGEST_LEAF * DIGEST_LEAF);
+    let mut at = held.div_ceil(DIGEST_LEAF).max(1) * DIGEST_LEAF;
+    s.leaves.clear();
+    s.leaves_from = at;
+    while at + DIGEST_LEAF <= end {
+        let leaf = block.bytes(at + delta, at + delta + DIGEST_LEAF);
+        s.leaves.push(lander_spool::digest::leaf(at, leaf));
+        at += DIGEST_LEAF;
     }
 }
 
@@ -570,19 +596,33 @@ impl Segment {
     }
 }
 
+/// Where in `buf` input offset `first` goes: in step with file offset `first - delta` for
+/// the write, moved a cache line on when that would make the read slow.
+fn place(buf: &[u8], first: u64, delta: u64) -> usize {
+    let at = align::shift(buf.as_ptr(), first.wrapping_sub(delta));
+    match align::slow_read(buf[at..].as_ptr(), first) {
+        true => at + align::COPY_ALIGN,
+        false => at,
+    }
+}
+
 /// Bytes read past a block's end, so that its last record is seldom read on for.
 const READ_PAST: usize = 4096;
 
 impl Block {
     /// Reads the block from input offset `first` to `end`, and a little past it (fewer at
     /// the end of the file).
-    fn read(&mut self, input: &File, first: u64, end: u64) -> io::Result<()> {
+    ///
+    /// The bytes are placed for the file they are likely to go to (input offset less
+    /// `delta`): in step with it, and out of the slow band for the read (see
+    /// [`lander_trace::align`]).
+    fn read(&mut self, input: &File, first: u64, end: u64, delta: u64) -> io::Result<()> {
         let len = (end - first) as usize + READ_PAST;
-        if self.buf.len() < len + align::COPY_ALIGN {
-            self.buf = vec![0; len + align::COPY_ALIGN];
+        if self.buf.len() < len + 2 * align::COPY_ALIGN {
+            self.buf = vec![0; len + 2 * align::COPY_ALIGN];
         }
-        (self.first, self.end) = (first, end);
-        self.at = align::shift(self.buf.as_ptr(), first);
+        (self.first, self.end, self.delta) = (first, end, delta);
+        self.at = place(&self.buf, first, delta);
         (self.have, self.eof) = (0, false);
         self.fill(input, len)
     }
@@ -591,8 +631,8 @@ impl Block {
     fn fill(&mut self, input: &File, len: usize) -> io::Result<()> {
         if self.buf.len() < self.at + len {
             // a record longer than a block: a bigger buffer, the bytes read placed again
-            let mut buf = vec![0; len + len / 2 + align::COPY_ALIGN];
-            let at = align::shift(buf.as_ptr(), self.first);
+            let mut buf = vec![0; len + len / 2 + 2 * align::COPY_ALIGN];
+            let at = place(&buf, self.first, self.delta);
             buf[at..at + self.have].copy_from_slice(&self.buf[self.at..self.at + self.have]);
             (self.buf, self.at) = (buf, at);
         }

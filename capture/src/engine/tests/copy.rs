@@ -106,17 +106,17 @@ fn outputs(dir: &Path) -> Vec<(String, Vec<u8>, Manifest)> {
         .collect()
 }
 
-fn capture(c: &EngineConfig, source: &mut dyn CaptureSource) -> Vec<(String, Vec<u8>, Manifest)> {
+/// Each published file's name, bytes and manifest.
+type Outputs = Vec<(String, Vec<u8>, Manifest)>;
+
+fn capture(c: &EngineConfig, source: &mut dyn CaptureSource) -> Outputs {
     let (files, error) = capture_ending(c, source);
     assert_eq!(error, None);
     files
 }
 
 /// The files a capture published, and its error.
-fn capture_ending(
-    c: &EngineConfig,
-    source: &mut dyn CaptureSource,
-) -> (Vec<(String, Vec<u8>, Manifest)>, Option<String>) {
+fn capture_ending(c: &EngineConfig, source: &mut dyn CaptureSource) -> (Outputs, Option<String>) {
     std::fs::create_dir_all(&c.out_dir).unwrap();
     let s = run(c, source, &Control::default()).unwrap();
     (outputs(&c.out_dir), s.error)

@@ -119,7 +119,7 @@ pub enum Event {
     Close(FileClose),
     /// A file the source wrote itself (a replay in blocks, see `producer::blocks`): it is the
     /// open file from now on, as far as it was written, unless a write of it failed.
-    Adopt(Adopted),
+    Adopt(Box<Adopted>),
 }
 
 /// A file written by the source, handed over with its digest and counts so far.
@@ -371,9 +371,12 @@ impl Writer {
     }
 
     /// Takes a file the source wrote; publishes it as partial and stops if a write failed.
-    fn adopt(&mut self, adopted: Adopted) -> Result<(), WriterError> {
-        let Adopted { file, failure } = adopted;
-        debug_assert!(self.file.is_none(), "a file is adopted while another is open");
+    fn adopt(&mut self, adopted: Box<Adopted>) -> Result<(), WriterError> {
+        let Adopted { file, failure } = *adopted;
+        debug_assert!(
+            self.file.is_none(),
+            "a file is adopted while another is open"
+        );
         self.counters
             .set_current(Some(file_name(file.pending.dest_path())));
         self.file = Some(file);
