@@ -118,11 +118,8 @@ impl Producer {
             error,
             ..
         } = into_inner(lanes.walk);
-        if broken {
-            return Err(EngineError::Config(
-                "a replay thread stopped unexpectedly".into(),
-            ));
-        }
+        // everything handed over was written in turn: the writer takes it even after a
+        // thread failed
         if let (Some(file), false) = (current, failed) {
             self.send(Event::Adopt(Box::new(Adopted {
                 file,
@@ -131,6 +128,11 @@ impl Producer {
         }
         self.sent = self.file.as_ref().map_or(0, |f| f.size);
         self.publish_counts();
+        if broken {
+            return Err(EngineError::Config(
+                "a replay thread stopped unexpectedly".into(),
+            ));
+        }
         if let Some(e) = error {
             return Err(e);
         }
@@ -304,7 +306,10 @@ impl<'p> Lanes<'_, 'p> {
             // Written in turn: a file is only ever written up to where it is whole, so a
             // crash leaves it cut short, never with a hole before a later block.
             for s in &mut segs {
-                self.write(&block, s);
+                // nothing after a failed write
+                if !self.write(&block, s) {
+                    break;
+                }
             }
             let mut send = self.send.lock().unwrap_or_else(|p| p.into_inner());
             self.hand_over(&mut send, &block, &mut segs);
@@ -385,7 +390,8 @@ impl<'p> Lanes<'_, 'p> {
             };
             let h = RecordHead::of(&self.header, head.try_into().expect("a record header"));
             let len = h.record_len() as u64;
-            if h.caplen > self.limit {
+            // a bad record, or one the ring could not hold either: the ring path says so
+            if h.caplen > self.limit || len + self.file_header.len() as u64 > self.len {
                 end = Some(None);
                 break;
             }
@@ -401,6 +407,11 @@ impl<'p> Lanes<'_, 'p> {
                 }
             }
             if p.file.is_none() {
+                if run.meta.packets == run.left {
+                    // the packet limit: no file for a record it leaves out
+                    end = Some(None);
+                    break;
+                }
                 match self.create(p, h.ts_ns, pos) {
                     Ok((s, fd)) => {
                         seg = Some(s);
@@ -475,24 +486,26 @@ impl<'p> Lanes<'_, 'p> {
         Ok((s, fd))
     }
 
-    /// Writes a segment (its file's header first), unless a write failed before.
-    fn write(&self, block: &Block, s: &mut Segment) {
+    /// Writes a segment (its file's header first), unless a write failed before; false if
+    /// this one fails.
+    fn write(&self, block: &Block, s: &mut Segment) -> bool {
         if self.failed.load(Relaxed) {
-            return;
+            return false;
         }
-        let bytes = block.bytes(s.from, s.to);
         if s.new.is_some() {
             if let Err(error) = s.fd.write_all_at(&self.file_header, 0) {
                 s.failure = Some(Failure { offset: 0, error });
-                return;
+                return false;
             }
         }
-        if let Err(error) = s.fd.write_all_at(bytes, s.out) {
+        if let Err(error) = s.fd.write_all_at(block.bytes(s.from, s.to), s.out) {
             s.failure = Some(Failure {
                 offset: s.out,
                 error,
             });
+            return false;
         }
+        true
     }
 
     /// Adds a written block to its files' digests and counts, and hands over the files that
@@ -657,8 +670,12 @@ impl Block {
         Ok(len <= self.have)
     }
 
-    /// The bytes from input offset `from` to `to` (both here).
+    /// The bytes from input offset `from` to `to` (both here, unless none are asked for).
     fn bytes(&self, from: u64, to: u64) -> &[u8] {
+        if from == to {
+            // an empty stretch may lie past what was read (a block inside a long record)
+            return &[];
+        }
         let i = self.at + (from - self.first) as usize;
         &self.buf[i..i + (to - from) as usize]
     }

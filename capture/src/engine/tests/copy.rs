@@ -270,3 +270,52 @@ fn a_bad_record_is_reported_with_its_offset_after_the_records_before_it() {
     let files = check_published(&c.out_dir);
     assert_eq!(files.concat().len(), 5, "the records before it are kept");
 }
+
+#[test]
+fn the_packet_limit_at_a_file_cut_ends_the_same_three_ways() {
+    // The limit falls on the record that fills a file: no file follows for a record left out.
+    let dir = tempfile::tempdir().unwrap();
+    let path = input(dir.path(), Format::Pcap, &[(1, 60); 10]);
+    for (limit, packets) in [(0, 2), (2, 2), (4, 2), (4, 4), (3, 1), (10, 5)] {
+        let ends = three_ways(&path).map(|(sub, mut source)| {
+            let out = dir.path().join(format!("{sub}-{limit}-{packets}"));
+            let mut c = small_config(&out, IoMode::Sync);
+            c.format = Format::Pcap;
+            c.max_packets = Some(limit);
+            c.rotate.packets = Some(packets);
+            let (files, error) = capture_ending(&c, &mut *source);
+            (
+                files.into_iter().map(|f| f.2.packets).collect::<Vec<_>>(),
+                error,
+            )
+        });
+        let want: Vec<u64> = (0..limit / packets).map(|_| packets).collect();
+        assert_eq!(ends[2], (want, None), "limit {limit}, {packets} a file");
+        assert_eq!(ends[0], ends[2], "limit {limit}, {packets} a file: blocks");
+        assert_eq!(ends[1], ends[2], "limit {limit}, {packets} a file: ringed");
+    }
+}
+
+#[test]
+fn a_record_longer_than_a_ring_buffer_ends_the_same_three_ways() {
+    // 4 KiB buffers make 4 KiB blocks: a 9 KB record lies over two whole blocks after it, and
+    // the ring cannot hold it.
+    let dir = tempfile::tempdir().unwrap();
+    let mut recs = vec![(1, 100); 200];
+    recs.insert(150, (1, 9_000));
+    let path = input(dir.path(), Format::Pcap, &recs);
+    let ends = three_ways(&path).map(|(sub, mut source)| {
+        let mut c = small_config(&dir.path().join(sub), IoMode::Sync);
+        c.format = Format::Pcap;
+        c.buffer_bytes = 4 << 10;
+        c.ring_bytes = 4 * c.buffer_bytes;
+        let (files, error) = capture_ending(&c, &mut *source);
+        let files: Vec<_> = files.into_iter().map(|f| (f.1, f.2.packets)).collect();
+        (files, error)
+    });
+    let error = ends[2].1.as_deref().unwrap_or_default();
+    assert!(error.contains("does not fit in a ring buffer"), "{error}");
+    assert_eq!(ends[2].0.iter().map(|f| f.1).sum::<u64>(), 150);
+    assert!(ends[0] == ends[2], "blocks against per-packet");
+    assert!(ends[1] == ends[2], "ringed against per-packet");
+}
