@@ -55,7 +55,7 @@ pub struct ProducerConfig {
     /// Mode and group of the files a replay in blocks creates.
     pub perms: Perms,
     /// Replay a regular pcap file whose records are copied as they are in blocks of this many
-    /// bytes, on this thread and one more (see [`blocks`]); `None`: through the ring.
+    /// bytes, on this thread and one more (module `blocks`); `None`: through the ring.
     pub blocks: Option<usize>,
 }
 
