@@ -721,13 +721,15 @@ fn a_replay_in_blocks_killed_or_stopped_leaves_a_prefix_of_its_input() {
         to.push(".json");
         std::fs::copy(PathBuf::from(m), PathBuf::from(to)).unwrap();
     }
-    assert!(assert_prefix_of(&keep, &bytes) > 4 << 20);
+    let kept = assert_prefix_of(&keep, &bytes);
+    // whole records of the 4 MiB and more written before the kill
+    assert!(kept > 3 << 20, "{kept} bytes kept of {files:?}");
 
     let out = dir.path().join("stopped");
     let st = replay_signalled(&input, &out, libc::SIGINT);
     assert!(st.success(), "a stop is a clean exit: {st:?}");
     let kept = assert_prefix_of(&out, &bytes);
-    assert!(kept > 4 << 20 && kept < bytes.len() - 24, "{kept}");
+    assert!(kept > 3 << 20 && kept < bytes.len() - 24, "{kept}");
     for t in traces(&out) {
         assert!(manifest(&t)["partial"].is_null(), "{t:?}");
     }
