@@ -3,6 +3,8 @@
 //! records at a time: one copy per buffer instead of a parse and an encode per packet.
 //! Rotation, the packet limit and the counts are decided for each record from its header,
 //! exactly as on the per-packet path; a record longer than the snaplen goes that path.
+//! A regular file is replayed in blocks instead (`blocks.rs`); this path takes pipes and
+//! streams, `--io uring`, and whatever the blocks leave.
 
 use std::sync::atomic::Ordering::Relaxed;
 

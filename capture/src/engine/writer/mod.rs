@@ -236,16 +236,6 @@ impl OpenFile {
         &self.pending.file
     }
 
-    /// Bytes of the file taken so far.
-    pub fn len(&self) -> u64 {
-        self.offset
-    }
-
-    /// Whether nothing was taken.
-    pub fn is_empty(&self) -> bool {
-        self.offset == 0
-    }
-
     /// Takes the next `bytes` of the file, written elsewhere, of which the whole digest
     /// leaves from file offset `leaves_from` were hashed to `leaves`; `meta` counts their
     /// records.
