@@ -101,6 +101,19 @@ fn signal(child: &Child, sig: i32) {
     assert!(st.success());
 }
 
+/// Bytes in the temporary files of `dir` (none if it does not exist yet).
+fn tmp_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .ok()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum()
+}
+
 fn mkfifo(path: &Path) {
     assert!(Command::new("mkfifo").arg(path).status().unwrap().success());
 }
@@ -277,17 +290,7 @@ fn sigkill_mid_file_then_restart_salvages_whole_packets() {
     w.write_all(&bytes[..bytes.len() / 2 + 13]).unwrap();
     w.flush().unwrap();
     let end = Instant::now() + Duration::from_secs(20);
-    let tmp_size = || {
-        std::fs::read_dir(&out)
-            .ok()
-            .into_iter()
-            .flatten()
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
-            .map(|e| e.metadata().unwrap().len())
-            .sum::<u64>()
-    };
-    while tmp_size() < 500_000 {
+    while tmp_bytes(&out) < 500_000 {
         assert!(Instant::now() < end, "the temporary file never grew");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -649,16 +652,7 @@ fn replay_signalled(input: &Path, out: &Path, sig: i32) -> std::process::ExitSta
         .unwrap();
     let end = Instant::now() + Duration::from_secs(60);
     loop {
-        let tmp: u64 = std::fs::read_dir(out)
-            .ok()
-            .into_iter()
-            .flatten()
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
-            .filter_map(|e| e.metadata().ok())
-            .map(|m| m.len())
-            .sum();
-        if tmp >= 4 << 20 {
+        if tmp_bytes(out) >= 4 << 20 {
             break;
         }
         assert!(

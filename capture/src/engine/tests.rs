@@ -697,7 +697,7 @@ fn replay(
     let source = source::file::FileSource::open(path).unwrap();
     match copy {
         true => producer.run(&mut { source }).unwrap(),
-        false => producer.run(&mut copy::PerPacket(source)).unwrap(),
+        false => producer.run(&mut copy::per_packet(source)).unwrap(),
     };
     assert!(t.join().unwrap().error.is_none());
 }

@@ -79,12 +79,11 @@ impl Producer {
             header,
             file_header: self.header.clone(),
             len,
-            next: Mutex::new(start / len * len),
+            claims: Mutex::new((0, start / len * len)),
             delta: AtomicU64::new(0),
             failed: AtomicBool::new(false),
             broken: AtomicBool::new(false),
             ended: AtomicBool::new(false),
-            claimed: AtomicU64::new(0),
             walked: AtomicU64::new(0),
             sent: AtomicU64::new(0),
             walk: Mutex::new(Walk {
@@ -139,6 +138,10 @@ impl Producer {
         if failed {
             return Err(EngineError::WriterGone);
         }
+        if self.file.is_some() {
+            // the ring path goes on with the open file
+            self.make_room(RECORD_HEADER_LEN)?;
+        }
         let end = end.expect("the walk ended");
         let mut at = input;
         at.seek(SeekFrom::Start(end))
@@ -166,8 +169,8 @@ struct Lanes<'a, 'p> {
     file_header: Vec<u8>,
     /// Bytes per block.
     len: u64,
-    /// Where the next block starts: see [`Lanes::claim`].
-    next: Mutex<u64>,
+    /// The next block's number and where it starts: see [`Lanes::claim`].
+    claims: Mutex<(u64, u64)>,
     /// Input offset less file offset of the bytes of the file the walk is in.
     delta: AtomicU64,
     /// A write failed or the writer is gone: the walk stops, later blocks are not handed over.
@@ -176,8 +179,6 @@ struct Lanes<'a, 'p> {
     broken: AtomicBool,
     /// The walk has ended.
     ended: AtomicBool,
-    /// Blocks taken.
-    claimed: AtomicU64,
     /// Blocks walked, and blocks handed over: the turn of the block after them. A thread
     /// waits for its turn spinning (a wait is short, and waking a sleeper took as long).
     walked: AtomicU64,
@@ -323,14 +324,13 @@ impl<'p> Lanes<'_, 'p> {
     /// one hashes its own leaves whole (its first leaf starts in the record the block before
     /// ended with, whose bytes it reads too).
     fn claim(&self) -> (u64, u64, u64) {
-        let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
-        let first = *next;
+        let mut claims = self.claims.lock().unwrap_or_else(|p| p.into_inner());
+        let (j, first) = *claims;
         let mut end = first + self.len;
         if self.len >= 2 * DIGEST_LEAF {
             end -= end.wrapping_sub(self.delta.load(Relaxed)) % DIGEST_LEAF;
         }
-        *next = end;
-        let j = self.claimed.fetch_add(1, Relaxed);
+        *claims = (j + 1, end);
         (j, first, end)
     }
 
@@ -377,35 +377,18 @@ impl<'p> Lanes<'_, 'p> {
                     break;
                 }
             }
-            let head = match block.reach(self.input, pos + RECORD_HEADER_LEN as u64) {
-                Ok(true) => block.bytes(pos, pos + RECORD_HEADER_LEN as u64),
-                Ok(false) => {
+            let h = match self.record_at(block, pos) {
+                Ok(Some(h)) => h,
+                Ok(None) => {
                     end = Some(None);
                     break;
                 }
                 Err(e) => {
-                    end = Some(Some(self.read_error(pos, e)));
+                    end = Some(Some(e));
                     break;
                 }
             };
-            let h = RecordHead::of(&self.header, head.try_into().expect("a record header"));
             let len = h.record_len() as u64;
-            // a bad record, or one the ring could not hold either: the ring path says so
-            if h.caplen > self.limit || len + self.file_header.len() as u64 > self.len {
-                end = Some(None);
-                break;
-            }
-            match block.reach(self.input, pos + len) {
-                Ok(true) => {}
-                Ok(false) => {
-                    end = Some(None);
-                    break;
-                }
-                Err(e) => {
-                    end = Some(Some(self.read_error(pos, e)));
-                    break;
-                }
-            }
             if p.file.is_none() {
                 if run.meta.packets == run.left {
                     // the packet limit: no file for a record it leaves out
@@ -453,6 +436,27 @@ impl<'p> Lanes<'_, 'p> {
         if let Some(error) = end {
             stop(st, error);
         }
+    }
+
+    /// The header of the record at `pos`, once the whole record is in `block`; `None` where
+    /// the walk ends: the file ends there or cuts it short, or the record is bad or longer
+    /// than the ring could hold (the ring path then says so, as it always has).
+    fn record_at(&self, block: &mut Block, pos: u64) -> Result<Option<RecordHead>, EngineError> {
+        let reach = |block: &mut Block, to| {
+            block
+                .reach(self.input, to)
+                .map_err(|e| self.read_error(pos, e))
+        };
+        if !reach(block, pos + RECORD_HEADER_LEN as u64)? {
+            return Ok(None);
+        }
+        let head = block.bytes(pos, pos + RECORD_HEADER_LEN as u64);
+        let h = RecordHead::of(&self.header, head.try_into().expect("a record header"));
+        let len = h.record_len() as u64;
+        if h.caplen > self.limit || len + self.file_header.len() as u64 > self.len {
+            return Ok(None);
+        }
+        Ok(reach(block, pos + len)?.then_some(h))
     }
 
     /// Starts the next file at a record stamped `ts_ns` at input offset `pos`: creates it

@@ -8,7 +8,6 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 
-use lander_trace::format::pcap::RECORD_HEADER_LEN;
 use lander_trace::format::{CopyStop, Endian, RecordHead, TraceReader};
 use lander_trace::record::Format;
 
@@ -94,12 +93,8 @@ impl Producer {
         let rotate = self.config.rotate;
         let snaplen = self.config.snaplen;
         let left = self.limit - self.packets;
-        if self.buf.is_none() {
-            // after a replay in blocks, which writes without the ring
-            self.make_room(RECORD_HEADER_LEN)?;
-        }
         let file = self.file.as_mut().expect("a file is open");
-        let buf = self.buf.as_mut().expect("a file has a buffer");
+        let buf = self.buf.as_mut().expect("an open file has a buffer");
         let mut run = Run::new(rotate, snaplen, left);
         let (bytes, stop) = reader
             .copy_pcap_records(buf.spare_mut(), &mut |h| run.take(file, h))

@@ -8,48 +8,39 @@ use crate::engine::source::file::FileSource;
 use lander_trace::format::TraceWriter;
 use lander_trace::record::Record;
 
-/// A file source that never offers its records for copying: the per-packet path.
-pub(super) struct PerPacket(pub(super) FileSource);
+/// A file source that offers its records for copying through the ring only (`ring`), or
+/// never (the per-packet path); never in blocks.
+pub(super) struct Offering {
+    source: FileSource,
+    ring: bool,
+}
 
-impl CaptureSource for PerPacket {
-    fn next(&mut self) -> Result<Next<'_>, SourceError> {
-        self.0.next()
-    }
-    fn link_type(&self) -> LinkType {
-        self.0.link_type()
-    }
-    fn snaplen(&self) -> u32 {
-        self.0.snaplen()
-    }
-    fn is_live(&self) -> bool {
-        false
-    }
-    fn describe(&self) -> String {
-        self.0.describe()
+/// `source` replayed packet by packet.
+pub(super) fn per_packet(source: FileSource) -> Offering {
+    Offering {
+        source,
+        ring: false,
     }
 }
 
-/// A file source that offers its records for copying through the ring only, not in blocks.
-struct Ringed(FileSource);
-
-impl CaptureSource for Ringed {
+impl CaptureSource for Offering {
     fn next(&mut self) -> Result<Next<'_>, SourceError> {
-        self.0.next()
+        self.source.next()
     }
     fn link_type(&self) -> LinkType {
-        self.0.link_type()
+        self.source.link_type()
     }
     fn snaplen(&self) -> u32 {
-        self.0.snaplen()
+        self.source.snaplen()
     }
     fn is_live(&self) -> bool {
         false
     }
     fn describe(&self) -> String {
-        self.0.describe()
+        self.source.describe()
     }
     fn pcap_records(&mut self) -> Option<&mut lander_trace::format::TraceReader> {
-        self.0.pcap_records()
+        self.ring.then(|| self.source.pcap_records()).flatten()
     }
 }
 
@@ -59,8 +50,14 @@ fn three_ways(path: &Path) -> [(&'static str, Box<dyn CaptureSource>); 3] {
     let open = || FileSource::open(path).unwrap();
     [
         ("blocks", Box::new(open())),
-        ("ringed", Box::new(Ringed(open()))),
-        ("per-packet", Box::new(PerPacket(open()))),
+        (
+            "ringed",
+            Box::new(Offering {
+                source: open(),
+                ring: true,
+            }),
+        ),
+        ("per-packet", Box::new(per_packet(open()))),
     ]
 }
 
@@ -216,7 +213,7 @@ fn digests_hashed_partly_by_the_source_are_the_files_blake3() {
     let dir = tempfile::tempdir().unwrap();
     let recs: Vec<(u64, usize)> = (0..12_000).map(|i| (1, 40 + (i * 37) % 900)).collect();
     let path = input(dir.path(), Format::Pcap, &recs);
-    for (sub, buffer, size, snaplen, per_packet) in [
+    for (sub, buffer, size, snaplen, packet_by_packet) in [
         ("one-leaf", 256 << 10, 60_000u64, None, false),
         ("few", 256 << 10, 300_000, None, false),
         ("many", 256 << 10, 3_000_000, None, false),
@@ -237,8 +234,8 @@ fn digests_hashed_partly_by_the_source_are_the_files_blake3() {
         c.rotate.size = Some(size);
         c.snaplen = snaplen;
         let source = FileSource::open(&path).unwrap();
-        let files = match per_packet {
-            true => capture(&c, &mut PerPacket(source)),
+        let files = match packet_by_packet {
+            true => capture(&c, &mut per_packet(source)),
             false => capture(&c, &mut { source }),
         };
         assert!(files.len() > 1, "{sub}");
