@@ -23,7 +23,8 @@ pub const TEMP_SUFFIX: &str = ".tmp";
 
 /// A file being written under a temporary name, published by [`PendingFile::commit`].
 ///
-/// Dropping it without committing removes the temporary file.
+/// Dropping it without committing removes the temporary file, unless it is to be kept (see
+/// [`PendingFile::keep_when_dropped`]).
 #[derive(Debug)]
 pub struct PendingFile {
     /// The open temporary file.
@@ -112,6 +113,12 @@ impl PendingFile {
     /// Changes the final name the file will get (in the same directory).
     pub fn retarget(&mut self, dest: &Path) {
         self.dest = parent_of(&self.dest).join(dest.file_name().unwrap_or_default());
+    }
+
+    /// From now on, dropping the file without committing or aborting it leaves it where it is,
+    /// for the next start to recover: data written is never removed by an error path.
+    pub fn keep_when_dropped(&mut self) {
+        self.done = true;
     }
 
     /// Leaves the temporary file where it is, for the next start to recover (a complete file

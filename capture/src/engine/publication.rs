@@ -5,7 +5,8 @@
 //! file that is not ours already has either name, the file takes the next sequence number
 //! (reserved in the site's mark before it is used) and what was there is left untouched.
 
-use std::io::{self, Write};
+use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::error::WriterError;
@@ -41,15 +42,17 @@ fn error(path: &Path, what: &str, source: io::Error) -> WriterError {
 
 impl Publication<'_> {
     /// Publishes `pending` with `manifest` under the pending file's final name, or the first
-    /// free one after it; returns the path. On error the pending file stays pending, for the
-    /// caller to keep or remove.
+    /// free one after it; returns the path. The manifest is written into `room` (a temporary
+    /// file taken for it beforehand) where there is one. On error the pending file stays
+    /// pending, for the caller to keep or remove.
     pub fn publish(
         &self,
         pending: &mut PendingFile,
         manifest: &mut Manifest,
+        mut room: Option<PendingFile>,
     ) -> Result<PathBuf, WriterError> {
         for _ in 0..NAME_TRIES {
-            if self.publish_as(pending, manifest)? {
+            if self.publish_as(pending, manifest, &mut room)? {
                 let dest = pending.dest_path().to_owned();
                 if self.fsync {
                     let dir = dest.parent().unwrap_or(Path::new("."));
@@ -72,6 +75,7 @@ impl Publication<'_> {
         &self,
         pending: &mut PendingFile,
         manifest: &mut Manifest,
+        room: &mut Option<PendingFile>,
     ) -> Result<bool, WriterError> {
         let dest = pending.dest_path().to_owned();
         if std::fs::symlink_metadata(&dest).is_ok() {
@@ -79,7 +83,7 @@ impl Publication<'_> {
         }
         let mpath = manifest_path(&dest);
         manifest.created_ns = now_ns();
-        if !self.publish_manifest(&mpath, manifest)? {
+        if !self.publish_manifest(&mpath, manifest, room)? {
             return Ok(false);
         }
         match pending.commit_new(false) {
@@ -97,12 +101,27 @@ impl Publication<'_> {
         }
     }
 
-    fn publish_manifest(&self, mpath: &Path, manifest: &Manifest) -> Result<bool, WriterError> {
-        let mut mfile = PendingFile::create_with_perms(mpath, &self.perms)
-            .map_err(|e| error(mpath, "cannot create the manifest", e))?;
+    /// The manifest under `mpath`, written into `room` if there is one; `Ok(false)` if the
+    /// name is taken (the room is then kept for the next name).
+    fn publish_manifest(
+        &self,
+        mpath: &Path,
+        manifest: &Manifest,
+        room: &mut Option<PendingFile>,
+    ) -> Result<bool, WriterError> {
+        let mut mfile = match room.take() {
+            Some(mut room) => {
+                room.retarget(mpath);
+                room
+            }
+            None => PendingFile::create_with_perms(mpath, &self.perms)
+                .map_err(|e| error(mpath, "cannot create the manifest", e))?,
+        };
+        let json = manifest.to_json();
         mfile
             .file
-            .write_all(&manifest.to_json())
+            .write_all_at(&json, 0)
+            .and_then(|()| mfile.file.set_len(json.len() as u64))
             .map_err(|e| error(mpath, "cannot write the manifest", e))?;
         if self.fsync {
             mfile
@@ -110,9 +129,13 @@ impl Publication<'_> {
                 .sync_all()
                 .map_err(|e| error(mpath, "cannot fsync the manifest", e))?;
         }
-        mfile
+        let published = mfile
             .commit_new(false)
-            .map_err(|e| error(mpath, "cannot publish the manifest", e))
+            .map_err(|e| error(mpath, "cannot publish the manifest", e))?;
+        if !published {
+            *room = Some(mfile);
+        }
+        Ok(published)
     }
 
     /// Renames the pending file (and its manifest) to the next sequence number, reserved.

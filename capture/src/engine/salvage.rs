@@ -292,7 +292,7 @@ fn publish_salvaged(
         perms: config.perms,
         seqs: seqs.as_ref(),
     };
-    Ok(how.publish(pending, manifest)?)
+    Ok(how.publish(pending, manifest, None)?)
 }
 
 fn fill_manifest(m: &mut Manifest, dest: &Path, digest: String, size: u64, stop: &str) {

@@ -767,3 +767,128 @@ fn no_buffer_is_lost_to_a_record_that_fills_it() {
         assert!(files.concat() == read_all(&path));
     }
 }
+
+/// A tmpfs of `size` mounted under `dir`, unmounted when dropped (tests run as root).
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Tmpfs {
+        let mnt = dir.join("small");
+        std::fs::create_dir(&mnt).unwrap();
+        let st = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&mnt)
+            .status()
+            .expect("mount must be available (tests run as root)");
+        assert!(st.success(), "cannot mount a tmpfs (tests need root)");
+        Tmpfs(mnt)
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// Writes until the filesystem under `dir` is full.
+fn fill(dir: &Path) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(dir.join(".filler")).unwrap();
+    let chunk = [0u8; 4096];
+    while f.write_all(&chunk).is_ok() {}
+}
+
+/// A file that was written whole gets its manifest even when the disk filled after it was
+/// created (the next file, written by the other replay thread or by the writer while the
+/// publisher works on this one, or anyone else's): the manifest's room is taken with the file.
+#[test]
+fn a_whole_file_is_published_after_the_disk_filled() {
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = Tmpfs::mount(dir.path(), "512k");
+    let free = FreeBuffers::allocate(2, 4096, 2).unwrap();
+    let template = Manifest::new("", Format::PcapNs, LinkType::ETHERNET, 65535);
+    let seqs = seqs(&mnt.0);
+    let w = writer::Writer::new(
+        writer::WriterConfig {
+            fsync: false,
+            template,
+            perms: Perms::RAW,
+            seqs: seqs.clone(),
+        },
+        Box::new(writer::sync::SyncBackend::new(free.clone())),
+        free,
+        Default::default(),
+    );
+    let open = writer::FileOpen {
+        path: mnt.0.join(naming::trace_name("t", 0, 0, Format::PcapNs)),
+        seq: 0,
+        link_type: LinkType::ETHERNET,
+    };
+    let mut file = writer::OpenFile::create(&open, &seqs, &Perms::RAW).unwrap();
+    let input = synth(100);
+    let mut enc = lander_trace::format::TraceWriter::new(
+        Vec::new(),
+        Format::PcapNs,
+        LinkType::ETHERNET,
+        65535,
+    )
+    .unwrap();
+    let mut meta = ring::BufferMeta::default();
+    for r in &input {
+        enc.write(&r.as_record()).unwrap();
+        meta.add(r.ts_ns, r.data.len(), r.wire_len, 0);
+    }
+    let bytes = enc.finish().unwrap();
+    std::os::unix::fs::FileExt::write_all_at(file.file(), &bytes, 0).unwrap();
+    file.take_written(&bytes, 0, &[], meta);
+    fill(&mnt.0);
+    let (tx, rx) = crossbeam_channel::bounded(4);
+    let failure = None;
+    tx.send(writer::Event::Adopt(Box::new(writer::Adopted {
+        file,
+        failure,
+    })))
+    .unwrap();
+    let close = writer::FileClose {
+        reason: rotate::CloseReason::Size,
+        kernel_drops: None,
+        interface_drops: None,
+        ring_drops: 0,
+    };
+    tx.send(writer::Event::Close(close)).unwrap();
+    drop(tx);
+    let report = w.run(rx);
+    assert!(report.error.is_none(), "{:?}", report.error);
+    assert_eq!(check_published(&mnt.0).concat(), input);
+}
+
+/// A file being written that an error path drops (the writer stopping on a failed
+/// publication, a hand-over the writer no longer takes) is left for the next start to
+/// salvage: what was written to it is never removed. The room for its manifest goes.
+#[test]
+fn a_file_dropped_on_an_error_path_is_left_for_salvage() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = writer::FileOpen {
+        path: dir
+            .path()
+            .join(naming::trace_name("t", 0, 0, Format::PcapNs)),
+        seq: 0,
+        link_type: LinkType::ETHERNET,
+    };
+    let file = writer::OpenFile::create(&open, &seqs(dir.path()), &Perms::RAW).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(file.file(), b"written", 0).unwrap();
+    drop(file);
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "tmp"))
+        .collect();
+    assert_eq!(left.len(), 1, "{left:?}");
+    let name = left[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        name.starts_with(".t-19700101-000000-000000.pcap."),
+        "{name}"
+    );
+    assert_eq!(std::fs::read(&left[0]).unwrap(), b"written");
+}

@@ -517,6 +517,10 @@ impl<'p> Lanes<'_, 'p> {
     fn hand_over(&self, st: &mut Send, block: &Block, segs: &mut Vec<Segment>) {
         for s in segs.drain(..) {
             if self.failed.load(Relaxed) {
+                // not written (writes stop at the first failure, and this one came after)
+                if let Some(new) = s.new {
+                    new.abort();
+                }
                 continue;
             }
             if let Some(mut new) = s.new {

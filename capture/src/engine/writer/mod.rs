@@ -18,6 +18,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -30,7 +31,7 @@ use super::ring::{Buffer, BufferMeta, FreeBuffers, DIGEST_LEAF};
 use super::rotate::CloseReason;
 use super::stats::Counters;
 use lander_spool::digest::StreamDigest;
-use lander_spool::manifest::Manifest;
+use lander_spool::manifest::{manifest_path, Manifest};
 use lander_spool::perms::Perms;
 use lander_spool::publish::PendingFile;
 use lander_spool::seq::SeqAllocator;
@@ -195,6 +196,8 @@ pub struct WriterConfig {
 #[derive(Debug)]
 pub struct OpenFile {
     pending: PendingFile,
+    /// The room its manifest will be written in, taken with the file.
+    room: PendingFile,
     seq: u64,
     link_type: LinkType,
     offset: u64,
@@ -205,7 +208,8 @@ pub struct OpenFile {
 
 impl OpenFile {
     /// Reserves the sequence number `open.seq` (before any of the file exists, so a crash can
-    /// never let the number be used again) and creates the temporary file.
+    /// never let the number be used again) and creates the temporary file, and beside it the
+    /// room for its manifest (see [`MANIFEST_ROOM`]).
     pub fn create(
         open: &FileOpen,
         seqs: &SeqAllocator,
@@ -218,10 +222,20 @@ impl OpenFile {
         };
         seqs.reserve(open.seq)
             .map_err(|e| err("cannot raise the sequence mark", io::Error::other(e)))?;
-        let pending = PendingFile::create_with_perms(&open.path, perms)
+        let mut pending = PendingFile::create_with_perms(&open.path, perms)
             .map_err(|e| err("cannot create the temporary file", e))?;
+        // whatever is written to it is published or left for salvage, never removed by an
+        // error path
+        pending.keep_when_dropped();
+        let room = PendingFile::create_with_perms(&manifest_path(&open.path), perms)
+            .and_then(|room| {
+                room.file.write_all_at(&[0; MANIFEST_ROOM], 0)?;
+                Ok(room)
+            })
+            .map_err(|e| err("cannot take the room for the manifest", e))?;
         Ok(OpenFile {
             pending,
+            room,
             seq: open.seq,
             link_type: open.link_type,
             offset: 0,
@@ -229,6 +243,11 @@ impl OpenFile {
             metas: Vec::new(),
             synced_to: 0,
         })
+    }
+
+    /// Removes a file nothing was written to.
+    pub fn abort(self) {
+        let _ = self.pending.abort();
     }
 
     /// The temporary file, to write at offsets.
@@ -264,6 +283,11 @@ pub struct Writer {
     publisher: Option<Publisher>,
     error: Option<WriterError>,
 }
+
+/// Bytes taken for a file's manifest when the file is created (a manifest is under 1 KiB),
+/// so that a disk filled afterwards (by the next file, or anyone) cannot keep a file written
+/// whole from being published.
+pub const MANIFEST_ROOM: usize = 4096;
 
 /// Bytes between early writeback requests when fsync is on.
 const WRITEBACK_STEP: u64 = 4 << 20;
@@ -459,7 +483,7 @@ impl Writer {
         manifest.drops.interface = close.interface_drops;
         manifest.drops.ring = close.ring_drops;
         manifest.blake3 = f.hasher.finalize().to_hex().to_string();
-        self.publish(f.pending, manifest)
+        self.publish(f.pending, f.room, manifest)
     }
 
     /// Publishes what was written of a file that ends early: cut back to `good_len` (a buffer
@@ -490,7 +514,7 @@ impl Writer {
         manifest.blake3 = hash_prefix(f.pending.tmp_path(), len)
             .map_err(|e| err("cannot re-read the partial file", e))?;
         tracing::warn!("{}: published as partial: {reason}", path.display());
-        self.publish(f.pending, manifest)
+        self.publish(f.pending, f.room, manifest)
     }
 
     fn manifest_for(&self, f: &OpenFile, len: u64) -> Manifest {
@@ -515,11 +539,20 @@ impl Writer {
 
     /// Hands the file to the publisher thread (manifest first, then the trace file, so a
     /// consumer that sees the trace sees both).
-    fn publish(&mut self, pending: PendingFile, manifest: Manifest) -> Result<(), WriterError> {
+    fn publish(
+        &mut self,
+        pending: PendingFile,
+        room: PendingFile,
+        manifest: Manifest,
+    ) -> Result<(), WriterError> {
         self.counters.set_current(None);
         // The publisher is only taken out when `run` ends, after the last file.
         if let Some(p) = self.publisher.as_mut() {
-            p.publish(Finished { pending, manifest });
+            p.publish(Finished {
+                pending,
+                room,
+                manifest,
+            });
         }
         Ok(())
     }

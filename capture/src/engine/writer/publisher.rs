@@ -57,6 +57,8 @@ enum Job {
 pub struct Finished {
     /// The complete temporary file.
     pub pending: PendingFile,
+    /// The room taken for its manifest.
+    pub room: PendingFile,
     /// Its manifest (the creation time is set on publication).
     pub manifest: Manifest,
 }
@@ -196,6 +198,7 @@ fn publish_one(
 ) {
     let Finished {
         mut pending,
+        room,
         mut manifest,
     } = job;
     if outcome.error.is_some() {
@@ -224,7 +227,7 @@ fn publish_one(
         perms: config.perms,
         seqs: Some(&config.seqs),
     };
-    match how.publish(&mut pending, &mut manifest) {
+    match how.publish(&mut pending, &mut manifest, Some(room)) {
         Ok(path) => {
             tracing::debug!("published {} ({packets} packets)", path.display());
             counters.files.fetch_add(1, Relaxed);
