@@ -318,13 +318,26 @@ fn published(output: &Path) -> bool {
 /// trace replaced goes first (its digest, counts and provenance describe that file), so a
 /// crash in between leaves the old trace as a plain file, never the new one under the old
 /// manifest.
+///
+/// Where nothing has the name, the file takes it by a step that cannot replace anything
+/// (`RENAME_NOREPLACE`): a trace published in the moment between the check and the rename
+/// keeps its name, and is judged as one found there.
 pub fn publish_over(
-    pending: PendingFile,
+    mut pending: PendingFile,
     fsync: bool,
     what: &str,
     force: bool,
 ) -> anyhow::Result<()> {
     let output = pending.dest_path().to_path_buf();
+    let free =
+        matches!(std::fs::symlink_metadata(&output), Err(e) if e.kind() == io::ErrorKind::NotFound);
+    if free
+        && pending
+            .commit_new(fsync)
+            .with_context(|| format!("publishing {}", output.display()))?
+    {
+        return Ok(());
+    }
     if let Err(e) = not_a_published_trace(&output, what, force) {
         let _ = pending.abort();
         return Err(e);

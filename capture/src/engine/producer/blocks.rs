@@ -368,6 +368,11 @@ impl<'p> Lanes<'_, 'p> {
             .map(|f| Segment::new(pos, f.size, st.fd.clone()));
         let mut end = None;
         while pos < block_end {
+            if run.meta.packets == run.left {
+                // the packet limit: the next record is not even read (as the ring path)
+                end = Some(None);
+                break;
+            }
             if let Some(file) = p.file.as_mut() {
                 let here = block.first + block.have as u64;
                 let until = (block_end - pos) as usize;
@@ -390,11 +395,6 @@ impl<'p> Lanes<'_, 'p> {
             };
             let len = h.record_len() as u64;
             if p.file.is_none() {
-                if run.meta.packets == run.left {
-                    // the packet limit: no file for a record it leaves out
-                    end = Some(None);
-                    break;
-                }
                 match self.create(p, h.ts_ns, pos) {
                     Ok((s, fd)) => {
                         seg = Some(s);
