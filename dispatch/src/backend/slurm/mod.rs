@@ -434,11 +434,20 @@ mod tests {
         assert_eq!(s.len(), 4);
     }
 
+    /// An executable script, put in place by `install` so that no descriptor of this
+    /// process ever has it open for writing: a test forking meanwhile would carry one into
+    /// its child, and running the script would fail with ETXTBSY.
     fn fake(dir: &Path, name: &str, body: &str) -> String {
-        use std::os::unix::fs::PermissionsExt;
         let path = dir.join(name);
-        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let draft = dir.join(format!(".{name}.draft"));
+        std::fs::write(&draft, format!("#!/bin/sh\n{body}\n")).unwrap();
+        let st = std::process::Command::new("install")
+            .args(["-m", "0755"])
+            .arg(&draft)
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(st.success());
         path.to_string_lossy().into_owned()
     }
 
