@@ -331,12 +331,13 @@ pub fn publish_over(
     let output = pending.dest_path().to_path_buf();
     let free =
         matches!(std::fs::symlink_metadata(&output), Err(e) if e.kind() == io::ErrorKind::NotFound);
-    if free
-        && pending
-            .commit_new(fsync)
-            .with_context(|| format!("publishing {}", output.display()))?
-    {
-        return Ok(());
+    if free {
+        match pending.commit_new(fsync) {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            // a filesystem with neither: the checks below, then a plain rename
+            Err(e) => tracing::debug!("{}: {e}", output.display()),
+        }
     }
     if let Err(e) = not_a_published_trace(&output, what, force) {
         let _ = pending.abort();

@@ -109,10 +109,15 @@ impl Publication<'_> {
         manifest: &Manifest,
         room: &mut Option<PendingFile>,
     ) -> Result<bool, WriterError> {
-        let mut mfile = match room.take() {
-            Some(mut room) => {
-                room.retarget(mpath);
-                room
+        // a room a cleaner took away (it is old when its file was open a long time) is
+        // replaced by a new file
+        let taken = room
+            .take()
+            .filter(|r| std::fs::symlink_metadata(r.tmp_path()).is_ok());
+        let mut mfile = match taken {
+            Some(mut r) => {
+                r.retarget(mpath);
+                r
             }
             None => PendingFile::create_with_perms(mpath, &self.perms)
                 .map_err(|e| error(mpath, "cannot create the manifest", e))?,

@@ -806,9 +806,31 @@ fn fill(dir: &Path) {
 fn a_whole_file_is_published_after_the_disk_filled() {
     let dir = tempfile::tempdir().unwrap();
     let mnt = Tmpfs::mount(dir.path(), "512k");
+    publish_one_written(&mnt.0, || fill(&mnt.0));
+}
+
+/// A room taken away while its file was open (a cleaner removes temporaries older than an
+/// hour, and the room is written only when its file is created) gives way to a new manifest.
+#[test]
+fn a_whole_file_is_published_after_its_manifest_room_was_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    publish_one_written(dir.path(), || {
+        for e in std::fs::read_dir(dir.path()).unwrap() {
+            let path = e.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name.contains(".json.") && name.ends_with(".tmp") {
+                std::fs::remove_file(&path).unwrap();
+            }
+        }
+    });
+}
+
+/// Creates a file in `dir`, writes 100 records to it, calls `meanwhile`, then has the writer
+/// close it: the file must be published whole.
+fn publish_one_written(dir: &Path, meanwhile: impl FnOnce()) {
     let free = FreeBuffers::allocate(2, 4096, 2).unwrap();
     let template = Manifest::new("", Format::PcapNs, LinkType::ETHERNET, 65535);
-    let seqs = seqs(&mnt.0);
+    let seqs = seqs(dir);
     let w = writer::Writer::new(
         writer::WriterConfig {
             fsync: false,
@@ -821,7 +843,7 @@ fn a_whole_file_is_published_after_the_disk_filled() {
         Default::default(),
     );
     let open = writer::FileOpen {
-        path: mnt.0.join(naming::trace_name("t", 0, 0, Format::PcapNs)),
+        path: dir.join(naming::trace_name("t", 0, 0, Format::PcapNs)),
         seq: 0,
         link_type: LinkType::ETHERNET,
     };
@@ -842,7 +864,7 @@ fn a_whole_file_is_published_after_the_disk_filled() {
     let bytes = enc.finish().unwrap();
     std::os::unix::fs::FileExt::write_all_at(file.file(), &bytes, 0).unwrap();
     file.take_written(&bytes, 0, &[], meta);
-    fill(&mnt.0);
+    meanwhile();
     let (tx, rx) = crossbeam_channel::bounded(4);
     let failure = None;
     tx.send(writer::Event::Adopt(Box::new(writer::Adopted {
@@ -860,7 +882,7 @@ fn a_whole_file_is_published_after_the_disk_filled() {
     drop(tx);
     let report = w.run(rx);
     assert!(report.error.is_none(), "{:?}", report.error);
-    assert_eq!(check_published(&mnt.0).concat(), input);
+    assert_eq!(check_published(dir).concat(), input);
 }
 
 /// A file being written that an error path drops (the writer stopping on a failed

@@ -224,6 +224,8 @@ struct Segment {
     leaves: Vec<ChainingValue>,
     leaves_from: u64,
     failure: Option<Failure>,
+    /// Its writing began: some of it may be in the file.
+    written: bool,
 }
 
 /// Bytes of the input from `first`, placed at `at` in `buf`; the records that start before
@@ -474,13 +476,17 @@ impl<'p> Lanes<'_, 'p> {
         };
         let created =
             writer::OpenFile::create(&open, &p.config.seqs, &p.config.perms).map_err(failed)?;
-        let fd = created.file().try_clone().map_err(|source| {
-            failed(WriterError {
-                path: open.path.clone(),
-                what: "cannot open the temporary file again".into(),
-                source,
-            })
-        })?;
+        let fd = match created.file().try_clone() {
+            Ok(fd) => fd,
+            Err(source) => {
+                created.abort();
+                return Err(failed(WriterError {
+                    path: open.path.clone(),
+                    what: "cannot open the temporary file again".into(),
+                    source,
+                }));
+            }
+        };
         let fd = Arc::new(fd);
         self.delta.store(pos - file.size, Relaxed);
         p.counters.set_current(Some(file.name.clone()));
@@ -496,6 +502,7 @@ impl<'p> Lanes<'_, 'p> {
         if self.failed.load(Relaxed) {
             return false;
         }
+        s.written = true;
         if s.new.is_some() {
             if let Err(error) = s.fd.write_all_at(&self.file_header, 0) {
                 s.failure = Some(Failure { offset: 0, error });
@@ -517,8 +524,8 @@ impl<'p> Lanes<'_, 'p> {
     fn hand_over(&self, st: &mut Send, block: &Block, segs: &mut Vec<Segment>) {
         for s in segs.drain(..) {
             if self.failed.load(Relaxed) {
-                // not written (writes stop at the first failure, and this one came after)
-                if let Some(new) = s.new {
+                // a file nothing was written to is removed; any other is left for salvage
+                if let (Some(new), false) = (s.new, s.written) {
                     new.abort();
                 }
                 continue;
@@ -613,6 +620,7 @@ impl Segment {
             leaves: Vec::new(),
             leaves_from: 0,
             failure: None,
+            written: false,
         }
     }
 }

@@ -224,15 +224,16 @@ impl OpenFile {
             .map_err(|e| err("cannot raise the sequence mark", io::Error::other(e)))?;
         let mut pending = PendingFile::create_with_perms(&open.path, perms)
             .map_err(|e| err("cannot create the temporary file", e))?;
-        // whatever is written to it is published or left for salvage, never removed by an
-        // error path
-        pending.keep_when_dropped();
+        // (without its room, the empty file is removed again)
         let room = PendingFile::create_with_perms(&manifest_path(&open.path), perms)
             .and_then(|room| {
                 room.file.write_all_at(&[0; MANIFEST_ROOM], 0)?;
                 Ok(room)
             })
             .map_err(|e| err("cannot take the room for the manifest", e))?;
+        // whatever is written to it is published or left for salvage, never removed by an
+        // error path
+        pending.keep_when_dropped();
         Ok(OpenFile {
             pending,
             room,
