@@ -408,6 +408,10 @@ fn only_publication_temporaries_of_gone_writers_are_removed_never_other_dot_file
     write(&old_foreign, 10, 2 * 3600);
     let live = raw.join(format!(".a.pcap.{host}.{}.0.tmp", std::process::id()));
     write(&live, 10, 0);
+    // an old one whose writer is alive: a file open for hours on a quiet link, or the room
+    // taken for its manifest when it was created
+    let live_old = raw.join(format!(".b.pcap.json.{host}.{}.1.tmp", std::process::id()));
+    write(&live_old, 10, 2 * 3600);
     clean(&spool.config, false).unwrap();
     for name in foreign {
         assert!(raw.join(name).exists(), "{name} is not ours to remove");
@@ -419,4 +423,5 @@ fn only_publication_temporaries_of_gone_writers_are_removed_never_other_dot_file
     assert!(!dead.exists(), "its writer is gone");
     assert!(!old_foreign.exists(), "older than temp_max_age");
     assert!(live.exists(), "its writer is alive");
+    assert!(live_old.exists(), "its writer is alive, however old");
 }
