@@ -316,12 +316,18 @@ fn sigkill_mid_file_then_restart_salvages_whole_packets() {
     // the new run's file comes after it
     assert_eq!(tcpdump_count(&files[1]), 10);
     // no temporary left, only the site's sequence mark
-    let hidden: Vec<String> = std::fs::read_dir(&out)
+    assert_eq!(hidden(&out), [".lander-seq-t"]);
+}
+
+/// The dot names in `dir` (temporaries, the sequence mark).
+fn hidden(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.starts_with('.'))
         .collect();
-    assert_eq!(hidden, [".lander-seq-t"]);
+    v.sort();
+    v
 }
 
 struct Tmpfs(PathBuf);
@@ -377,12 +383,7 @@ fn disk_full_publishes_the_written_part_as_partial_and_fails() {
         assert!(reason.contains("No space left"), "{reason}");
         assert_eq!(m["packets"], tcpdump_count(&last[0]));
         // nothing left for salvage: every file written to was published
-        let hidden: Vec<String> = std::fs::read_dir(&out)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.starts_with('.'))
-            .collect();
-        assert_eq!(hidden, [".lander-seq-t"], "{io}");
+        assert_eq!(hidden(&out), [".lander-seq-t"], "{io}");
         let _ = std::fs::remove_dir_all(&out);
     }
 }

@@ -279,8 +279,9 @@ impl Cleaner<'_> {
     /// written on this host by a process that is dead, or on another host (whose processes
     /// cannot be seen from here) and untouched for longer than `monitor.temp_max_age`. A
     /// writer alive on this host keeps its temporaries however old: a file open for hours on
-    /// a quiet link, the room its manifest will be written in. Nothing else is taken: no other dot name (NFS's `.nfs*`,
-    /// capture's sequence marks, `.work`, another tool's files), no link, no directory.
+    /// a quiet link, the room its manifest will be written in. Nothing else is taken: no
+    /// other dot name (NFS's `.nfs*`, capture's sequence marks, `.work`, another tool's
+    /// files), no link, no directory.
     fn temporaries(&mut self, dir: &Path) -> io::Result<()> {
         let max_age = self.config.monitor.temp_max_age;
         for name in fsutil::list_all(dir)? {
@@ -291,8 +292,7 @@ impl Cleaner<'_> {
                 continue;
             };
             let regular = std::fs::symlink_metadata(&unit.paths[0]).is_ok_and(|m| m.is_file());
-            let here = host == os::hostname();
-            let writer_gone = match here {
+            let writer_gone = match host == os::hostname() {
                 true => !crate::sys::running(pid),
                 false => unit.age(self.now) > max_age,
             };

@@ -1,5 +1,6 @@
-//! A stand-in scrub job for tests and benchmarks: copies the input and publishes a manifest
-//! beside the output, as `lander-scrub` would, without scrubbing anything.
+//! Stand-ins for tests and benchmarks: a scrub job that copies the input and publishes a
+//! manifest beside the output, as `lander-scrub` would, without scrubbing anything; and
+//! programs (`sbatch`, `squeue`, a job) written as shell scripts.
 
 use std::io::{self, Write};
 use std::path::Path;
@@ -53,4 +54,24 @@ fn loose_counts(input: &Path) -> Manifest {
         bytes: bytes.unwrap_or(0),
         ..Manifest::default()
     }
+}
+
+/// Writes a shell script `name` with `body` into `dir`, executable; returns its path.
+///
+/// It is put in place by `install`, so no descriptor of this process ever has it open for
+/// writing: a thread forking meanwhile would carry one into its child until the child's
+/// exec, and running the script then would fail with ETXTBSY.
+pub fn script(dir: &Path, name: &str, body: &str) -> String {
+    let path = dir.join(name);
+    let draft = dir.join(format!(".{name}.draft"));
+    std::fs::write(&draft, format!("#!/bin/sh\n{body}\n")).expect("the script's draft");
+    let installed = std::process::Command::new("install")
+        .args(["-m", "0755"])
+        .arg(&draft)
+        .arg(&path)
+        .status()
+        .is_ok_and(|st| st.success());
+    assert!(installed, "install -m 0755 {}", path.display());
+    let _ = std::fs::remove_file(&draft);
+    path.to_string_lossy().into_owned()
 }

@@ -398,22 +398,11 @@ fn status_page_shows_when_a_problem_began_from_the_monitors_record() {
 #[test]
 fn jobs_pending_too_long_on_slurm_carry_slurms_reason() {
     let env = Env::new("start_timeout_secs = 60", "");
-    let squeue = env.root().join("squeue");
-    let draft = env.root().join(".squeue.draft");
-    std::fs::write(
-        &draft,
-        "#!/bin/sh\necho \"$@\" > \"$(dirname \"$0\")/squeue.args\"\necho '4242|QOSMaxJobsPerUserLimit'\necho '4243|Priority'\necho '4244|QOSMaxJobsPerUserLimit'\n",
-    )
-    .unwrap();
-    // put in place by another process: no descriptor of this one ever has it open for
-    // writing (a fork meanwhile would carry one into its child: ETXTBSY when it runs)
-    let st = std::process::Command::new("install")
-        .args(["-m", "0755"])
-        .arg(&draft)
-        .arg(&squeue)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    let squeue = lander_dispatch::standin::script(
+        env.root(),
+        "squeue",
+        "echo \"$@\" > \"$(dirname \"$0\")/squeue.args\"\necho '4242|QOSMaxJobsPerUserLimit'\necho '4243|Priority'\necho '4244|QOSMaxJobsPerUserLimit'",
+    );
     let text = std::fs::read_to_string(&env.config.path).unwrap()
         + &format!("\n[backend]\nkind = \"slurm\"\n\n[backend.slurm]\nsqueue = {squeue:?}\n");
     std::fs::write(&env.config.path, text).unwrap();

@@ -396,22 +396,9 @@ pub fn drain<S: lander_dispatch::stage::Stage>(engine: &mut Dispatcher<S>) {
     pass_until(engine, "quiescence", |r| r.quiescent());
 }
 
-/// Writes an executable shell script into `dir`, put in place by `install` so that no
-/// descriptor of this process ever has it open for writing: a test forking meanwhile would
-/// carry one into its child, and running the script would fail with ETXTBSY.
-pub fn script(dir: &Path, name: &str, body: &str) -> String {
-    let path = dir.join(name);
-    let draft = dir.join(format!(".{name}.draft"));
-    std::fs::write(&draft, format!("#!/bin/sh\n{body}\n")).unwrap();
-    let st = std::process::Command::new("install")
-        .args(["-m", "0755"])
-        .arg(&draft)
-        .arg(&path)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    path.to_string_lossy().into_owned()
-}
+/// Writes an executable shell script into `dir` (not every test binary uses it).
+#[allow(unused_imports)]
+pub use lander_dispatch::standin::script;
 
 /// The pid in the start marker of the only running job of a stage, waiting for it.
 pub fn running_job_pid(state: &Path) -> u32 {

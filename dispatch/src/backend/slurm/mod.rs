@@ -434,23 +434,6 @@ mod tests {
         assert_eq!(s.len(), 4);
     }
 
-    /// An executable script, put in place by `install` so that no descriptor of this
-    /// process ever has it open for writing: a test forking meanwhile would carry one into
-    /// its child, and running the script would fail with ETXTBSY.
-    fn fake(dir: &Path, name: &str, body: &str) -> String {
-        let path = dir.join(name);
-        let draft = dir.join(format!(".{name}.draft"));
-        std::fs::write(&draft, format!("#!/bin/sh\n{body}\n")).unwrap();
-        let st = std::process::Command::new("install")
-            .args(["-m", "0755"])
-            .arg(&draft)
-            .arg(&path)
-            .status()
-            .unwrap();
-        assert!(st.success());
-        path.to_string_lossy().into_owned()
-    }
-
     fn spec(dir: &Path) -> JobSpec {
         JobSpec {
             job: JobIdentity {
@@ -483,7 +466,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let d = tmp.path();
         let log = d.join("sbatch.log");
-        let sbatch = fake(
+        let sbatch = crate::standin::script(
             d,
             "sbatch",
             &format!("printf '%s\\n' \"$@\" > {log:?}; cat > {log:?}.script; echo '77;c1'"),
@@ -524,8 +507,8 @@ mod tests {
         let d = tmp.path();
         let down = "echo 'slurm_load_jobs error: Unable to contact slurm controller' >&2; exit 1";
         let settings = Slurm {
-            squeue: fake(d, "squeue-down", down),
-            sbatch: fake(d, "sbatch-down", down),
+            squeue: crate::standin::script(d, "squeue-down", down),
+            sbatch: crate::standin::script(d, "sbatch-down", down),
             ..Slurm::default()
         };
         let mut b = SlurmBackend::new(vec!["w".into()], settings);
@@ -536,7 +519,7 @@ mod tests {
         assert!(err.contains("Unable to contact"), "{err}");
         let purged = "echo 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1";
         let settings = Slurm {
-            squeue: fake(d, "squeue-purged", purged),
+            squeue: crate::standin::script(d, "squeue-purged", purged),
             ..Slurm::default()
         };
         let mut b = SlurmBackend::new(vec!["w".into()], settings);
