@@ -2,6 +2,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -54,7 +55,7 @@ pub struct Args {
     /// Drop packets whose headers cannot be parsed whole (default: cut them there).
     #[arg(long)]
     pub drop_unparsed: bool,
-    /// Worker threads (default: all cores).
+    /// Threads, each reading, walking and writing chunks in turn (default: all cores).
     #[arg(long, short = 'j')]
     pub threads: Option<usize>,
     /// Output format (default: the input's).
@@ -155,9 +156,11 @@ fn scrub_streams(
         }
     };
     if is_stdio(output) {
-        let mut out = io::stdout().lock();
+        // the workers write in turn, so they share a descriptor of stdout (unbuffered, as
+        // nothing else is written to it)
+        io::stdout().flush()?;
+        let mut out = File::from(io::stdout().as_fd().try_clone_to_owned()?);
         let read = scrub::scrub_read(&name, source, &mut out, Path::new("<stdout>"), anon, config)?;
-        out.flush()?;
         return Ok(read.summary);
     }
     tracing::info!(

@@ -5,7 +5,7 @@
 //! interface id. Any other input (pcap, ERF) gets one interface per (input interface or ERF
 //! port, link type) pair, numbered in order of first use.
 //!
-//! The reader thread asks [`Interfaces::blocks_before`] after each record it reads: the
+//! The worker filling a chunk asks [`Interfaces::blocks_before`] after each record it reads: the
 //! blocks to write before that record, and the record's interface id in the output.
 
 use lander_trace::format::{RecordEncoder, TraceReader};

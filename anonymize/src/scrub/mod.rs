@@ -1,11 +1,13 @@
-//! The file scrubber: a bounded parallel pipeline (reader thread, rayon workers, ordered
-//! writer) with an in-place path for pcap files (one copy per packet, one write per chunk),
-//! then the manifest and atomic publication.
+//! The file scrubber: a bounded parallel pipeline (rayon workers, each taking a chunk from
+//! its read through its walk to its turn at the ordered write) with an in-place path for
+//! pcap files (one copy per packet, one write per chunk), then the manifest and atomic
+//! publication.
 //!
 //! - `read.rs`: the entry, which picks the path for an input;
 //! - `pcap.rs` (pcap in place) and `records.rs` (any trace, record by record): the two paths,
 //!   each a `ChunkSource` with its own chunk state;
-//! - `pipeline.rs`: the chunk pool, channels, workers and the ordered writer;
+//! - `pipeline.rs`: the chunk pool, the workers, the reading and writing locks and the
+//!   ordered writer;
 //! - `publish.rs`: the output and its manifest, published atomically;
 //! - `types.rs`: configuration, summary and errors.
 

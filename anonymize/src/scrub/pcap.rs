@@ -1,6 +1,6 @@
 //! The in-place path for pcap in and pcap out.
 //!
-//! The reader thread only reads: big blocks of the file straight into a chunk, hashed as they
+//! Filling a chunk only reads: big blocks of the file straight into the chunk, hashed as they
 //! arrive, cut after the last whole record (the rest starts the next chunk). It checks each
 //! record's caplen against the file's limit, so the workers find only whole, bounded records.
 //!
@@ -11,7 +11,6 @@
 
 use std::io::{self, Read};
 
-use crossbeam_channel::{Receiver, Sender};
 use lander_trace::align;
 use lander_trace::format::pcap::{self, FileHeaderRepr};
 use lander_trace::format::{Endian, ReadError, WriteError};
@@ -45,6 +44,18 @@ pub(super) struct PcapSource {
     name: String,
     /// Hash the input (the workers do, leaf by leaf).
     pub(super) hash: bool,
+    /// The start of a record the last chunk could not hold whole.
+    carry: Vec<u8>,
+    /// Leaves hashed while reading, for the next chunk.
+    ready: Vec<blake3::hazmat::ChainingValue>,
+    /// The file offset of `carry[0]`.
+    offset: u64,
+    /// The file offset of the next read.
+    read_at: u64,
+    /// The input has ended.
+    ended: bool,
+    /// The input's hash, when it holds only its file header.
+    single: Option<blake3::Hash>,
 }
 
 /// A chunk of the in-place path.
@@ -127,12 +138,15 @@ impl ChunkSource for PcapSource {
         self.layout
     }
 
-    fn fill(
-        self,
-        free: &Receiver<Chunk<PcapChunk>>,
-        work: Sender<Chunk<PcapChunk>>,
-    ) -> Result<Option<blake3::Hash>, ScrubError> {
-        self.read_blocks(free, work)
+    fn fill(&mut self, chunk: &mut Chunk<PcapChunk>) -> Result<bool, ScrubError> {
+        self.fill_block(chunk)
+    }
+
+    fn finish(self) -> Result<Option<blake3::Hash>, ScrubError> {
+        if !self.carry.is_empty() {
+            return Err(self.truncated(self.offset, &self.carry));
+        }
+        Ok(self.single)
     }
 
     fn scrub(layout: &PcapLayout, worker: &mut Worker<'_>, chunk: &mut Chunk<PcapChunk>) {
@@ -159,83 +173,66 @@ impl PcapSource {
             input,
             name: name.to_string(),
             hash: true,
+            carry: Vec::new(),
+            ready: Vec::new(),
+            offset: pcap::HEADER_LEN as u64,
+            read_at: pcap::HEADER_LEN as u64,
+            ended: false,
+            single: None,
         }
     }
 
-    /// Fills chunks with whole records until the input ends. Returns the input's hash when
-    /// no chunk carries it (a file of only a header).
-    fn read_blocks(
-        mut self,
-        free: &Receiver<Chunk<PcapChunk>>,
-        work: Sender<Chunk<PcapChunk>>,
-    ) -> Result<Option<blake3::Hash>, ScrubError> {
-        let head_len = pcap::HEADER_LEN;
-        let mut carry: Vec<u8> = Vec::new();
-        let mut ready = Vec::new(); // leaves hashed here, for the next chunk
-        let mut offset = head_len as u64; // of carry[0] in the file
-        let mut read_at = head_len as u64;
-        let mut seq = 0;
-        let Ok(mut chunk) = free.recv() else {
-            return Ok(None);
-        };
-        loop {
-            let start = carry.len();
-            let want = if read_at == head_len as u64 {
-                BLOCK - head_len
-            } else {
-                BLOCK
-            };
+    /// Fills `chunk` with the whole records of the next block (and the record carried over
+    /// from the block before); false when the input has ended.
+    fn fill_block(&mut self, chunk: &mut Chunk<PcapChunk>) -> Result<bool, ScrubError> {
+        let head_len = pcap::HEADER_LEN as u64;
+        while !self.ended {
+            let start = self.carry.len();
+            let first = self.read_at == head_len;
+            let want = if first { BLOCK - head_len as usize } else { BLOCK };
             // room to start the records where the read agrees with its file offset, and to
             // move the output into step with its own (`output_at`)
             let room = start + want + 2 * align::COPY_ALIGN;
             if chunk.state.data.len() < room {
                 chunk.state.data.resize(room, 0);
             }
-            let begin = align::shift(chunk.state.data[start..].as_ptr(), read_at);
+            let begin = align::shift(chunk.state.data[start..].as_ptr(), self.read_at);
             let records = &mut chunk.state.data[begin..begin + start + want];
-            records[..start].copy_from_slice(&carry);
-            let (read, whole) = self.read_walking(records, start, read_at, offset)?;
+            records[..start].copy_from_slice(&self.carry);
+            let (read, whole) = self.read_walking(records, start, self.read_at, self.offset)?;
             let eof = read < want;
-            if read == 0 && read_at == head_len as u64 {
-                return Ok(self.hash.then(|| digest::single(&self.layout.head, &[])));
+            self.ended = eof;
+            if read == 0 && first {
+                self.single = self.hash.then(|| digest::single(&self.layout.head, &[]));
+                return Ok(false);
             }
             let fresh = Fresh {
                 at: begin + start,
                 len: read,
-                offset: read_at,
-                whole_input: eof && read_at == head_len as u64,
+                offset: self.read_at,
+                whole_input: eof && first,
             };
-            read_at += read as u64;
+            self.read_at += read as u64;
             let avail = start + read;
-            carry.clear();
-            carry.extend_from_slice(&chunk.state.data[begin + whole..begin + avail]);
+            self.carry.clear();
+            self.carry
+                .extend_from_slice(&chunk.state.data[begin + whole..begin + avail]);
             if whole == 0 {
                 // a record longer than a block: hash the bytes here
                 if self.hash {
-                    self.layout.leaves(fresh, &chunk.state.data, &mut ready);
-                }
-                if eof {
-                    break;
+                    self.layout
+                        .leaves(fresh, &chunk.state.data, &mut self.ready);
                 }
                 continue;
             }
-            chunk.seq = seq;
             chunk.state.begin = begin;
             chunk.state.filled = begin + whole;
             chunk.state.fresh = (self.hash && read > 0).then_some(fresh);
-            chunk.leaves.append(&mut ready);
-            seq += 1;
-            offset += whole as u64;
-            if work.send(chunk).is_err() || eof {
-                break;
-            }
-            let Ok(next) = free.recv() else { break };
-            chunk = next;
+            chunk.leaves.append(&mut self.ready);
+            self.offset += whole as u64;
+            return Ok(true);
         }
-        if !carry.is_empty() {
-            return Err(self.truncated(offset, &carry));
-        }
-        Ok(None)
+        Ok(false)
     }
 
     /// Reads until `buf` is full or the input ends; returns the bytes read.

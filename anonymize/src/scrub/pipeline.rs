@@ -1,6 +1,11 @@
-//! The bounded pipeline: a reader thread fills chunks, rayon workers walk them in place, the
-//! writer puts them back in input order.
+//! The bounded pipeline: every worker takes a chunk through all its steps, reading it, walking
+//! it in place and writing it out, so a chunk's bytes stay in the cache of the core that
+//! handles them and no thread waits on another to hand it work.
 //!
+//! The steps that must keep input order hold a lock each: reading (the next chunk of the
+//! input is read under the lock and numbered) and writing (a walked chunk waits in a map
+//! until those before it are written, and the worker that finds its turn come writes, and
+//! hashes, every chunk whose turn has come). Walking, the bulk of the work, runs unlocked.
 //! Chunks come from a fixed pool of `2 * threads + 2`, so memory stays bounded whatever the
 //! file size. What a chunk holds and how it is filled and walked belongs to its
 //! [`ChunkSource`]: the pcap file scrubbed in place (`pcap.rs`) or any trace record by record
@@ -13,9 +18,11 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 use blake3::hazmat::ChainingValue;
-use crossbeam_channel::{bounded, Receiver, Sender};
+use crossbeam_channel::{unbounded, Receiver, Sender};
 use lander_trace::format::{RecordEncoder, WriteError};
 use rayon::prelude::*;
 
@@ -28,7 +35,7 @@ use crate::walker::{Neutral, Reason, WalkOutcome, Walker};
 const REASONS: usize = Reason::ALL.len();
 const NEUTRAL: usize = Neutral::ALL.len();
 
-/// One input path: how its reader thread fills chunks and how a worker scrubs one.
+/// One input path: how a worker fills a chunk (under the reading lock) and scrubs it.
 pub(super) trait ChunkSource: Send {
     /// What one chunk of this path holds besides the pipeline's own fields.
     type State: ChunkState;
@@ -38,13 +45,13 @@ pub(super) trait ChunkSource: Send {
     /// The shape the workers share.
     fn shape(&self) -> Self::Shape;
 
-    /// Fills chunks taken from `free` and sends them to `work`, numbered from 0, until the
-    /// input ends or the pipeline stops. Returns the input's hash when no chunk carries it.
-    fn fill(
-        self,
-        free: &Receiver<Chunk<Self::State>>,
-        work: Sender<Chunk<Self::State>>,
-    ) -> Result<Option<blake3::Hash>, ScrubError>;
+    /// Fills `chunk` with the next records of the input; false, with the chunk left empty,
+    /// when the input has ended.
+    fn fill(&mut self, chunk: &mut Chunk<Self::State>) -> Result<bool, ScrubError>;
+
+    /// After the input has ended: fails on a record it cut short; returns the input's hash
+    /// when no chunk carries it.
+    fn finish(self) -> Result<Option<blake3::Hash>, ScrubError>;
 
     /// Scrubs one chunk.
     fn scrub(shape: &Self::Shape, worker: &mut Worker<'_>, chunk: &mut Chunk<Self::State>);
@@ -157,7 +164,7 @@ pub(super) struct Worker<'a> {
 
 /// Runs the pipeline from `source` into `out`; returns the counts, and the BLAKE3 of the
 /// input when the source had it hashed.
-pub(super) fn run<S: ChunkSource, W: Write>(
+pub(super) fn run<S: ChunkSource, W: Write + Send>(
     source: S,
     out: &mut W,
     out_path: &Path,
@@ -166,83 +173,193 @@ pub(super) fn run<S: ChunkSource, W: Write>(
     config: &ScrubConfig,
 ) -> Result<(ScrubSummary, Option<blake3::Hash>), ScrubError> {
     let threads = config.threads.max(1);
-    let n_chunks = 2 * threads + 2;
-    let (free_tx, free_rx) = bounded::<Chunk<S::State>>(n_chunks);
-    for _ in 0..n_chunks {
-        free_tx
-            .send(Chunk::default())
-            .map_err(|_| ScrubError::Panicked)?;
-    }
-    let (work_tx, work_rx) = bounded::<Chunk<S::State>>(n_chunks);
-    let (done_tx, done_rx) = bounded::<Chunk<S::State>>(n_chunks);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .thread_name(|i| format!("scrub-{i}"))
         .build()
         .map_err(|e| io_at(out_path)(std::io::Error::other(e)))?;
-    let mut writer = OrderedWriter::new(out, out_path, &encoder)?;
     let shape = source.shape();
-    let single = std::thread::scope(|s| {
-        let reading = std::thread::Builder::new()
-            .name("scrub-read".into())
-            .spawn_scoped(s, move || source.fill(&free_rx, work_tx))
-            .map_err(|e| io_at(out_path)(e))?;
-        let (encoder, shape) = (&encoder, &shape);
-        // the work receiver moves into the workers' thread, so a reader blocked on a full
-        // queue is released when the workers stop early
-        let working = s.spawn(move || {
-            pool.install(|| {
-                run_workers::<S>(threads, &work_rx, done_tx, anon, encoder, config, shape)
-            })
-        });
-        let written = writer.run(&done_rx, &free_tx);
-        drop(done_rx);
-        drop(free_tx);
-        let read = reading.join().map_err(|_| ScrubError::Panicked)?;
-        working.join().map_err(|_| ScrubError::Panicked)?;
-        written?;
-        read
-    })?;
-    let (summary, mut tree) = writer.finish();
+    let shared = Shared::new(
+        source,
+        OrderedWriter::new(out, out_path, &encoder)?,
+        2 * threads + 2,
+    );
+    let worked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        pool.install(|| {
+            (0..threads).into_par_iter().for_each_init(
+                || Worker {
+                    anon: CachedAnonymizer::new(anon.clone()),
+                    walker: Walker::new(),
+                    encoder: encoder.clone(),
+                    config,
+                },
+                |worker, _| shared.work(&shape, worker),
+            )
+        })
+    }));
+    if worked.is_err() {
+        return Err(ScrubError::Panicked);
+    }
+    let Shared {
+        reading, writing, ..
+    } = shared;
+    let reading = reading.into_inner().map_err(|_| ScrubError::Panicked)?;
+    let writing = writing.into_inner().map_err(|_| ScrubError::Panicked)?;
+    if let Some(e) = reading.error {
+        return Err(e);
+    }
+    if let Some(e) = writing.error {
+        return Err(e);
+    }
+    let single = reading.source.finish()?;
+    let (summary, mut tree) = writing.writer.finish();
     if let Some(root) = single {
         tree.set_single(root);
     }
     Ok((summary, tree.finish()))
 }
 
-fn run_workers<S: ChunkSource>(
-    threads: usize,
-    work: &Receiver<Chunk<S::State>>,
-    done: Sender<Chunk<S::State>>,
-    anon: &Anonymizer,
-    encoder: &RecordEncoder,
-    config: &ScrubConfig,
-    shape: &S::Shape,
-) {
-    (0..threads).into_par_iter().for_each_init(
-        || Worker {
-            anon: CachedAnonymizer::new(anon.clone()),
-            walker: Walker::new(),
-            encoder: encoder.clone(),
-            config,
-        },
-        |worker, _| {
-            for mut chunk in work.iter() {
-                S::scrub(shape, worker, &mut chunk);
-                if done.send(chunk).is_err() {
-                    return;
-                }
+/// What the workers share: the input and the output, each under its lock, and the pool of
+/// chunks.
+struct Shared<'w, S: ChunkSource, W: Write> {
+    reading: Mutex<Reading<S>>,
+    writing: Mutex<Writing<'w, W, S::State>>,
+    /// Set when a step failed or a worker panicked: the others stop at their next step.
+    stop: AtomicBool,
+    free: (Sender<Chunk<S::State>>, Receiver<Chunk<S::State>>),
+}
+
+/// The input side: the source, the next chunk's number, how the reading ended.
+struct Reading<S> {
+    source: S,
+    next: u64,
+    ended: bool,
+    error: Option<ScrubError>,
+}
+
+/// The output side: the writer, and the walked chunks waiting for their turn.
+struct Writing<'w, W: Write, C> {
+    writer: OrderedWriter<'w, W>,
+    pending: BTreeMap<u64, Chunk<C>>,
+    error: Option<ScrubError>,
+}
+
+/// What a worker does when it leaves [`Shared::work`]: on a panic, it stops the others and
+/// wakes one that waits for a chunk (which passes the wake-up on as it leaves).
+struct Leaving<'a, 'w, S: ChunkSource, W: Write>(&'a Shared<'w, S, W>);
+
+impl<S: ChunkSource, W: Write> Drop for Leaving<'_, '_, S, W> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.stop.store(true, Ordering::SeqCst);
+            let _ = self.0.free.0.send(Chunk::default());
+        }
+    }
+}
+
+/// A lock, also when a panicking worker poisoned it (the run then fails as `Panicked`).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl<'w, S: ChunkSource, W: Write + Send> Shared<'w, S, W> {
+    fn new(source: S, writer: OrderedWriter<'w, W>, chunks: usize) -> Self {
+        let free = unbounded();
+        for _ in 0..chunks {
+            let _ = free.0.send(Chunk::default());
+        }
+        Shared {
+            reading: Mutex::new(Reading {
+                source,
+                next: 0,
+                ended: false,
+                error: None,
+            }),
+            writing: Mutex::new(Writing {
+                writer,
+                pending: BTreeMap::new(),
+                error: None,
+            }),
+            stop: AtomicBool::new(false),
+            free,
+        }
+    }
+
+    /// One worker: takes chunks through reading, walking and writing until the input ends
+    /// or a step fails. A worker that leaves puts its chunk back, so a worker waiting for one
+    /// always gets one and sees that the run is over.
+    fn work(&self, shape: &S::Shape, worker: &mut Worker<'_>) {
+        let _leaving = Leaving(self);
+        while let Ok(mut chunk) = self.free.1.recv() {
+            if self.stop.load(Ordering::SeqCst) || !self.fill(&mut chunk) {
+                let _ = self.free.0.send(chunk);
+                return;
             }
-        },
-    );
+            S::scrub(shape, worker, &mut chunk);
+            self.write(chunk);
+        }
+    }
+
+    /// Fills `chunk` with the next part of the input and numbers it; false when the input
+    /// has ended or failed.
+    fn fill(&self, chunk: &mut Chunk<S::State>) -> bool {
+        let mut r = lock(&self.reading);
+        if r.ended {
+            return false;
+        }
+        match r.source.fill(chunk) {
+            Ok(true) => {
+                chunk.seq = r.next;
+                r.next += 1;
+                true
+            }
+            Ok(false) => {
+                r.ended = true;
+                false
+            }
+            Err(e) => {
+                r.ended = true;
+                r.error = Some(e);
+                self.stop.store(true, Ordering::SeqCst);
+                false
+            }
+        }
+    }
+
+    /// Queues the walked `chunk` and writes every chunk whose turn has come, putting each
+    /// back in the pool. After a failed write, nothing more is written.
+    fn write(&self, chunk: Chunk<S::State>) {
+        let mut w = lock(&self.writing);
+        let w = &mut *w;
+        w.pending.insert(chunk.seq, chunk);
+        if w.error.is_none() {
+            while let Some(mut c) = w.pending.remove(&w.writer.next) {
+                if let Err(e) = w.writer.take(&mut c) {
+                    w.error = Some(e);
+                    self.stop.store(true, Ordering::SeqCst);
+                    w.pending.insert(c.seq, c);
+                    break;
+                }
+                c.clear();
+                let _ = self.free.0.send(c);
+            }
+        }
+        if w.error.is_some() {
+            // the run is over: every waiting chunk goes back, to wake the workers
+            for (_, mut c) in std::mem::take(&mut w.pending) {
+                c.clear();
+                let _ = self.free.0.send(c);
+            }
+        }
+    }
 }
 
 /// Writes chunks in sequence order and keeps the totals.
-struct OrderedWriter<'w, W: Write, S> {
+struct OrderedWriter<'w, W: Write> {
     out: &'w mut W,
     path: PathBuf,
     hasher: blake3::Hasher,
-    pending: BTreeMap<u64, Chunk<S>>,
+    /// The sequence number of the next chunk to write.
     next: u64,
     reasons: [u64; REASONS],
     neutral: [u64; NEUTRAL],
@@ -250,13 +367,12 @@ struct OrderedWriter<'w, W: Write, S> {
     input: InputTree,
 }
 
-impl<'w, W: Write, S: ChunkState> OrderedWriter<'w, W, S> {
+impl<'w, W: Write> OrderedWriter<'w, W> {
     fn new(out: &'w mut W, path: &Path, encoder: &RecordEncoder) -> Result<Self, ScrubError> {
         let mut w = OrderedWriter {
             out,
             path: path.to_owned(),
             hasher: blake3::Hasher::new(),
-            pending: BTreeMap::new(),
             next: 0,
             reasons: [0; REASONS],
             neutral: [0; NEUTRAL],
@@ -274,24 +390,9 @@ impl<'w, W: Write, S: ChunkState> OrderedWriter<'w, W, S> {
         Ok(())
     }
 
-    fn run(
-        &mut self,
-        done: &Receiver<Chunk<S>>,
-        free: &Sender<Chunk<S>>,
-    ) -> Result<(), ScrubError> {
-        for chunk in done.iter() {
-            self.pending.insert(chunk.seq, chunk);
-            while let Some(mut c) = self.pending.remove(&self.next) {
-                self.next += 1;
-                self.take(&mut c)?;
-                c.clear();
-                let _ = free.send(c);
-            }
-        }
-        Ok(())
-    }
-
-    fn take(&mut self, c: &mut Chunk<S>) -> Result<(), ScrubError> {
+    /// Writes chunk `c`, whose turn it is, and adds its counts.
+    fn take<S: ChunkState>(&mut self, c: &mut Chunk<S>) -> Result<(), ScrubError> {
+        self.next += 1;
         if let Some(source) = c.error.take() {
             return Err(ScrubError::Write {
                 path: self.path.clone(),
@@ -344,5 +445,92 @@ impl<'w, W: Write, S: ChunkState> OrderedWriter<'w, W, S> {
             }
         }
         (self.total, self.input)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Key, MapOptions, Mapping};
+    use lander_trace::{Format, LinkType};
+
+    /// A source of `chunks` empty chunks whose walk panics on chunk `panic_at`, late.
+    struct Panicky {
+        chunks: u64,
+        filled: u64,
+        panic_at: u64,
+    }
+
+    #[derive(Default)]
+    struct Nothing;
+
+    impl ChunkState for Nothing {
+        fn clear(&mut self) {}
+        fn output(&self) -> &[u8] {
+            &[]
+        }
+    }
+
+    impl ChunkSource for Panicky {
+        type State = Nothing;
+        type Shape = u64;
+
+        fn shape(&self) -> u64 {
+            self.panic_at
+        }
+
+        fn fill(&mut self, _: &mut Chunk<Nothing>) -> Result<bool, ScrubError> {
+            self.filled += 1;
+            Ok(self.filled <= self.chunks)
+        }
+
+        fn finish(self) -> Result<Option<blake3::Hash>, ScrubError> {
+            Ok(None)
+        }
+
+        fn scrub(panic_at: &u64, _: &mut Worker<'_>, chunk: &mut Chunk<Nothing>) {
+            if chunk.seq == *panic_at {
+                // late, when the others have filled the pool's every other chunk and wait
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                panic!("a bug in the walk of chunk {}", chunk.seq);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
+    /// A worker that panics fails the run as `Panicked`; the others, whether waiting for a
+    /// chunk or for their turn to write, are not left waiting.
+    #[test]
+    fn a_panicking_worker_fails_the_run_and_no_other_waits_forever() {
+        let key = Key::generate(Mapping::CryptoPan).unwrap();
+        let anon = Anonymizer::new(&key, &MapOptions::default()).unwrap();
+        let encoder = RecordEncoder::new(Format::Pcap, LinkType::ETHERNET, 65_535).unwrap();
+        for threads in [1, 2, 4, 8] {
+            for panic_at in [0, 1, 5, 40] {
+                let (anon, encoder) = (anon.clone(), encoder.clone());
+                let (tx, rx) = std::sync::mpsc::channel();
+                std::thread::spawn(move || {
+                    let config = ScrubConfig {
+                        threads,
+                        ..ScrubConfig::default()
+                    };
+                    let source = Panicky {
+                        chunks: 50,
+                        filled: 0,
+                        panic_at,
+                    };
+                    let mut out = Vec::new();
+                    let _ = tx.send(run(source, &mut out, Path::new("o"), encoder, &anon, &config));
+                });
+                let result = rx
+                    .recv_timeout(std::time::Duration::from_secs(60))
+                    .unwrap_or_else(|_| panic!("{threads} {panic_at}: the run did not end"));
+                assert!(
+                    matches!(result, Err(ScrubError::Panicked)),
+                    "{threads} {panic_at}: {:?}",
+                    result.map(|r| r.0)
+                );
+            }
+        }
     }
 }

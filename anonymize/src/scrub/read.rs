@@ -22,7 +22,7 @@ const NO_SNAPLEN: u32 = 262_144;
 const READ_BUFFER: usize = 1 << 20;
 
 /// Scrubs every record of `reader` into `out` (file header first). Returns the counts.
-pub fn scrub_stream<W: Write>(
+pub fn scrub_stream<W: Write + Send>(
     reader: TraceReader,
     out: &mut W,
     out_path: &Path,
@@ -34,7 +34,11 @@ pub fn scrub_stream<W: Write>(
     let interfaces =
         (format == Format::Pcapng).then(|| Interfaces::new(&reader, encoder.snaplen()));
     let (summary, _) = pipeline::run(
-        RecordSource { reader, interfaces },
+        RecordSource {
+            reader,
+            interfaces,
+            ended: false,
+        },
         out,
         out_path,
         encoder,
@@ -63,7 +67,7 @@ fn encoder(
 /// Scrubs the trace read from `input` (named `name` in errors) into `out`, hashing the input
 /// on the way. A pcap input with a pcap output takes the in-place path; anything else goes
 /// record by record.
-pub fn scrub_read<R: Read + Send + 'static, W: Write>(
+pub fn scrub_read<R: Read + Send + 'static, W: Write + Send>(
     name: &str,
     mut input: R,
     out: &mut W,

@@ -1,11 +1,10 @@
 //! The record-by-record path: any format through [`TraceReader`] (pcapng, ERF, format
-//! conversions). The reader thread copies records into the chunk; a worker walks each and
-//! encodes the survivors into the chunk's second buffer.
+//! conversions). A worker copies the next records into its chunk (under the reading lock),
+//! walks each and encodes the survivors into the chunk's second buffer.
 
 use std::io::{self, Read};
 use std::sync::{Arc, Mutex};
 
-use crossbeam_channel::{Receiver, Sender};
 use lander_trace::format::TraceReader;
 use lander_trace::{LinkType, Record, RecordMeta};
 
@@ -23,6 +22,8 @@ pub const CHUNK_BYTES: usize = 4 << 20;
 pub(super) struct RecordSource {
     pub(super) reader: TraceReader,
     pub(super) interfaces: Option<Interfaces>,
+    /// The reader has given its last record.
+    pub(super) ended: bool,
 }
 
 /// A chunk of the record path.
@@ -82,37 +83,25 @@ impl ChunkSource for RecordSource {
 
     fn shape(&self) {}
 
-    fn fill(
-        mut self,
-        free: &Receiver<Chunk<RecordChunk>>,
-        work: Sender<Chunk<RecordChunk>>,
-    ) -> Result<Option<blake3::Hash>, ScrubError> {
-        let mut seq = 0;
-        let Ok(mut chunk) = free.recv() else {
-            return Ok(None);
-        };
-        while let Some(rec) = self.reader.next()? {
+    fn fill(&mut self, chunk: &mut Chunk<RecordChunk>) -> Result<bool, ScrubError> {
+        while !self.ended {
+            let Some(rec) = self.reader.next()? else {
+                self.ended = true;
+                break;
+            };
             chunk.state.push(&rec);
             let (iface, link) = (rec.interface, rec.link_type);
             if let Some(ifs) = self.interfaces.as_mut() {
                 chunk.state.declare(ifs, &self.reader, iface, link);
             }
             if chunk.state.full() {
-                chunk.seq = seq;
-                seq += 1;
-                if work.send(chunk).is_err() {
-                    return Ok(None);
-                }
-                let Ok(next) = free.recv() else {
-                    return Ok(None);
-                };
-                chunk = next;
+                return Ok(true);
             }
         }
-        if !chunk.state.metas.is_empty() {
-            chunk.seq = seq;
-            let _ = work.send(chunk);
-        }
+        Ok(!chunk.state.metas.is_empty())
+    }
+
+    fn finish(self) -> Result<Option<blake3::Hash>, ScrubError> {
         Ok(None)
     }
 

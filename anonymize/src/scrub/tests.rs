@@ -351,3 +351,118 @@ fn a_chunks_output_is_placed_for_its_file_offset() {
         }
     }
 }
+
+/// A writer that takes `room` bytes, then fails like a full disk.
+struct FullAfter {
+    room: usize,
+    taken: usize,
+}
+
+impl std::io::Write for FullAfter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if self.taken + bytes.len() > self.room {
+            return Err(std::io::Error::from_raw_os_error(28)); // ENOSPC
+        }
+        self.taken += bytes.len();
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A reader of `bytes` that fails after `good` of them.
+struct FailingRead {
+    bytes: Vec<u8>,
+    pos: usize,
+    good: usize,
+}
+
+impl std::io::Read for FailingRead {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos >= self.good {
+            return Err(std::io::Error::from_raw_os_error(5)); // EIO
+        }
+        let n = out.len().min(self.good - self.pos);
+        out[..n].copy_from_slice(&self.bytes[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Runs `f` on its own thread; fails the test if it has not returned within a minute (a
+/// pipeline whose workers wait for each other forever).
+fn ends<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+        Ok(t) => t,
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            panic!("the scrub did not end: its workers wait for each other")
+        }
+        Err(e) => panic!("the scrub's thread failed: {e}"),
+    }
+}
+
+/// A full disk in the middle of the output stops every worker, and the error names the
+/// output; for each thread count and each path.
+#[test]
+fn a_failed_write_ends_the_scrub_with_the_error_whatever_the_threads() {
+    let input = trace(Profile::Mixed, 40_000, Format::Pcap);
+    let anon = anonymizer();
+    for threads in [1, 2, 3, 8] {
+        for record_path in [false, true] {
+            let (input, anon) = (input.clone(), anon.clone());
+            let err = ends(move || {
+                let config = ScrubConfig {
+                    threads,
+                    format: record_path.then_some(Format::PcapNs),
+                    ..ScrubConfig::default()
+                };
+                let mut out = FullAfter {
+                    room: 1 << 20,
+                    taken: 0,
+                };
+                let cursor = std::io::Cursor::new(input);
+                scrub_read("in", cursor, &mut out, Path::new("full"), &anon, &config).unwrap_err()
+            });
+            let text = err.to_string();
+            assert!(text.starts_with("full: "), "{threads} {record_path}: {text}");
+            assert!(text.contains("No space left"), "{threads} {record_path}: {text}");
+        }
+    }
+}
+
+/// A read error in the middle of the input stops every worker; the error names the input
+/// and the offset where reading failed, and nothing after the good part is written.
+#[test]
+fn a_failed_read_ends_the_scrub_with_the_error_whatever_the_threads() {
+    let input = trace(Profile::Mixed, 40_000, Format::Pcap);
+    let anon = anonymizer();
+    let good = 5 << 20;
+    for threads in [1, 2, 3, 8] {
+        let (input, anon) = (input.clone(), anon.clone());
+        let (err, written) = ends(move || {
+            let config = ScrubConfig {
+                threads,
+                ..ScrubConfig::default()
+            };
+            let mut out = Vec::new();
+            let source = FailingRead {
+                bytes: input,
+                pos: 0,
+                good,
+            };
+            let err = scrub_read("in", source, &mut out, Path::new("o"), &anon, &config)
+                .unwrap_err();
+            (err, out.len())
+        });
+        let ScrubError::Read(ReadError::Io { path, offset, .. }) = &err else {
+            panic!("{threads}: {err}");
+        };
+        assert_eq!((path.as_str(), *offset), ("in", Some(good as u64)), "{threads}");
+        assert!(written <= good, "{threads}: {written} bytes written");
+    }
+}

@@ -16,7 +16,7 @@ pub struct ScrubConfig {
     pub policy: Policy,
     /// Drop packets whose headers could not be parsed whole instead of cutting them.
     pub drop_unparsed: bool,
-    /// Worker threads (at least 1).
+    /// Threads (at least 1), each reading, walking and writing chunks in turn.
     pub threads: usize,
     /// Output format; `None` keeps the input's.
     pub format: Option<Format>,
