@@ -189,7 +189,11 @@ impl PcapSource {
         while !self.ended {
             let start = self.carry.len();
             let first = self.read_at == head_len;
-            let want = if first { BLOCK - head_len as usize } else { BLOCK };
+            let want = if first {
+                BLOCK - head_len as usize
+            } else {
+                BLOCK
+            };
             // room to start the records where the read agrees with its file offset, and to
             // move the output into step with its own (`output_at`)
             let room = start + want + 2 * align::COPY_ALIGN;

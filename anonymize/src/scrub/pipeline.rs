@@ -520,7 +520,14 @@ mod tests {
                         panic_at,
                     };
                     let mut out = Vec::new();
-                    let _ = tx.send(run(source, &mut out, Path::new("o"), encoder, &anon, &config));
+                    let _ = tx.send(run(
+                        source,
+                        &mut out,
+                        Path::new("o"),
+                        encoder,
+                        &anon,
+                        &config,
+                    ));
                 });
                 let result = rx
                     .recv_timeout(std::time::Duration::from_secs(60))

@@ -429,8 +429,14 @@ fn a_failed_write_ends_the_scrub_with_the_error_whatever_the_threads() {
                 scrub_read("in", cursor, &mut out, Path::new("full"), &anon, &config).unwrap_err()
             });
             let text = err.to_string();
-            assert!(text.starts_with("full: "), "{threads} {record_path}: {text}");
-            assert!(text.contains("No space left"), "{threads} {record_path}: {text}");
+            assert!(
+                text.starts_with("full: "),
+                "{threads} {record_path}: {text}"
+            );
+            assert!(
+                text.contains("No space left"),
+                "{threads} {record_path}: {text}"
+            );
         }
     }
 }
@@ -455,14 +461,18 @@ fn a_failed_read_ends_the_scrub_with_the_error_whatever_the_threads() {
                 pos: 0,
                 good,
             };
-            let err = scrub_read("in", source, &mut out, Path::new("o"), &anon, &config)
-                .unwrap_err();
+            let err =
+                scrub_read("in", source, &mut out, Path::new("o"), &anon, &config).unwrap_err();
             (err, out.len())
         });
         let ScrubError::Read(ReadError::Io { path, offset, .. }) = &err else {
             panic!("{threads}: {err}");
         };
-        assert_eq!((path.as_str(), *offset), ("in", Some(good as u64)), "{threads}");
+        assert_eq!(
+            (path.as_str(), *offset),
+            ("in", Some(good as u64)),
+            "{threads}"
+        );
         assert!(written <= good, "{threads}: {written} bytes written");
     }
 }

@@ -63,7 +63,7 @@ fn fill_sum(byte: u8, n: usize) -> u16 {
 /// [`sum`] of the bytes a checksum covers, unrolled for the length most have (an IPv4
 /// header or a TCP header without options, and nothing after it).
 #[inline]
-fn sum_covered(data: &[u8]) -> u64 {
+pub(super) fn sum_covered(data: &[u8]) -> u64 {
     match <&[u8; 20]>::try_from(data) {
         Ok(header) => sum_words32(header),
         Err(_) => sum(data),
@@ -75,7 +75,7 @@ fn sum_covered(data: &[u8]) -> u64 {
 /// lines up with such a write takes its value from the store at once, where an 8-byte load
 /// straddling two of them waits until both reach the cache (a failed store forward).
 #[inline]
-fn sum_words32<const N: usize>(data: &[u8; N]) -> u64 {
+pub(super) fn sum_words32<const N: usize>(data: &[u8; N]) -> u64 {
     const { assert!(N.is_multiple_of(4)) };
     data.chunks_exact(4)
         .map(|w| u64::from(u32::from_be_bytes([w[0], w[1], w[2], w[3]])))

@@ -294,3 +294,60 @@ fn common_frames_take_the_simple_walk() {
         );
     }
 }
+
+/// A UDP checksum that comes out as zero is written as 0xffff (zero says "no checksum"), by
+/// both walks, recomputed (the datagram kept whole) or updated (its payload cut): the frame
+/// is searched for, one field value after another, until the general walk meets the case.
+#[test]
+fn a_udp_checksum_that_comes_out_zero_is_sent_as_all_ones() {
+    let mut walker = Walker::new();
+    let base = Near {
+        v6: false,
+        tcp: false,
+        ethertype: 0x0800,
+        ver_ihl: 0x45,
+        total_skew: 0,
+        frag: 0,
+        protocol: None,
+        doff: 5,
+        ports: (1234, 53),
+        checksum: None,
+        payload: 0,
+        cut: 0,
+        fill: 0,
+    };
+    for (v6, payload) in [(false, 0), (false, 10), (true, 0), (true, 10)] {
+        let policy = Policy::default();
+        let at = if v6 { 14 + 40 + 6 } else { 14 + 20 + 6 };
+        let found = (1..=u16::MAX).find_map(|value| {
+            // kept whole, the checksum is recomputed: the source port moves it; cut, it is
+            // updated from the old one
+            let near = match payload {
+                0 => Near {
+                    v6,
+                    ver_ihl: if v6 { 0x60 } else { 0x45 },
+                    ethertype: if v6 { 0x86dd } else { 0x0800 },
+                    ports: (value, 53),
+                    ..base.clone()
+                },
+                _ => Near {
+                    v6,
+                    ver_ihl: if v6 { 0x60 } else { 0x45 },
+                    ethertype: if v6 { 0x86dd } else { 0x0800 },
+                    payload,
+                    checksum: Some(value),
+                    ..base.clone()
+                },
+            };
+            let frame = near.frame();
+            let mut out = frame.clone();
+            walker.walk_with(link::ETHERNET, &mut out, &policy, &mut Mix, false);
+            (out[at..at + 2] == [0xff, 0xff]).then_some(frame)
+        });
+        let frame = found.unwrap_or_else(|| panic!("v6 {v6} payload {payload}: no case found"));
+        assert!(
+            agree(&frame, &policy, &mut walker).unwrap(),
+            "{v6} {payload}"
+        );
+    }
+}
