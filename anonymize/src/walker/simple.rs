@@ -136,8 +136,9 @@ impl<R: Rewriter> Walk<'_, R> {
             if shape.l4 + at + 2 <= caplen {
                 let field = u16::from_be_bytes([transport[at], transport[at + 1]]);
                 let value = if shape.l4 + end <= caplen {
-                    let addrs = [src, dst].concat();
-                    let pseudo = sum_words32::<8>(addrs.as_slice().try_into().ok()?)
+                    // the pseudo-header's addresses as the words they were written in
+                    let pseudo = u64::from(u32::from_be_bytes(src))
+                        + u64::from(u32::from_be_bytes(dst))
                         + u64::from(shape.protocol)
                         + end as u64;
                     checksum::finish(sum_covered(&transport[..end]) + u64::from(!field) + pseudo)
