@@ -79,10 +79,12 @@ pub trait Rewriter {
 }
 
 impl Rewriter for CachedAnonymizer {
+    #[inline]
     fn v4(&mut self, addr: [u8; 4]) -> [u8; 4] {
         self.anon_v4(u32::from_be_bytes(addr)).to_be_bytes()
     }
 
+    #[inline]
     fn v6(&mut self, addr: [u8; 16]) -> [u8; 16] {
         self.anon_v6(u128::from_be_bytes(addr)).to_be_bytes()
     }
