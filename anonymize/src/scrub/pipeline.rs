@@ -211,6 +211,10 @@ pub(super) fn run<S: ChunkSource, W: Write + Send>(
     if let Some(e) = writing.error {
         return Err(e);
     }
+    if !writing.pending.is_empty() {
+        // a chunk left behind one never written: fail rather than publish a file with a hole
+        return Err(ScrubError::Panicked);
+    }
     let single = reading.source.finish()?;
     let (summary, mut tree) = writing.writer.finish();
     if let Some(root) = single {
