@@ -230,7 +230,13 @@ struct Shared<'w, S: ChunkSource, W: Write> {
     writing: Mutex<Writing<'w, W, S::State>>,
     /// Set when a step failed or a worker panicked: the others stop at their next step.
     stop: AtomicBool,
-    free: (Sender<Chunk<S::State>>, Receiver<Chunk<S::State>>),
+    free: Pool<S::State>,
+}
+
+/// The chunks not in use: taken by a worker to fill, put back once written.
+struct Pool<C> {
+    put: Sender<Chunk<C>>,
+    take: Receiver<Chunk<C>>,
 }
 
 /// The input side: the source, the next chunk's number, how the reading ended.
@@ -256,7 +262,7 @@ impl<S: ChunkSource, W: Write> Drop for Leaving<'_, '_, S, W> {
     fn drop(&mut self) {
         if std::thread::panicking() {
             self.0.stop.store(true, Ordering::SeqCst);
-            let _ = self.0.free.0.send(Chunk::default());
+            let _ = self.0.free.put.send(Chunk::default());
         }
     }
 }
@@ -268,9 +274,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl<'w, S: ChunkSource, W: Write + Send> Shared<'w, S, W> {
     fn new(source: S, writer: OrderedWriter<'w, W>, chunks: usize) -> Self {
-        let free = unbounded();
+        let (put, take) = unbounded();
         for _ in 0..chunks {
-            let _ = free.0.send(Chunk::default());
+            let _ = put.send(Chunk::default());
         }
         Shared {
             reading: Mutex::new(Reading {
@@ -285,7 +291,7 @@ impl<'w, S: ChunkSource, W: Write + Send> Shared<'w, S, W> {
                 error: None,
             }),
             stop: AtomicBool::new(false),
-            free,
+            free: Pool { put, take },
         }
     }
 
@@ -294,9 +300,9 @@ impl<'w, S: ChunkSource, W: Write + Send> Shared<'w, S, W> {
     /// always gets one and sees that the run is over.
     fn work(&self, shape: &S::Shape, worker: &mut Worker<'_>) {
         let _leaving = Leaving(self);
-        while let Ok(mut chunk) = self.free.1.recv() {
+        while let Ok(mut chunk) = self.free.take.recv() {
             if self.stop.load(Ordering::SeqCst) || !self.fill(&mut chunk) {
-                let _ = self.free.0.send(chunk);
+                let _ = self.free.put.send(chunk);
                 return;
             }
             S::scrub(shape, worker, &mut chunk);
@@ -345,14 +351,14 @@ impl<'w, S: ChunkSource, W: Write + Send> Shared<'w, S, W> {
                     break;
                 }
                 c.clear();
-                let _ = self.free.0.send(c);
+                let _ = self.free.put.send(c);
             }
         }
         if w.error.is_some() {
             // the run is over: every waiting chunk goes back, to wake the workers
             for (_, mut c) in std::mem::take(&mut w.pending) {
                 c.clear();
-                let _ = self.free.0.send(c);
+                let _ = self.free.put.send(c);
             }
         }
     }
