@@ -205,10 +205,11 @@ pub(super) fn run<S: ChunkSource, W: Write + Send>(
     } = shared;
     let reading = reading.into_inner().map_err(|_| ScrubError::Panicked)?;
     let writing = writing.into_inner().map_err(|_| ScrubError::Panicked)?;
-    if let Some(e) = reading.error {
+    // a failed write first: the output is what failed, whatever the input did after
+    if let Some(e) = writing.error {
         return Err(e);
     }
-    if let Some(e) = writing.error {
+    if let Some(e) = reading.error {
         return Err(e);
     }
     if !writing.pending.is_empty() {
@@ -230,6 +231,9 @@ struct Shared<'w, S: ChunkSource, W: Write> {
     writing: Mutex<Writing<'w, W, S::State>>,
     /// Set when a step failed or a worker panicked: the others stop at their next step.
     stop: AtomicBool,
+    /// Set when a worker panicked, maybe holding a lock with its state half changed: nothing
+    /// more is read or written (after a failed read, the chunks read before are written).
+    panicked: AtomicBool,
     free: Pool<S::State>,
 }
 
@@ -261,15 +265,11 @@ struct Leaving<'a, 'w, S: ChunkSource, W: Write>(&'a Shared<'w, S, W>);
 impl<S: ChunkSource, W: Write> Drop for Leaving<'_, '_, S, W> {
     fn drop(&mut self) {
         if std::thread::panicking() {
+            self.0.panicked.store(true, Ordering::SeqCst);
             self.0.stop.store(true, Ordering::SeqCst);
             let _ = self.0.free.put.send(Chunk::default());
         }
     }
-}
-
-/// A lock, also when a panicking worker poisoned it (the run then fails as `Panicked`).
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl<'w, S: ChunkSource, W: Write + Send> Shared<'w, S, W> {
@@ -291,6 +291,7 @@ impl<'w, S: ChunkSource, W: Write + Send> Shared<'w, S, W> {
                 error: None,
             }),
             stop: AtomicBool::new(false),
+            panicked: AtomicBool::new(false),
             free: Pool { put, take },
         }
     }
@@ -310,10 +311,26 @@ impl<'w, S: ChunkSource, W: Write + Send> Shared<'w, S, W> {
         }
     }
 
+    /// `m` locked; `None` once any worker has panicked (a panic in the step `m` guards may
+    /// have left its state half changed, and poisons it before the panicking worker's guard
+    /// can say so).
+    fn locked<'m, T>(&self, m: &'m Mutex<T>) -> Option<MutexGuard<'m, T>> {
+        match m.lock() {
+            Ok(guard) if !self.panicked.load(Ordering::SeqCst) => Some(guard),
+            _ => {
+                self.panicked.store(true, Ordering::SeqCst);
+                self.stop.store(true, Ordering::SeqCst);
+                None
+            }
+        }
+    }
+
     /// Fills `chunk` with the next part of the input and numbers it; false when the input
     /// has ended or failed.
     fn fill(&self, chunk: &mut Chunk<S::State>) -> bool {
-        let mut r = lock(&self.reading);
+        let Some(mut r) = self.locked(&self.reading) else {
+            return false;
+        };
         if r.ended {
             return false;
         }
@@ -339,7 +356,12 @@ impl<'w, S: ChunkSource, W: Write + Send> Shared<'w, S, W> {
     /// Queues the walked `chunk` and writes every chunk whose turn has come, putting each
     /// back in the pool. After a failed write, nothing more is written.
     fn write(&self, chunk: Chunk<S::State>) {
-        let mut w = lock(&self.writing);
+        let Some(mut w) = self.locked(&self.writing) else {
+            let mut chunk = chunk;
+            chunk.clear();
+            let _ = self.free.put.send(chunk);
+            return;
+        };
         let w = &mut *w;
         w.pending.insert(chunk.seq, chunk);
         if w.error.is_none() {
@@ -464,32 +486,59 @@ mod tests {
     use crate::{Key, MapOptions, Mapping};
     use lander_trace::{Format, LinkType};
 
-    /// A source of `chunks` empty chunks whose walk panics on chunk `panic_at`, late.
+    /// Where a test source panics.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    enum Step {
+        Fill,
+        Walk,
+        Write,
+    }
+
+    /// A source of `chunks` chunks, each writing its number as 8 bytes, that panics in
+    /// `step` on chunk `panic_at`, late (when the other workers have taken the pool's every
+    /// other chunk and wait). `fills` counts the calls of `fill`.
     struct Panicky {
         chunks: u64,
         filled: u64,
         panic_at: u64,
+        step: Step,
+        fills: std::sync::Arc<std::sync::atomic::AtomicU64>,
     }
 
     #[derive(Default)]
-    struct Nothing;
+    struct Numbered {
+        bytes: [u8; 8],
+        boom: bool,
+    }
 
-    impl ChunkState for Nothing {
+    impl ChunkState for Numbered {
         fn clear(&mut self) {}
         fn output(&self) -> &[u8] {
-            &[]
+            if self.boom {
+                panic!("a bug in the write of chunk {:?}", self.bytes);
+            }
+            &self.bytes
         }
     }
 
-    impl ChunkSource for Panicky {
-        type State = Nothing;
-        type Shape = u64;
+    fn late() {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 
-        fn shape(&self) -> u64 {
-            self.panic_at
+    impl ChunkSource for Panicky {
+        type State = Numbered;
+        type Shape = (u64, Step);
+
+        fn shape(&self) -> (u64, Step) {
+            (self.panic_at, self.step)
         }
 
-        fn fill(&mut self, _: &mut Chunk<Nothing>) -> Result<bool, ScrubError> {
+        fn fill(&mut self, _: &mut Chunk<Numbered>) -> Result<bool, ScrubError> {
+            self.fills.fetch_add(1, Ordering::SeqCst);
+            if self.step == Step::Fill && self.filled == self.panic_at {
+                late();
+                panic!("a bug in the read of chunk {}", self.filled);
+            }
             self.filled += 1;
             Ok(self.filled <= self.chunks)
         }
@@ -498,55 +547,73 @@ mod tests {
             Ok(None)
         }
 
-        fn scrub(panic_at: &u64, _: &mut Worker<'_>, chunk: &mut Chunk<Nothing>) {
-            if chunk.seq == *panic_at {
-                // late, when the others have filled the pool's every other chunk and wait
-                std::thread::sleep(std::time::Duration::from_millis(100));
+        fn scrub(at: &(u64, Step), _: &mut Worker<'_>, chunk: &mut Chunk<Numbered>) {
+            chunk.state.bytes = chunk.seq.to_be_bytes();
+            chunk.state.boom = *at == (chunk.seq, Step::Write);
+            if *at == (chunk.seq, Step::Walk) {
+                late();
                 panic!("a bug in the walk of chunk {}", chunk.seq);
             }
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
     }
 
-    /// A worker that panics fails the run as `Panicked`; the others, whether waiting for a
-    /// chunk or for their turn to write, are not left waiting.
+    /// A worker that panics, reading, walking or writing, fails the run as `Panicked`; the
+    /// others, whether waiting for a chunk or for their turn to write, are not left waiting;
+    /// nothing is read after a panic in a read, and nothing written after the chunks before
+    /// the one that panicked (a reader of the output never gets bytes from a state a panic
+    /// may have left half changed).
     #[test]
     fn a_panicking_worker_fails_the_run_and_no_other_waits_forever() {
         let key = Key::generate(Mapping::CryptoPan).unwrap();
         let anon = Anonymizer::new(&key, &MapOptions::default()).unwrap();
         let encoder = RecordEncoder::new(Format::Pcap, LinkType::ETHERNET, 65_535).unwrap();
-        for threads in [1, 2, 4, 8] {
-            for panic_at in [0, 1, 5, 40] {
-                let (anon, encoder) = (anon.clone(), encoder.clone());
-                let (tx, rx) = std::sync::mpsc::channel();
-                std::thread::spawn(move || {
-                    let config = ScrubConfig {
-                        threads,
-                        ..ScrubConfig::default()
-                    };
-                    let source = Panicky {
-                        chunks: 50,
-                        filled: 0,
-                        panic_at,
-                    };
-                    let mut out = Vec::new();
-                    let _ = tx.send(run(
-                        source,
-                        &mut out,
-                        Path::new("o"),
-                        encoder,
-                        &anon,
-                        &config,
-                    ));
-                });
-                let result = rx
-                    .recv_timeout(std::time::Duration::from_secs(60))
-                    .unwrap_or_else(|_| panic!("{threads} {panic_at}: the run did not end"));
-                assert!(
-                    matches!(result, Err(ScrubError::Panicked)),
-                    "{threads} {panic_at}: {:?}",
-                    result.map(|r| r.0)
-                );
+        let header = encoder.file_header().len();
+        for step in [Step::Fill, Step::Walk, Step::Write] {
+            for threads in [1, 2, 4, 8] {
+                for panic_at in [0, 1, 5, 40] {
+                    let (anon, encoder) = (anon.clone(), encoder.clone());
+                    let fills = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+                    let counted = fills.clone();
+                    let (tx, rx) = std::sync::mpsc::channel();
+                    std::thread::spawn(move || {
+                        let config = ScrubConfig {
+                            threads,
+                            ..ScrubConfig::default()
+                        };
+                        let source = Panicky {
+                            chunks: 50,
+                            filled: 0,
+                            panic_at,
+                            step,
+                            fills: counted,
+                        };
+                        let mut out = Vec::new();
+                        let r = run(source, &mut out, Path::new("o"), encoder, &anon, &config);
+                        let _ = tx.send((r.map(|r| r.0), out));
+                    });
+                    let case = format!("{step:?} {threads} threads, chunk {panic_at}");
+                    let (result, out) = rx
+                        .recv_timeout(std::time::Duration::from_secs(60))
+                        .unwrap_or_else(|_| panic!("{case}: the run did not end"));
+                    assert!(
+                        matches!(result, Err(ScrubError::Panicked)),
+                        "{case}: {result:?}"
+                    );
+                    let written: Vec<u64> = out[header..]
+                        .chunks(8)
+                        .map(|c| u64::from_be_bytes(c.try_into().unwrap()))
+                        .collect();
+                    // in order from 0, and none from the panicking chunk on
+                    assert!(
+                        written.iter().copied().eq(0..written.len() as u64),
+                        "{case}"
+                    );
+                    assert!(written.len() as u64 <= panic_at, "{case}: {written:?}");
+                    if step == Step::Fill {
+                        assert_eq!(fills.load(Ordering::SeqCst), panic_at + 1, "{case}");
+                    }
+                }
             }
         }
     }
