@@ -575,8 +575,8 @@ mod tests {
                     let (anon, encoder) = (anon.clone(), encoder.clone());
                     let fills = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
                     let counted = fills.clone();
-                    let (tx, rx) = std::sync::mpsc::channel();
-                    std::thread::spawn(move || {
+                    let case = format!("{step:?} {threads} threads, chunk {panic_at}");
+                    let (result, out) = super::super::tests::ends(&case, move || {
                         let config = ScrubConfig {
                             threads,
                             ..ScrubConfig::default()
@@ -590,12 +590,8 @@ mod tests {
                         };
                         let mut out = Vec::new();
                         let r = run(source, &mut out, Path::new("o"), encoder, &anon, &config);
-                        let _ = tx.send((r.map(|r| r.0), out));
+                        (r.map(|r| r.0), out)
                     });
-                    let case = format!("{step:?} {threads} threads, chunk {panic_at}");
-                    let (result, out) = rx
-                        .recv_timeout(std::time::Duration::from_secs(60))
-                        .unwrap_or_else(|_| panic!("{case}: the run did not end"));
                     assert!(
                         matches!(result, Err(ScrubError::Panicked)),
                         "{case}: {result:?}"

@@ -390,9 +390,9 @@ impl std::io::Read for FailingRead {
     }
 }
 
-/// Runs `f` on its own thread; fails the test if it has not returned within a minute (a
-/// pipeline whose workers wait for each other forever).
-fn ends<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+/// Runs `f` on its own thread; fails the test (naming `case`) if it has not returned within
+/// a minute (a pipeline whose workers wait for each other forever).
+pub(super) fn ends<T: Send + 'static>(case: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(f());
@@ -400,9 +400,9 @@ fn ends<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     match rx.recv_timeout(std::time::Duration::from_secs(60)) {
         Ok(t) => t,
         Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-            panic!("the scrub did not end: its workers wait for each other")
+            panic!("{case}: the scrub did not end: its workers wait for each other")
         }
-        Err(e) => panic!("the scrub's thread failed: {e}"),
+        Err(e) => panic!("{case}: the scrub's thread failed: {e}"),
     }
 }
 
@@ -415,7 +415,7 @@ fn a_failed_write_ends_the_scrub_with_the_error_whatever_the_threads() {
     for threads in [1, 2, 3, 8] {
         for record_path in [false, true] {
             let (input, anon) = (input.clone(), anon.clone());
-            let err = ends(move || {
+            let err = ends(&format!("{threads} {record_path}"), move || {
                 let config = ScrubConfig {
                     threads,
                     format: record_path.then_some(Format::PcapNs),
@@ -452,7 +452,7 @@ fn a_failed_read_ends_the_scrub_with_the_error_whatever_the_threads() {
     let (whole, _) = in_place(&input, &anon, &ScrubConfig::default());
     for threads in [1, 2, 3, 8] {
         let (input, anon) = (input.clone(), anon.clone());
-        let (err, out) = ends(move || {
+        let (err, out) = ends(&threads.to_string(), move || {
             let config = ScrubConfig {
                 threads,
                 ..ScrubConfig::default()

@@ -60,6 +60,24 @@ fn fill_sum(byte: u8, n: usize) -> u16 {
     fold((n / 2) as u64 * word + tail)
 }
 
+/// The checksum field, recomputed: `covered` the sum of the bytes it covers with the field
+/// itself as `field`, `pseudo` the sum of its pseudo-header (the field's value is taken out
+/// again by adding its complement).
+#[inline]
+pub(super) fn recomputed(covered: u64, field: u16, pseudo: u64) -> u16 {
+    checksum::finish(covered + u64::from(!field) + pseudo)
+}
+
+/// A fixed checksum as sent: a UDP checksum that comes out zero goes as 0xffff (zero says
+/// there is none).
+#[inline]
+pub(super) fn as_sent(value: u16, udp: bool) -> u16 {
+    match udp && value == 0 {
+        true => 0xffff,
+        false => value,
+    }
+}
+
 /// [`sum`] of the bytes a checksum covers, unrolled for the length most have (an IPv4
 /// header or a TCP header without options, and nothing after it).
 #[inline]
@@ -269,22 +287,21 @@ impl<R: Rewriter> Walk<'_, R> {
                 checksum::update(old, s.delta)
             }
         };
-        Some(
-            if s.udp && value == 0 && self.policy.checksums == Checksums::Fix {
-                0xffff
-            } else {
-                value
-            },
-        )
+        Some(match self.policy.checksums {
+            Checksums::Fix => as_sent(value, s.udp),
+            _ => value,
+        })
     }
 
     #[inline]
     fn full_checksum(&mut self, s: &Scope) -> u16 {
         let at = s.checksum_at;
         let field = u16::from_be_bytes([self.buf[at], self.buf[at + 1]]);
-        // the sum with the field as zero: take the field's value out again
-        let total = sum_covered(&self.buf[s.start..s.end]) + u64::from(!field) + self.pseudo_sum(s);
-        checksum::finish(total)
+        recomputed(
+            sum_covered(&self.buf[s.start..s.end]),
+            field,
+            self.pseudo_sum(s),
+        )
     }
 
     #[inline]

@@ -9,7 +9,7 @@
 //! tunnels, fragments, truncation, the payload zeroed, checksums other than fixed) is left
 //! to the general walk.
 
-use super::checksum::{sum_covered, sum_words32, Pseudo, Scope};
+use super::checksum::{as_sent, recomputed, sum_covered, sum_words32, Pseudo, Scope};
 use super::{link, Checksums, Payload, Rewriter, Walk, WalkOutcome};
 use crate::wire::{ethernet, ethertype, ipv4, ipv6, proto, tcp, udp};
 use lander_trace::checksum;
@@ -118,8 +118,6 @@ impl<R: Rewriter> Walk<'_, R> {
     #[inline]
     fn simple_v4(&mut self, shape: Shape) -> Option<WalkOutcome> {
         self.work = WORK;
-        self.mac(0);
-        self.mac(6);
         let (payload_at, caplen) = self.simple_cut(&shape);
         let Walk { buf, rw, .. } = self;
         let (head, transport) = buf.split_at_mut(shape.l4);
@@ -141,23 +139,23 @@ impl<R: Rewriter> Walk<'_, R> {
                         + u64::from(u32::from_be_bytes(dst))
                         + u64::from(shape.protocol)
                         + end as u64;
-                    checksum::finish(sum_covered(&transport[..end]) + u64::from(!field) + pseudo)
+                    recomputed(sum_covered(&transport[..end]), field, pseudo)
                 } else {
                     let delta = checksum::words_delta(&old_src, &src)
                         + checksum::words_delta(&old_dst, &dst);
                     checksum::update(field, delta)
                 };
-                let value = match shape.protocol == proto::UDP && value == 0 {
-                    true => 0xffff,
-                    false => value,
-                };
+                let value = as_sent(value, shape.protocol == proto::UDP);
                 transport[at..at + 2].copy_from_slice(&value.to_be_bytes());
             }
         }
         let at = ipv4::CHECKSUM_AT;
         let field = u16::from_be_bytes([ip[at], ip[at + 1]]);
-        let value = checksum::finish(sum_words32(ip) + u64::from(!field));
+        let value = recomputed(sum_words32(ip), field, 0);
         ip[at..at + 2].copy_from_slice(&value.to_be_bytes());
+        // the MAC addresses after the steps that may give up: `None` has written nothing
+        self.mac(0);
+        self.mac(6);
         Some(self.simple_outcome(payload_at, caplen))
     }
 
