@@ -63,6 +63,9 @@ pub struct EngineConfig {
     /// ring; otherwise a replay of a regular pcap file whose records are written as they are
     /// goes in blocks on two threads (`producer::blocks`), with plain writes.
     pub io: IoMode,
+    /// Write whole pages past the page cache where the file system allows
+    /// (`writer::direct`).
+    pub direct: bool,
     /// Total bytes of ring buffers.
     pub ring_bytes: usize,
     /// Bytes per ring buffer.
@@ -89,6 +92,7 @@ impl EngineConfig {
             rotate: RotatePolicy::default(),
             fsync: false,
             io: IoMode::Auto,
+            direct: true,
             ring_bytes: 64 << 20,
             buffer_bytes: DEFAULT_BUFFER_BYTES,
             state_dir: None,
@@ -294,6 +298,7 @@ pub fn run_with_seqs<S: CaptureSource + ?Sized>(
             template,
             perms: config.perms,
             seqs,
+            direct: config.direct,
         },
         backend,
         free,

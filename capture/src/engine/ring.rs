@@ -14,6 +14,9 @@ use lander_trace::align;
 /// of the writer's hashing (`lander_spool::digest`).
 pub const DIGEST_LEAF: u64 = 64 << 10;
 
+/// The page size buffers are placed by (see [`Buffer::begin_at`]).
+pub const PAGE: usize = 4096;
+
 /// What one buffer holds, for the manifest of the file it belongs to.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BufferMeta {
@@ -60,8 +63,8 @@ impl BufferMeta {
 #[derive(Debug)]
 pub struct Buffer {
     data: memmap2::MmapMut,
-    /// Where the bytes start: less than [`align::COPY_ALIGN`] in, so that the buffer's
-    /// address agrees with the file offset the bytes go to (see [`Buffer::begin_at`]).
+    /// Where the bytes start: less than a page in, so that the buffer's address agrees with
+    /// the file offset the bytes go to within a page (see [`Buffer::begin_at`]).
     start: usize,
     /// Where they end.
     len: usize,
@@ -72,6 +75,10 @@ pub struct Buffer {
     /// The file offset the first of `leaves` starts at (the writer uses them only if its
     /// own count of the file's bytes puts the first leaf there).
     pub leaves_from: u64,
+    /// The source goes on with the same file in the next buffer at once (this one was full):
+    /// a writer that writes whole pages may keep this buffer's last partial page back until
+    /// the next one comes (see `writer::direct`).
+    pub continued: bool,
 }
 
 impl Buffer {
@@ -98,21 +105,54 @@ impl Buffer {
             len: 0,
             meta: BufferMeta::default(),
             leaves_from: 0,
+            continued: false,
         })
     }
 
-    /// Places the bytes of this empty buffer for file offset `offset`, in step with it (see
-    /// [`lander_trace::align`]: the kernel's copy to the file runs at half speed when the
-    /// file offset lies 1 to 31 bytes past the buffer's address within a page). Costs less
-    /// than a cache line of room, and none where it would leave less than `keep` bytes free.
+    /// Places the bytes of this empty buffer for file offset `offset`, at the same place
+    /// within a page: the room before them is then exactly the file's bytes from the page's
+    /// start, which a writer of whole pages puts there (see [`Buffer::prepend`]). Where that
+    /// would leave less than `keep` bytes free, at the same place within a cache line, or
+    /// else at the start. Either way but the last, a copy into the page cache is in step
+    /// (see [`lander_trace::align`]: the kernel's copy to the file runs at half speed when
+    /// the file offset lies 1 to 31 bytes past the buffer's address within a page).
     pub fn begin_at(&mut self, offset: u64, keep: usize) {
         debug_assert!(self.is_empty());
-        let start = align::shift(self.data.as_ptr(), offset);
-        self.start = match start.checked_add(keep) {
-            Some(end) if end <= self.data.len() => start,
-            _ => 0,
+        debug_assert_eq!(
+            self.data.as_ptr() as usize % PAGE,
+            0,
+            "mappings start on a page"
+        );
+        let page = (offset % PAGE as u64) as usize;
+        let line = (offset % align::COPY_ALIGN as u64) as usize;
+        let fits = |start: usize| {
+            start
+                .checked_add(keep)
+                .is_some_and(|end| end <= self.data.len())
         };
+        self.start = [page, line].into_iter().find(|&s| fits(s)).unwrap_or(0);
         self.len = self.start;
+    }
+
+    /// Bytes of room before the filled part.
+    pub fn lead(&self) -> usize {
+        self.start
+    }
+
+    /// Fills the room before the filled part with `front`, which must be as long as the room
+    /// (see [`Buffer::lead`]); the filled part then starts at the buffer's first byte.
+    pub fn prepend(&mut self, front: &[u8]) {
+        assert_eq!(front.len(), self.start, "the room before is filled exactly");
+        self.data[..self.start].copy_from_slice(front);
+        self.start = 0;
+    }
+
+    /// Keeps the first `keep` filled bytes and appends the rest to `rest`.
+    pub fn split_off_into(&mut self, keep: usize, rest: &mut Vec<u8>) {
+        assert!(keep <= self.len(), "cannot keep more than is filled");
+        let at = self.start + keep;
+        rest.extend_from_slice(&self.data[at..self.len]);
+        self.len = at;
     }
 
     /// Bytes still free.
@@ -170,6 +210,7 @@ impl Buffer {
         self.meta = BufferMeta::default();
         self.leaves.clear();
         self.leaves_from = 0;
+        self.continued = false;
     }
 
     /// Hashes the last half of the whole digest leaves in the filled part, which starts at

@@ -336,11 +336,57 @@ impl Backend for FailingBackend {
 
 #[test]
 fn a_failed_write_publishes_the_whole_records_before_it_as_partial() {
+    let (size, reason, recs, input) = fail_a_write(4096, 10_000, false);
+    assert!(
+        reason.contains(&format!("write error at byte {size}:")),
+        "{reason}"
+    );
+    assert!(size <= 10_000 && size > 4096);
+    assert!(!recs.is_empty() && recs.len() < 1000);
+    assert!(recs[..] == input[..recs.len()]);
+}
+
+/// Written past the page cache, a failed write starts at a page boundary within a record
+/// (a buffer's first page holds the end of the buffer before): the file is still cut back
+/// to whole records, the last buffer start at or before the failed write.
+#[test]
+fn a_failed_direct_write_publishes_the_whole_records_before_it_as_partial() {
+    for fail_at in [70_000, 130_000, 200_000] {
+        let (size, reason, recs, input) = fail_a_write(64 << 10, fail_at, true);
+        let failed_at: u64 = reason
+            .strip_prefix("write error at byte ")
+            .and_then(|r| r.split(':').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{reason}"));
+        assert_eq!(
+            failed_at % 4096,
+            0,
+            "a direct write starts on a page: {reason}"
+        );
+        assert!(failed_at < fail_at);
+        // every whole record before the failed write, not only the buffers before it
+        assert!(
+            size <= failed_at && failed_at - size < 100,
+            "{size} {failed_at}"
+        );
+        assert!(!recs.is_empty() && recs.len() < 20_000);
+        assert!(recs[..] == input[..recs.len()], "fail at {fail_at}");
+    }
+}
+
+/// Writes 20,000 synthetic records (1000 with 4 KiB buffers) through a writer whose writes fail
+/// at and past `fail_at`; the published file's size, partial reason and records, and the
+/// input.
+fn fail_a_write(
+    buffer: usize,
+    fail_at: u64,
+    direct: bool,
+) -> (u64, String, Vec<OwnedRecord>, Vec<OwnedRecord>) {
     let dir = tempfile::tempdir().unwrap();
-    let free = FreeBuffers::allocate(4, 4096, 4).unwrap();
+    let free = FreeBuffers::allocate(4, buffer, 4).unwrap();
     let backend = Box::new(FailingBackend {
         free: free.clone(),
-        fail_at: 10_000,
+        fail_at,
         failures: Vec::new(),
         inner: writer::sync::SyncBackend::new(free.clone()),
     });
@@ -351,6 +397,7 @@ fn a_failed_write_publishes_the_whole_records_before_it_as_partial() {
             template,
             perms: lander_spool::perms::Perms::RAW,
             seqs: seqs(dir.path()),
+            direct,
         },
         backend,
         free.clone(),
@@ -383,7 +430,7 @@ fn a_failed_write_publishes_the_whole_records_before_it_as_partial() {
         failed.store(true, Relaxed);
         r
     });
-    let input = synth(1000);
+    let input = synth(if buffer < 8192 { 1000 } else { 20_000 });
     let produced = producer.run(&mut VecSource::file(input.clone()));
     let report = t.join().unwrap();
     assert!(produced.is_err(), "the source stops when the writer fails");
@@ -394,14 +441,8 @@ fn a_failed_write_publishes_the_whole_records_before_it_as_partial() {
     let m = Manifest::read(&manifest_path(&files[0])).unwrap();
     let size = std::fs::metadata(&files[0]).unwrap().len();
     let reason = m.partial.unwrap();
-    assert!(
-        reason.contains(&format!("write error at byte {size}:")),
-        "{reason}"
-    );
-    assert!(size <= 10_000 && size > 4096);
     let recs = check_published(dir.path()).concat();
-    assert!(!recs.is_empty() && recs.len() < 1000);
-    assert!(recs[..] == input[..recs.len()]);
+    (size, reason, recs, input)
 }
 
 #[test]
@@ -652,14 +693,15 @@ impl Backend for WatchingBackend {
 }
 
 /// Replays the pcap file `path` into `out` through `backend`, the ring `free` and rotation
-/// `rotate`: by the copy path (`copy`) or packet by packet.
+/// `rotate`: by the copy path (`copy`) or packet by packet; whole pages past the page cache
+/// where the disk takes them with `direct`.
 fn replay(
     path: &Path,
     out: &Path,
     free: &FreeBuffers,
     rotate: RotatePolicy,
     backend: Box<dyn Backend>,
-    copy: bool,
+    (copy, direct): (bool, bool),
 ) {
     let template = Manifest::new("", Format::Pcap, LinkType::ETHERNET, 65535);
     let w = writer::Writer::new(
@@ -668,6 +710,7 @@ fn replay(
             template,
             perms: lander_spool::perms::Perms::RAW,
             seqs: seqs(out),
+            direct,
         },
         backend,
         free.clone(),
@@ -705,7 +748,7 @@ fn replay(
 /// Every buffer the producer hands to the writer is placed in step with the file offset it
 /// is written at, on the per-packet path and on the replay's copy path, in every file of a
 /// rotation by size (whose later files start at any offset of the input), so the kernel's
-/// copy never takes the slow band; and the files hold every packet.
+/// copy through the page cache never takes the slow band; and the files hold every packet.
 #[test]
 fn buffers_are_written_in_step_with_the_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -726,7 +769,7 @@ fn buffers_are_written_in_step_with_the_file() {
             size: Some(300_007),
             ..RotatePolicy::default()
         };
-        replay(&path, &out, &free, rotate, backend, copy);
+        replay(&path, &out, &free, rotate, backend, (copy, false));
         let files = check_published(&out);
         assert!(files.len() > 5, "{} files", files.len());
         assert!(files.concat() == read_all(&path));
@@ -748,23 +791,25 @@ fn buffers_are_written_in_step_with_the_file() {
 fn no_buffer_is_lost_to_a_record_that_fills_it() {
     let dir = tempfile::tempdir().unwrap();
     let buffer = 4096;
-    for len in (buffer - 140..=buffer - 24).step_by(3) {
-        let input = dir.path().join(format!("in-{len}"));
-        std::fs::create_dir(&input).unwrap();
-        let path = copy::input(&input, Format::Pcap, &[(1, len - 16); 6]);
-        let out = dir.path().join(format!("out-{len}"));
-        std::fs::create_dir(&out).unwrap();
-        let free = FreeBuffers::allocate(8, buffer, 8).unwrap();
-        let rotate = RotatePolicy {
-            size: Some(24 + len as u64),
-            ..RotatePolicy::default()
-        };
-        let backend = Box::new(writer::sync::SyncBackend::new(free.clone()));
-        replay(&path, &out, &free, rotate, backend, true);
-        assert_eq!(free.available(), 8, "record of {len} bytes: buffers lost");
-        let files = check_published(&out);
-        assert_eq!(files.len(), 6, "record of {len} bytes");
-        assert!(files.concat() == read_all(&path));
+    for direct in [false, true] {
+        for len in (buffer - 140..=buffer - 24).step_by(3) {
+            let input = dir.path().join(format!("in-{len}-{direct}"));
+            std::fs::create_dir(&input).unwrap();
+            let path = copy::input(&input, Format::Pcap, &[(1, len - 16); 6]);
+            let out = dir.path().join(format!("out-{len}-{direct}"));
+            std::fs::create_dir(&out).unwrap();
+            let free = FreeBuffers::allocate(8, buffer, 8).unwrap();
+            let rotate = RotatePolicy {
+                size: Some(24 + len as u64),
+                ..RotatePolicy::default()
+            };
+            let backend = Box::new(writer::sync::SyncBackend::new(free.clone()));
+            replay(&path, &out, &free, rotate, backend, (true, direct));
+            assert_eq!(free.available(), 8, "record of {len} bytes: buffers lost");
+            let files = check_published(&out);
+            assert_eq!(files.len(), 6, "record of {len} bytes");
+            assert!(files.concat() == read_all(&path));
+        }
     }
 }
 
@@ -837,6 +882,7 @@ fn publish_one_written(dir: &Path, meanwhile: impl FnOnce()) {
             template,
             perms: Perms::RAW,
             seqs: seqs.clone(),
+            direct: true,
         },
         Box::new(writer::sync::SyncBackend::new(free.clone())),
         free,

@@ -452,6 +452,10 @@ impl Producer {
         if self.buf.as_ref().is_some_and(|b| b.remaining() >= need) {
             return Ok(true);
         }
+        if let Some(b) = self.buf.as_mut() {
+            // full: the file goes on in the next buffer at once
+            b.continued = true;
+        }
         self.flush()?;
         let buf = if self.live {
             self.free.try_take()

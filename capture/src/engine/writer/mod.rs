@@ -11,6 +11,11 @@
 //! packet replay took 0.90x the time of hashing everything here. A live source keeps its
 //! time for the interface.
 //!
+//! Where the file system takes direct writes, whole pages go to the device from the ring's
+//! buffers themselves, past the page cache (module `direct`): no copy of the bytes, and no
+//! page cache pages to fill. In paired live captures of 64-byte packets on a veth pair, the
+//! CPU time per million packets fell from 0.22 s to 0.06-0.07 s (`tcpdump -w`: 0.10-0.11 s).
+//!
 //! With fsync on, the writer asks for each stretch of a file to be written back as soon as it
 //! is written (`sync_file_range`, issued by the publisher thread so the writer never waits on
 //! the device), so the disk works while the file is still being filled and the fsync at
@@ -37,10 +42,12 @@ use lander_spool::publish::PendingFile;
 use lander_spool::seq::SeqAllocator;
 use lander_trace::record::LinkType;
 
+pub mod direct;
 pub mod publisher;
 pub mod sync;
 pub mod uring;
 
+use direct::{Direct, Take};
 use publisher::{Finished, PublishConfig, Publisher};
 
 /// Which write path to use.
@@ -190,6 +197,9 @@ pub struct WriterConfig {
     pub perms: Perms,
     /// The site's sequence numbers: each file's is reserved when the file is created.
     pub seqs: Arc<SeqAllocator>,
+    /// Write whole pages past the page cache where the file system allows (module
+    /// `direct`).
+    pub direct: bool,
 }
 
 /// A file being written: its temporary file, digest and counts so far.
@@ -204,6 +214,8 @@ pub struct OpenFile {
     hasher: StreamDigest,
     metas: Vec<(u64, BufferMeta)>,
     synced_to: u64,
+    /// Its direct side, when its whole pages go past the page cache.
+    direct: Option<Direct>,
 }
 
 impl OpenFile {
@@ -243,6 +255,7 @@ impl OpenFile {
             hasher: StreamDigest::new(DIGEST_LEAF),
             metas: Vec::new(),
             synced_to: 0,
+            direct: None,
         })
     }
 
@@ -283,6 +296,8 @@ pub struct Writer {
     file: Option<OpenFile>,
     publisher: Option<Publisher>,
     error: Option<WriterError>,
+    /// Whether the log said already that direct writes are not taken here.
+    said_no_direct: bool,
 }
 
 /// Bytes taken for a file's manifest when the file is created (a manifest is under 1 KiB),
@@ -314,6 +329,7 @@ impl Writer {
             counters,
             file: None,
             error: None,
+            said_no_direct: false,
         }
     }
 
@@ -326,12 +342,8 @@ impl Writer {
             }
         }
         if self.error.is_none() {
-            if let Some(f) = self.file.take() {
-                // The source ended without closing: publish what we have.
-                if let Err(e) = self.finish(f, None, "the source stopped without closing the file")
-                {
-                    self.error = Some(e);
-                }
+            if let Err(e) = self.end_unclosed() {
+                self.error = Some(e);
             }
         }
         self.drain();
@@ -377,9 +389,31 @@ impl Writer {
         }
     }
 
-    /// Creates the file (see [`OpenFile::create`]).
+    /// The source ended without closing the file: publishes what there is of it.
+    fn end_unclosed(&mut self) -> Result<(), WriterError> {
+        if self.file.is_none() {
+            return Ok(());
+        }
+        self.drain();
+        self.check_failures()?;
+        self.settle()?;
+        match self.file.take() {
+            Some(f) => self.finish(f, Cut::End, "the source stopped without closing the file"),
+            None => Ok(()),
+        }
+    }
+
+    /// Creates the file (see [`OpenFile::create`]) and, where asked for and taken, its
+    /// direct side.
     fn open(&mut self, open: FileOpen) -> Result<(), WriterError> {
-        let file = OpenFile::create(&open, &self.config.seqs, &self.config.perms)?;
+        let mut file = OpenFile::create(&open, &self.config.seqs, &self.config.perms)?;
+        if self.config.direct {
+            match Direct::open(file.file()) {
+                Ok(Some(d)) => file.direct = Some(d),
+                Ok(None) => self.no_direct(&open, "the file system does not take them"),
+                Err(e) => self.no_direct(&open, &e.to_string()),
+            }
+        }
         self.counters.set_current(Some(file_name(&open.path)));
         self.file = Some(file);
         Ok(())
@@ -401,7 +435,17 @@ impl Writer {
         }
     }
 
-    fn data(&mut self, buf: Buffer) -> Result<(), WriterError> {
+    fn no_direct(&mut self, open: &FileOpen, why: &str) {
+        if !std::mem::replace(&mut self.said_no_direct, true) {
+            let dir = open.path.parent().unwrap_or(&open.path);
+            tracing::info!(
+                "{}: writing through the page cache (no direct writes: {why})",
+                dir.display()
+            );
+        }
+    }
+
+    fn data(&mut self, mut buf: Buffer) -> Result<(), WriterError> {
         let Some(f) = self.file.as_mut() else {
             self.free.put(buf);
             return Ok(());
@@ -411,13 +455,54 @@ impl Writer {
         f.metas.push((f.offset, buf.meta));
         let offset = f.offset;
         f.offset += buf.len() as u64;
-        let fd = f.pending.file.as_raw_fd();
-        self.backend.submit(fd, offset, buf);
+        let continued = buf.continued;
+        let write = match f.direct.as_mut() {
+            None => Ok(Some((f.pending.file.as_raw_fd(), offset))),
+            Some(d) => match d.take(offset, &mut buf, &f.pending.file) {
+                Ok(Take::Direct(at)) => Ok(Some((d.fd(), at))),
+                Ok(Take::Carried) => Ok(None),
+                // rare (a record that left no room to place it): written here and now, so it
+                // is in the file before any direct write of the page it shares
+                Ok(Take::Buffered) => f
+                    .pending
+                    .file
+                    .write_all_at(buf.filled(), offset)
+                    .map(|()| None)
+                    .map_err(|e| (offset, e)),
+                Err(failed) => Err(failed),
+            },
+        };
+        match write {
+            Ok(Some((fd, at))) => self.backend.submit(fd, at, buf),
+            Ok(None) => self.free.put(buf),
+            Err((offset, error)) => {
+                self.free.put(buf);
+                return self.failed(vec![Failure { offset, error }]);
+            }
+        }
         self.backend.progress(false);
+        if !continued {
+            // the source pauses: what the direct side holds back goes to the file now
+            self.settle()?;
+        }
         if self.config.fsync {
             self.start_writeback();
         }
         self.check_failures()
+    }
+
+    /// Writes what the open file's direct side holds back (see [`Direct::settle`]).
+    fn settle(&mut self) -> Result<(), WriterError> {
+        let Some(f) = self.file.as_mut() else {
+            return Ok(());
+        };
+        let Some(d) = f.direct.as_mut() else {
+            return Ok(());
+        };
+        match d.settle(&f.pending.file) {
+            Ok(()) => Ok(()),
+            Err((offset, error)) => self.failed(vec![Failure { offset, error }]),
+        }
     }
 
     /// With fsync on, asks the kernel to start writing back what was just written, so the
@@ -456,9 +541,24 @@ impl Writer {
         let Some(f) = self.file.take() else {
             return Ok(());
         };
+        // Written through the ring, a failed write starts at a buffer's start, a record
+        // boundary. A direct write starts at the page its buffer's first byte is in, and a
+        // carry at the end of a page: everything before is written, and read back to the
+        // last whole record (or, if that fails, cut back to the last buffer start).
+        let cut = match f.direct {
+            Some(_) => match whole_records(f.pending.tmp_path(), first.offset) {
+                Ok(whole) => Cut::Counted(whole),
+                Err(e) => {
+                    tracing::warn!("cannot read back the records before a failed write: {e}");
+                    let start = f.metas.iter().map(|(start, _)| *start);
+                    Cut::At(start.filter(|s| *s <= first.offset).max().unwrap_or(0))
+                }
+            },
+            None => Cut::At(first.offset),
+        };
         let path = f.pending.dest_path().to_owned();
         let reason = format!("write error at byte {}: {}", first.offset, first.error);
-        self.finish(f, Some(first.offset), &reason)?;
+        self.finish(f, cut, &reason)?;
         Err(WriterError {
             path,
             what: "write failed; the part written before was published as partial".into(),
@@ -476,6 +576,7 @@ impl Writer {
         self.drain();
         self.file = Some(f);
         self.check_failures()?;
+        self.settle()?;
         let Some(f) = self.file.take() else {
             return Ok(());
         };
@@ -487,15 +588,15 @@ impl Writer {
         self.publish(f.pending, f.room, manifest)
     }
 
-    /// Publishes what was written of a file that ends early: cut back to `good_len` (a buffer
-    /// boundary, so a record boundary) when a write failed, digest re-read from the file.
-    fn finish(
-        &mut self,
-        f: OpenFile,
-        good_len: Option<u64>,
-        reason: &str,
-    ) -> Result<(), WriterError> {
-        let len = good_len.unwrap_or(f.offset);
+    /// Publishes what was written of a file that ends early: cut back to a record boundary
+    /// when a write failed, digest re-read from the file.
+    fn finish(&mut self, f: OpenFile, cut: Cut, reason: &str) -> Result<(), WriterError> {
+        let (len, counted) = match cut {
+            Cut::End => (f.offset, None),
+            Cut::At(len) => (len, None),
+            Cut::Counted((_, meta)) if meta.packets == 0 => (0, None),
+            Cut::Counted((len, meta)) => (len, Some(meta)),
+        };
         let path = f.pending.dest_path().to_owned();
         let err = |what: &str, source| WriterError {
             path: path.clone(),
@@ -511,6 +612,13 @@ impl Writer {
             .set_len(len)
             .map_err(|e| err("cannot cut the partial file", e))?;
         let mut manifest = self.manifest_for(&f, len);
+        if let Some(c) = counted {
+            manifest.packets = c.packets;
+            manifest.bytes = c.bytes;
+            manifest.wire_bytes = c.wire_bytes;
+            manifest.first_ts_ns = c.first_ts_ns;
+            manifest.last_ts_ns = c.last_ts_ns;
+        }
         manifest.partial = Some(reason.to_string());
         manifest.blake3 = hash_prefix(f.pending.tmp_path(), len)
             .map_err(|e| err("cannot re-read the partial file", e))?;
@@ -563,6 +671,35 @@ fn file_name(path: &std::path::Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
+}
+
+/// Where a file that ends early is cut.
+enum Cut {
+    /// At its end: nothing failed.
+    End,
+    /// At this record boundary.
+    At(u64),
+    /// At the end of its whole records read back: their length and counts.
+    Counted((u64, BufferMeta)),
+}
+
+/// The whole records in the first `limit` bytes of a trace file: where the last one ends,
+/// and their counts.
+fn whole_records(path: &std::path::Path, limit: u64) -> Result<(u64, BufferMeta), String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let name = path.display().to_string();
+    let mut reader =
+        lander_trace::format::TraceReader::from_stream(&name, Box::new(file.take(limit)))
+            .map_err(|e| e.to_string())?;
+    let mut meta = BufferMeta::default();
+    let mut end = reader.offset();
+    // a record cut by the limit ends the reading, as an error or as the end
+    while let Ok(Some(rec)) = reader.next() {
+        meta.add(rec.ts_ns, rec.data.len(), rec.wire_len, 0);
+        end = reader.offset();
+    }
+    Ok((end, meta))
 }
 
 /// BLAKE3 of the first `len` bytes of a file, hex.
