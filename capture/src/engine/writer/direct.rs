@@ -77,9 +77,18 @@ impl Direct {
                 _ => Err(e),
             };
         }
+        // SAFETY: `fd` was just opened here and nothing else owns it.
+        let direct = unsafe { File::from_raw_fd(fd) };
+        // A file system may say it takes direct writes and still refuse them (an encrypted
+        // or inline-data file): try one page of the empty file before relying on it.
+        if let Err(e) = probe(&direct).and_then(|()| file.set_len(0)) {
+            return match e.raw_os_error() {
+                Some(libc::EINVAL) | Some(libc::EOPNOTSUPP) => Ok(None),
+                _ => Err(e),
+            };
+        }
         Ok(Some(Direct {
-            // SAFETY: `fd` was just opened here and nothing else owns it.
-            file: unsafe { File::from_raw_fd(fd) },
+            file: direct,
             carry: Vec::with_capacity(PAGE),
             carry_at: 0,
             settled: true,
@@ -154,6 +163,21 @@ impl Direct {
         self.settled = true;
         Ok(())
     }
+}
+
+/// Writes one page of zeros at the start of `file` (opened for direct writes).
+fn probe(file: &File) -> io::Result<()> {
+    let layout = std::alloc::Layout::from_size_align(PAGE, PAGE).expect("a valid layout");
+    // SAFETY: the layout has a nonzero size.
+    let page = unsafe { std::alloc::alloc_zeroed(layout) };
+    if page.is_null() {
+        std::alloc::handle_alloc_error(layout);
+    }
+    // SAFETY: `page` points to PAGE initialised (zeroed) bytes, alive until dealloc below.
+    let written = file.write_all_at(unsafe { std::slice::from_raw_parts(page, PAGE) }, 0);
+    // SAFETY: allocated above with the same layout, and the slice is no longer used.
+    unsafe { std::alloc::dealloc(page, layout) };
+    written
 }
 
 /// Whether direct writes to `fd` may start at any page offset from any page-aligned memory
