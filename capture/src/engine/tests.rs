@@ -960,3 +960,72 @@ fn a_file_dropped_on_an_error_path_is_left_for_salvage() {
     );
     assert_eq!(std::fs::read(&left[0]).unwrap(), b"written");
 }
+
+/// Written past the page cache, a buffer's last partial page waits for the next buffer only
+/// while the source goes on at once (a full buffer); a buffer handed over for time (a quiet
+/// link) is in the file whole before the file closes, so a pause never keeps packets in
+/// this process only.
+#[test]
+fn a_direct_writer_keeps_back_a_partial_page_only_while_the_source_goes_on() {
+    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+    let free = FreeBuffers::allocate(4, 64 << 10, 4).unwrap();
+    let w = writer::Writer::new(
+        writer::WriterConfig {
+            fsync: false,
+            template: Manifest::new("", Format::PcapNs, LinkType::ETHERNET, 65535),
+            perms: Perms::RAW,
+            seqs: seqs(dir.path()),
+            direct: true,
+        },
+        Box::new(writer::sync::SyncBackend::new(free.clone())),
+        free.clone(),
+        Default::default(),
+    );
+    let (tx, rx) = crossbeam_channel::bounded(4);
+    let t = std::thread::spawn(move || w.run(rx));
+    tx.send(writer::Event::Open(writer::FileOpen {
+        path: dir.path().join(naming::trace_name("t", 0, 0, Format::PcapNs)),
+        seq: 0,
+        link_type: LinkType::ETHERNET,
+    }))
+    .unwrap();
+    let bytes: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+    let temp_len = || -> u64 {
+        let tmp = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| {
+                let n = p.file_name().unwrap().to_string_lossy().into_owned();
+                n.ends_with(".tmp") && !n.contains(".json")
+            });
+        // (not there yet: the writer has not opened it)
+        tmp.map_or(0, |tmp| std::fs::metadata(tmp).unwrap().len())
+    };
+    let wait_for = |want: u64| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while temp_len() != want {
+            assert!(std::time::Instant::now() < deadline, "{} != {want}", temp_len());
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    let send = |from: usize, to: usize, continued: bool| {
+        let mut buf = free.take().unwrap();
+        buf.begin_at(from as u64, to - from);
+        buf.push(&bytes[from..to]);
+        buf.continued = continued;
+        tx.send(writer::Event::Data(buf)).unwrap();
+    };
+    // a full buffer: its whole pages are written, the rest waits for the next buffer
+    send(0, 6000, true);
+    wait_for(4096);
+    // handed over for time: everything so far is in the file
+    send(6000, 9000, false);
+    wait_for(9000);
+    send(9000, 10_000, true);
+    wait_for(9000);
+    drop(tx);
+    let report = t.join().unwrap();
+    assert!(report.error.is_none(), "{:?}", report.error);
+    let file = published(dir.path()).remove(0);
+    assert!(std::fs::read(file).unwrap() == bytes, "the file is every byte");
+}
