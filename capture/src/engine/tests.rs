@@ -984,7 +984,9 @@ fn a_direct_writer_keeps_back_a_partial_page_only_while_the_source_goes_on() {
     let (tx, rx) = crossbeam_channel::bounded(4);
     let t = std::thread::spawn(move || w.run(rx));
     tx.send(writer::Event::Open(writer::FileOpen {
-        path: dir.path().join(naming::trace_name("t", 0, 0, Format::PcapNs)),
+        path: dir
+            .path()
+            .join(naming::trace_name("t", 0, 0, Format::PcapNs)),
         seq: 0,
         link_type: LinkType::ETHERNET,
     }))
@@ -1004,7 +1006,11 @@ fn a_direct_writer_keeps_back_a_partial_page_only_while_the_source_goes_on() {
     let wait_for = |want: u64| {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while temp_len() != want {
-            assert!(std::time::Instant::now() < deadline, "{} != {want}", temp_len());
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} != {want}",
+                temp_len()
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
     };
@@ -1027,5 +1033,8 @@ fn a_direct_writer_keeps_back_a_partial_page_only_while_the_source_goes_on() {
     let report = t.join().unwrap();
     assert!(report.error.is_none(), "{:?}", report.error);
     let file = published(dir.path()).remove(0);
-    assert!(std::fs::read(file).unwrap() == bytes, "the file is every byte");
+    assert!(
+        std::fs::read(file).unwrap() == bytes,
+        "the file is every byte"
+    );
 }
