@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages LANDER-rs needs to build and test: libpcap's development files,
 # and the real tools the tests use as peers and oracles (tcpdump, tshark/editcap, traceanon,
-# tcpreplay, trafgen from netsniff-ng, iproute2, a single-node Slurm with munge, and headless
+# tcpreplay, trafgen from netsniff-ng, iproute2, mkfs.ext4 for a small disk on a loop device,
+# a single-node Slurm with munge, and headless
 # chromium for the status page's browser test). As root it
 # installs what is missing; otherwise it prints the exact apt-get line and stops.
 set -euo pipefail
 
 packages=(
   libpcap-dev pkg-config man-db
-  tcpdump tshark libtrace-tools tcpreplay netsniff-ng iproute2 procps
+  tcpdump tshark libtrace-tools tcpreplay netsniff-ng iproute2 procps e2fsprogs
   slurmctld slurmd slurm-client munge
   chromium fonts-dejavu-core
 )
