@@ -442,7 +442,10 @@ fn disk_full_with_direct_writes_publishes_whole_records_as_partial() {
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(!o.status.success(), "disk full must fail the capture");
         assert!(err.contains("No space left"), "{err}");
-        assert!(!err.contains("does not take them"), "ext4 takes direct writes: {err}");
+        assert!(
+            !err.contains("does not take them"),
+            "ext4 takes direct writes: {err}"
+        );
         let files = traces(&out);
         assert!(!files.is_empty());
         let (whole, last) = files.split_at(files.len() - 1);

@@ -247,6 +247,8 @@ pub struct FreeBuffers {
 struct FreeList {
     stack: Mutex<Vec<Buffer>>,
     returned: Condvar,
+    /// Buffers in the ring, free or not.
+    total: usize,
 }
 
 impl FreeBuffers {
@@ -267,6 +269,7 @@ impl FreeBuffers {
             inner: Arc::new(FreeList {
                 stack: Mutex::new(stack),
                 returned: Condvar::new(),
+                total: count,
             }),
         })
     }
@@ -328,6 +331,11 @@ impl FreeBuffers {
     /// Buffers free right now.
     pub fn available(&self) -> usize {
         self.stack().len()
+    }
+
+    /// Whether at least half the ring is free: the writer keeps up.
+    pub fn half_free(&self) -> bool {
+        self.available() * 2 >= self.inner.total
     }
 }
 

@@ -331,14 +331,19 @@ fn rotations_asked_for_during_a_replay_in_blocks_lose_and_repeat_nothing() {
     c.format = Format::Pcap;
     std::fs::create_dir_all(&c.out_dir).unwrap();
     let control = Control::default();
-    let done = AtomicBool::new(false);
+    let (done, asking) = (AtomicBool::new(false), AtomicBool::new(false));
     let summary = std::thread::scope(|s| {
         s.spawn(|| {
             while !done.load(Relaxed) {
                 control.rotate.store(true, Relaxed);
+                asking.store(true, Relaxed);
                 std::thread::yield_now();
             }
         });
+        // (on a busy machine the replay could be over before the other thread first ran)
+        while !asking.load(Relaxed) {
+            std::thread::yield_now();
+        }
         let summary = run(&c, &mut FileSource::open(&path).unwrap(), &control);
         done.store(true, Relaxed);
         summary

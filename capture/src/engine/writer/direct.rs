@@ -18,7 +18,10 @@
 //!   back and drops cached pages in the range of a direct write first).
 //!
 //! A buffer that is not placed that way (a record that left no room for it) is written
-//! through the page cache as it is; the carry follows the file's end either way.
+//! through the page cache as it is, and so is every buffer while the device does not keep up
+//! (less than half the ring free): the page cache then takes a burst the ring alone could
+//! not, as it did before, and the writer goes back to direct writes once the ring has drained.
+//! The carry follows the file's end either way.
 //!
 //! A direct write reaches the device before it completes, but the file's size and the
 //! device's cache still need the fsync at publication, as before.
@@ -102,17 +105,18 @@ impl Direct {
 
     /// Takes the next buffer of the file, whose bytes start at file offset `offset` (the
     /// file's end so far): fills its room before with the carry and cuts its last partial
-    /// page off into the next carry when it is placed for that; else writes the carry
-    /// through the page cache (`file`, the file's own descriptor) and follows the file's end
-    /// in the carry. On failure, the offset the carry was to go to.
+    /// page off into the next carry when it is placed for that and `cached` is false; else
+    /// writes the carry through the page cache (`file`, the file's own descriptor) and follows
+    /// the file's end in the carry. On failure, the offset the carry was to go to.
     pub fn take(
         &mut self,
         offset: u64,
         buf: &mut Buffer,
         file: &File,
+        cached: bool,
     ) -> Result<Take, (u64, io::Error)> {
         debug_assert_eq!(offset, self.end(), "buffers come in file order");
-        if buf.lead() != self.carry.len() {
+        if cached || buf.lead() != self.carry.len() {
             self.settle(file)?;
             self.follow(buf.filled());
             return Ok(Take::Buffered);
@@ -228,15 +232,25 @@ mod tests {
     }
 
     /// Sends `bytes` through `direct` in buffers of the given sizes, placed as the source
-    /// places them, writing what it says to write; settles at the end.
-    fn write_through(direct: &mut Direct, file: &File, bytes: &[u8], cuts: &[usize]) {
+    /// places them, writing what it says to write (the buffers whose index is in `cached`
+    /// through the page cache); settles at the end.
+    fn write_through(
+        direct: &mut Direct,
+        file: &File,
+        bytes: &[u8],
+        cuts: &[usize],
+        cached: &[usize],
+    ) {
         let free = FreeBuffers::allocate(1, 64 << 10, 1).unwrap();
         let mut at = 0usize;
-        for &n in cuts {
+        for (i, &n) in cuts.iter().enumerate() {
             let mut buf = free.take().unwrap();
             buf.begin_at(at as u64, n);
             buf.push(&bytes[at..at + n]);
-            match direct.take(at as u64, &mut buf, file).unwrap() {
+            match direct
+                .take(at as u64, &mut buf, file, cached.contains(&i))
+                .unwrap()
+            {
                 Take::Direct(off) => {
                     assert_eq!(off % PAGE as u64, 0);
                     assert_eq!(buf.filled().as_ptr() as usize % PAGE, 0);
@@ -269,13 +283,19 @@ mod tests {
             vec![4096, 8192, 100],
             vec![24, 40000, 40000, 12],
         ] {
-            let (_dir, file, mut direct) = direct_file();
-            let bytes = pattern(cuts.iter().sum());
-            write_through(&mut direct, &file, &bytes, &cuts);
-            let mut back = Vec::new();
-            std::io::Read::read_to_end(&mut &file, &mut back).unwrap();
-            assert_eq!(back.len(), bytes.len(), "{cuts:?}");
-            assert!(back == bytes, "{cuts:?}: the file differs");
+            // all direct; every other one through the page cache; the middle ones
+            let n = cuts.len();
+            let odd: Vec<usize> = (0..n).filter(|i| i % 2 == 1).collect();
+            let middle: Vec<usize> = (1..n - 1).collect();
+            for cached in [vec![], odd, middle] {
+                let (_dir, file, mut direct) = direct_file();
+                let bytes = pattern(cuts.iter().sum());
+                write_through(&mut direct, &file, &bytes, &cuts, &cached);
+                let mut back = Vec::new();
+                std::io::Read::read_to_end(&mut &file, &mut back).unwrap();
+                assert_eq!(back.len(), bytes.len(), "{cuts:?} {cached:?}");
+                assert!(back == bytes, "{cuts:?} {cached:?}: the file differs");
+            }
         }
     }
 
@@ -287,14 +307,20 @@ mod tests {
         let mut buf = free.take().unwrap();
         buf.begin_at(0, 0);
         buf.push(&bytes[..1000]);
-        assert_eq!(direct.take(0, &mut buf, &file).unwrap(), Take::Carried);
+        assert_eq!(
+            direct.take(0, &mut buf, &file, false).unwrap(),
+            Take::Carried
+        );
         free.put(buf);
         // a record too big for the room before it: the buffer starts at its first byte
         let mut buf = free.take().unwrap();
         buf.begin_at(1000, 16 << 10);
         assert_eq!(buf.lead(), 0);
         buf.push(&bytes[1000..]);
-        assert_eq!(direct.take(1000, &mut buf, &file).unwrap(), Take::Buffered);
+        assert_eq!(
+            direct.take(1000, &mut buf, &file, false).unwrap(),
+            Take::Buffered
+        );
         file.write_all_at(buf.filled(), 1000).unwrap();
         assert_eq!(direct.end(), 5000);
         assert_eq!(direct.carry, bytes[4096..]);
@@ -310,7 +336,7 @@ mod tests {
         std::fs::rename(dir.path().join("t"), dir.path().join("u")).unwrap();
         std::fs::write(dir.path().join("t"), b"someone else's").unwrap();
         let bytes = pattern(8192 + 10);
-        write_through(&mut direct, &file, &bytes, &[8192 + 10]);
+        write_through(&mut direct, &file, &bytes, &[8192 + 10], &[]);
         assert_eq!(std::fs::read(dir.path().join("u")).unwrap(), bytes);
         assert_eq!(
             std::fs::read(dir.path().join("t")).unwrap(),

@@ -456,13 +456,15 @@ impl Writer {
         let offset = f.offset;
         f.offset += buf.len() as u64;
         let continued = buf.continued;
+        // the device does not keep up: the page cache takes the burst (see `direct`)
+        let cached = f.direct.is_some() && !self.free.half_free();
         let write = match f.direct.as_mut() {
             None => Ok(Some((f.pending.file.as_raw_fd(), offset))),
-            Some(d) => match d.take(offset, &mut buf, &f.pending.file) {
+            Some(d) => match d.take(offset, &mut buf, &f.pending.file, cached) {
                 Ok(Take::Direct(at)) => Ok(Some((d.fd(), at))),
                 Ok(Take::Carried) => Ok(None),
-                // rare (a record that left no room to place it): written here and now, so it
-                // is in the file before any direct write of the page it shares
+                // a burst, or a record that left no room to place the buffer: written here
+                // and now, so it is in the file before any direct write of the page it shares
                 Ok(Take::Buffered) => f
                     .pending
                     .file
