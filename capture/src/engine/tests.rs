@@ -336,7 +336,8 @@ impl Backend for FailingBackend {
 
 #[test]
 fn a_failed_write_publishes_the_whole_records_before_it_as_partial() {
-    let (size, reason, recs, input) = fail_a_write(4096, 10_000, false);
+    let (file, _, input) = fail_a_write(4096, 10_000, false);
+    let (size, reason, recs) = file.expect("a partial file");
     assert!(
         reason.contains(&format!("write error at byte {size}:")),
         "{reason}"
@@ -348,11 +349,16 @@ fn a_failed_write_publishes_the_whole_records_before_it_as_partial() {
 
 /// Written past the page cache, a failed write starts at a page boundary within a record
 /// (a buffer's first page holds the end of the buffer before): the file is still cut back
-/// to whole records, the last buffer start at or before the failed write.
+/// to whole records, every one before the failed write. A failure in the file's first pages
+/// leaves no whole record: nothing is published, and the error says so.
 #[test]
 fn a_failed_direct_write_publishes_the_whole_records_before_it_as_partial() {
+    let (file, err, _) = fail_a_write(64 << 10, 9_000, true);
+    assert!(file.is_none(), "nothing whole to publish");
+    assert!(err.contains("nothing of it was published"), "{err}");
     for fail_at in [70_000, 130_000, 200_000] {
-        let (size, reason, recs, input) = fail_a_write(64 << 10, fail_at, true);
+        let (file, _, input) = fail_a_write(64 << 10, fail_at, true);
+        let (size, reason, recs) = file.expect("a partial file");
         let failed_at: u64 = reason
             .strip_prefix("write error at byte ")
             .and_then(|r| r.split(':').next())
@@ -374,15 +380,18 @@ fn a_failed_direct_write_publishes_the_whole_records_before_it_as_partial() {
     }
 }
 
+/// A partial file: its size, the reason in its manifest, its records.
+type Partial = (u64, String, Vec<OwnedRecord>);
+
 /// Writes 20,000 synthetic records (1000 with 4 KiB buffers) through a writer whose writes fail
-/// at and past `fail_at`; the published file's size, partial reason and records, and the
-/// input. Direct writes are only taken while half the ring is free, so with `direct` the
+/// at and past `fail_at`; the published file's size, partial reason and records, if there
+/// is one; the writer's error; and the input. Direct writes are only taken while half the ring is free, so with `direct` the
 /// ring holds more than the input (the source then finishes before the failure is seen).
 fn fail_a_write(
     buffer: usize,
     fail_at: u64,
     direct: bool,
-) -> (u64, String, Vec<OwnedRecord>, Vec<OwnedRecord>) {
+) -> (Option<Partial>, String, Vec<OwnedRecord>) {
     let dir = tempfile::tempdir().unwrap();
     let count = if direct { 64 } else { 4 };
     let free = FreeBuffers::allocate(count, buffer, 4).unwrap();
@@ -442,12 +451,20 @@ fn fail_a_write(
     let err = report.error.expect("the failure is reported").to_string();
     assert!(err.contains("No space left"), "{err}");
     let files = published(dir.path());
-    assert_eq!(files.len(), 1);
-    let m = Manifest::read(&manifest_path(&files[0])).unwrap();
-    let size = std::fs::metadata(&files[0]).unwrap().len();
-    let reason = m.partial.unwrap();
-    let recs = check_published(dir.path()).concat();
-    (size, reason, recs, input)
+    assert!(files.len() <= 1, "{files:?}");
+    let temps: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(temps.is_empty(), "left behind: {temps:?}");
+    let file = files.first().map(|f| {
+        let m = Manifest::read(&manifest_path(f)).unwrap();
+        let size = std::fs::metadata(f).unwrap().len();
+        let reason = m.partial.unwrap();
+        (size, reason, check_published(dir.path()).concat())
+    });
+    (file, err, input)
 }
 
 #[test]

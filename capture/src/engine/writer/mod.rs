@@ -398,7 +398,9 @@ impl Writer {
         self.check_failures()?;
         self.settle()?;
         match self.file.take() {
-            Some(f) => self.finish(f, Cut::End, "the source stopped without closing the file"),
+            Some(f) => self
+                .finish(f, Cut::End, "the source stopped without closing the file")
+                .map(drop),
             None => Ok(()),
         }
     }
@@ -560,10 +562,15 @@ impl Writer {
         };
         let path = f.pending.dest_path().to_owned();
         let reason = format!("write error at byte {}: {}", first.offset, first.error);
-        self.finish(f, cut, &reason)?;
+        let what = match self.finish(f, cut, &reason)? {
+            true => "write failed; the part written before was published as partial",
+            false => {
+                "write failed before the file held a whole record; nothing of it was published"
+            }
+        };
         Err(WriterError {
             path,
-            what: "write failed; the part written before was published as partial".into(),
+            what: what.into(),
             source: first.error,
         })
     }
@@ -591,8 +598,9 @@ impl Writer {
     }
 
     /// Publishes what was written of a file that ends early: cut back to a record boundary
-    /// when a write failed, digest re-read from the file.
-    fn finish(&mut self, f: OpenFile, cut: Cut, reason: &str) -> Result<(), WriterError> {
+    /// when a write failed, digest re-read from the file. False if nothing was left to
+    /// publish (the file is then removed).
+    fn finish(&mut self, f: OpenFile, cut: Cut, reason: &str) -> Result<bool, WriterError> {
         let (len, counted) = match cut {
             Cut::End => (f.offset, None),
             Cut::At(len) => (len, None),
@@ -607,7 +615,7 @@ impl Writer {
         };
         if len == 0 {
             let _ = f.pending.abort();
-            return Ok(());
+            return Ok(false);
         }
         f.pending
             .file
@@ -625,7 +633,7 @@ impl Writer {
         manifest.blake3 = hash_prefix(f.pending.tmp_path(), len)
             .map_err(|e| err("cannot re-read the partial file", e))?;
         tracing::warn!("{}: published as partial: {reason}", path.display());
-        self.publish(f.pending, f.room, manifest)
+        self.publish(f.pending, f.room, manifest).map(|()| true)
     }
 
     fn manifest_for(&self, f: &OpenFile, len: u64) -> Manifest {
