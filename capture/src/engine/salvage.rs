@@ -241,11 +241,17 @@ fn recover(
         .map_err(|e| err("cannot write", e))?;
     let mut scratch = Vec::new();
     let stop = loop {
+        let start = reader.offset();
         let rec = match reader.next() {
             Ok(Some(rec)) => rec,
             Ok(None) => break "the file ends after a whole record".to_string(),
             Err(e) => break e.to_string(),
         };
+        if rec.ts_ns == 0 && rec.wire_len == 0 && rec.data.is_empty() {
+            // No capture writes such a record; a crash with writes in flight can leave zeros
+            // before bytes written later. Nothing from here on is trusted.
+            break format!("zeros at byte {start}: a hole the interrupted writes left");
+        }
         scratch.resize(encoder.record_len(rec.data.len()), 0);
         let n = encoder
             .encode_into(&rec, &mut scratch)

@@ -506,6 +506,50 @@ fn salvage_keeps_whole_records_of_a_leftover_and_marks_it_recovered() {
         .is_empty());
 }
 
+/// A crash with writes in flight could leave a hole of zeros before bytes written later (a
+/// file system that completes writes out of order): salvage keeps the whole records before
+/// it and never reads the zeros as records, nor what follows them.
+#[test]
+fn salvage_stops_at_a_hole_of_zeros() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = synth(300);
+    run(
+        &small_config(dir.path(), IoMode::Sync),
+        &mut VecSource::file(input.clone()),
+        &Control::default(),
+    )
+    .unwrap();
+    let file = published(dir.path()).remove(0);
+    let name = file.file_name().unwrap().to_string_lossy().into_owned();
+    let bytes = std::fs::read(&file).unwrap();
+    std::fs::remove_file(&file).unwrap();
+    std::fs::remove_file(manifest_path(&file)).unwrap();
+    // the end of the 100th record
+    let mut at = 24;
+    for _ in 0..100 {
+        let caplen = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap());
+        at += 16 + caplen as usize;
+    }
+    let mut holed = bytes[..at].to_vec();
+    holed.extend_from_slice(&[0; 4096]);
+    holed.extend_from_slice(&bytes[at..]);
+    let host = lander_spool::manifest::hostname();
+    let tmp = dir.path().join(format!(".{name}.{host}.4000000000.0.tmp"));
+    std::fs::write(&tmp, &holed).unwrap();
+    let out = salvage_dir(dir.path(), LeftoverPolicy::Recover, false).unwrap();
+    assert!(
+        out.contains(&SalvageOutcome::Recovered {
+            path: file.clone(),
+            packets: 100
+        }),
+        "{out:?}"
+    );
+    assert!(check_published(dir.path()).concat() == input[..100]);
+    let m = Manifest::read(&manifest_path(&file)).unwrap();
+    let reason = m.partial.unwrap();
+    assert!(reason.contains(&format!("zeros at byte {at}")), "{reason}");
+}
+
 #[test]
 fn discard_partial_removes_leftovers() {
     let dir = tempfile::tempdir().unwrap();
