@@ -97,8 +97,8 @@ pub struct Args {
     pub io: IoMode,
     /// Write everything through the page cache. By default the ring's whole pages go straight
     /// to the device (O_DIRECT) where the file system says it takes direct writes at page
-    /// offsets (ext4, XFS), which saves a copy of every byte; elsewhere (tmpfs, NFS) files are
-    /// written through the page cache either way.
+    /// offsets (ext4, XFS), which saves a copy of every byte; elsewhere (tmpfs, or any file
+    /// system that does not say so) files are written through the page cache either way.
     #[arg(long)]
     pub no_direct: bool,
     /// Total size of the buffer ring, e.g. 64MiB.
