@@ -79,15 +79,21 @@ pub fn delta(old: u16, new: u16) -> u64 {
 /// The sum of the `~old + new` terms of replacing `old` by `new`, word by word, as seen
 /// from an even offset (a checksum starting an odd number of bytes before sees the folded
 /// value byte-swapped). Both have the same even length.
+///
+/// A plain loop over word indices: the walker calls this for every address it rewrites,
+/// and the iterator chain it replaces was not inlined (its `Zip` constructor and fold showed
+/// as 9 % of a mixed trace's scrub).
 #[inline]
 pub fn words_delta(old: &[u8], new: &[u8]) -> u64 {
-    old.chunks_exact(2)
-        .zip(new.chunks_exact(2))
-        .map(|(o, n)| {
-            u64::from(!u16::from_be_bytes([o[0], o[1]]))
-                + u64::from(u16::from_be_bytes([n[0], n[1]]))
-        })
-        .sum()
+    let words = old.len().min(new.len()) / 2;
+    let (old, new) = (&old[..words * 2], &new[..words * 2]);
+    let mut delta = 0u64;
+    for i in 0..words {
+        let o = u16::from_be_bytes([old[2 * i], old[2 * i + 1]]);
+        let n = u16::from_be_bytes([new[2 * i], new[2 * i + 1]]);
+        delta += u64::from(!o) + u64::from(n);
+    }
+    delta
 }
 
 #[cfg(test)]
@@ -114,6 +120,23 @@ mod tests {
             let d = delta(old, sum_at(new, at));
             checksum = update(checksum, d);
             assert_eq!(checksum, finish(sum(&data)));
+        }
+    }
+
+    #[test]
+    fn words_delta_sums_each_whole_word_pair() {
+        let bytes: Vec<u8> = (0u32..41).map(|i| (i * 89 % 256) as u8).collect();
+        for len in 0..=20 {
+            for skew in [0, 1] {
+                let (old, new) = (&bytes[..len], &bytes[20..20 + len + skew]);
+                let mut want = 0u64;
+                for w in 0..len / 2 {
+                    let o = u16::from_be_bytes([old[2 * w], old[2 * w + 1]]);
+                    let n = u16::from_be_bytes([new[2 * w], new[2 * w + 1]]);
+                    want += u64::from(!o) + u64::from(n);
+                }
+                assert_eq!(words_delta(old, new), want, "{len} {skew}");
+            }
         }
     }
 
