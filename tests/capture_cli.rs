@@ -331,9 +331,10 @@ fn hidden(dir: &Path) -> Vec<String> {
     v
 }
 
-struct Tmpfs(PathBuf);
+/// A mount point, unmounted when dropped.
+struct Mounted(PathBuf);
 
-impl Drop for Tmpfs {
+impl Drop for Mounted {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg(&self.0).status();
     }
@@ -351,7 +352,7 @@ fn disk_full_publishes_the_written_part_as_partial_and_fails() {
         .status()
         .expect("mount must be available (tests run as root)");
     assert!(st.success(), "cannot mount a tmpfs (tests need root)");
-    let _guard = Tmpfs(mnt.clone());
+    let _guard = Mounted(mnt.clone());
     // A few rounds each: the replay in blocks writes the next file while the writer
     // publishes the one before, and the disk fills at a different point each time.
     for (round, io) in ["uring", "sync"].iter().cycle().take(8).enumerate() {
@@ -369,29 +370,37 @@ fn disk_full_publishes_the_written_part_as_partial_and_fails() {
             ],
             &out,
         );
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert!(!o.status.success(), "disk full must fail the capture");
-        assert!(err.contains("No space left"), "{err}");
-        let files = traces(&out);
-        assert!(!files.is_empty());
-        let (whole, last) = files.split_at(files.len() - 1);
-        for f in whole {
-            assert!(manifest(f)["partial"].is_null());
-            tcpdump_count(f);
-        }
-        let m = manifest(&last[0]);
-        let reason = m["partial"].as_str().expect("the last file is partial");
-        assert!(reason.contains("No space left"), "{reason}");
-        assert_eq!(m["packets"], tcpdump_count(&last[0]));
-        // nothing left for salvage: every file written to was published
-        assert_eq!(hidden(&out), [".lander-seq-t"], "{io}");
+        assert_disk_full(&o, &out, io);
         let _ = std::fs::remove_dir_all(&out);
     }
 }
 
+/// A capture that filled its disk (output `o`, files in `out`) failed saying so, published
+/// every file it wrote to, whole ones as they are and the last as partial, each with the count
+/// tcpdump reads in it, and left nothing for salvage; what it logged.
+fn assert_disk_full(o: &std::process::Output, out: &Path, io: &str) -> String {
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(!o.status.success(), "disk full must fail the capture");
+    assert!(err.contains("No space left"), "{err}");
+    let files = traces(out);
+    assert!(!files.is_empty());
+    let (whole, last) = files.split_at(files.len() - 1);
+    for f in whole {
+        assert!(manifest(f)["partial"].is_null());
+        assert_eq!(manifest(f)["packets"], tcpdump_count(f));
+    }
+    let m = manifest(&last[0]);
+    let reason = m["partial"].as_str().expect("the last file is partial");
+    assert!(reason.contains("No space left"), "{reason}");
+    assert_eq!(m["packets"], tcpdump_count(&last[0]));
+    // nothing left for salvage: every file written to was published
+    assert_eq!(hidden(out), [".lander-seq-t"], "{io}");
+    err
+}
+
 /// A small ext4 file system on a loop device under `dir` (taking direct writes, where tmpfs
 /// takes none), unmounted when dropped.
-fn small_ext4(dir: &Path, mib: u32) -> (PathBuf, Tmpfs) {
+fn small_ext4(dir: &Path, mib: u32) -> (PathBuf, Mounted) {
     let image = dir.join("ext4.img");
     let f = std::fs::File::create(&image).unwrap();
     f.set_len(u64::from(mib) << 20).unwrap();
@@ -410,7 +419,7 @@ fn small_ext4(dir: &Path, mib: u32) -> (PathBuf, Tmpfs) {
         .status()
         .expect("mount must be available (tests run as root)");
     assert!(st.success(), "cannot mount a loop device (tests need root)");
-    (mnt.clone(), Tmpfs(mnt))
+    (mnt.clone(), Mounted(mnt))
 }
 
 /// On a disk that takes direct writes, the ring's pages go past the page cache, a page ahead
@@ -439,25 +448,11 @@ fn disk_full_with_direct_writes_publishes_whole_records_as_partial() {
             ],
             &out,
         );
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert!(!o.status.success(), "disk full must fail the capture");
-        assert!(err.contains("No space left"), "{err}");
+        let err = assert_disk_full(&o, &out, io);
         assert!(
             !err.contains("does not take them"),
             "ext4 takes direct writes: {err}"
         );
-        let files = traces(&out);
-        assert!(!files.is_empty());
-        let (whole, last) = files.split_at(files.len() - 1);
-        for f in whole {
-            assert!(manifest(f)["partial"].is_null());
-            assert_eq!(manifest(f)["packets"], tcpdump_count(f));
-        }
-        let m = manifest(&last[0]);
-        let reason = m["partial"].as_str().expect("the last file is partial");
-        assert!(reason.contains("No space left"), "{reason}");
-        assert_eq!(m["packets"], tcpdump_count(&last[0]));
-        assert_eq!(hidden(&out), [".lander-seq-t"], "{io}");
         let _ = std::fs::remove_dir_all(&out);
     }
 }

@@ -467,25 +467,41 @@ fn fail_a_write(
     (file, err, input)
 }
 
-#[test]
-fn salvage_keeps_whole_records_of_a_leftover_and_marks_it_recovered() {
-    let dir = tempfile::tempdir().unwrap();
+/// Captures 300 synthetic records into `dir` and takes the published file and its manifest
+/// away again: the input, the file's path and its bytes, for a leftover to be made of.
+fn captured_then_unpublished(dir: &Path) -> (Vec<OwnedRecord>, PathBuf, Vec<u8>) {
     let input = synth(300);
     run(
-        &small_config(dir.path(), IoMode::Sync),
+        &small_config(dir, IoMode::Sync),
         &mut VecSource::file(input.clone()),
         &Control::default(),
     )
     .unwrap();
-    let file = published(dir.path()).remove(0);
-    let name = file.file_name().unwrap().to_string_lossy().into_owned();
+    let file = published(dir).remove(0);
     let bytes = std::fs::read(&file).unwrap();
     std::fs::remove_file(&file).unwrap();
     std::fs::remove_file(manifest_path(&file)).unwrap();
-    // A crash mid-record: a pid that cannot be alive, the last record cut short.
+    (input, file, bytes)
+}
+
+/// Leaves `bytes` as the temporary file of `dest` of a writer that crashed (a pid that
+/// cannot be alive); its path.
+fn leftover(dest: &Path, bytes: &[u8]) -> PathBuf {
+    let name = dest.file_name().unwrap().to_string_lossy().into_owned();
     let host = lander_spool::manifest::hostname();
-    let tmp = dir.path().join(format!(".{name}.{host}.4000000000.0.tmp"));
-    std::fs::write(&tmp, &bytes[..bytes.len() - 7]).unwrap();
+    let tmp = dest.with_file_name(format!(".{name}.{host}.4000000000.0.tmp"));
+    std::fs::write(&tmp, bytes).unwrap();
+    tmp
+}
+
+#[test]
+fn salvage_keeps_whole_records_of_a_leftover_and_marks_it_recovered() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, file, bytes) = captured_then_unpublished(dir.path());
+    // A crash mid-record: a pid that cannot be alive, the last record cut short.
+    let tmp = leftover(&file, &bytes[..bytes.len() - 7]);
+    let host = lander_spool::manifest::hostname();
+    let name = file.file_name().unwrap().to_string_lossy().into_owned();
     let stale_manifest = dir
         .path()
         .join(format!(".{name}.json.{host}.4000000000.1.tmp"));
@@ -512,18 +528,7 @@ fn salvage_keeps_whole_records_of_a_leftover_and_marks_it_recovered() {
 #[test]
 fn salvage_stops_at_a_hole_of_zeros() {
     let dir = tempfile::tempdir().unwrap();
-    let input = synth(300);
-    run(
-        &small_config(dir.path(), IoMode::Sync),
-        &mut VecSource::file(input.clone()),
-        &Control::default(),
-    )
-    .unwrap();
-    let file = published(dir.path()).remove(0);
-    let name = file.file_name().unwrap().to_string_lossy().into_owned();
-    let bytes = std::fs::read(&file).unwrap();
-    std::fs::remove_file(&file).unwrap();
-    std::fs::remove_file(manifest_path(&file)).unwrap();
+    let (input, file, bytes) = captured_then_unpublished(dir.path());
     // the end of the 100th record
     let mut at = 24;
     for _ in 0..100 {
@@ -533,9 +538,7 @@ fn salvage_stops_at_a_hole_of_zeros() {
     let mut holed = bytes[..at].to_vec();
     holed.extend_from_slice(&[0; 4096]);
     holed.extend_from_slice(&bytes[at..]);
-    let host = lander_spool::manifest::hostname();
-    let tmp = dir.path().join(format!(".{name}.{host}.4000000000.0.tmp"));
-    std::fs::write(&tmp, &holed).unwrap();
+    leftover(&file, &holed);
     let out = salvage_dir(dir.path(), LeftoverPolicy::Recover, false).unwrap();
     assert!(
         out.contains(&SalvageOutcome::Recovered {
@@ -1035,28 +1038,8 @@ fn a_file_dropped_on_an_error_path_is_left_for_salvage() {
 fn a_direct_writer_keeps_back_a_partial_page_only_while_the_source_goes_on() {
     let dir = tempfile::tempdir_in("/var/tmp").unwrap();
     let free = FreeBuffers::allocate(4, 64 << 10, 4).unwrap();
-    let w = writer::Writer::new(
-        writer::WriterConfig {
-            fsync: false,
-            template: Manifest::new("", Format::PcapNs, LinkType::ETHERNET, 65535),
-            perms: Perms::RAW,
-            seqs: seqs(dir.path()),
-            direct: true,
-        },
-        Box::new(writer::sync::SyncBackend::new(free.clone())),
-        free.clone(),
-        Default::default(),
-    );
-    let (tx, rx) = crossbeam_channel::bounded(4);
-    let t = std::thread::spawn(move || w.run(rx));
-    tx.send(writer::Event::Open(writer::FileOpen {
-        path: dir
-            .path()
-            .join(naming::trace_name("t", 0, 0, Format::PcapNs)),
-        seq: 0,
-        link_type: LinkType::ETHERNET,
-    }))
-    .unwrap();
+    let backend = Box::new(writer::sync::SyncBackend::new(free.clone()));
+    let (tx, t) = direct_writer(dir.path(), &free, backend);
     let bytes: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
     let wait_for = |want: u64| wait_for_temp(dir.path(), want);
     let send = |from: usize, to: usize, continued: bool| {
@@ -1082,6 +1065,39 @@ fn a_direct_writer_keeps_back_a_partial_page_only_while_the_source_goes_on() {
         std::fs::read(file).unwrap() == bytes,
         "the file is every byte"
     );
+}
+
+/// A writer with direct writes on, over `backend` and the ring `free`, running on its own
+/// thread, with a file open in `dir`: where to send its events, and its thread.
+fn direct_writer(
+    dir: &Path,
+    free: &FreeBuffers,
+    backend: Box<dyn Backend>,
+) -> (
+    crossbeam_channel::Sender<writer::Event>,
+    std::thread::JoinHandle<writer::WriterReport>,
+) {
+    let w = writer::Writer::new(
+        writer::WriterConfig {
+            fsync: false,
+            template: Manifest::new("", Format::PcapNs, LinkType::ETHERNET, 65535),
+            perms: Perms::RAW,
+            seqs: seqs(dir),
+            direct: true,
+        },
+        backend,
+        free.clone(),
+        Default::default(),
+    );
+    let (tx, rx) = crossbeam_channel::bounded(4);
+    let t = std::thread::spawn(move || w.run(rx));
+    tx.send(writer::Event::Open(writer::FileOpen {
+        path: dir.join(naming::trace_name("t", 0, 0, Format::PcapNs)),
+        seq: 0,
+        link_type: LinkType::ETHERNET,
+    }))
+    .unwrap();
+    (tx, t)
 }
 
 /// The size of the temporary trace file in `dir`, 0 before the writer created it.
@@ -1114,32 +1130,12 @@ fn a_direct_writer_goes_through_the_page_cache_while_the_ring_is_backed_up() {
     let dir = tempfile::tempdir_in("/var/tmp").unwrap();
     let free = FreeBuffers::allocate(4, 64 << 10, 4).unwrap();
     let writes = Arc::<std::sync::atomic::AtomicUsize>::default();
-    let w = writer::Writer::new(
-        writer::WriterConfig {
-            fsync: false,
-            template: Manifest::new("", Format::PcapNs, LinkType::ETHERNET, 65535),
-            perms: Perms::RAW,
-            seqs: seqs(dir.path()),
-            direct: true,
-        },
-        Box::new(WatchingBackend {
-            slow: Arc::default(),
-            writes: Arc::clone(&writes),
-            inner: writer::sync::SyncBackend::new(free.clone()),
-        }),
-        free.clone(),
-        Default::default(),
-    );
-    let (tx, rx) = crossbeam_channel::bounded(4);
-    let t = std::thread::spawn(move || w.run(rx));
-    tx.send(writer::Event::Open(writer::FileOpen {
-        path: dir
-            .path()
-            .join(naming::trace_name("t", 0, 0, Format::PcapNs)),
-        seq: 0,
-        link_type: LinkType::ETHERNET,
-    }))
-    .unwrap();
+    let backend = Box::new(WatchingBackend {
+        slow: Arc::default(),
+        writes: Arc::clone(&writes),
+        inner: writer::sync::SyncBackend::new(free.clone()),
+    });
+    let (tx, t) = direct_writer(dir.path(), &free, backend);
     let bytes: Vec<u8> = (0..50_000u32).map(|i| (i % 253) as u8).collect();
     let send = |from: usize, to: usize| {
         let mut buf = free.take().unwrap();

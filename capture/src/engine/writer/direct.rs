@@ -46,10 +46,14 @@ pub enum Take {
     Buffered,
 }
 
-/// The direct side of one file being written.
+/// The direct side of one file being written. Dropped with bytes held back (an error path
+/// that leaves the file for salvage), it writes them through the page cache first; a file
+/// cut back after a failed write drops them instead ([`Direct::forget_carry`]).
 #[derive(Debug)]
 pub struct Direct {
     file: File,
+    /// The file's own descriptor (through the page cache), for what is not whole pages.
+    cached: File,
     /// The file's bytes from the last page boundary to the end taken so far.
     carry: Vec<u8>,
     /// The (page-aligned) file offset of the carry's first byte.
@@ -61,7 +65,7 @@ pub struct Direct {
 impl Direct {
     /// Opens `file` a second time for direct writes, if its file system takes them at page
     /// offsets from page-aligned memory; `Ok(None)` where it does not (tmpfs, or a kernel
-    /// that does not say: before Linux 6.1).
+    /// that does not say: before Linux 6.1). Keeps a duplicate of `file` itself for the rest.
     pub fn open(file: &File) -> io::Result<Option<Direct>> {
         if !aligned_to_page(file.as_raw_fd()) {
             return Ok(None);
@@ -92,6 +96,7 @@ impl Direct {
         }
         Ok(Some(Direct {
             file: direct,
+            cached: file.try_clone()?,
             carry: Vec::with_capacity(PAGE),
             carry_at: 0,
             settled: true,
@@ -106,18 +111,17 @@ impl Direct {
     /// Takes the next buffer of the file, whose bytes start at file offset `offset` (the
     /// file's end so far): fills its room before with the carry and cuts its last partial
     /// page off into the next carry when it is placed for that and `cached` is false; else
-    /// writes the carry through the page cache (`file`, the file's own descriptor) and follows
-    /// the file's end in the carry. On failure, the offset the carry was to go to.
+    /// writes the carry through the page cache and follows the file's end in the carry. On
+    /// failure, the offset the carry was to go to.
     pub fn take(
         &mut self,
         offset: u64,
         buf: &mut Buffer,
-        file: &File,
         cached: bool,
     ) -> Result<Take, (u64, io::Error)> {
         debug_assert_eq!(offset, self.end(), "buffers come in file order");
         if cached || buf.lead() != self.carry.len() {
-            self.settle(file)?;
+            self.settle()?;
             self.follow(buf.filled());
             return Ok(Take::Buffered);
         }
@@ -156,16 +160,33 @@ impl Direct {
         self.carry_at + self.carry.len() as u64
     }
 
-    /// Writes the carry through the page cache (`file` is the file's own descriptor), unless
-    /// it is there already; on failure, the offset it was to go to.
-    pub fn settle(&mut self, file: &File) -> Result<(), (u64, io::Error)> {
+    /// Writes the carry through the page cache, unless it is there already; on failure, the
+    /// offset it was to go to.
+    pub fn settle(&mut self) -> Result<(), (u64, io::Error)> {
         if self.settled {
             return Ok(());
         }
-        file.write_all_at(&self.carry, self.carry_at)
+        self.cached
+            .write_all_at(&self.carry, self.carry_at)
             .map_err(|e| (self.carry_at, e))?;
         self.settled = true;
         Ok(())
+    }
+
+    /// Drops what is held back, for a file cut back before it.
+    pub fn forget_carry(&mut self) {
+        self.settled = true;
+    }
+}
+
+impl Drop for Direct {
+    fn drop(&mut self) {
+        if let Err((at, e)) = self.settle() {
+            tracing::warn!(
+                "cannot write the last {} bytes at {at}: {e}",
+                self.carry.len()
+            );
+        }
     }
 }
 
@@ -248,7 +269,7 @@ mod tests {
             buf.begin_at(at as u64, n);
             buf.push(&bytes[at..at + n]);
             match direct
-                .take(at as u64, &mut buf, file, cached.contains(&i))
+                .take(at as u64, &mut buf, cached.contains(&i))
                 .unwrap()
             {
                 Take::Direct(off) => {
@@ -268,7 +289,7 @@ mod tests {
             at += n;
             free.put(buf);
         }
-        direct.settle(file).unwrap();
+        direct.settle().unwrap();
     }
 
     fn pattern(len: usize) -> Vec<u8> {
@@ -307,27 +328,51 @@ mod tests {
         let mut buf = free.take().unwrap();
         buf.begin_at(0, 0);
         buf.push(&bytes[..1000]);
-        assert_eq!(
-            direct.take(0, &mut buf, &file, false).unwrap(),
-            Take::Carried
-        );
+        assert_eq!(direct.take(0, &mut buf, false).unwrap(), Take::Carried);
         free.put(buf);
         // a record too big for the room before it: the buffer starts at its first byte
         let mut buf = free.take().unwrap();
         buf.begin_at(1000, 16 << 10);
         assert_eq!(buf.lead(), 0);
         buf.push(&bytes[1000..]);
-        assert_eq!(
-            direct.take(1000, &mut buf, &file, false).unwrap(),
-            Take::Buffered
-        );
+        assert_eq!(direct.take(1000, &mut buf, false).unwrap(), Take::Buffered);
         file.write_all_at(buf.filled(), 1000).unwrap();
         assert_eq!(direct.end(), 5000);
         assert_eq!(direct.carry, bytes[4096..]);
-        direct.settle(&file).unwrap();
+        direct.settle().unwrap();
         let mut back = Vec::new();
         std::io::Read::read_to_end(&mut &file, &mut back).unwrap();
         assert!(back == bytes, "the carried front is in the file");
+    }
+
+    /// An error path that drops the file being written (left for salvage) drops its direct
+    /// side with a partial page held back: the page still reaches the file. A file cut back
+    /// before the carry does not get it.
+    #[test]
+    fn bytes_held_back_reach_the_file_when_the_direct_side_is_dropped() {
+        let bytes = pattern(5000);
+        for forget in [false, true] {
+            let (_dir, file, mut direct) = direct_file();
+            let free = FreeBuffers::allocate(1, 16 << 10, 1).unwrap();
+            let mut buf = free.take().unwrap();
+            buf.begin_at(0, bytes.len());
+            buf.push(&bytes);
+            assert_eq!(direct.take(0, &mut buf, false).unwrap(), Take::Direct(0));
+            let fd = std::mem::ManuallyDrop::new(
+                // SAFETY: the direct side's descriptor outlives this borrow, which never
+                // closes it.
+                unsafe { File::from_raw_fd(direct.fd()) },
+            );
+            fd.write_all_at(buf.filled(), 0).unwrap();
+            if forget {
+                direct.forget_carry();
+            }
+            drop(direct);
+            let mut back = Vec::new();
+            std::io::Read::read_to_end(&mut &file, &mut back).unwrap();
+            let want = if forget { &bytes[..4096] } else { &bytes[..] };
+            assert!(back == want, "forget {forget}: {} bytes", back.len());
+        }
     }
 
     #[test]

@@ -462,7 +462,7 @@ impl Writer {
         let cached = f.direct.is_some() && !self.free.half_free();
         let write = match f.direct.as_mut() {
             None => Ok(Some((f.pending.file.as_raw_fd(), offset))),
-            Some(d) => match d.take(offset, &mut buf, &f.pending.file, cached) {
+            Some(d) => match d.take(offset, &mut buf, cached) {
                 Ok(Take::Direct(at)) => Ok(Some((d.fd(), at))),
                 Ok(Take::Carried) => Ok(None),
                 // a burst, or a record that left no room to place the buffer: written here
@@ -503,7 +503,7 @@ impl Writer {
         let Some(d) = f.direct.as_mut() else {
             return Ok(());
         };
-        match d.settle(&f.pending.file) {
+        match d.settle() {
             Ok(()) => Ok(()),
             Err((offset, error)) => self.failed(vec![Failure { offset, error }]),
         }
@@ -600,7 +600,11 @@ impl Writer {
     /// Publishes what was written of a file that ends early: cut back to a record boundary
     /// when a write failed, digest re-read from the file. False if nothing was left to
     /// publish (the file is then removed).
-    fn finish(&mut self, f: OpenFile, cut: Cut, reason: &str) -> Result<bool, WriterError> {
+    fn finish(&mut self, mut f: OpenFile, cut: Cut, reason: &str) -> Result<bool, WriterError> {
+        if let Some(d) = f.direct.as_mut() {
+            // the file ends where it is cut (or at its end, its carry settled already)
+            d.forget_carry();
+        }
         let (len, counted) = match cut {
             Cut::End => (f.offset, None),
             Cut::At(len) => (len, None),
