@@ -278,3 +278,61 @@ fn verify_with_the_key_tells_fixed_points_of_the_mapping_from_leaks() {
     assert_eq!(wrong.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("key id"));
 }
+
+/// Unmounts on drop.
+struct Mounted(PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A disk that fills up under the scrub's writes (each worker writes its chunks at their
+/// offsets, outside the lock): the scrub fails naming the output, the offset and the cause,
+/// whatever the threads, and leaves nothing in the output directory: no output, no manifest,
+/// no temporary file.
+#[test]
+fn a_full_disk_fails_the_scrub_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("mixed.pcap");
+    write_trace(Profile::Mixed, 3, 60_000, &raw, Format::Pcap).unwrap();
+    let key = keygen(dir.path(), "cryptopan");
+    let mnt = dir.path().join("small");
+    std::fs::create_dir(&mnt).unwrap();
+    let st = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .expect("mount must be available (tests run as root)");
+    assert!(st.success(), "cannot mount a tmpfs (tests need root)");
+    let _guard = Mounted(mnt.clone());
+    for threads in ["1", "2", "5"] {
+        for format in ["pcap", "pcapng"] {
+            let out = mnt.join(format!("anon-{threads}.{format}"));
+            let o = lander(&[
+                "scrub",
+                "--key",
+                key.to_str().unwrap(),
+                "--threads",
+                threads,
+                "--format",
+                format,
+                raw.to_str().unwrap(),
+                out.to_str().unwrap(),
+            ]);
+            let stderr = String::from_utf8_lossy(&o.stderr);
+            let case = format!("{threads} threads, {format}");
+            assert!(!o.status.success(), "{case}: {stderr}");
+            assert!(stderr.contains(out.to_str().unwrap()), "{case}: {stderr}");
+            assert!(stderr.contains("No space left"), "{case}: {stderr}");
+            // the chunks are written at offsets outside the lock: the offset is named
+            assert!(stderr.contains(" bytes at byte "), "{case}: {stderr}");
+            let left: Vec<_> = std::fs::read_dir(&mnt)
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            assert!(left.is_empty(), "{case}: left behind {left:?}");
+        }
+    }
+}

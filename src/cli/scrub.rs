@@ -167,8 +167,8 @@ fn scrub_streams(
         "no manifest for {}: the input is a stream",
         output.display()
     );
-    let mut pending = PendingFile::create(output).with_context(|| output.display().to_string())?;
-    let read = scrub::scrub_read(&name, source, &mut pending.file, output, anon, config)?;
+    let pending = PendingFile::create(output).with_context(|| output.display().to_string())?;
+    let read = scrub::scrub_read_file(&name, source, &pending.file, output, anon, config)?;
     pending
         .commit(config.fsync)
         .with_context(|| format!("publishing {}", output.display()))?;

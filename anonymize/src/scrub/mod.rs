@@ -22,7 +22,7 @@ mod types;
 
 pub use pcap::BLOCK as PCAP_BLOCK;
 pub use publish::scrub_file;
-pub use read::{scrub_read, scrub_stream};
+pub use read::{scrub_read, scrub_read_file, scrub_stream};
 pub use records::{CHUNK_BYTES, CHUNK_RECORDS};
 pub use types::{Provenance, ReadSummary, ScrubConfig, ScrubError, ScrubSummary};
 

@@ -14,9 +14,15 @@
 //!
 //! Each worker owns its [`CachedAnonymizer`] and [`Walker`], built once per thread from the
 //! prototype. The output is byte-identical whatever the thread count.
+//!
+//! Into a file, the writing lock only numbers the bytes: it gives each chunk its offset and
+//! hashes its output, and the worker writes the chunk at that offset (`pwrite`) after letting
+//! go of the lock, so one worker's copy into the page cache runs beside the next one's hashing.
 
 use std::collections::BTreeMap;
+use std::fs::File;
 use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -162,11 +168,13 @@ pub(super) struct Worker<'a> {
     pub(super) config: &'a ScrubConfig,
 }
 
-/// Runs the pipeline from `source` into `out`; returns the counts, and the BLAKE3 of the
-/// input when the source had it hashed.
+/// Runs the pipeline from `source` into `out`, which is `file` where given (chunks are then
+/// written at their offsets outside the writing lock); returns the counts, and the BLAKE3 of
+/// the input when the source had it hashed.
 pub(super) fn run<S: ChunkSource, W: Write + Send>(
     source: S,
     out: &mut W,
+    file: Option<&File>,
     out_path: &Path,
     encoder: RecordEncoder,
     anon: &Anonymizer,
@@ -183,6 +191,7 @@ pub(super) fn run<S: ChunkSource, W: Write + Send>(
         source,
         OrderedWriter::new(out, out_path, &encoder)?,
         2 * threads + 2,
+        file,
     );
     let worked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         pool.install(|| {
@@ -234,7 +243,11 @@ struct Shared<'w, S: ChunkSource, W: Write> {
     /// Set when a worker panicked, maybe holding a lock with its state half changed: nothing
     /// more is read or written (after a failed read, the chunks read before are written).
     panicked: AtomicBool,
+    /// Set when a write at an offset failed: nothing more is written.
+    unwritable: AtomicBool,
     free: Pool<S::State>,
+    /// The output file, written at offsets outside the writing lock.
+    file: Option<&'w File>,
 }
 
 /// The chunks not in use: taken by a worker to fill, put back once written.
@@ -273,7 +286,7 @@ impl<S: ChunkSource, W: Write> Drop for Leaving<'_, '_, S, W> {
 }
 
 impl<'w, S: ChunkSource, W: Write + Send> Shared<'w, S, W> {
-    fn new(source: S, writer: OrderedWriter<'w, W>, chunks: usize) -> Self {
+    fn new(source: S, writer: OrderedWriter<'w, W>, chunks: usize, file: Option<&'w File>) -> Self {
         let (put, take) = unbounded();
         for _ in 0..chunks {
             let _ = put.send(Chunk::default());
@@ -292,7 +305,9 @@ impl<'w, S: ChunkSource, W: Write + Send> Shared<'w, S, W> {
             }),
             stop: AtomicBool::new(false),
             panicked: AtomicBool::new(false),
+            unwritable: AtomicBool::new(false),
             free: Pool { put, take },
+            file,
         }
     }
 
@@ -357,32 +372,68 @@ impl<'w, S: ChunkSource, W: Write + Send> Shared<'w, S, W> {
     /// back in the pool. After a failed write, nothing more is written.
     fn write(&self, chunk: Chunk<S::State>) {
         let Some(mut w) = self.locked(&self.writing) else {
-            let mut chunk = chunk;
-            chunk.clear();
-            let _ = self.free.put.send(chunk);
+            self.put_back(chunk);
             return;
         };
-        let w = &mut *w;
-        w.pending.insert(chunk.seq, chunk);
-        if w.error.is_none() {
-            while let Some(mut c) = w.pending.remove(&w.writer.next) {
-                if let Err(e) = w.writer.take(&mut c) {
-                    w.error = Some(e);
-                    self.stop.store(true, Ordering::SeqCst);
-                    w.pending.insert(c.seq, c);
-                    break;
+        let ours = &mut *w;
+        ours.pending.insert(chunk.seq, chunk);
+        // chunks numbered, to write at their offsets once the lock is let go
+        let mut numbered = Vec::new();
+        if ours.error.is_none() {
+            while let Some(mut c) = ours.pending.remove(&ours.writer.next) {
+                match ours.writer.take(&mut c, self.file.is_some()) {
+                    Err(e) => {
+                        ours.error = Some(e);
+                        self.stop.store(true, Ordering::SeqCst);
+                        ours.pending.insert(c.seq, c);
+                        break;
+                    }
+                    Ok(Some(offset)) => numbered.push((c, offset)),
+                    Ok(None) => self.put_back(c),
                 }
-                c.clear();
-                let _ = self.free.put.send(c);
             }
         }
-        if w.error.is_some() {
+        if ours.error.is_some() {
             // the run is over: every waiting chunk goes back, to wake the workers
-            for (_, mut c) in std::mem::take(&mut w.pending) {
-                c.clear();
-                let _ = self.free.put.send(c);
+            for (_, c) in std::mem::take(&mut ours.pending) {
+                self.put_back(c);
             }
         }
+        drop(w);
+        for (mut c, offset) in numbered {
+            let over =
+                self.unwritable.load(Ordering::SeqCst) || self.panicked.load(Ordering::SeqCst);
+            if let (Some(file), false) = (self.file, over) {
+                let bytes = c.state.output_at(offset);
+                if let Err(e) = file.write_all_at(bytes, offset) {
+                    self.failed_write(bytes.len(), offset, e);
+                }
+            }
+            self.put_back(c);
+        }
+    }
+
+    /// Records a write of `len` bytes at `offset` that failed outside the lock (the first
+    /// failure is kept).
+    fn failed_write(&self, len: usize, offset: u64, e: std::io::Error) {
+        self.unwritable.store(true, Ordering::SeqCst);
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(mut w) = self.locked(&self.writing) {
+            let path = w.writer.path.clone();
+            w.error.get_or_insert(ScrubError::Io {
+                path,
+                source: std::io::Error::new(
+                    e.kind(),
+                    format!("writing {len} bytes at byte {offset}: {e}"),
+                ),
+            });
+        }
+    }
+
+    /// Puts `chunk` back in the pool, cleared.
+    fn put_back(&self, mut chunk: Chunk<S::State>) {
+        chunk.clear();
+        let _ = self.free.put.send(chunk);
     }
 }
 
@@ -422,8 +473,13 @@ impl<'w, W: Write> OrderedWriter<'w, W> {
         Ok(())
     }
 
-    /// Writes chunk `c`, whose turn it is, and adds its counts.
-    fn take<S: ChunkState>(&mut self, c: &mut Chunk<S>) -> Result<(), ScrubError> {
+    /// Writes chunk `c`, whose turn it is, and adds its counts; with `numbered`, leaves the
+    /// write to the caller and returns the offset the chunk's output goes at.
+    fn take<S: ChunkState>(
+        &mut self,
+        c: &mut Chunk<S>,
+        numbered: bool,
+    ) -> Result<Option<u64>, ScrubError> {
         self.next += 1;
         if let Some(source) = c.error.take() {
             return Err(ScrubError::Write {
@@ -436,9 +492,15 @@ impl<'w, W: Write> OrderedWriter<'w, W> {
             self.input.set_single(root);
         }
         let offset = self.total.file_size;
-        self.emit(c.state.output_at(offset))?;
         self.add(&c.tally);
-        Ok(())
+        if numbered {
+            let bytes = c.state.output();
+            self.hasher.update(bytes);
+            self.total.file_size += bytes.len() as u64;
+            return Ok(Some(offset));
+        }
+        self.emit(c.state.output_at(offset))?;
+        Ok(None)
     }
 
     fn add(&mut self, tally: &Tally) {
@@ -589,7 +651,15 @@ mod tests {
                             fills: counted,
                         };
                         let mut out = Vec::new();
-                        let r = run(source, &mut out, Path::new("o"), encoder, &anon, &config);
+                        let r = run(
+                            source,
+                            &mut out,
+                            None,
+                            Path::new("o"),
+                            encoder,
+                            &anon,
+                            &config,
+                        );
                         (r.map(|r| r.0), out)
                     });
                     assert!(

@@ -9,7 +9,7 @@ use lander_spool::manifest::{manifest_path, Anonymization, Manifest};
 use lander_spool::publish::PendingFile;
 use lander_trace::{Format, LinkType};
 
-use super::read::scrub_read;
+use super::read::scrub_read_file;
 use super::types::io_at;
 use super::types::{Provenance, ScrubConfig, ScrubError, ScrubSummary};
 use crate::mapping::Anonymizer;
@@ -30,9 +30,9 @@ pub fn scrub_file(
         .as_ref()
         .map(|m| m.blake3.clone())
         .filter(|d| !d.is_empty());
-    let mut pending = PendingFile::create(output).map_err(io_at(output))?;
+    let pending = PendingFile::create(output).map_err(io_at(output))?;
     // the pipeline writes whole chunks: no buffer in between
-    let read = scrub_read(&name, file, &mut pending.file, output, anon, config)?;
+    let read = scrub_read_file(&name, file, &pending.file, output, anon, config)?;
     let (_, link, snaplen) = read.input;
     let (summary, format) = (read.summary, read.format);
     let source_blake3 = match (read.source_blake3, recorded) {

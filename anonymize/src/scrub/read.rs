@@ -1,5 +1,6 @@
 //! The entry into a scrub: which path an input takes (pcap in place, or record by record).
 
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -29,6 +30,18 @@ pub fn scrub_stream<W: Write + Send>(
     anon: &Anonymizer,
     config: &ScrubConfig,
 ) -> Result<ScrubSummary, ScrubError> {
+    stream_into(reader, out, None, out_path, anon, config)
+}
+
+/// [`scrub_stream`] into `out`, which is `file` where given.
+fn stream_into<W: Write + Send>(
+    reader: TraceReader,
+    out: &mut W,
+    file: Option<&File>,
+    out_path: &Path,
+    anon: &Anonymizer,
+    config: &ScrubConfig,
+) -> Result<ScrubSummary, ScrubError> {
     let format = config.format.unwrap_or(reader.format());
     let encoder = encoder(format, reader.link_type(), reader.snaplen(), out_path)?.mixed();
     let interfaces =
@@ -40,6 +53,7 @@ pub fn scrub_stream<W: Write + Send>(
             ended: false,
         },
         out,
+        file,
         out_path,
         encoder,
         anon,
@@ -69,8 +83,34 @@ fn encoder(
 /// record by record.
 pub fn scrub_read<R: Read + Send + 'static, W: Write + Send>(
     name: &str,
+    input: R,
+    out: &mut W,
+    out_path: &Path,
+    anon: &Anonymizer,
+    config: &ScrubConfig,
+) -> Result<ReadSummary, ScrubError> {
+    read_into(name, input, out, None, out_path, anon, config)
+}
+
+/// [`scrub_read`] into the new, empty file `out` (named `out_path` in errors): each chunk is
+/// written at its offset, so the workers copy into the page cache side by side with the
+/// ordered hashing rather than after it.
+pub fn scrub_read_file<R: Read + Send + 'static>(
+    name: &str,
+    input: R,
+    out: &File,
+    out_path: &Path,
+    anon: &Anonymizer,
+    config: &ScrubConfig,
+) -> Result<ReadSummary, ScrubError> {
+    read_into(name, input, &mut &*out, Some(out), out_path, anon, config)
+}
+
+fn read_into<R: Read + Send + 'static, W: Write + Send>(
+    name: &str,
     mut input: R,
     out: &mut W,
+    file: Option<&File>,
     out_path: &Path,
     anon: &Anonymizer,
     config: &ScrubConfig,
@@ -90,7 +130,7 @@ pub fn scrub_read<R: Read + Send + 'static, W: Write + Send>(
         let encoder = encoder(format, header.link_type, header.snaplen, out_path)?;
         let mut source = PcapSource::new(name, pcap, Box::new(input), format, encoder.snaplen());
         source.hash = config.hash_source;
-        let (summary, digest) = pipeline::run(source, out, out_path, encoder, anon, config)?;
+        let (summary, digest) = pipeline::run(source, out, file, out_path, encoder, anon, config)?;
         return Ok(ReadSummary {
             summary,
             source_blake3: digest.map(|h| h.to_hex().to_string()),
@@ -112,7 +152,7 @@ pub fn scrub_read<R: Read + Send + 'static, W: Write + Send>(
     let reader = TraceReader::from_stream_with(name, stream, config.input_format, READ_BUFFER)?;
     let input = (reader.format(), reader.link_type(), reader.snaplen());
     let format = config.format.unwrap_or(input.0);
-    let summary = scrub_stream(reader, out, out_path, anon, config)?;
+    let summary = stream_into(reader, out, file, out_path, anon, config)?;
     let source_blake3 = match config.hash_source {
         true => hasher
             .lock()

@@ -488,3 +488,36 @@ fn a_failed_read_ends_the_scrub_with_the_error_whatever_the_threads() {
         );
     }
 }
+
+/// Into a file, each chunk is written at its offset after the writing lock is let go, in
+/// whatever order the workers get there: the file holds the very bytes a stream gets, with
+/// the same counts, for each thread count and each path.
+#[test]
+fn a_file_gets_the_bytes_a_stream_gets_whatever_the_threads() {
+    let input = trace(Profile::Mixed, 40_000, Format::Pcap);
+    assert!(
+        input.len() > 8 * PCAP_BLOCK,
+        "chunks enough to come in any order"
+    );
+    let anon = anonymizer();
+    let dir = tempfile::tempdir().unwrap();
+    for threads in [1, 2, 3, 8] {
+        for record_path in [false, true] {
+            let case = format!("{threads} threads, record path {record_path}");
+            let config = ScrubConfig {
+                threads,
+                format: record_path.then_some(Format::PcapNs),
+                ..ScrubConfig::default()
+            };
+            let mut stream = Vec::new();
+            let cursor = std::io::Cursor::new(input.clone());
+            let s = scrub_read("in", cursor, &mut stream, Path::new("s"), &anon, &config).unwrap();
+            let path = dir.path().join(format!("{threads}-{record_path}"));
+            let file = std::fs::File::create(&path).unwrap();
+            let cursor = std::io::Cursor::new(input.clone());
+            let f = scrub_read_file("in", cursor, &file, &path, &anon, &config).unwrap();
+            assert_eq!(f.summary, s.summary, "{case}");
+            assert!(std::fs::read(&path).unwrap() == stream, "{case}");
+        }
+    }
+}
