@@ -1,5 +1,6 @@
 //! The few system calls publication needs that the standard library lacks: a rename that never
-//! replaces (`renameat2` with `RENAME_NOREPLACE`), user and group lookup by name, and the host name.
+//! replaces (`renameat2` with `RENAME_NOREPLACE`), user and group lookup by name, the host name,
+//! and dropping a file's pages from the page cache.
 #![allow(unsafe_code)]
 
 use std::ffi::{CStr, CString};
@@ -205,9 +206,38 @@ fn nss_lookup<T>(
     }
 }
 
+/// Writes `file` back and drops its pages from the page cache (`POSIX_FADV_DONTNEED`), so the
+/// next read comes from the device, as the first read of a file written by another host or
+/// another day does.
+pub fn drop_cached(file: &std::fs::File) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    file.sync_data()?;
+    // SAFETY: a plain call on a descriptor `file` keeps open for its duration.
+    let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    match rc {
+        0 => Ok(()),
+        e => Err(io::Error::from_raw_os_error(e)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file's pages are dropped with its bytes intact; a pipe, which has no pages to drop,
+    /// is refused.
+    #[test]
+    fn dropping_cached_pages_keeps_the_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let bytes: Vec<u8> = (0..3 << 20).map(|i: u32| (i * 7) as u8).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        drop_cached(&std::fs::File::open(&path).unwrap()).unwrap();
+        assert!(std::fs::read(&path).unwrap() == bytes);
+        let (read, _write) = std::io::pipe().unwrap();
+        let pipe = std::fs::File::from(std::os::fd::OwnedFd::from(read));
+        assert!(drop_cached(&pipe).is_err());
+    }
 
     #[test]
     fn users_by_name() {

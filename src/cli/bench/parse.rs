@@ -70,6 +70,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 fn measure(args: &Args, path: &Path) -> anyhow::Result<Vec<Row>> {
     write_trace(Profile::SynFlood, 1, args.packets, path, args.format)
         .with_context(|| format!("generating {}", path.display()))?;
+    super::cache_as_read(path)?;
     let size = std::fs::metadata(path)?.len();
     let mut raw = vec![
         timed("lander (mmap)", || read_mapped(path))?,

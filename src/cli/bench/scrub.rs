@@ -96,6 +96,7 @@ fn measure(args: &Args, dir: &Path) -> anyhow::Result<Vec<Row>> {
         let raw = dir.join(format!("{}.pcap", profile.name()));
         write_trace(*profile, 1, args.packets, &raw, Format::Pcap)
             .with_context(|| format!("generating {}", raw.display()))?;
+        super::cache_as_read(&raw)?;
         let settings = dedup([1, all]);
         // (best seconds, peak RSS MiB, load average at the start)
         let mut ours_best = vec![(f64::MAX, 0.0, load_avg()); settings.len()];
