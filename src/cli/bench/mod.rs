@@ -50,9 +50,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 /// dropped, and read once. Every tool of a comparison then reads the same cached pages, in the
 /// large folios the kernel's readahead makes, whatever way the file was written. Measured with
 /// `dd bs=1M of=/dev/null` on a 2-core VM: 24-27 GB/s out of the cache once read back from
-/// disk, against 20 GB/s for the file just written and 8 GB/s for one cached for hours; for
-/// the 369 MB mixed trace the difference (0.03 s) is 40 % of our scrub's time and 3 % of
-/// traceanon's.
+/// disk, falling to 13 GB/s within half an hour of other work and to 8 GB/s after hours, and
+/// 20 GB/s for a file just written; for the 369 MB mixed trace the difference (0.03 s) is
+/// 40 % of our scrub's time and 3 % of traceanon's. The suite does this before each group.
 pub fn cache_as_read(path: &std::path::Path) -> anyhow::Result<()> {
     use anyhow::Context;
     let mut file = std::fs::File::open(path).with_context(|| path.display().to_string())?;

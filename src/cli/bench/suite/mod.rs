@@ -185,7 +185,6 @@ impl Inputs {
             let path = dir.join(name);
             write_trace(p, 1, n, &path, Format::Pcap)
                 .with_context(|| format!("generating {}", path.display()))?;
-            super::cache_as_read(&path)?;
             Ok((path, n))
         };
         let key = dir.join("key");

@@ -110,6 +110,8 @@ pub struct GroupReport {
 
 /// Runs every case of `group` `rounds` times, alternating; `work` holds the output dirs.
 pub fn run_group(group: &Group, rounds: usize, work: &Path) -> anyhow::Result<GroupReport> {
+    // read as from disk, just before: the cached pages of a file read long ago slow down
+    crate::cli::bench::cache_as_read(&group.input)?;
     let n = group.cases.len();
     let mut times = vec![Vec::with_capacity(rounds); n];
     for round in 0..rounds.max(1) {
