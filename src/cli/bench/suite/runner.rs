@@ -221,6 +221,7 @@ mod tests {
     #[test]
     fn a_failing_peer_is_an_error_naming_it() {
         let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("in"), b"x").unwrap();
         let group = Group {
             name: "g".into(),
             input: dir.path().join("in"),
