@@ -13,6 +13,9 @@ use lander_trace::format::{pcapng, TraceWriter};
 use lander_trace::synth::{generate, Profile};
 use lander_trace::{Format, LinkType, OwnedRecord};
 
+mod mount_support;
+use mount_support::{small_ext4, small_tmpfs};
+
 const CAPTURE: &str = env!("CARGO_BIN_EXE_lander-capture");
 const LANDER: &str = env!("CARGO_BIN_EXE_lander");
 
@@ -331,28 +334,11 @@ fn hidden(dir: &Path) -> Vec<String> {
     v
 }
 
-/// A mount point, unmounted when dropped.
-struct Mounted(PathBuf);
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
-
 #[test]
 fn disk_full_publishes_the_written_part_as_partial_and_fails() {
     let dir = tempfile::tempdir().unwrap();
     let input = gen(dir.path(), 100_000, "pcap");
-    let mnt = dir.path().join("small");
-    std::fs::create_dir(&mnt).unwrap();
-    let st = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=3m", "tmpfs"])
-        .arg(&mnt)
-        .status()
-        .expect("mount must be available (tests run as root)");
-    assert!(st.success(), "cannot mount a tmpfs (tests need root)");
-    let _guard = Mounted(mnt.clone());
+    let (mnt, _guard) = small_tmpfs(dir.path(), "small", "3m");
     // A few rounds each: the replay in blocks writes the next file while the writer
     // publishes the one before, and the disk fills at a different point each time.
     for (round, io) in ["uring", "sync"].iter().cycle().take(8).enumerate() {
@@ -396,30 +382,6 @@ fn assert_disk_full(o: &std::process::Output, out: &Path, io: &str) -> String {
     // nothing left for salvage: every file written to was published
     assert_eq!(hidden(out), [".lander-seq-t"], "{io}");
     err
-}
-
-/// A small ext4 file system on a loop device under `dir` (taking direct writes, where tmpfs
-/// takes none), unmounted when dropped.
-fn small_ext4(dir: &Path, mib: u32) -> (PathBuf, Mounted) {
-    let image = dir.join("ext4.img");
-    let f = std::fs::File::create(&image).unwrap();
-    f.set_len(u64::from(mib) << 20).unwrap();
-    let st = Command::new("mkfs.ext4")
-        .args(["-q", "-F", "-b", "4096", "-O", "^has_journal"])
-        .arg(&image)
-        .status()
-        .expect("mkfs.ext4 (e2fsprogs) must be installed");
-    assert!(st.success(), "mkfs.ext4 failed");
-    let mnt = dir.join("ext4");
-    std::fs::create_dir(&mnt).unwrap();
-    let st = Command::new("mount")
-        .args(["-o", "loop"])
-        .arg(&image)
-        .arg(&mnt)
-        .status()
-        .expect("mount must be available (tests run as root)");
-    assert!(st.success(), "cannot mount a loop device (tests need root)");
-    (mnt.clone(), Mounted(mnt))
 }
 
 /// On a disk that takes direct writes, the ring's pages go past the page cache, a page ahead

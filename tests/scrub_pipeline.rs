@@ -13,6 +13,9 @@ use lander_trace::format::TraceReader;
 use lander_trace::synth::Profile;
 use lander_trace::Format;
 
+mod mount_support;
+use mount_support::small_tmpfs;
+
 fn lander(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_lander"))
         .args(args)
@@ -279,15 +282,6 @@ fn verify_with_the_key_tells_fixed_points_of_the_mapping_from_leaks() {
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("key id"));
 }
 
-/// Unmounts on drop.
-struct Mounted(PathBuf);
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
-
 /// A disk that fills up under the scrub's writes (each worker writes its chunks at their
 /// offsets, outside the lock): the scrub fails naming the output, the offset and the cause,
 /// whatever the threads, and leaves nothing in the output directory: no output, no manifest,
@@ -298,15 +292,7 @@ fn a_full_disk_fails_the_scrub_and_leaves_nothing() {
     let raw = dir.path().join("mixed.pcap");
     write_trace(Profile::Mixed, 3, 60_000, &raw, Format::Pcap).unwrap();
     let key = keygen(dir.path(), "cryptopan");
-    let mnt = dir.path().join("small");
-    std::fs::create_dir(&mnt).unwrap();
-    let st = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
-        .arg(&mnt)
-        .status()
-        .expect("mount must be available (tests run as root)");
-    assert!(st.success(), "cannot mount a tmpfs (tests need root)");
-    let _guard = Mounted(mnt.clone());
+    let (mnt, _guard) = small_tmpfs(dir.path(), "small", "1m");
     for threads in ["1", "2", "5"] {
         for format in ["pcap", "pcapng"] {
             let out = mnt.join(format!("anon-{threads}.{format}"));

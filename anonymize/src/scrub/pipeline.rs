@@ -468,9 +468,14 @@ impl<'w, W: Write> OrderedWriter<'w, W> {
 
     fn emit(&mut self, bytes: &[u8]) -> Result<(), ScrubError> {
         self.out.write_all(bytes).map_err(io_at(&self.path))?;
+        self.count(bytes);
+        Ok(())
+    }
+
+    /// Takes `bytes` into the output's digest and size (written or to be written).
+    fn count(&mut self, bytes: &[u8]) {
         self.hasher.update(bytes);
         self.total.file_size += bytes.len() as u64;
-        Ok(())
     }
 
     /// Writes chunk `c`, whose turn it is, and adds its counts; with `numbered`, leaves the
@@ -494,9 +499,7 @@ impl<'w, W: Write> OrderedWriter<'w, W> {
         let offset = self.total.file_size;
         self.add(&c.tally);
         if numbered {
-            let bytes = c.state.output();
-            self.hasher.update(bytes);
-            self.total.file_size += bytes.len() as u64;
+            self.count(c.state.output());
             return Ok(Some(offset));
         }
         self.emit(c.state.output_at(offset))?;

@@ -1057,14 +1057,7 @@ fn a_direct_writer_keeps_back_a_partial_page_only_while_the_source_goes_on() {
     wait_for(9000);
     send(9000, 10_000, true);
     wait_for(9000);
-    drop(tx);
-    let report = t.join().unwrap();
-    assert!(report.error.is_none(), "{:?}", report.error);
-    let file = published(dir.path()).remove(0);
-    assert!(
-        std::fs::read(file).unwrap() == bytes,
-        "the file is every byte"
-    );
+    published_whole(dir.path(), tx, t, &bytes);
 }
 
 /// A writer with direct writes on, over `backend` and the ring `free`, running on its own
@@ -1098,6 +1091,24 @@ fn direct_writer(
     }))
     .unwrap();
     (tx, t)
+}
+
+/// Ends the writer of [`direct_writer`] and checks it published, in `dir`, a file of every
+/// byte of `bytes` and had no error.
+fn published_whole(
+    dir: &Path,
+    tx: crossbeam_channel::Sender<writer::Event>,
+    t: std::thread::JoinHandle<writer::WriterReport>,
+    bytes: &[u8],
+) {
+    drop(tx);
+    let report = t.join().unwrap();
+    assert!(report.error.is_none(), "{:?}", report.error);
+    let file = published(dir).remove(0);
+    assert!(
+        std::fs::read(file).unwrap() == bytes,
+        "the file is every byte"
+    );
 }
 
 /// The size of the temporary trace file in `dir`, 0 before the writer created it.
@@ -1159,12 +1170,5 @@ fn a_direct_writer_goes_through_the_page_cache_while_the_ring_is_backed_up() {
         1,
         "whole pages written directly again"
     );
-    drop(tx);
-    let report = t.join().unwrap();
-    assert!(report.error.is_none(), "{:?}", report.error);
-    let file = published(dir.path()).remove(0);
-    assert!(
-        std::fs::read(file).unwrap() == bytes,
-        "the file is every byte"
-    );
+    published_whole(dir.path(), tx, t, &bytes);
 }
