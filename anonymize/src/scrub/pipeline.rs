@@ -16,8 +16,10 @@
 //! prototype. The output is byte-identical whatever the thread count.
 //!
 //! Into a file, the writing lock only numbers the bytes: it gives each chunk its offset and
-//! hashes its output, and the worker writes the chunk at that offset (`pwrite`) after letting
-//! go of the lock, so one worker's copy into the page cache runs beside the next one's hashing.
+//! queues it. One worker at a time hashes and writes the queued chunks (`pwrite` at their
+//! offsets) with the lock let go; a worker that finds another writing leaves its chunks to it
+//! and goes back to walking, rather than waiting on the file's lock in the kernel (two writes
+//! into one file take turns there, the second spinning).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -221,7 +223,7 @@ pub(super) fn run<S: ChunkSource, W: Write + Send>(
     if let Some(e) = reading.error {
         return Err(e);
     }
-    if !writing.pending.is_empty() {
+    if !writing.pending.is_empty() || !writing.ready.is_empty() || writing.busy {
         // a chunk left behind one never written: fail rather than publish a file with a hole
         return Err(ScrubError::Panicked);
     }
@@ -264,10 +266,15 @@ struct Reading<S> {
     error: Option<ScrubError>,
 }
 
-/// The output side: the writer, and the walked chunks waiting for their turn.
+/// The output side: the writer, the walked chunks waiting for their turn, and the numbered
+/// ones waiting to be hashed and written at their offsets.
 struct Writing<'w, W: Write, C> {
     writer: OrderedWriter<'w, W>,
     pending: BTreeMap<u64, Chunk<C>>,
+    /// Numbered chunks with their offsets, in order.
+    ready: Vec<(Chunk<C>, u64)>,
+    /// Whether a worker is hashing and writing `ready` chunks (with the lock let go).
+    busy: bool,
     error: Option<ScrubError>,
 }
 
@@ -301,6 +308,8 @@ impl<'w, S: ChunkSource, W: Write + Send> Shared<'w, S, W> {
             writing: Mutex::new(Writing {
                 writer,
                 pending: BTreeMap::new(),
+                ready: Vec::new(),
+                busy: false,
                 error: None,
             }),
             stop: AtomicBool::new(false),
@@ -368,8 +377,9 @@ impl<'w, S: ChunkSource, W: Write + Send> Shared<'w, S, W> {
         }
     }
 
-    /// Queues the walked `chunk` and writes every chunk whose turn has come, putting each
-    /// back in the pool. After a failed write, nothing more is written.
+    /// Queues the walked `chunk` and takes every chunk whose turn has come: written (into a
+    /// stream) or numbered (into a file), each put back in the pool once written. After a
+    /// failed write, nothing more is written.
     fn write(&self, chunk: Chunk<S::State>) {
         let Some(mut w) = self.locked(&self.writing) else {
             self.put_back(chunk);
@@ -377,8 +387,6 @@ impl<'w, S: ChunkSource, W: Write + Send> Shared<'w, S, W> {
         };
         let ours = &mut *w;
         ours.pending.insert(chunk.seq, chunk);
-        // chunks numbered, to write at their offsets once the lock is let go
-        let mut numbered = Vec::new();
         if ours.error.is_none() {
             while let Some(mut c) = ours.pending.remove(&ours.writer.next) {
                 match ours.writer.take(&mut c, self.file.is_some()) {
@@ -388,28 +396,61 @@ impl<'w, S: ChunkSource, W: Write + Send> Shared<'w, S, W> {
                         ours.pending.insert(c.seq, c);
                         break;
                     }
-                    Ok(Some(offset)) => numbered.push((c, offset)),
+                    Ok(Some(offset)) => ours.ready.push((c, offset)),
                     Ok(None) => self.put_back(c),
                 }
             }
         }
         if ours.error.is_some() {
-            // the run is over: every waiting chunk goes back, to wake the workers
-            for (_, c) in std::mem::take(&mut ours.pending) {
+            self.give_back(ours);
+        }
+        if let (Some(file), false) = (self.file, ours.busy || ours.ready.is_empty()) {
+            ours.busy = true;
+            self.write_ready(w, file);
+        }
+    }
+
+    /// The run is over: every waiting chunk goes back, to wake the workers.
+    fn give_back(&self, w: &mut Writing<'w, W, S::State>) {
+        for (_, c) in std::mem::take(&mut w.pending) {
+            self.put_back(c);
+        }
+        for (c, _) in std::mem::take(&mut w.ready) {
+            self.put_back(c);
+        }
+    }
+
+    /// As the one worker marked `busy`: hashes the ready chunks in order and writes each at
+    /// its offset with the lock `w` let go, until none is left; then hands the digest back.
+    fn write_ready<'a>(&'a self, mut w: MutexGuard<'a, Writing<'w, W, S::State>>, file: &File) {
+        let mut hasher = std::mem::replace(&mut w.writer.hasher, blake3::Hasher::new());
+        loop {
+            let batch = std::mem::take(&mut w.ready);
+            if batch.is_empty() {
+                w.writer.hasher = hasher;
+                w.busy = false;
+                return;
+            }
+            drop(w);
+            for (mut c, offset) in batch {
+                let over =
+                    self.unwritable.load(Ordering::SeqCst) || self.panicked.load(Ordering::SeqCst);
+                if !over {
+                    let bytes = c.state.output_at(offset);
+                    hasher.update(bytes);
+                    if let Err(e) = file.write_all_at(bytes, offset) {
+                        self.failed_write(bytes.len(), offset, e);
+                    }
+                }
                 self.put_back(c);
             }
-        }
-        drop(w);
-        for (mut c, offset) in numbered {
-            let over =
-                self.unwritable.load(Ordering::SeqCst) || self.panicked.load(Ordering::SeqCst);
-            if let (Some(file), false) = (self.file, over) {
-                let bytes = c.state.output_at(offset);
-                if let Err(e) = file.write_all_at(bytes, offset) {
-                    self.failed_write(bytes.len(), offset, e);
-                }
+            let Some(again) = self.locked(&self.writing) else {
+                return;
+            };
+            w = again;
+            if w.error.is_some() {
+                self.give_back(&mut w);
             }
-            self.put_back(c);
         }
     }
 
@@ -499,7 +540,8 @@ impl<'w, W: Write> OrderedWriter<'w, W> {
         let offset = self.total.file_size;
         self.add(&c.tally);
         if numbered {
-            self.count(c.state.output());
+            // hashed in order by the worker that writes it
+            self.total.file_size += c.state.output().len() as u64;
             return Ok(Some(offset));
         }
         self.emit(c.state.output_at(offset))?;
