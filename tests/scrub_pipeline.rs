@@ -14,7 +14,7 @@ use lander_trace::synth::Profile;
 use lander_trace::Format;
 
 mod mount_support;
-use mount_support::small_tmpfs;
+use mount_support::{small_ext4, small_tmpfs};
 
 fn lander(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_lander"))
@@ -286,6 +286,55 @@ fn verify_with_the_key_tells_fixed_points_of_the_mapping_from_leaks() {
 /// offsets, outside the lock): the scrub fails naming the output, the offset and the cause,
 /// whatever the threads, and leaves nothing in the output directory: no output, no manifest,
 /// no temporary file.
+/// The scrub allocates room ahead of its writes; a disk with room for the output but not for
+/// that gets the output all the same, ending with its last byte (tmpfs refuses an allocation
+/// whole; ext4 makes what it can of it, growing the file).
+#[test]
+fn a_disk_with_room_for_the_output_only_gets_it_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("mixed.pcap");
+    write_trace(Profile::Mixed, 3, 40_000, &raw, Format::Pcap).unwrap();
+    let key = keygen(dir.path(), "cryptopan");
+    let scrub = |out: &Path, threads: &str, format: &str| {
+        let o = lander(&[
+            "scrub",
+            "--key",
+            key.to_str().unwrap(),
+            "--threads",
+            threads,
+            "--format",
+            format,
+            raw.to_str().unwrap(),
+            out.to_str().unwrap(),
+        ]);
+        let case = format!("{}, {threads} threads", out.display());
+        assert!(
+            o.status.success(),
+            "{case}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let bytes = std::fs::read(out).unwrap();
+        let manifest = Manifest::read(&manifest_path(out)).unwrap();
+        assert_eq!(manifest.file_size, bytes.len() as u64, "{case}");
+        bytes
+    };
+    let (tmpfs, _t) = small_tmpfs(dir.path(), "small", "5m");
+    let (ext4, _e) = small_ext4(dir.path(), 8);
+    for format in ["pcap", "pcapng"] {
+        let roomy = scrub(&dir.path().join(format!("roomy.{format}")), "2", format);
+        assert!(roomy.len() > 2 << 20, "{format}: {} bytes", roomy.len());
+        for threads in ["1", "2", "5"] {
+            for mnt in [&tmpfs, &ext4] {
+                let out = mnt.join(format!("anon.{format}"));
+                let got = scrub(&out, threads, format);
+                assert!(got == roomy, "{}, {threads} threads", out.display());
+                std::fs::remove_file(&out).unwrap();
+                std::fs::remove_file(manifest_path(&out)).unwrap();
+            }
+        }
+    }
+}
+
 #[test]
 fn a_full_disk_fails_the_scrub_and_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();

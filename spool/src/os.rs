@@ -206,6 +206,21 @@ fn nss_lookup<T>(
     }
 }
 
+/// Allocates the `len` bytes of `file` from `offset` (`fallocate`, mode 0: the file grows to
+/// cover them, and they read as zeros until written). Never emulated by writing zeros: where
+/// the file system cannot allocate ahead (NFSv3, ...), the error says so (`EOPNOTSUPP`).
+pub fn preallocate(file: &std::fs::File, offset: u64, len: u64) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let (Ok(offset), Ok(len)) = (libc::off_t::try_from(offset), libc::off_t::try_from(len)) else {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    };
+    // SAFETY: a plain call on a descriptor `file` keeps open for its duration.
+    match unsafe { libc::fallocate(file.as_raw_fd(), 0, offset, len) } {
+        0 => Ok(()),
+        _ => Err(io::Error::last_os_error()),
+    }
+}
+
 /// Writes `file` back and drops its pages from the page cache (`POSIX_FADV_DONTNEED`), so the
 /// next read comes from the device, as the first read of a file written by another host or
 /// another day does.
@@ -223,6 +238,24 @@ pub fn drop_cached(file: &std::fs::File) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Room allocated ahead reads as zeros past what was written and keeps what was; a pipe
+    /// has no room to allocate.
+    #[test]
+    fn preallocating_grows_the_file_with_zeros() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"head").unwrap();
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        preallocate(&file, 0, 3 << 20).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(bytes.len(), 3 << 20);
+        assert!(&bytes[..4] == b"head" && bytes[4..].iter().all(|&b| b == 0));
+        let (read, _write) = std::io::pipe().unwrap();
+        let pipe = std::fs::File::from(std::os::fd::OwnedFd::from(read));
+        assert!(preallocate(&pipe, 0, 1 << 20).is_err());
+        assert!(preallocate(&file, u64::MAX, 1).is_err());
+    }
 
     /// A file's pages are dropped with its bytes intact; a pipe, which has no pages to drop,
     /// is refused.

@@ -228,7 +228,12 @@ pub(super) fn run<S: ChunkSource, W: Write + Send>(
         return Err(ScrubError::Panicked);
     }
     let single = reading.source.finish()?;
+    let room = writing.room;
     let (summary, mut tree) = writing.writer.finish();
+    if let (Some(file), true) = (file, room.grown) {
+        // the room allocated past the last write goes: the file ends with its last byte
+        file.set_len(summary.file_size).map_err(io_at(out_path))?;
+    }
     if let Some(root) = single {
         tree.set_single(root);
     }
@@ -275,6 +280,8 @@ struct Writing<'w, W: Write, C> {
     ready: Vec<(Chunk<C>, u64)>,
     /// Whether a worker is hashing and writing `ready` chunks (with the lock let go).
     busy: bool,
+    /// The file's room allocated ahead of the writes, kept by the busy worker meanwhile.
+    room: Room,
     error: Option<ScrubError>,
 }
 
@@ -310,6 +317,7 @@ impl<'w, S: ChunkSource, W: Write + Send> Shared<'w, S, W> {
                 pending: BTreeMap::new(),
                 ready: Vec::new(),
                 busy: false,
+                room: Room::default(),
                 error: None,
             }),
             stop: AtomicBool::new(false),
@@ -424,10 +432,12 @@ impl<'w, S: ChunkSource, W: Write + Send> Shared<'w, S, W> {
     /// its offset with the lock `w` let go, until none is left; then hands the digest back.
     fn write_ready<'a>(&'a self, mut w: MutexGuard<'a, Writing<'w, W, S::State>>, file: &File) {
         let mut hasher = std::mem::replace(&mut w.writer.hasher, blake3::Hasher::new());
+        let mut room = w.room;
         loop {
             let batch = std::mem::take(&mut w.ready);
             if batch.is_empty() {
                 w.writer.hasher = hasher;
+                w.room = room;
                 w.busy = false;
                 return;
             }
@@ -438,6 +448,7 @@ impl<'w, S: ChunkSource, W: Write + Send> Shared<'w, S, W> {
                 if !over {
                     let bytes = c.state.output_at(offset);
                     hasher.update(bytes);
+                    room.make(file, offset + bytes.len() as u64);
                     if let Err(e) = file.write_all_at(bytes, offset) {
                         self.failed_write(bytes.len(), offset, e);
                     }
@@ -475,6 +486,39 @@ impl<'w, S: ChunkSource, W: Write + Send> Shared<'w, S, W> {
     fn put_back(&self, mut chunk: Chunk<S::State>) {
         chunk.clear();
         let _ = self.free.put.send(chunk);
+    }
+}
+
+/// How far ahead of the writes the room of a file is allocated.
+pub(super) const ROOM_STEP: u64 = 8 << 20;
+
+/// Room allocated ahead of the writes into a file: each write then lands in blocks the file
+/// system has already found, rather than reserving them page by page (on ext4 this takes a
+/// third off the write's time). The file is cut back to its last byte when the run ends.
+#[derive(Clone, Copy, Default)]
+struct Room {
+    /// Where the allocated room ends.
+    end: u64,
+    /// Whether an allocation was asked for (it may have grown the file, even failing).
+    grown: bool,
+    /// Set when the file system refused: the writes go on without.
+    off: bool,
+}
+
+impl Room {
+    /// Allocates the room of `file` up to at least `to`, in steps of [`ROOM_STEP`].
+    fn make(&mut self, file: &File, to: u64) {
+        if self.off || to <= self.end {
+            return;
+        }
+        let len = (to - self.end).next_multiple_of(ROOM_STEP);
+        self.grown = true;
+        match lander_spool::os::preallocate(file, self.end, len) {
+            Ok(()) => self.end += len,
+            // no room ahead (a full disk, a file system that cannot): each write says for
+            // itself whether its bytes fit
+            Err(_) => self.off = true,
+        }
     }
 }
 

@@ -10,6 +10,7 @@ use super::*;
 use lander_spool::manifest::{manifest_path, Manifest};
 
 use crate::mapping::Anonymizer;
+use crate::walker::Payload;
 use crate::{Key, MapOptions, Mapping};
 
 fn trace(profile: Profile, packets: u64, format: Format) -> Vec<u8> {
@@ -501,18 +502,32 @@ fn a_file_gets_the_bytes_a_stream_gets_whatever_the_threads() {
     );
     let anon = anonymizer();
     let dir = tempfile::tempdir().unwrap();
+    // payloads zeroed, the output outgrows the room allocated ahead of the writes, more than
+    // once; dropped, it stays within the first: the file must end with its last byte either way
+    assert!(
+        input.len() as u64 > pipeline::ROOM_STEP,
+        "outgrows the room"
+    );
     for threads in [1, 2, 3, 8] {
-        for record_path in [false, true] {
-            let case = format!("{threads} threads, record path {record_path}");
-            let config = ScrubConfig {
+        for (record_path, payload) in [
+            (false, Payload::Drop),
+            (true, Payload::Drop),
+            (false, Payload::Zero),
+            (true, Payload::Zero),
+        ] {
+            let case = format!("{threads} threads, record path {record_path}, {payload:?}");
+            let mut config = ScrubConfig {
                 threads,
                 format: record_path.then_some(Format::PcapNs),
                 ..ScrubConfig::default()
             };
+            config.policy.payload = payload;
             let mut stream = Vec::new();
             let cursor = std::io::Cursor::new(input.clone());
             let s = scrub_read("in", cursor, &mut stream, Path::new("s"), &anon, &config).unwrap();
-            let path = dir.path().join(format!("{threads}-{record_path}"));
+            let path = dir
+                .path()
+                .join(format!("{threads}-{record_path}-{payload:?}"));
             let file = std::fs::File::create(&path).unwrap();
             let cursor = std::io::Cursor::new(input.clone());
             let f = scrub_read_file("in", cursor, &file, &path, &anon, &config).unwrap();
