@@ -636,6 +636,7 @@ mod tests {
     use super::*;
     use crate::{Key, MapOptions, Mapping};
     use lander_trace::{Format, LinkType};
+    use std::io::{Read, Seek};
 
     /// Where a test source panics.
     #[derive(Clone, Copy, Debug, PartialEq)]
@@ -645,7 +646,7 @@ mod tests {
         Write,
     }
 
-    /// A source of `chunks` chunks, each writing its number as 8 bytes, that panics in
+    /// A source of `chunks` chunks, each writing its number (from 1) as 8 bytes, that panics in
     /// `step` on chunk `panic_at`, late (when the other workers have taken the pool's every
     /// other chunk and wait). `fills` counts the calls of `fill`.
     struct Panicky {
@@ -699,7 +700,8 @@ mod tests {
         }
 
         fn scrub(at: &(u64, Step), _: &mut Worker<'_>, chunk: &mut Chunk<Numbered>) {
-            chunk.state.bytes = chunk.seq.to_be_bytes();
+            // numbered from 1: zeros in a file are bytes never written
+            chunk.state.bytes = (chunk.seq + 1).to_be_bytes();
             chunk.state.boom = *at == (chunk.seq, Step::Write);
             if *at == (chunk.seq, Step::Walk) {
                 late();
@@ -713,20 +715,25 @@ mod tests {
     /// others, whether waiting for a chunk or for their turn to write, are not left waiting;
     /// nothing is read after a panic in a read, and nothing written after the chunks before
     /// the one that panicked (a reader of the output never gets bytes from a state a panic
-    /// may have left half changed).
+    /// may have left half changed). The same into a stream and into a file (written at
+    /// offsets by one worker at a time, with room allocated ahead).
     #[test]
     fn a_panicking_worker_fails_the_run_and_no_other_waits_forever() {
         let key = Key::generate(Mapping::CryptoPan).unwrap();
         let anon = Anonymizer::new(&key, &MapOptions::default()).unwrap();
         let encoder = RecordEncoder::new(Format::Pcap, LinkType::ETHERNET, 65_535).unwrap();
         let header = encoder.file_header().len();
-        for step in [Step::Fill, Step::Walk, Step::Write] {
+        for (step, into_file) in [Step::Fill, Step::Walk, Step::Write]
+            .into_iter()
+            .flat_map(|s| [(s, false), (s, true)])
+        {
             for threads in [1, 2, 4, 8] {
                 for panic_at in [0, 1, 5, 40] {
                     let (anon, encoder) = (anon.clone(), encoder.clone());
                     let fills = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
                     let counted = fills.clone();
-                    let case = format!("{step:?} {threads} threads, chunk {panic_at}");
+                    let case =
+                        format!("{step:?} {threads} threads, chunk {panic_at}, file {into_file}");
                     let (result, out) = super::super::tests::ends(&case, move || {
                         let config = ScrubConfig {
                             threads,
@@ -739,30 +746,45 @@ mod tests {
                             step,
                             fills: counted,
                         };
+                        let path = Path::new("o");
+                        if into_file {
+                            let file = tempfile::tempfile().unwrap();
+                            let r = run(
+                                source,
+                                &mut &file,
+                                Some(&file),
+                                path,
+                                encoder,
+                                &anon,
+                                &config,
+                            );
+                            let mut out = Vec::new();
+                            (&file).seek(std::io::SeekFrom::Start(0)).unwrap();
+                            (&file).read_to_end(&mut out).unwrap();
+                            return (r.map(|r| r.0), out);
+                        }
                         let mut out = Vec::new();
-                        let r = run(
-                            source,
-                            &mut out,
-                            None,
-                            Path::new("o"),
-                            encoder,
-                            &anon,
-                            &config,
-                        );
+                        let r = run(source, &mut out, None, path, encoder, &anon, &config);
                         (r.map(|r| r.0), out)
                     });
                     assert!(
                         matches!(result, Err(ScrubError::Panicked)),
                         "{case}: {result:?}"
                     );
-                    let written: Vec<u64> = out[header..]
+                    let words: Vec<u64> = out[header..]
                         .chunks(8)
                         .map(|c| u64::from_be_bytes(c.try_into().unwrap()))
                         .collect();
-                    // in order from 0, and none from the panicking chunk on
+                    let written = &words[..words.iter().take_while(|&&w| w != 0).count()];
+                    // in order from the first, none from the panicking chunk on, and nothing
+                    // past a gap
                     assert!(
-                        written.iter().copied().eq(0..written.len() as u64),
-                        "{case}"
+                        written.iter().copied().eq(1..=written.len() as u64),
+                        "{case}: {written:?}"
+                    );
+                    assert!(
+                        words[written.len()..].iter().all(|&w| w == 0),
+                        "{case}: written past a gap"
                     );
                     assert!(written.len() as u64 <= panic_at, "{case}: {written:?}");
                     if step == Step::Fill {
