@@ -12,7 +12,7 @@ use lander_anonymize::scrub::{self, Provenance, ScrubConfig, ScrubSummary};
 use lander_anonymize::walker::{Checksums, MacKey, MacMode, MplsPolicy, Payload, Policy};
 use lander_spool::human;
 use lander_spool::manifest::manifest_path;
-use lander_spool::publish::{is_temp_name, PendingFile};
+use lander_spool::publish::is_temp_name;
 use lander_trace::Format;
 
 use super::common::{
@@ -25,7 +25,7 @@ use super::output::{self, ReadWatch};
 pub struct Args {
     /// Input trace file, `-` for stdin (omit with --in-dir).
     pub input: Option<PathBuf>,
-    /// Output trace file, `-` for stdout (omit with --out-dir); a stream gets no manifest.
+    /// Output trace file, published with its manifest, or `-` for stdout (the trace alone); omit with --out-dir.
     pub output: Option<PathBuf>,
     /// Scrub every trace file in this directory...
     #[arg(long, requires = "out_dir")]
@@ -94,7 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 Some(summary) => summary,
                 None => continue,
             },
-            _ => scrub_streams(input, output, &anon, &config)?,
+            _ => scrub_streams(input, output, &anon, &config, &provenance)?,
         };
         if !many || output::per_item() {
             report(input, output, &summary);
@@ -140,13 +140,15 @@ fn scrub_one(
     Ok(Some(summary))
 }
 
-/// Scrubs with `-` on one side or both: a stream has no manifest beside it, so none is
-/// written (a file output is still published whole, under its name only when complete).
+/// Scrubs with `-` on one side or both: a file output is published whole with its manifest,
+/// under its name only when complete (the manifest names no source file); stdout gets the
+/// trace alone.
 fn scrub_streams(
     input: &Path,
     output: &Path,
     anon: &Anonymizer,
     config: &ScrubConfig,
+    provenance: &Provenance,
 ) -> anyhow::Result<ScrubSummary> {
     let (name, source): (String, Box<dyn Read + Send>) = match is_stdio(input) {
         true => ("<stdin>".into(), Box::new(io::stdin())),
@@ -163,16 +165,8 @@ fn scrub_streams(
         let read = scrub::scrub_read(&name, source, &mut out, Path::new("<stdout>"), anon, config)?;
         return Ok(read.summary);
     }
-    tracing::info!(
-        "no manifest for {}: the input is a stream",
-        output.display()
-    );
-    let pending = PendingFile::create(output).with_context(|| output.display().to_string())?;
-    let read = scrub::scrub_read_file(&name, source, &pending.file, output, anon, config)?;
-    pending
-        .commit(config.fsync)
-        .with_context(|| format!("publishing {}", output.display()))?;
-    Ok(read.summary)
+    let (summary, _) = scrub::scrub_stream_file(&name, source, output, anon, config, provenance)?;
+    Ok(summary)
 }
 
 fn add(total: &mut ScrubSummary, s: &ScrubSummary) {

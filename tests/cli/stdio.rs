@@ -59,6 +59,42 @@ fn scrub_reads_stdin_and_writes_stdout_in_every_combination() {
     );
     assert!(o.status.success(), "- OUT: {}", err(&o));
     assert_eq!(std::fs::read(&from_stdin).unwrap(), expected);
+    // a file read from a stream is published with its manifest all the same: what it holds,
+    // its digest and how it was anonymized; no source file, and the stream's digest when asked
+    let manifest = |p: &std::path::Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(format!("{}.json", p.display())).unwrap()).unwrap()
+    };
+    let (by_file_m, stdin_m) = (manifest(&by_file), manifest(&from_stdin));
+    for field in [
+        "blake3",
+        "packets",
+        "file_size",
+        "first_ts_ns",
+        "last_ts_ns",
+    ] {
+        assert_eq!(stdin_m[field], by_file_m[field], "{field}");
+    }
+    assert_eq!(stdin_m["file"], "from-stdin.pcap");
+    let (a, b) = (&stdin_m["anonymization"], &by_file_m["anonymization"]);
+    for field in ["mapping", "payload", "checksums", "key_id", "counts"] {
+        assert_eq!(a[field], b[field], "anonymization.{field}");
+    }
+    assert!(a["source_file"].is_null(), "{a}");
+    assert!(a["source_blake3"].is_null(), "{a}");
+    let hashed = work.join("hashed.pcap");
+    let o = run_in(
+        &work,
+        SCRUB,
+        &["-q", "--key", s(&key), "--hash-source", "-", s(&hashed)],
+        &bytes,
+    );
+    assert!(o.status.success(), "--hash-source - OUT: {}", err(&o));
+    assert_eq!(
+        manifest(&hashed)["anonymization"]["source_blake3"],
+        blake3::hash(&bytes).to_hex().to_string()
+    );
+    std::fs::remove_file(&hashed).unwrap();
+    std::fs::remove_file(work.join("hashed.pcap.json")).unwrap();
 
     let left = names(&work);
     assert!(
@@ -67,7 +103,12 @@ fn scrub_reads_stdin_and_writes_stdout_in_every_combination() {
     );
     assert_eq!(
         left,
-        ["by-file.pcap", "by-file.pcap.json", "from-stdin.pcap"]
+        [
+            "by-file.pcap",
+            "by-file.pcap.json",
+            "from-stdin.pcap",
+            "from-stdin.pcap.json"
+        ]
     );
 }
 

@@ -21,7 +21,7 @@ mod records;
 mod types;
 
 pub use pcap::BLOCK as PCAP_BLOCK;
-pub use publish::scrub_file;
+pub use publish::{scrub_file, scrub_stream_file};
 pub use read::{scrub_read, scrub_read_file, scrub_stream};
 pub use records::{CHUNK_BYTES, CHUNK_RECORDS};
 pub use types::{Provenance, ReadSummary, ScrubConfig, ScrubError, ScrubSummary};

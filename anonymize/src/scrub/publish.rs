@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
+use std::io::Read;
 use std::path::Path;
 
 use lander_spool::manifest::{manifest_path, Anonymization, Manifest};
@@ -24,21 +25,74 @@ pub fn scrub_file(
     provenance: &Provenance,
 ) -> Result<(ScrubSummary, Manifest), ScrubError> {
     let file = File::open(input).map_err(io_at(input))?;
-    let name = input.display().to_string();
-    let raw = Manifest::read(&manifest_path(input)).ok();
+    let source = Source {
+        name: input.display().to_string(),
+        file: input.file_name().map(|n| n.to_string_lossy().into_owned()),
+        raw: Manifest::read(&manifest_path(input)).ok(),
+        path: input,
+    };
+    publish(source, file, output, anon, config, provenance)
+}
+
+/// Scrubs the trace read from the stream `input` (standard input, a pipe; named `name` in
+/// errors) into `output`, published with its manifest as [`scrub_file`] publishes: the
+/// manifest names no source file, and gives the stream's digest when `config.hash_source`.
+pub fn scrub_stream_file<R: Read + Send + 'static>(
+    name: &str,
+    input: R,
+    output: &Path,
+    anon: &Anonymizer,
+    config: &ScrubConfig,
+    provenance: &Provenance,
+) -> Result<(ScrubSummary, Manifest), ScrubError> {
+    let source = Source {
+        name: name.to_string(),
+        file: None,
+        raw: None,
+        path: Path::new(name),
+    };
+    publish(source, input, output, anon, config, provenance)
+}
+
+/// Where a scrub's input comes from, as its manifest tells it.
+struct Source<'a> {
+    /// The input's name in errors.
+    name: String,
+    /// The input's file name, for the manifest.
+    file: Option<String>,
+    /// The input's own manifest, when it has one.
+    raw: Option<Manifest>,
+    /// The input's path, in a digest mismatch.
+    path: &'a Path,
+}
+
+fn publish<R: Read + Send + 'static>(
+    source: Source<'_>,
+    input: R,
+    output: &Path,
+    anon: &Anonymizer,
+    config: &ScrubConfig,
+    provenance: &Provenance,
+) -> Result<(ScrubSummary, Manifest), ScrubError> {
+    let Source {
+        name,
+        file,
+        raw,
+        path,
+    } = source;
     let recorded = raw
         .as_ref()
         .map(|m| m.blake3.clone())
         .filter(|d| !d.is_empty());
     let pending = PendingFile::create(output).map_err(io_at(output))?;
     // the pipeline writes whole chunks: no buffer in between
-    let read = scrub_read_file(&name, file, &pending.file, output, anon, config)?;
+    let read = scrub_read_file(&name, input, &pending.file, output, anon, config)?;
     let (_, link, snaplen) = read.input;
     let (summary, format) = (read.summary, read.format);
     let source_blake3 = match (read.source_blake3, recorded) {
         (Some(computed), Some(recorded)) if computed != recorded => {
             return Err(ScrubError::SourceDigest {
-                path: input.to_owned(),
+                path: path.to_owned(),
                 computed,
                 recorded,
             })
@@ -54,7 +108,7 @@ pub fn scrub_file(
         settings: settings(config, provenance),
         counts: summary.reasons.clone(),
         neutralised: summary.neutralised.clone(),
-        source_file: input.file_name().map(|n| n.to_string_lossy().into_owned()),
+        source_file: file,
         source_blake3,
     });
     if config.fsync {
