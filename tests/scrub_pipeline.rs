@@ -3,7 +3,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 use lander_anonymize::scrub::{scrub_stream, ScrubConfig};
 use lander_anonymize::{Anonymizer, Key, MapOptions, Mapping};
@@ -16,7 +16,7 @@ use lander_trace::Format;
 mod mount_support;
 use mount_support::{small_ext4, small_tmpfs};
 
-fn lander(args: &[&str]) -> std::process::Output {
+fn lander(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_lander"))
         .args(args)
         .output()
@@ -282,10 +282,21 @@ fn verify_with_the_key_tells_fixed_points_of_the_mapping_from_leaks() {
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("key id"));
 }
 
-/// A disk that fills up under the scrub's writes (each worker writes its chunks at their
-/// offsets, outside the lock): the scrub fails naming the output, the offset and the cause,
-/// whatever the threads, and leaves nothing in the output directory: no output, no manifest,
-/// no temporary file.
+/// `lander scrub` of `raw` into `out` with `threads` threads, in `format`.
+fn scrub_onto(key: &Path, raw: &Path, out: &Path, threads: &str, format: &str) -> Output {
+    lander(&[
+        "scrub",
+        "--key",
+        key.to_str().unwrap(),
+        "--threads",
+        threads,
+        "--format",
+        format,
+        raw.to_str().unwrap(),
+        out.to_str().unwrap(),
+    ])
+}
+
 /// The scrub allocates room ahead of its writes; a disk with room for the output but not for
 /// that gets the output all the same, ending with its last byte (tmpfs refuses an allocation
 /// whole; ext4 makes what it can of it, growing the file).
@@ -296,17 +307,7 @@ fn a_disk_with_room_for_the_output_only_gets_it_whole() {
     write_trace(Profile::Mixed, 3, 40_000, &raw, Format::Pcap).unwrap();
     let key = keygen(dir.path(), "cryptopan");
     let scrub = |out: &Path, threads: &str, format: &str| {
-        let o = lander(&[
-            "scrub",
-            "--key",
-            key.to_str().unwrap(),
-            "--threads",
-            threads,
-            "--format",
-            format,
-            raw.to_str().unwrap(),
-            out.to_str().unwrap(),
-        ]);
+        let o = scrub_onto(&key, &raw, out, threads, format);
         let case = format!("{}, {threads} threads", out.display());
         assert!(
             o.status.success(),
@@ -335,6 +336,10 @@ fn a_disk_with_room_for_the_output_only_gets_it_whole() {
     }
 }
 
+/// A disk that fills up under the scrub's writes (the chunks written at their offsets,
+/// outside the lock): the scrub fails naming the output, the offset and the cause,
+/// whatever the threads, and leaves nothing in the output directory: no output, no manifest,
+/// no temporary file.
 #[test]
 fn a_full_disk_fails_the_scrub_and_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -345,17 +350,7 @@ fn a_full_disk_fails_the_scrub_and_leaves_nothing() {
     for threads in ["1", "2", "5"] {
         for format in ["pcap", "pcapng"] {
             let out = mnt.join(format!("anon-{threads}.{format}"));
-            let o = lander(&[
-                "scrub",
-                "--key",
-                key.to_str().unwrap(),
-                "--threads",
-                threads,
-                "--format",
-                format,
-                raw.to_str().unwrap(),
-                out.to_str().unwrap(),
-            ]);
+            let o = scrub_onto(&key, &raw, &out, threads, format);
             let stderr = String::from_utf8_lossy(&o.stderr);
             let case = format!("{threads} threads, {format}");
             assert!(!o.status.success(), "{case}: {stderr}");

@@ -553,14 +553,9 @@ impl<'w, W: Write> OrderedWriter<'w, W> {
 
     fn emit(&mut self, bytes: &[u8]) -> Result<(), ScrubError> {
         self.out.write_all(bytes).map_err(io_at(&self.path))?;
-        self.count(bytes);
-        Ok(())
-    }
-
-    /// Takes `bytes` into the output's digest and size (written or to be written).
-    fn count(&mut self, bytes: &[u8]) {
         self.hasher.update(bytes);
         self.total.file_size += bytes.len() as u64;
+        Ok(())
     }
 
     /// Writes chunk `c`, whose turn it is, and adds its counts; with `numbered`, leaves the

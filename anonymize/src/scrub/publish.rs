@@ -26,10 +26,9 @@ pub fn scrub_file(
 ) -> Result<(ScrubSummary, Manifest), ScrubError> {
     let file = File::open(input).map_err(io_at(input))?;
     let source = Source {
-        name: input.display().to_string(),
+        path: input,
         file: input.file_name().map(|n| n.to_string_lossy().into_owned()),
         raw: Manifest::read(&manifest_path(input)).ok(),
-        path: input,
     };
     publish(source, file, output, anon, config, provenance)
 }
@@ -46,24 +45,21 @@ pub fn scrub_stream_file<R: Read + Send + 'static>(
     provenance: &Provenance,
 ) -> Result<(ScrubSummary, Manifest), ScrubError> {
     let source = Source {
-        name: name.to_string(),
+        path: Path::new(name),
         file: None,
         raw: None,
-        path: Path::new(name),
     };
     publish(source, input, output, anon, config, provenance)
 }
 
 /// Where a scrub's input comes from, as its manifest tells it.
 struct Source<'a> {
-    /// The input's name in errors.
-    name: String,
-    /// The input's file name, for the manifest.
+    /// The input, as errors name it.
+    path: &'a Path,
+    /// The input's file name, for the manifest (none for a stream).
     file: Option<String>,
     /// The input's own manifest, when it has one.
     raw: Option<Manifest>,
-    /// The input's path, in a digest mismatch.
-    path: &'a Path,
 }
 
 fn publish<R: Read + Send + 'static>(
@@ -74,12 +70,8 @@ fn publish<R: Read + Send + 'static>(
     config: &ScrubConfig,
     provenance: &Provenance,
 ) -> Result<(ScrubSummary, Manifest), ScrubError> {
-    let Source {
-        name,
-        file,
-        raw,
-        path,
-    } = source;
+    let Source { path, file, raw } = source;
+    let name = path.display().to_string();
     let recorded = raw
         .as_ref()
         .map(|m| m.blake3.clone())
